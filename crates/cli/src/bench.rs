@@ -1,0 +1,59 @@
+//! `clickstream bench`: load runs against a running pipeline.
+
+use std::time::Duration;
+
+use clap::Args;
+use clickstream_loadgen::{IngestLoad, run_ingest_load};
+
+/// Flags of `clickstream bench ingest`.
+#[derive(Debug, Args)]
+pub struct IngestBenchArgs {
+    /// Base URL of the ingest API (loopback only: this is a load test).
+    #[arg(long, default_value = "http://127.0.0.1:60000")]
+    pub url: String,
+    /// Events per request.
+    #[arg(long, default_value_t = 100)]
+    pub batch_size: usize,
+    /// Concurrent connections, each with one request in flight.
+    #[arg(long, default_value_t = 32)]
+    pub connections: usize,
+    /// Seconds to send for.
+    #[arg(long, default_value_t = 10)]
+    pub duration_secs: u64,
+    /// Seed of the synthetic events.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Print the report as JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs the load and prints the report.
+pub async fn run_ingest(args: IngestBenchArgs) -> anyhow::Result<()> {
+    let url = format!("{}/collect", args.url.trim_end_matches('/'));
+    let report = run_ingest_load(IngestLoad {
+        url,
+        batch_size: args.batch_size,
+        connections: args.connections,
+        duration: Duration::from_secs(args.duration_secs),
+        seed: args.seed,
+    })
+    .await?;
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        println!(
+            "batch {:>5}  conns {:>3}  {:>10.0} events/s  p50 {:>7.2} ms  p99 {:>7.2} ms  max {:>7.2} ms  ok {}  failed {}  transport errors {}",
+            report.batch_size,
+            report.connections,
+            report.events_per_sec,
+            report.latency_p50_ms,
+            report.latency_p99_ms,
+            report.latency_max_ms,
+            report.requests_ok,
+            report.requests_failed,
+            report.transport_errors
+        );
+    }
+    Ok(())
+}

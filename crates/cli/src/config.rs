@@ -1,0 +1,264 @@
+//! The `clickstream` configuration: built-in defaults, then a TOML file, then environment
+//! (the original stack's variable names, and `CLICKSTREAM_SECTION__KEY`), then flags.
+//!
+//! Every section rejects unknown keys, so a typo in a config file is an error, not a
+//! silently ignored setting.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clickstream_ingest::IngestConfig;
+use clickstream_log::EmbeddedLogConfig;
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// Everything `clickstream` can be told.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Directory for the embedded log and the registry's state.
+    pub data_dir: PathBuf,
+    /// The HTTP ingest API.
+    pub ingest: IngestConfig,
+    /// The Schema Registry: served here, or an external one at `url`.
+    pub registry: RegistryConfig,
+    /// The embedded durable log (`dir` defaults to `<data_dir>/log`).
+    pub log: EmbeddedLogConfig,
+    /// Which topics exist and how many partitions they have.
+    pub topics: TopicsConfig,
+    /// A Kafka cluster to use instead of the embedded log.
+    pub kafka: KafkaConfig,
+    /// Log output.
+    pub logging: LoggingConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("data"),
+            ingest: IngestConfig::default(),
+            registry: RegistryConfig::default(),
+            log: EmbeddedLogConfig::default(),
+            topics: TopicsConfig::default(),
+            kafka: KafkaConfig::default(),
+            logging: LoggingConfig::default(),
+        }
+    }
+}
+
+/// Where the Schema Registry is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RegistryConfig {
+    /// URL of an external Confluent-compatible registry (`SCHEMA_REGISTRY_URL`). When set,
+    /// clickstream uses it and does not serve its own.
+    pub url: Option<String>,
+    /// Address the embedded registry listens on.
+    pub host: String,
+    /// Port the embedded registry listens on (8085, as in the original stack).
+    pub port: u16,
+    /// Largest request body the embedded registry accepts.
+    pub max_body_bytes: usize,
+}
+
+impl Default for RegistryConfig {
+    fn default() -> Self {
+        Self {
+            url: None,
+            host: "0.0.0.0".into(),
+            port: 8085,
+            max_body_bytes: 4 * 1024 * 1024,
+        }
+    }
+}
+
+/// Topic layout.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TopicsConfig {
+    /// CSV of `topic,partitions,replication` lines overriding the defaults.
+    pub partitions_csv: Option<PathBuf>,
+    /// Partitions of every topic the CSV does not name.
+    pub default_partitions: u32,
+}
+
+impl Default for TopicsConfig {
+    fn default() -> Self {
+        Self {
+            partitions_csv: None,
+            default_partitions: 6,
+        }
+    }
+}
+
+/// Kafka connection (the Kafka backend of the log).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KafkaConfig {
+    /// `host:port` list (`KAFKA_BOOTSTRAP_SERVERS`).
+    pub bootstrap_servers: Option<String>,
+}
+
+/// How logs are written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoggingConfig {
+    /// `text` for people, `json` for log shippers.
+    pub format: LogFormat,
+    /// `tracing` filter directives; `RUST_LOG` wins when set.
+    pub filter: String,
+}
+
+impl Default for LoggingConfig {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Text,
+            filter: "info".into(),
+        }
+    }
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Environment variables of the original stack and the config keys they set.
+const SEED_ENV: &[(&str, &str)] = &[
+    ("API_PORT", "ingest.port"),
+    ("SCHEMA_REGISTRY_URL", "registry.url"),
+    ("KAFKA_BOOTSTRAP_SERVERS", "kafka.bootstrap_servers"),
+];
+
+/// Top-level keys of [`Config`], the only ones `CLICKSTREAM_*` variables may set.
+const SECTIONS: &[&str] = &[
+    "data_dir", "ingest", "registry", "log", "topics", "kafka", "logging",
+];
+
+/// Loads defaults, then `file` (if any), then environment variables.
+pub fn load(file: Option<&Path>) -> anyhow::Result<Config> {
+    let mut figment = Figment::from(Serialized::defaults(Config::default()));
+    if let Some(file) = file {
+        anyhow::ensure!(
+            file.exists(),
+            "config file {} does not exist",
+            file.display()
+        );
+        figment = figment.merge(Toml::file_exact(file));
+    }
+    let seed = Env::raw().filter_map(|key| {
+        SEED_ENV
+            .iter()
+            .find(|(name, _)| key.as_str().eq_ignore_ascii_case(name))
+            .map(|(_, path)| (*path).into())
+    });
+    // Only variables naming a setting: CLICKSTREAM_BIN and friends belong to scripts.
+    let ours = Env::prefixed("CLICKSTREAM_").split("__").filter(|key| {
+        let key = key.as_str().to_ascii_lowercase();
+        let top = key.split('.').next().unwrap_or_default();
+        SECTIONS.contains(&top)
+    });
+    figment = figment.merge(seed).merge(ours);
+    let mut config: Config = figment
+        .extract()
+        .map_err(|e| anyhow::anyhow!(format_errors(e)))
+        .context("invalid configuration")?;
+    if config.log.dir == EmbeddedLogConfig::default().dir {
+        config.log.dir = config.data_dir.join("log");
+    }
+    // An empty variable means "unset", as shells and compose files commonly pass them.
+    if config
+        .registry
+        .url
+        .as_deref()
+        .is_some_and(|u| u.trim().is_empty())
+    {
+        config.registry.url = None;
+    }
+    if config
+        .kafka
+        .bootstrap_servers
+        .as_deref()
+        .is_some_and(|s| s.trim().is_empty())
+    {
+        config.kafka.bootstrap_servers = None;
+    }
+    Ok(config)
+}
+
+/// All errors at once, one per line, rather than the first one only.
+fn format_errors(error: figment::Error) -> String {
+    error
+        .into_iter()
+        .map(|e| e.to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_then_env_then_defaults() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "c.toml",
+                "data_dir = \"/tmp/x\"\n[ingest]\nport = 1234\nmax_body_bytes = 99\n",
+            )?;
+            jail.set_env("API_PORT", "4321");
+            jail.set_env("CLICKSTREAM_REGISTRY__PORT", "9999");
+            jail.set_env("CLICKSTREAM_BIN", "/usr/bin/true");
+            let config = load(Some(Path::new("c.toml"))).expect("loads");
+            assert_eq!(config.ingest.port, 4321, "env beats file");
+            assert_eq!(config.ingest.max_body_bytes, 99, "file beats default");
+            assert_eq!(config.registry.port, 9999);
+            assert_eq!(config.log.dir, PathBuf::from("/tmp/x/log"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn example_config_parses_and_documents_the_defaults() {
+        let example = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../config/clickstream.example.toml"
+        );
+        figment::Jail::expect_with(|_| {
+            let loaded = load(Some(Path::new(example))).expect("example config loads");
+            let defaults = load(None).expect("defaults load");
+            assert_eq!(
+                serde_json::to_value(&loaded).expect("json"),
+                serde_json::to_value(&defaults).expect("json"),
+                "config/clickstream.example.toml must show the built-in defaults"
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_keys_are_errors() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("c.toml", "[ingest]\nprot = 1\n")?;
+            let error = load(Some(Path::new("c.toml"))).expect_err("typo rejected");
+            assert!(format!("{error:#}").contains("prot"), "{error:#}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn seed_registry_url_is_honoured() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("SCHEMA_REGISTRY_URL", "http://registry:8085");
+            let config = load(None).expect("loads");
+            assert_eq!(config.registry.url.as_deref(), Some("http://registry:8085"));
+            Ok(())
+        });
+    }
+}

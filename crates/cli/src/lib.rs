@@ -1,0 +1,10 @@
+//! The `clickstream` binary's library half: configuration, the in-process pipeline and the
+//! subcommands' `run` functions, so integration tests drive exactly what the binary runs.
+
+pub mod bench;
+pub mod config;
+pub mod pipeline;
+pub mod topics;
+
+pub use config::Config;
+pub use pipeline::Pipeline;

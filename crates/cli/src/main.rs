@@ -1,0 +1,195 @@
+//! `clickstream`: a clickstream event pipeline in one binary.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use clickstream::config::{self, Config, LogFormat};
+use clickstream::{Pipeline, bench};
+use tracing_subscriber::EnvFilter;
+
+/// Clickstream event pipeline: HTTP ingest with Avro validation, a Confluent-compatible
+/// Schema Registry and a durable partitioned log, in one process.
+///
+/// Configuration is read from built-in defaults, then the TOML file given with --config,
+/// then the environment (API_PORT, SCHEMA_REGISTRY_URL, KAFKA_BOOTSTRAP_SERVERS, and
+/// CLICKSTREAM_<SECTION>__<KEY> for any setting), then flags.
+#[derive(Debug, Parser)]
+#[command(name = "clickstream", version, propagate_version = true)]
+struct Cli {
+    /// TOML configuration file (see config/clickstream.example.toml).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    /// Directory for the log and the registry's state [default: ./data].
+    #[arg(long, global = true, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+
+    /// Log line format.
+    #[arg(long, global = true, value_enum)]
+    log_format: Option<LogFormat>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the whole pipeline in this process: durable log, Schema Registry (port 8085)
+    /// and ingest API (port 60000), on embedded defaults with data under ./data.
+    Up(UpArgs),
+    /// Serve only the Confluent-compatible Schema Registry, with its state in
+    /// <data-dir>/registry.
+    Registry(RegistryArgs),
+    /// Drive load against a running ingest API and report throughput and latency.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+    /// Print the effective configuration (after file, environment and flags) as JSON.
+    Config,
+}
+
+#[derive(Debug, Args)]
+struct UpArgs {
+    /// Port of the ingest API (0 picks a free port).
+    #[arg(long)]
+    api_port: Option<u16>,
+    /// Port of the embedded Schema Registry (0 picks a free port).
+    #[arg(long)]
+    registry_port: Option<u16>,
+    /// Use the registry at this URL instead of serving one.
+    #[arg(long, value_name = "URL")]
+    registry_url: Option<String>,
+}
+
+#[derive(Debug, Args)]
+struct RegistryArgs {
+    /// Port to listen on (0 picks a free port).
+    #[arg(long)]
+    port: Option<u16>,
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCommand {
+    /// POST batches of realistic events to /collect from many connections for a while,
+    /// then print events/s and acknowledgement latency percentiles.
+    Ingest(bench::IngestBenchArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let mut config = config::load(cli.config.as_deref())?;
+    if let Some(dir) = &cli.data_dir {
+        if config.log.dir == config.data_dir.join("log") {
+            config.log.dir = dir.join("log");
+        }
+        config.data_dir = dir.clone();
+    }
+    if let Some(format) = cli.log_format {
+        config.logging.format = format;
+    }
+    init_tracing(&config);
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(run(cli.command, config))
+}
+
+async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
+    match command {
+        Command::Up(args) => {
+            if let Some(port) = args.api_port {
+                config.ingest.port = port;
+            }
+            if let Some(port) = args.registry_port {
+                config.registry.port = port;
+            }
+            if args.registry_url.is_some() {
+                config.registry.url = args.registry_url;
+            }
+            up(config).await
+        }
+        Command::Registry(args) => {
+            if let Some(port) = args.port {
+                config.registry.port = port;
+            }
+            registry(config).await
+        }
+        Command::Bench(BenchCommand::Ingest(args)) => bench::run_ingest(args).await,
+        Command::Config => {
+            println!("{}", serde_json::to_string_pretty(&config)?);
+            Ok(())
+        }
+    }
+}
+
+async fn up(config: Config) -> anyhow::Result<()> {
+    let mut pipeline = Pipeline::start(config).await?;
+    tracing::info!(
+        ingest = %format!("http://{}", pipeline.ingest_addr()),
+        registry = %pipeline.registry_url(),
+        "clickstream is up: POST events to /collect; Ctrl-C stops"
+    );
+    tokio::select! {
+        _ = shutdown_signal() => {
+            tracing::info!("shutting down: finishing requests in flight");
+            pipeline.shutdown().await
+        }
+        error = pipeline.failed() => Err(error),
+    }
+}
+
+async fn registry(config: Config) -> anyhow::Result<()> {
+    let dir = config.data_dir.join("registry");
+    let store = Arc::new(
+        clickstream_registry::SchemaStore::open(&dir)
+            .with_context(|| format!("opening the registry in {}", dir.display()))?,
+    );
+    let addr: SocketAddr = format!("{}:{}", config.registry.host, config.registry.port)
+        .parse()
+        .context("registry host and port")?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    tracing::info!(addr = %listener.local_addr()?, "schema registry is up");
+    let server_config = clickstream_registry::RegistryServerConfig {
+        port: config.registry.port,
+        max_body_bytes: config.registry.max_body_bytes,
+    };
+    clickstream_registry::serve_with_config(listener, store, &server_config, shutdown_signal())
+        .await
+        .context("schema registry server")
+}
+
+/// Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = terminate => {}
+    }
+}
+
+fn init_tracing(config: &Config) {
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(&config.logging.filter));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match config.logging.format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}

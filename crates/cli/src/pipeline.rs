@@ -1,0 +1,171 @@
+//! Starting and stopping the in-process pipeline: log, registry, ingest.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clickstream_event::schemas::{LATEST_EVENT_SCHEMA, RAW_EVENT_SCHEMA, raw_event_schema};
+use clickstream_event::{EventValidator, LATEST_TOPIC, RAW_TOPIC, value_subject};
+use clickstream_ingest::IngestState;
+use clickstream_log::{EmbeddedLog, EventLog};
+use clickstream_registry::{RegistryClient, RegistryServerConfig, SchemaStore};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::config::Config;
+use crate::topics::topic_specs;
+
+/// A running pipeline. Dropping it without [`Pipeline::shutdown`] aborts its servers.
+pub struct Pipeline {
+    ingest_addr: SocketAddr,
+    registry_url: String,
+    registry_addr: Option<SocketAddr>,
+    log: Arc<EmbeddedLog>,
+    stop: watch::Sender<bool>,
+    tasks: JoinSet<anyhow::Result<()>>,
+}
+
+impl Pipeline {
+    /// Opens the log, creates the topics, serves (or connects to) the registry, registers
+    /// the schemas and serves the ingest API. Returns once every part accepts requests.
+    pub async fn start(config: Config) -> anyhow::Result<Pipeline> {
+        if let Some(servers) = &config.kafka.bootstrap_servers {
+            bail!(
+                "KAFKA_BOOTSTRAP_SERVERS is set ({servers}), but this build has only the \
+                 embedded log: the Kafka backend is not implemented yet; unset it to run \
+                 on the embedded log"
+            );
+        }
+        let log = Arc::new(
+            EmbeddedLog::open(config.log.clone())
+                .await
+                .with_context(|| format!("opening the log in {}", config.log.dir.display()))?,
+        );
+        let specs = topic_specs(
+            config.topics.partitions_csv.as_deref(),
+            config.topics.default_partitions,
+        )?;
+        log.create_topics(&specs).await.context("creating topics")?;
+
+        let (stop, stopped) = watch::channel(false);
+        let shutdown = move || {
+            let mut stopped = stopped.clone();
+            async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            }
+        };
+        let mut tasks = JoinSet::new();
+
+        let (registry_url, registry_addr) = match &config.registry.url {
+            Some(url) => (url.clone(), None),
+            None => {
+                let dir = config.data_dir.join("registry");
+                let store = Arc::new(
+                    SchemaStore::open(&dir)
+                        .with_context(|| format!("opening the registry in {}", dir.display()))?,
+                );
+                let listener =
+                    bind(&config.registry.host, config.registry.port, "registry").await?;
+                let addr = listener.local_addr()?;
+                let stop = shutdown();
+                let server_config = RegistryServerConfig {
+                    port: config.registry.port,
+                    max_body_bytes: config.registry.max_body_bytes,
+                };
+                tasks.spawn(async move {
+                    clickstream_registry::serve_with_config(listener, store, &server_config, stop)
+                        .await
+                        .context("schema registry server")
+                });
+                (format!("http://127.0.0.1:{}", addr.port()), Some(addr))
+            }
+        };
+
+        let client = RegistryClient::new(&registry_url)?;
+        client
+            .wait_ready(Duration::from_secs(30))
+            .await
+            .with_context(|| format!("schema registry at {registry_url} is not answering"))?;
+        let raw_id = client
+            .register(&value_subject(RAW_TOPIC), RAW_EVENT_SCHEMA)
+            .await
+            .context("registering the raw event schema")?;
+        let latest_id = client
+            .register(&value_subject(LATEST_TOPIC), LATEST_EVENT_SCHEMA)
+            .await
+            .context("registering the latest event schema")?;
+        tracing::info!(raw_id, latest_id, registry = %registry_url, "schemas registered");
+        let validator = Arc::new(EventValidator::new(raw_event_schema()?, raw_id)?);
+
+        let listener = bind(&config.ingest.host, config.ingest.port, "ingest").await?;
+        let ingest_addr = listener.local_addr()?;
+        let state = Arc::new(IngestState {
+            log: log.clone() as Arc<dyn EventLog>,
+            validator,
+            config: config.ingest.clone(),
+        });
+        let stop_ingest = shutdown();
+        tasks.spawn(async move {
+            clickstream_ingest::serve(listener, state, stop_ingest)
+                .await
+                .context("ingest server")
+        });
+
+        Ok(Pipeline {
+            ingest_addr,
+            registry_url,
+            registry_addr,
+            log,
+            stop,
+            tasks,
+        })
+    }
+
+    /// Where the ingest API listens.
+    pub fn ingest_addr(&self) -> SocketAddr {
+        self.ingest_addr
+    }
+
+    /// Base URL of the registry in use (ours or external).
+    pub fn registry_url(&self) -> &str {
+        &self.registry_url
+    }
+
+    /// Where our registry listens, when we serve one.
+    pub fn registry_addr(&self) -> Option<SocketAddr> {
+        self.registry_addr
+    }
+
+    /// The log, for inspection.
+    pub fn log(&self) -> Arc<dyn EventLog> {
+        self.log.clone()
+    }
+
+    /// Waits until a server stops on its own (an error): the pipeline cannot go on.
+    pub async fn failed(&mut self) -> anyhow::Error {
+        match self.tasks.join_next().await {
+            Some(Ok(Err(e))) => e,
+            Some(Ok(Ok(()))) => anyhow::anyhow!("a server stopped unexpectedly"),
+            Some(Err(e)) => anyhow::anyhow!("a server task panicked: {e}"),
+            None => std::future::pending().await,
+        }
+    }
+
+    /// Stops intake, lets requests in flight finish, then closes the log.
+    pub async fn shutdown(mut self) -> anyhow::Result<()> {
+        let _ = self.stop.send(true);
+        while let Some(joined) = self.tasks.join_next().await {
+            joined.context("server task panicked")??;
+        }
+        self.log.close().await;
+        Ok(())
+    }
+}
+
+async fn bind(host: &str, port: u16, what: &str) -> anyhow::Result<TcpListener> {
+    TcpListener::bind((host, port))
+        .await
+        .with_context(|| format!("{what}: cannot listen on {host}:{port}"))
+}

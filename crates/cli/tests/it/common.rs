@@ -1,0 +1,103 @@
+//! Shared test plumbing: a pipeline on free ports in a temp dir, HTTP helpers, log readers.
+
+use std::path::Path;
+use std::time::Duration;
+
+use clickstream::{Config, Pipeline};
+use clickstream_log::{EventLog, LogRecord, TopicPartition};
+use serde_json::Value;
+
+/// A pipeline on ports chosen by the OS, with its data in a temp dir removed on drop.
+pub struct TestPipeline {
+    pub pipeline: Pipeline,
+    pub base: String,
+    pub http: reqwest::Client,
+    pub _dir: tempfile::TempDir,
+}
+
+impl TestPipeline {
+    pub async fn start() -> TestPipeline {
+        Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> TestPipeline {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut config = test_config(dir.path());
+        adjust(&mut config);
+        let pipeline = Pipeline::start(config).await.expect("pipeline starts");
+        let base = format!("http://127.0.0.1:{}", pipeline.ingest_addr().port());
+        TestPipeline {
+            pipeline,
+            base,
+            http: reqwest::Client::new(),
+            _dir: dir,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// POSTs `body` to `/collect` as JSON.
+    pub async fn collect(&self, body: impl Into<reqwest::Body>) -> reqwest::Response {
+        self.http
+            .post(self.url("/collect"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub fn log(&self) -> std::sync::Arc<dyn EventLog> {
+        self.pipeline.log()
+    }
+}
+
+/// Embedded defaults, rooted in `dir`, on loopback ports picked by the OS.
+pub fn test_config(dir: &Path) -> Config {
+    let mut config = Config::default();
+    config.data_dir = dir.to_path_buf();
+    config.log.dir = dir.join("log");
+    config.ingest.host = "127.0.0.1".into();
+    config.ingest.port = 0;
+    config.registry.host = "127.0.0.1".into();
+    config.registry.port = 0;
+    config
+}
+
+/// Every record of a topic, partition by partition.
+pub async fn read_topic(log: &dyn EventLog, topic: &str) -> Vec<LogRecord> {
+    let partitions = log.partition_count(topic).await.expect("topic exists");
+    let mut records = Vec::new();
+    for p in 0..partitions {
+        let tp = TopicPartition::new(topic, p);
+        let offsets = log.offsets(&tp).await.expect("offsets");
+        let mut next = offsets.start;
+        while next < offsets.end {
+            let batch = log
+                .read(&tp, next, 10_000, Duration::ZERO)
+                .await
+                .expect("read");
+            assert!(!batch.is_empty(), "no progress reading {tp} at {next}");
+            next = batch.last().map(|r| r.offset + 1).unwrap_or(next);
+            records.extend(batch);
+        }
+    }
+    records
+}
+
+/// The JSON lines of the seed's sample file that parse (the file has one line that is
+/// not JSON, which a client could never send as part of an array).
+pub fn seed_events() -> Vec<Value> {
+    include_str!("../../../event/tests/data/seed_events.jsonl")
+        .lines()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .collect()
+}
+
+/// The response body as JSON, asserting it is JSON.
+pub async fn json_body(response: reqwest::Response) -> Value {
+    let text = response.text().await.expect("body");
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("body is not JSON ({e}): {text:?}"))
+}

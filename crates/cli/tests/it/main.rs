@@ -1,0 +1,7 @@
+//! Integration tests of the `clickstream` binary's pipeline, over real sockets. One test
+//! binary (fast to link), one module per area.
+
+mod bad_input;
+mod common;
+mod crash;
+mod http_api;

@@ -1,0 +1,159 @@
+use apache_avro::reader::datum::GenericDatumReader;
+use serde_json::json;
+
+use super::*;
+use crate::schemas::raw_event_schema;
+
+fn validator() -> EventValidator {
+    EventValidator::new(raw_event_schema().expect("schema"), 7).expect("validator")
+}
+
+fn reason(event: Json) -> String {
+    validator()
+        .to_avro(&event)
+        .expect_err("event should be invalid")
+        .to_string()
+}
+
+fn valid_event() -> Json {
+    json!({"id": 367851, "type": "page_view", "event": {
+        "user_agent": "Mozilla/5.0", "ip": "39.202.24.19", "customer_id": 1404,
+        "timestamp": "2022-05-25T05:41:33.648681", "page": "https://xcc-webshop.com/"}})
+}
+
+#[test]
+fn accepts_seed_event_and_fills_missing_nullables() {
+    let avro = validator().to_avro(&valid_event()).expect("valid");
+    let Avro::Record(fields) = avro else {
+        panic!("record")
+    };
+    assert_eq!(fields[0], ("id".into(), Avro::Long(367851)));
+    assert_eq!(
+        fields[2],
+        ("package_id".into(), Avro::Union(0, Box::new(Avro::Null)))
+    );
+    let Avro::Record(details) = &fields[3].1 else {
+        panic!("details")
+    };
+    let get = |name: &str| {
+        details
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+    };
+    assert_eq!(
+        get("customer_id"),
+        Some(Avro::Union(1, Box::new(Avro::Long(1404))))
+    );
+    assert_eq!(get("query"), Some(Avro::Union(0, Box::new(Avro::Null))));
+}
+
+#[test]
+fn unknown_fields_do_not_invalidate() {
+    let mut event = valid_event();
+    event["extra"] = json!({"nested": [1, 2, 3]});
+    event["event"]["screen"] = json!("1920x1080");
+    assert!(validator().to_avro(&event).is_ok());
+}
+
+#[test]
+fn rejects_string_id_naming_the_field() {
+    let mut event = valid_event();
+    event["id"] = json!("not-a-number");
+    assert_eq!(
+        reason(event),
+        r#"field 'id': expected long (64-bit integer), found string "not-a-number""#
+    );
+}
+
+#[test]
+fn rejects_missing_required_nested_field() {
+    let mut event = valid_event();
+    event["event"]
+        .as_object_mut()
+        .expect("object")
+        .remove("user_agent");
+    event["event"]["user-agent"] = json!("Mozilla");
+    assert_eq!(
+        reason(event),
+        "field 'event.user_agent' is required: expected string, found nothing"
+    );
+}
+
+#[test]
+fn rejects_wrong_type_in_nullable_field() {
+    let mut event = valid_event();
+    event["event"]["customer_id"] = json!("1404");
+    assert_eq!(
+        reason(event),
+        r#"field 'event.customer_id': expected long (64-bit integer) or null, found string "1404""#
+    );
+}
+
+#[test]
+fn rejects_fractional_and_out_of_range_longs() {
+    let mut event = valid_event();
+    event["event"]["product"] = json!(1.5);
+    assert!(reason(event).contains("found number 1.5"));
+    let body = r#"{"id": 99999999999999999999, "type": "x", "event": {}}"#;
+    let event: Json = serde_json::from_str(body).expect("json");
+    assert!(reason(event).contains("out of range"), "{}", body);
+}
+
+#[test]
+fn rejects_non_objects() {
+    assert_eq!(
+        reason(json!([1, 2])),
+        "event: expected object (record ClickstreamEvent), found array"
+    );
+    assert!(reason(json!("x")).contains("found string"));
+    assert!(reason(json!({"id": 1, "type": "click", "event": "nope"})).contains("field 'event'"));
+}
+
+#[test]
+fn rejects_event_without_type() {
+    assert_eq!(
+        reason(json!({"id": 999003, "invalid": "data"})),
+        "field 'type' is required: expected string, found nothing"
+    );
+}
+
+#[test]
+fn long_strings_are_truncated_in_reasons() {
+    let mut event = valid_event();
+    event["id"] = json!("x".repeat(10_000));
+    let reason = reason(event);
+    assert!(reason.len() < 150, "{reason}");
+}
+
+#[test]
+fn encodes_in_wire_format_that_decodes_back() {
+    let v = validator();
+    let event = valid_event();
+    let results = v.validate_batch([&event]).expect("encoder");
+    let encoded = results[0].as_ref().expect("valid");
+    assert_eq!(encoded.key.as_deref(), Some("1404"));
+    let (id, payload) = wire::split(&encoded.payload).expect("wire");
+    assert_eq!(id, 7);
+    let reader = GenericDatumReader::builder(v.schema())
+        .build()
+        .expect("reader");
+    let decoded = reader.read_value(&mut &payload[..]).expect("decode");
+    assert_eq!(decoded, v.to_avro(&event).expect("valid"));
+}
+
+#[test]
+fn key_falls_back_to_id_without_customer() {
+    let mut event = valid_event();
+    event["event"]["customer_id"] = Json::Null;
+    assert_eq!(partition_key(&event).as_deref(), Some("367851"));
+}
+
+#[test]
+fn batch_keeps_order_and_mixes_results() {
+    let v = validator();
+    let bad = json!({"id": 1});
+    let good = valid_event();
+    let results = v.validate_batch([&good, &bad, &good]).expect("encoder");
+    assert!(results[0].is_ok() && results[1].is_err() && results[2].is_ok());
+}

@@ -1,0 +1,93 @@
+//! HTTP ingest API, compatible with the original Flask service (SPEC.md, "HTTP ingest API").
+//!
+//! `POST /collect` validates each event of a batch against the raw Avro schema, writes valid
+//! events to the raw topic (Confluent wire format) and invalid ones to the invalid topic
+//! (original JSON with the reason in a header), and answers only once the whole batch is
+//! durable in the log.
+
+mod collect;
+mod error;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use clickstream_event::EventValidator;
+use clickstream_log::EventLog;
+use http::Method;
+use serde::{Deserialize, Serialize};
+use tower_http::cors::{Any, CorsLayer};
+
+pub use collect::CollectResponse;
+pub use error::IngestError;
+
+/// Settings of the ingest API.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngestConfig {
+    /// Address to listen on.
+    pub host: String,
+    /// Port to listen on (`API_PORT` in the original).
+    pub port: u16,
+    /// Largest accepted request body; larger bodies get 413.
+    pub max_body_bytes: usize,
+    /// Seconds a client is told to wait (`Retry-After`) when the log cannot take writes.
+    pub retry_after_secs: u32,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        Self {
+            host: "0.0.0.0".into(),
+            port: 60000,
+            max_body_bytes: 10 * 1024 * 1024,
+            retry_after_secs: 1,
+        }
+    }
+}
+
+/// What the handlers share: where events go and how they are checked.
+pub struct IngestState {
+    /// Destination of valid and invalid events.
+    pub log: Arc<dyn EventLog>,
+    /// The raw schema and its registry id.
+    pub validator: Arc<EventValidator>,
+    /// Limits and retry hints.
+    pub config: IngestConfig,
+}
+
+/// The ingest API: `/ping`, `/collect`, JSON 404/405, CORS for browser pages.
+pub fn router(state: Arc<IngestState>) -> Router {
+    let cors = CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+        .allow_headers(Any)
+        .max_age(std::time::Duration::from_secs(86_400));
+    Router::new()
+        .route("/ping", get(ping))
+        .route("/collect", post(collect::collect))
+        .fallback(error::not_found)
+        .method_not_allowed_fallback(error::method_not_allowed)
+        // The body limit is enforced by `collect` itself, to answer 413 in JSON.
+        .layer(DefaultBodyLimit::disable())
+        .layer(cors)
+        .with_state(state)
+}
+
+/// Serves the ingest API on `listener` until `shutdown` completes, then finishes the
+/// requests in flight (their batches are acknowledged or refused, never half-done).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: Arc<IngestState>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+async fn ping() -> axum::Json<serde_json::Value> {
+    axum::Json(serde_json::json!({"status": "OK"}))
+}

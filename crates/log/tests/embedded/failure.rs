@@ -1,0 +1,81 @@
+//! A write that fails for real: the append reports a transient error, acknowledges nothing,
+//! leaves no partial data, and the log keeps working.
+
+use std::time::Duration;
+
+use clickstream_log::{EventLog, TopicPartition};
+
+use crate::common::{config, create, open, partition_dir, read_all, record, segment_files, values};
+
+#[tokio::test]
+async fn failed_segment_roll_fails_the_append_and_the_log_keeps_serving() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cfg = config(dir.path());
+    // Records here are 80 bytes: two fit in a segment, the third rolls.
+    cfg.segment_bytes = 200;
+    let log = open(cfg.clone()).await;
+    create(&log, "t", 2).await;
+    let tp = TopicPartition::new("t", 0);
+    log.append(vec![record("t", 0, "value-0")])
+        .await
+        .expect("append");
+    let segment = segment_files(dir.path(), "t", 0)[0].clone();
+    let acked_len = std::fs::metadata(&segment).expect("metadata").len();
+    assert_eq!(acked_len, 80);
+
+    // Replace the partition directory with a regular file: creating the next segment fails
+    // with ENOTDIR, while the open segment handle keeps working.
+    let pdir = partition_dir(dir.path(), "t", 0);
+    let moved = pdir.with_file_name("0.moved");
+    std::fs::rename(&pdir, &moved).expect("move partition dir");
+    std::fs::write(&pdir, b"not a directory").expect("create blocking file");
+
+    // The first record fits in the segment (and is written), the second needs a roll.
+    let failed = log
+        .append(vec![record("t", 0, "value-1"), record("t", 0, "value-2")])
+        .await;
+    let error = failed.expect_err("the roll must fail");
+    assert!(error.is_transient(), "{error:?}");
+
+    // Nothing acknowledged, nothing visible, the written record truncated away.
+    assert_eq!(log.offsets(&tp).await.expect("offsets").end, 1);
+    assert_eq!(values(&read_all(&log, &tp).await), ["value-0"]);
+    assert!(
+        log.read(&tp, 1, 10, Duration::ZERO)
+            .await
+            .expect("read")
+            .is_empty()
+    );
+    let moved_segment = moved.join(segment.file_name().expect("file name"));
+    assert_eq!(
+        std::fs::metadata(&moved_segment).expect("metadata").len(),
+        acked_len
+    );
+    // Other partitions are not affected.
+    log.append(vec![record("t", 1, "other")])
+        .await
+        .expect("append to partition 1");
+
+    // Once the directory is back, the same partition accepts appends at the right offset.
+    std::fs::remove_file(&pdir).expect("remove blocking file");
+    std::fs::rename(&moved, &pdir).expect("restore partition dir");
+    let positions = log
+        .append(vec![record("t", 0, "value-1"), record("t", 0, "value-2")])
+        .await
+        .expect("append after repair");
+    assert_eq!(
+        positions.iter().map(|p| p.offset).collect::<Vec<_>>(),
+        [1, 2]
+    );
+    let expected = ["value-0", "value-1", "value-2"];
+    assert_eq!(values(&read_all(&log, &tp).await), expected);
+    log.close().await;
+    drop(log);
+
+    let log = open(cfg).await;
+    assert_eq!(values(&read_all(&log, &tp).await), expected);
+    assert_eq!(
+        values(&read_all(&log, &TopicPartition::new("t", 1)).await),
+        ["other"]
+    );
+}

@@ -1,0 +1,438 @@
+//! Client for any Confluent-compatible schema registry (this crate's server or an external
+//! one), used by ingest and the processor.
+//!
+//! Transport failures, 5xx, 408 and 429 are retried with exponential backoff a few times;
+//! other 4xx answers are returned at once as [`RegistryError::Http`] carrying Confluent's
+//! `error_code`. Schemas fetched by id are cached forever: ids are immutable.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::{Duration, Instant};
+
+use apache_avro::Schema;
+use bytes::Bytes;
+use reqwest::header::{ACCEPT, CONTENT_TYPE};
+use reqwest::{Method, StatusCode, Url};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+use crate::error::RegistryError;
+use crate::model::RegisteredSchema;
+
+const CONTENT_TYPE_V1: &str = "application/vnd.schemaregistry.v1+json";
+const ACCEPT_ALL: &str =
+    "application/vnd.schemaregistry.v1+json, application/vnd.schemaregistry+json, application/json";
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+const ATTEMPTS: u32 = 4;
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+const READY_POLL: Duration = Duration::from_millis(100);
+
+/// Client for a Confluent-compatible schema registry. Cheap to clone (shared pool and cache).
+#[derive(Clone)]
+pub struct RegistryClient {
+    http: reqwest::Client,
+    /// Base URL without credentials.
+    base: Url,
+    credentials: Option<(String, Option<String>)>,
+    schemas: Arc<RwLock<HashMap<u32, Arc<Schema>>>>,
+}
+
+impl fmt::Debug for RegistryClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RegistryClient")
+            .field("base", &self.base.as_str())
+            .field("user", &self.credentials.as_ref().map(|(user, _)| user))
+            .field("password", &self.credentials.as_ref().map(|_| "<redacted>"))
+            .finish_non_exhaustive()
+    }
+}
+
+/// Body of `GET /schemas/ids/{id}`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SchemaById {
+    schema: String,
+    schema_type: Option<String>,
+    references: Option<Vec<serde_json::Value>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct IdOnly {
+    id: u32,
+}
+
+/// What one HTTP attempt produced.
+enum Attempt {
+    Done(Bytes),
+    Retry(RegistryError),
+    Fail(RegistryError),
+}
+
+impl RegistryClient {
+    /// A client for the registry at `base_url` (`http(s)://[user:pass@]host:port[/path]`,
+    /// trailing slash optional). Credentials in the URL are sent as HTTP basic auth and
+    /// never appear in errors or logs.
+    pub fn new(base_url: &str) -> Result<Self, RegistryError> {
+        let invalid = |reason: String| RegistryError::InvalidUrl {
+            url: redact(base_url),
+            reason,
+        };
+        let mut base = Url::parse(base_url.trim()).map_err(|e| invalid(e.to_string()))?;
+        if !matches!(base.scheme(), "http" | "https") || base.cannot_be_a_base() {
+            return Err(invalid("expected an http:// or https:// url".to_owned()));
+        }
+        let credentials = if base.username().is_empty() && base.password().is_none() {
+            None
+        } else {
+            let user = percent_decode(base.username());
+            let password = base.password().map(percent_decode);
+            // Setting empty credentials cannot fail on an http(s) base URL.
+            let _ = base.set_username("");
+            let _ = base.set_password(None);
+            Some((user, password))
+        };
+        base.set_query(None);
+        base.set_fragment(None);
+        let http = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(REQUEST_TIMEOUT)
+            .build()
+            .map_err(|e| invalid(format!("cannot build http client: {e}")))?;
+        Ok(Self {
+            http,
+            base,
+            credentials,
+            schemas: Arc::new(RwLock::new(HashMap::new())),
+        })
+    }
+
+    /// The registry URL, without credentials.
+    pub fn base_url(&self) -> &str {
+        self.base.as_str()
+    }
+
+    /// Registers `schema` (Avro JSON) under `subject` and returns its global id; the same
+    /// schema again returns the same id.
+    pub async fn register(&self, subject: &str, schema: &str) -> Result<u32, RegistryError> {
+        let body = json!({ "schema": schema });
+        let answer: IdOnly = self
+            .call(
+                Method::POST,
+                &["subjects", subject, "versions"],
+                Some(&body),
+            )
+            .await?;
+        Ok(answer.id)
+    }
+
+    /// The version of `subject` holding `schema`, or `None` if the subject or the schema
+    /// is not registered.
+    pub async fn lookup(
+        &self,
+        subject: &str,
+        schema: &str,
+    ) -> Result<Option<RegisteredSchema>, RegistryError> {
+        let body = json!({ "schema": schema });
+        match self
+            .call(Method::POST, &["subjects", subject], Some(&body))
+            .await
+        {
+            Ok(found) => Ok(Some(found)),
+            Err(RegistryError::Http {
+                error_code: 40401 | 40403,
+                ..
+            }) => Ok(None),
+            Err(other) => Err(other),
+        }
+    }
+
+    /// The parsed schema with global id `id`, cached forever after the first fetch.
+    /// Concurrent misses may fetch twice; both get the same schema.
+    pub async fn schema_by_id(&self, id: u32) -> Result<Arc<Schema>, RegistryError> {
+        if let Some(found) = self.cached(id) {
+            return Ok(found);
+        }
+        let answer: SchemaById = self
+            .call(Method::GET, &["schemas", "ids", &id.to_string()], None)
+            .await?;
+        if let Some(kind) = answer.schema_type.as_deref()
+            && !kind.eq_ignore_ascii_case("AVRO")
+        {
+            return Err(RegistryError::InvalidSchema(format!(
+                "schema {id} is of type {kind}, not AVRO"
+            )));
+        }
+        if answer.references.as_ref().is_some_and(|r| !r.is_empty()) {
+            return Err(RegistryError::InvalidSchema(format!(
+                "schema {id} uses schema references, which are not supported"
+            )));
+        }
+        let schema = Schema::parse_str(&answer.schema)
+            .map_err(|e| RegistryError::InvalidSchema(format!("schema {id}: {e}")))?;
+        let schema = Arc::new(schema);
+        let mut cache = self.schemas.write().unwrap_or_else(PoisonError::into_inner);
+        Ok(Arc::clone(cache.entry(id).or_insert(schema)))
+    }
+
+    /// The latest live version of `subject`.
+    pub async fn latest(&self, subject: &str) -> Result<RegisteredSchema, RegistryError> {
+        self.call(
+            Method::GET,
+            &["subjects", subject, "versions", "latest"],
+            None,
+        )
+        .await
+    }
+
+    /// All subjects with live versions.
+    pub async fn subjects(&self) -> Result<Vec<String>, RegistryError> {
+        self.call(Method::GET, &["subjects"], None).await
+    }
+
+    /// Polls `GET /subjects` until the registry answers 2xx or `timeout` passes. A 4xx
+    /// answer (e.g. wrong credentials) fails at once: waiting would not fix it.
+    pub async fn wait_ready(&self, timeout: Duration) -> Result<(), RegistryError> {
+        let started = Instant::now();
+        let deadline = started + timeout;
+        let url = self.url(&["subjects"])?;
+        loop {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            let last_error =
+                match tokio::time::timeout(remaining, self.attempt(&Method::GET, &url, None)).await
+                {
+                    Ok(Attempt::Done(_)) => return Ok(()),
+                    Ok(Attempt::Fail(err)) => return Err(err),
+                    Ok(Attempt::Retry(err)) => err.to_string(),
+                    Err(_) => "timed out".to_owned(),
+                };
+            if Instant::now() + READY_POLL >= deadline {
+                return Err(RegistryError::NotReady {
+                    url: self.base.to_string(),
+                    waited_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                    last_error,
+                });
+            }
+            tokio::time::sleep(READY_POLL).await;
+        }
+    }
+
+    fn cached(&self, id: u32) -> Option<Arc<Schema>> {
+        self.schemas
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&id)
+            .cloned()
+    }
+
+    fn url(&self, segments: &[&str]) -> Result<Url, RegistryError> {
+        let mut url = self.base.clone();
+        url.path_segments_mut()
+            .map_err(|()| RegistryError::InvalidUrl {
+                url: self.base.to_string(),
+                reason: "cannot be a base url".to_owned(),
+            })?
+            .pop_if_empty()
+            .extend(segments);
+        Ok(url)
+    }
+
+    /// Sends a request with retries and decodes the JSON answer.
+    async fn call<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        segments: &[&str],
+        body: Option<&serde_json::Value>,
+    ) -> Result<T, RegistryError> {
+        let url = self.url(segments)?;
+        let mut backoff = FIRST_BACKOFF;
+        let mut attempt = 1;
+        let bytes = loop {
+            match self.attempt(&method, &url, body).await {
+                Attempt::Done(bytes) => break bytes,
+                Attempt::Fail(err) => return Err(err),
+                Attempt::Retry(err) if attempt >= ATTEMPTS => return Err(err),
+                Attempt::Retry(err) => {
+                    tracing::debug!(%url, attempt, error = %err, "registry call failed, retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff *= 2;
+                    attempt += 1;
+                }
+            }
+        };
+        serde_json::from_slice(&bytes).map_err(|e| RegistryError::InvalidResponse {
+            url: url.to_string(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// One HTTP exchange, classified.
+    async fn attempt(
+        &self,
+        method: &Method,
+        url: &Url,
+        body: Option<&serde_json::Value>,
+    ) -> Attempt {
+        let mut request = self
+            .http
+            .request(method.clone(), url.clone())
+            .header(ACCEPT, ACCEPT_ALL);
+        if let Some((user, password)) = &self.credentials {
+            request = request.basic_auth(user, password.as_ref());
+        }
+        if let Some(body) = body {
+            request = request
+                .header(CONTENT_TYPE, CONTENT_TYPE_V1)
+                .body(body.to_string());
+        }
+        let unreachable = |source| RegistryError::Unreachable {
+            url: url.to_string(),
+            source,
+        };
+        let response = match request.send().await {
+            Ok(response) => response,
+            Err(e) => return Attempt::Retry(unreachable(e)),
+        };
+        let status = response.status();
+        let bytes = match response.bytes().await {
+            Ok(bytes) => bytes,
+            Err(e) => return Attempt::Retry(unreachable(e)),
+        };
+        if status.is_success() {
+            return Attempt::Done(bytes);
+        }
+        let err = http_error(status, &bytes);
+        if status.is_server_error()
+            || status == StatusCode::REQUEST_TIMEOUT
+            || status == StatusCode::TOO_MANY_REQUESTS
+        {
+            Attempt::Retry(err)
+        } else {
+            Attempt::Fail(err)
+        }
+    }
+}
+
+/// Maps an error answer to `Http`, reading Confluent's `{"error_code", "message"}` if sent.
+fn http_error(status: StatusCode, body: &[u8]) -> RegistryError {
+    #[derive(Deserialize)]
+    struct ConfluentError {
+        error_code: Option<i64>,
+        message: Option<String>,
+    }
+    let parsed: Option<ConfluentError> = serde_json::from_slice(body).ok();
+    let error_code = parsed
+        .as_ref()
+        .and_then(|p| p.error_code)
+        .unwrap_or(i64::from(status.as_u16()));
+    let message = parsed.and_then(|p| p.message).unwrap_or_else(|| {
+        let text = String::from_utf8_lossy(body);
+        text.chars().take(200).collect()
+    });
+    RegistryError::Http {
+        status: status.as_u16(),
+        error_code,
+        message,
+    }
+}
+
+/// Decodes `%XX` escapes (URL userinfo is percent-encoded).
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let decoded = (bytes[i] == b'%')
+            .then(|| text.get(i + 1..i + 3))
+            .flatten()
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        match decoded {
+            Some(byte) => {
+                out.push(byte);
+                i += 3;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The URL text with any `user:password@` removed, for error messages.
+fn redact(url: &str) -> String {
+    match Url::parse(url.trim()) {
+        Ok(mut parsed) => {
+            let _ = parsed.set_username("");
+            let _ = parsed.set_password(None);
+            parsed.to_string()
+        }
+        Err(_) => "<unparsable url>".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extracts_credentials_and_tolerates_trailing_slash() {
+        let client =
+            RegistryClient::new("http://us%40er:p%3Ass@localhost:8085/").expect("valid url");
+        assert_eq!(client.base_url(), "http://localhost:8085/");
+        assert_eq!(
+            client.credentials,
+            Some(("us@er".to_owned(), Some("p:ss".to_owned())))
+        );
+        let url = client.url(&["subjects", "a/b c", "versions"]).expect("url");
+        assert_eq!(
+            url.as_str(),
+            "http://localhost:8085/subjects/a%2Fb%20c/versions"
+        );
+        assert!(!format!("{client:?}").contains("p:ss"));
+    }
+
+    #[test]
+    fn keeps_a_path_prefix() {
+        let client = RegistryClient::new("https://example.test/registry/").expect("valid url");
+        let url = client.url(&["schemas", "ids", "7"]).expect("url");
+        assert_eq!(url.as_str(), "https://example.test/registry/schemas/ids/7");
+    }
+
+    #[test]
+    fn rejects_unusable_urls_without_leaking_passwords() {
+        let err = RegistryClient::new("ftp://u:secret@host/").expect_err("ftp");
+        assert!(matches!(err, RegistryError::InvalidUrl { .. }));
+        assert!(!err.to_string().contains("secret"), "{err}");
+        assert!(RegistryClient::new("not a url").is_err());
+    }
+
+    #[test]
+    fn maps_confluent_error_json() {
+        let err = http_error(
+            StatusCode::NOT_FOUND,
+            br#"{"error_code":40401,"message":"nope"}"#,
+        );
+        assert!(matches!(
+            err,
+            RegistryError::Http {
+                status: 404,
+                error_code: 40401,
+                ..
+            }
+        ));
+        let err = http_error(StatusCode::BAD_GATEWAY, b"<html>");
+        assert!(matches!(
+            err,
+            RegistryError::Http {
+                status: 502,
+                error_code: 502,
+                ..
+            }
+        ));
+        assert!(err.is_transient());
+    }
+}

@@ -1,0 +1,280 @@
+//! Errors of the registry (server, store and client), classified so that callers decide
+//! retries by type and the HTTP layer maps each one to Confluent's error code.
+
+use std::path::PathBuf;
+
+/// What can go wrong in the schema registry, its store, or when talking to one.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// The subject has no (visible) versions. Confluent code 40401.
+    #[error("subject '{0}' not found")]
+    SubjectNotFound(String),
+
+    /// The subject exists but not this version. Confluent code 40402.
+    #[error("version {version} of subject '{subject}' not found")]
+    VersionNotFound {
+        /// Subject name.
+        subject: String,
+        /// Requested version as given (a number or `latest`).
+        version: String,
+    },
+
+    /// No schema has this id. Confluent code 40403.
+    #[error("schema {0} not found")]
+    SchemaIdNotFound(u32),
+
+    /// The schema is not registered under the subject. Confluent code 40403.
+    #[error("schema not found under subject '{0}'")]
+    SchemaNotInSubject(String),
+
+    /// The subject is already soft-deleted; only a permanent delete may follow. Code 40404.
+    #[error("subject '{0}' was soft deleted; set permanent=true to delete it permanently")]
+    SubjectSoftDeleted(String),
+
+    /// A permanent delete was asked before a soft delete. Confluent code 40405.
+    #[error("subject '{0}' was not soft deleted before being permanently deleted")]
+    SubjectNotSoftDeleted(String),
+
+    /// The version is already soft-deleted. Confluent code 40406.
+    #[error(
+        "version {version} of subject '{subject}' was soft deleted; set permanent=true to delete it permanently"
+    )]
+    VersionSoftDeleted {
+        /// Subject name.
+        subject: String,
+        /// Version number.
+        version: u32,
+    },
+
+    /// A permanent version delete was asked before a soft delete. Confluent code 40407.
+    #[error(
+        "version {version} of subject '{subject}' was not soft deleted before being permanently deleted"
+    )]
+    VersionNotSoftDeleted {
+        /// Subject name.
+        subject: String,
+        /// Version number.
+        version: u32,
+    },
+
+    /// The subject has no subject-level compatibility level. Confluent code 40408.
+    #[error("subject '{0}' does not have subject-level compatibility configured")]
+    SubjectLevelNotConfigured(String),
+
+    /// The schema breaks the subject's compatibility rules; the text says why. HTTP 409.
+    #[error(
+        "schema being registered is incompatible with an earlier schema for subject '{subject}': {reason}"
+    )]
+    Incompatible {
+        /// Subject name.
+        subject: String,
+        /// Every violation found, joined.
+        reason: String,
+    },
+
+    /// The schema text is not a valid Avro schema (or uses an unsupported feature). Code 42201.
+    #[error("invalid schema: {0}")]
+    InvalidSchema(String),
+
+    /// The version is neither a positive 32-bit number nor `latest`/`-1`. Code 42202.
+    #[error(
+        "the specified version '{0}' is not a valid version id; allowed values are between [1, 2^31-1] and the string \"latest\""
+    )]
+    InvalidVersion(String),
+
+    /// The compatibility level is not one of Confluent's levels. Code 42203.
+    #[error(
+        "invalid compatibility level '{0}'; valid values are none, backward, backward_transitive, forward, forward_transitive, full and full_transitive"
+    )]
+    InvalidCompatibilityLevel(String),
+
+    /// The request is malformed (unparsable JSON body, bad query parameter). HTTP 400.
+    #[error("bad request: {0}")]
+    BadRequest(String),
+
+    /// The request body could not be read (too large, aborted). Carries the HTTP status.
+    #[error("request body rejected: {reason}")]
+    BodyRejected {
+        /// HTTP status to answer with (413 for a body over the limit).
+        status: u16,
+        /// Why the body was rejected.
+        reason: String,
+    },
+
+    /// The request's content type is not JSON. HTTP 415.
+    #[error("unsupported content type '{0}'")]
+    UnsupportedMediaType(String),
+
+    /// No route matches the path. HTTP 404.
+    #[error("no such resource: {0}")]
+    RouteNotFound(String),
+
+    /// The route exists but not for this method. HTTP 405.
+    #[error("method not allowed")]
+    MethodNotAllowed,
+
+    /// An I/O error on a file of the store.
+    #[error("i/o error on {path}: {source}")]
+    Io {
+        /// File or directory involved.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The journal holds a line that cannot be replayed; the store refuses to open.
+    #[error("corrupt journal {path} at line {line}: {reason}")]
+    CorruptJournal {
+        /// Journal file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong with the line.
+        reason: String,
+    },
+
+    /// Another process (or store instance) holds the store directory.
+    #[error("store directory {0} is locked by another registry")]
+    StoreLocked(PathBuf),
+
+    /// A journal write failed and could not be undone; the store refuses further changes
+    /// until it is reopened.
+    #[error("store is unavailable after a failed write: {0}")]
+    StoreUnavailable(String),
+
+    /// The registry URL given to the client is unusable.
+    #[error("invalid registry url '{url}': {reason}")]
+    InvalidUrl {
+        /// The URL with any password removed.
+        url: String,
+        /// Why it is unusable.
+        reason: String,
+    },
+
+    /// The registry could not be reached (connection refused, timeout, reset).
+    #[error("registry at {url} is unreachable: {source}")]
+    Unreachable {
+        /// The URL of the request, without credentials.
+        url: String,
+        /// The transport error.
+        #[source]
+        source: reqwest::Error,
+    },
+
+    /// The registry answered with an error status (Confluent error JSON when it sent one).
+    #[error("registry answered http {status} (error code {error_code}): {message}")]
+    Http {
+        /// HTTP status code.
+        status: u16,
+        /// Confluent error code (`error_code` field), or the HTTP status when absent.
+        error_code: i64,
+        /// Confluent error message, or the start of the body.
+        message: String,
+    },
+
+    /// The registry answered 2xx with a body the client cannot interpret.
+    #[error("unexpected response from {url}: {reason}")]
+    InvalidResponse {
+        /// The URL of the request, without credentials.
+        url: String,
+        /// What was wrong with it.
+        reason: String,
+    },
+
+    /// The registry did not become ready within the allowed time.
+    #[error("registry at {url} not ready after {waited_ms} ms: {last_error}")]
+    NotReady {
+        /// The registry base URL, without credentials.
+        url: String,
+        /// How long the client waited.
+        waited_ms: u64,
+        /// The last failure seen while polling.
+        last_error: String,
+    },
+}
+
+impl RegistryError {
+    /// True when retrying the same call later may succeed (network trouble, registry
+    /// starting, server-side 5xx, 408/429); false for invalid input and fatal store errors.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Unreachable { .. } | Self::NotReady { .. } => true,
+            Self::Http { status, .. } => *status >= 500 || *status == 408 || *status == 429,
+            Self::SubjectNotFound(_)
+            | Self::VersionNotFound { .. }
+            | Self::SchemaIdNotFound(_)
+            | Self::SchemaNotInSubject(_)
+            | Self::SubjectSoftDeleted(_)
+            | Self::SubjectNotSoftDeleted(_)
+            | Self::VersionSoftDeleted { .. }
+            | Self::VersionNotSoftDeleted { .. }
+            | Self::SubjectLevelNotConfigured(_)
+            | Self::Incompatible { .. }
+            | Self::InvalidSchema(_)
+            | Self::InvalidVersion(_)
+            | Self::InvalidCompatibilityLevel(_)
+            | Self::BadRequest(_)
+            | Self::BodyRejected { .. }
+            | Self::UnsupportedMediaType(_)
+            | Self::RouteNotFound(_)
+            | Self::MethodNotAllowed
+            | Self::Io { .. }
+            | Self::CorruptJournal { .. }
+            | Self::StoreLocked(_)
+            | Self::StoreUnavailable(_)
+            | Self::InvalidUrl { .. }
+            | Self::InvalidResponse { .. } => false,
+        }
+    }
+
+    /// The HTTP status and Confluent `error_code` this error is reported with.
+    pub fn status_and_code(&self) -> (u16, i64) {
+        match self {
+            Self::SubjectNotFound(_) => (404, 40401),
+            Self::VersionNotFound { .. } => (404, 40402),
+            Self::SchemaIdNotFound(_) | Self::SchemaNotInSubject(_) => (404, 40403),
+            Self::SubjectSoftDeleted(_) => (404, 40404),
+            Self::SubjectNotSoftDeleted(_) => (404, 40405),
+            Self::VersionSoftDeleted { .. } => (404, 40406),
+            Self::VersionNotSoftDeleted { .. } => (404, 40407),
+            Self::SubjectLevelNotConfigured(_) => (404, 40408),
+            Self::Incompatible { .. } => (409, 409),
+            Self::InvalidSchema(_) => (422, 42201),
+            Self::InvalidVersion(_) => (422, 42202),
+            Self::InvalidCompatibilityLevel(_) => (422, 42203),
+            Self::BadRequest(_) => (400, 400),
+            Self::BodyRejected { status, .. } => (*status, i64::from(*status)),
+            Self::UnsupportedMediaType(_) => (415, 415),
+            Self::RouteNotFound(_) => (404, 404),
+            Self::MethodNotAllowed => (405, 405),
+            Self::Http {
+                status, error_code, ..
+            } => (*status, *error_code),
+            Self::Io { .. }
+            | Self::CorruptJournal { .. }
+            | Self::StoreLocked(_)
+            | Self::StoreUnavailable(_) => (500, 50001),
+            Self::InvalidUrl { .. }
+            | Self::Unreachable { .. }
+            | Self::InvalidResponse { .. }
+            | Self::NotReady { .. } => (500, 50003),
+        }
+    }
+
+    /// The Confluent error code when this is an error answered by a registry
+    /// (`Http`), e.g. 40401 or 409; `None` for local errors.
+    pub fn remote_error_code(&self) -> Option<i64> {
+        match self {
+            Self::Http { error_code, .. } => Some(*error_code),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Self::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}

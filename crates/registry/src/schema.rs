@@ -1,0 +1,164 @@
+//! Parsing and normalising Avro schema text.
+//!
+//! Identity: two registrations are "the same schema" when their *normalised* text is equal.
+//! The normalised text is apache-avro's full JSON serialisation of the parsed schema: compact,
+//! with a fixed key order and full names, but keeping `default`, `doc`, `aliases`, logical
+//! types and `order`. This mirrors Confluent, which compares Avro Java's `Schema.toString()`
+//! (not the Parsing Canonical Form): a change that only adds a default or a doc is a new
+//! schema (and a new version), because defaults matter to schema resolution. Whitespace,
+//! key order and `{"type":"string"}` vs `"string"` do not create new schemas.
+//!
+//! The registry stores and returns the normalised text, as Confluent returns its canonical
+//! string rather than the bytes that were posted.
+
+use std::sync::Arc;
+
+use apache_avro::Schema;
+
+use crate::error::RegistryError;
+
+/// An Avro schema parsed from text, with its normalised text (the identity key).
+#[derive(Debug, Clone)]
+pub struct ParsedSchema {
+    /// The parsed schema, shared with compatibility checks.
+    pub schema: Arc<Schema>,
+    /// Normalised JSON text: what the registry stores, compares and returns.
+    pub normalized: String,
+}
+
+impl ParsedSchema {
+    /// Parses `text` as an Avro schema and computes its normalised text.
+    pub fn parse(text: &str) -> Result<Self, RegistryError> {
+        if text.trim().is_empty() {
+            return Err(RegistryError::InvalidSchema("empty schema".to_owned()));
+        }
+        let schema =
+            Schema::parse_str(text).map_err(|e| RegistryError::InvalidSchema(error_chain(&e)))?;
+        let normalized = serde_json::to_string(&schema).map_err(|e| {
+            RegistryError::InvalidSchema(format!("schema cannot be serialised: {e}"))
+        })?;
+        Ok(Self {
+            schema: Arc::new(schema),
+            normalized,
+        })
+    }
+
+    /// Avro's Parsing Canonical Form (drops defaults, docs, aliases): what a reader needs to
+    /// decode the bytes, used to compare schemas for wire equivalence.
+    pub fn parsing_canonical_form(&self) -> String {
+        self.schema.canonical_form()
+    }
+}
+
+/// Validates the `schemaType` and `references` fields of a request: only Avro without
+/// references is supported.
+pub fn check_request_kind(
+    schema_type: Option<&str>,
+    references_len: usize,
+) -> Result<(), RegistryError> {
+    if let Some(kind) = schema_type
+        && !kind.eq_ignore_ascii_case("AVRO")
+    {
+        return Err(RegistryError::InvalidSchema(format!(
+            "unsupported schema type '{kind}': this registry supports AVRO only"
+        )));
+    }
+    if references_len > 0 {
+        return Err(RegistryError::InvalidSchema(
+            "schema references are not supported by this registry".to_owned(),
+        ));
+    }
+    Ok(())
+}
+
+/// The error and its causes on one line, as parse errors nest their details.
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RAW: &str = r#"{"type":"record","name":"ClickstreamEvent","namespace":"acme.clickstream",
+      "fields":[{"name":"id","type":"long"},
+        {"name":"package_id","type":["null","string"],"default":null},
+        {"name":"event","type":{"type":"record","name":"EventDetails","fields":[
+          {"name":"ip","type":"string"},
+          {"name":"customer_id","type":["null","long"],"default":null}]}}]}"#;
+
+    #[test]
+    fn normalised_text_reparses_to_the_same_schema() {
+        let parsed = ParsedSchema::parse(RAW).expect("raw schema parses");
+        let again = ParsedSchema::parse(&parsed.normalized).expect("normalised text parses");
+        assert_eq!(parsed.normalized, again.normalized);
+        assert_eq!(
+            parsed.parsing_canonical_form(),
+            again.parsing_canonical_form()
+        );
+        assert!(
+            parsed.normalized.contains("\"default\":null"),
+            "{}",
+            parsed.normalized
+        );
+    }
+
+    #[test]
+    fn whitespace_and_key_order_do_not_matter() {
+        let a = ParsedSchema::parse(
+            r#"{"type":"record","name":"R","fields":[{"name":"a","type":"long"}]}"#,
+        );
+        let b = ParsedSchema::parse(
+            "{ \"fields\" : [ {\"type\": {\"type\":\"long\"}, \"name\":\"a\"} ],\n \"name\":\"R\", \"type\":\"record\" }",
+        );
+        let (a, b) = (a.expect("a parses"), b.expect("b parses"));
+        assert_eq!(a.normalized, b.normalized);
+    }
+
+    #[test]
+    fn a_default_makes_a_different_schema() {
+        let a = ParsedSchema::parse(
+            r#"{"type":"record","name":"R","fields":[{"name":"a","type":"long"}]}"#,
+        );
+        let b = ParsedSchema::parse(
+            r#"{"type":"record","name":"R","fields":[{"name":"a","type":"long","default":1}]}"#,
+        );
+        let (a, b) = (a.expect("a parses"), b.expect("b parses"));
+        assert_ne!(a.normalized, b.normalized);
+        assert_eq!(a.parsing_canonical_form(), b.parsing_canonical_form());
+    }
+
+    #[test]
+    fn rejects_invalid_schemas_with_the_parser_message() {
+        for text in [
+            "",
+            "{",
+            r#"{"type":"record","name":"R"}"#,
+            r#""nosuchtype""#,
+        ] {
+            let err = ParsedSchema::parse(text).expect_err(text);
+            assert!(
+                matches!(err, RegistryError::InvalidSchema(_)),
+                "{text}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn only_avro_without_references_is_accepted() {
+        assert!(check_request_kind(None, 0).is_ok());
+        assert!(check_request_kind(Some("avro"), 0).is_ok());
+        assert!(check_request_kind(Some("PROTOBUF"), 0).is_err());
+        assert!(check_request_kind(Some("AVRO"), 1).is_err());
+    }
+}

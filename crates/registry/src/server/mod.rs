@@ -1,0 +1,141 @@
+//! The HTTP API, shaped like Confluent Schema Registry's REST API so that its clients
+//! (Confluent's serializers, `confluent_kafka.schema_registry`, Kafka UI, curl scripts) work
+//! unchanged.
+
+mod compatibility;
+mod config;
+mod extract;
+mod response;
+mod schemas;
+mod subjects;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::Uri;
+use axum::response::Response;
+use axum::routing::{get, post};
+use tokio::net::TcpListener;
+
+use crate::config::RegistryServerConfig;
+use crate::error::RegistryError;
+use crate::store::SchemaStore;
+use response::ok;
+
+pub use response::RESPONSE_CONTENT_TYPE;
+
+/// The whole HTTP API over `store`, with default settings.
+pub fn router(store: Arc<SchemaStore>) -> Router {
+    router_with_config(store, &RegistryServerConfig::default())
+}
+
+/// The whole HTTP API over `store`, limiting request bodies to `config.max_body_bytes`.
+pub fn router_with_config(store: Arc<SchemaStore>, config: &RegistryServerConfig) -> Router {
+    Router::new()
+        .route("/", get(root))
+        .route("/subjects", get(subjects::list))
+        .route(
+            "/subjects/{subject}",
+            post(subjects::lookup).delete(subjects::delete_subject),
+        )
+        .route(
+            "/subjects/{subject}/versions",
+            get(subjects::versions).post(subjects::register),
+        )
+        .route(
+            "/subjects/{subject}/versions/{version}",
+            get(subjects::version).delete(subjects::delete_version),
+        )
+        .route(
+            "/subjects/{subject}/versions/{version}/schema",
+            get(subjects::version_schema),
+        )
+        .route(
+            "/subjects/{subject}/versions/{version}/referencedby",
+            get(subjects::referenced_by),
+        )
+        .route("/schemas/types", get(schemas::types))
+        .route("/schemas/ids/{id}", get(schemas::by_id))
+        .route("/schemas/ids/{id}/schema", get(schemas::raw_by_id))
+        .route("/schemas/ids/{id}/versions", get(schemas::versions_by_id))
+        .route("/schemas/ids/{id}/subjects", get(schemas::subjects_by_id))
+        .route(
+            "/config",
+            get(config::global)
+                .put(config::set_global)
+                .delete(config::clear_global),
+        )
+        .route(
+            "/config/{subject}",
+            get(config::subject)
+                .put(config::set_subject)
+                .delete(config::clear_subject),
+        )
+        .route("/mode", get(config::mode))
+        .route("/mode/{subject}", get(config::mode))
+        .route(
+            "/compatibility/subjects/{subject}/versions",
+            post(compatibility::against_level),
+        )
+        .route(
+            "/compatibility/subjects/{subject}/versions/{version}",
+            post(compatibility::against_version),
+        )
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(config.max_body_bytes))
+        .with_state(store)
+}
+
+/// Serves the API on `listener` until `shutdown` completes, then finishes in-flight
+/// requests and returns.
+pub async fn serve(
+    listener: TcpListener,
+    store: Arc<SchemaStore>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    serve_with_config(listener, store, &RegistryServerConfig::default(), shutdown).await
+}
+
+/// [`serve`] with explicit settings (`config.port` is ignored: the listener is bound
+/// already).
+pub async fn serve_with_config(
+    listener: TcpListener,
+    store: Arc<SchemaStore>,
+    config: &RegistryServerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = router_with_config(store, config);
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, "schema registry listening");
+    }
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Runs a blocking store change (it fsyncs) off the async worker threads.
+async fn blocking<T, F>(change: F) -> Result<T, RegistryError>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, RegistryError> + Send + 'static,
+{
+    tokio::task::spawn_blocking(change)
+        .await
+        .map_err(|e| RegistryError::StoreUnavailable(format!("store task failed: {e}")))?
+}
+
+/// `GET /`: Confluent answers an empty object.
+async fn root() -> Response {
+    ok(&serde_json::Map::new())
+}
+
+async fn not_found(uri: Uri) -> RegistryError {
+    RegistryError::RouteNotFound(uri.path().to_owned())
+}
+
+async fn method_not_allowed() -> RegistryError {
+    RegistryError::MethodNotAllowed
+}

@@ -1,0 +1,543 @@
+//! The registry's in-memory model: schemas by id, subjects with their versions, and
+//! compatibility levels.
+//!
+//! Every change is an [`Event`]. A `plan_*` method validates a request against the current
+//! state and returns the event to make durable; [`State::apply`] then performs it. Replaying
+//! the journal calls `apply` only, so live changes and recovery share one code path.
+
+use std::collections::{BTreeMap, HashMap};
+
+use super::event::Event;
+use crate::compat::{self, CompatibilityLevel, PreviousVersion};
+use crate::error::RegistryError;
+use crate::model::{RegisteredSchema, SubjectVersion, VersionSpec, Visibility};
+use crate::schema::ParsedSchema;
+
+/// What registering a schema under a subject amounts to.
+#[derive(Debug)]
+pub(crate) enum RegisterPlan {
+    /// The schema is already a live version of the subject: nothing to write.
+    Existing { id: u32, version: u32 },
+    /// A new version must be written.
+    New { id: u32, version: u32, event: Event },
+}
+
+/// Against what `POST /compatibility/...` checks a candidate.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum CheckTarget {
+    /// All versions the subject's level looks at (as a registration would).
+    Level,
+    /// One version, in the direction(s) of the subject's level.
+    Version(VersionSpec),
+}
+
+#[derive(Debug, Clone, Copy)]
+struct VersionState {
+    id: u32,
+    deleted: bool,
+}
+
+#[derive(Debug, Default)]
+struct SubjectState {
+    versions: BTreeMap<u32, VersionState>,
+    level: Option<CompatibilityLevel>,
+}
+
+impl SubjectState {
+    fn visible(&self, visibility: Visibility) -> impl DoubleEndedIterator<Item = (u32, u32)> + '_ {
+        self.versions
+            .iter()
+            .filter(move |(_, v)| visibility.shows(v.deleted))
+            .map(|(n, v)| (*n, v.id))
+    }
+
+    fn has_live(&self) -> bool {
+        self.versions.values().any(|v| !v.deleted)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.versions.is_empty() && self.level.is_none()
+    }
+}
+
+/// The whole registry state.
+#[derive(Debug, Default)]
+pub(crate) struct State {
+    schemas: BTreeMap<u32, ParsedSchema>,
+    ids_by_text: HashMap<String, u32>,
+    subjects: BTreeMap<String, SubjectState>,
+    global_level: Option<CompatibilityLevel>,
+}
+
+impl State {
+    // ----- queries -----
+
+    /// Subjects with at least one version shown by `visibility`, sorted, optionally
+    /// filtered by prefix. `DeletedOnly` lists subjects whose versions are all soft-deleted.
+    pub(crate) fn subject_names(
+        &self,
+        visibility: Visibility,
+        prefix: Option<&str>,
+    ) -> Vec<String> {
+        self.subjects
+            .iter()
+            .filter(|(name, _)| prefix.is_none_or(|p| name.starts_with(p)))
+            .filter(|(_, s)| match visibility {
+                Visibility::Live => s.has_live(),
+                Visibility::IncludeDeleted => !s.versions.is_empty(),
+                Visibility::DeletedOnly => !s.versions.is_empty() && !s.has_live(),
+            })
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
+
+    /// Version numbers of a subject shown by `visibility`; `SubjectNotFound` when none.
+    pub(crate) fn version_numbers(
+        &self,
+        subject: &str,
+        visibility: Visibility,
+    ) -> Result<Vec<u32>, RegistryError> {
+        let versions: Vec<u32> = self
+            .subjects
+            .get(subject)
+            .map(|s| s.visible(visibility).map(|(n, _)| n).collect())
+            .unwrap_or_default();
+        if versions.is_empty() {
+            return Err(RegistryError::SubjectNotFound(subject.to_owned()));
+        }
+        Ok(versions)
+    }
+
+    /// One version of a subject; soft-deleted versions only with `include_deleted`.
+    pub(crate) fn version(
+        &self,
+        subject: &str,
+        spec: VersionSpec,
+        include_deleted: bool,
+    ) -> Result<RegisteredSchema, RegistryError> {
+        let (version, id) = self.resolve(subject, spec, include_deleted)?;
+        self.registered(subject, version, id)
+    }
+
+    /// The schema with this id (kept even when every version using it was deleted: data
+    /// written with it may still be in the log, and ids are never reused).
+    pub(crate) fn schema(&self, id: u32) -> Result<&ParsedSchema, RegistryError> {
+        self.schemas
+            .get(&id)
+            .ok_or(RegistryError::SchemaIdNotFound(id))
+    }
+
+    /// The subject versions that use schema `id`.
+    pub(crate) fn id_usages(
+        &self,
+        id: u32,
+        visibility: Visibility,
+    ) -> Result<Vec<SubjectVersion>, RegistryError> {
+        self.schema(id)?;
+        Ok(self
+            .subjects
+            .iter()
+            .flat_map(|(name, s)| {
+                s.visible(visibility)
+                    .filter(move |(_, used)| *used == id)
+                    .map(move |(version, _)| SubjectVersion {
+                        subject: name.clone(),
+                        version,
+                    })
+            })
+            .collect())
+    }
+
+    /// The latest version of `subject` whose schema equals `candidate`.
+    pub(crate) fn lookup(
+        &self,
+        subject: &str,
+        candidate: &ParsedSchema,
+        include_deleted: bool,
+    ) -> Result<RegisteredSchema, RegistryError> {
+        let visibility = if include_deleted {
+            Visibility::IncludeDeleted
+        } else {
+            Visibility::Live
+        };
+        let state = self
+            .subjects
+            .get(subject)
+            .filter(|s| s.visible(visibility).next().is_some())
+            .ok_or_else(|| RegistryError::SubjectNotFound(subject.to_owned()))?;
+        let id = self.ids_by_text.get(&candidate.normalized).copied();
+        let found = state
+            .visible(visibility)
+            .rev()
+            .find(|(_, used)| Some(*used) == id)
+            .ok_or_else(|| RegistryError::SchemaNotInSubject(subject.to_owned()))?;
+        self.registered(subject, found.0, found.1)
+    }
+
+    /// The global level (BACKWARD unless set).
+    pub(crate) fn global_level(&self) -> CompatibilityLevel {
+        self.global_level.unwrap_or_default()
+    }
+
+    /// The subject's own level, if set.
+    pub(crate) fn subject_level(&self, subject: &str) -> Option<CompatibilityLevel> {
+        self.subjects.get(subject).and_then(|s| s.level)
+    }
+
+    /// The level that applies to `subject`: its own, else the global one.
+    pub(crate) fn effective_level(&self, subject: &str) -> CompatibilityLevel {
+        self.subject_level(subject)
+            .unwrap_or_else(|| self.global_level())
+    }
+
+    /// Every compatibility violation of `candidate` for `subject` (empty: compatible).
+    pub(crate) fn compatibility_problems(
+        &self,
+        subject: &str,
+        candidate: &ParsedSchema,
+        target: CheckTarget,
+    ) -> Result<Vec<String>, RegistryError> {
+        let level = self.effective_level(subject);
+        let previous = match target {
+            CheckTarget::Level => self.live_history(subject),
+            CheckTarget::Version(spec) => {
+                let (version, id) = self.resolve(subject, spec, false)?;
+                vec![PreviousVersion {
+                    version,
+                    id,
+                    schema: &self.schema(id)?.schema,
+                }]
+            }
+        };
+        Ok(compat::check(level, &candidate.schema, &previous))
+    }
+
+    // ----- planning changes -----
+
+    /// Plans registering `candidate` under `subject`: same schema as a live version returns
+    /// that version; otherwise the subject's level is enforced and a new version planned,
+    /// reusing the schema's id if any subject already has it.
+    pub(crate) fn plan_register(
+        &self,
+        subject: &str,
+        candidate: &ParsedSchema,
+    ) -> Result<RegisterPlan, RegistryError> {
+        let existing_id = self.ids_by_text.get(&candidate.normalized).copied();
+        let state = self.subjects.get(subject);
+        if let (Some(id), Some(state)) = (existing_id, state)
+            && let Some((version, _)) = state
+                .visible(Visibility::Live)
+                .rev()
+                .find(|(_, used)| *used == id)
+        {
+            return Ok(RegisterPlan::Existing { id, version });
+        }
+        let problems = self.compatibility_problems(subject, candidate, CheckTarget::Level)?;
+        if !problems.is_empty() {
+            return Err(RegistryError::Incompatible {
+                subject: subject.to_owned(),
+                reason: problems.join("; "),
+            });
+        }
+        let id = match existing_id {
+            Some(id) => id,
+            None => self.next_id()?,
+        };
+        // Soft-deleted versions keep their numbers, so numbering continues after them.
+        let version = match state.and_then(|s| s.versions.keys().next_back()) {
+            Some(last) => last.checked_add(1).ok_or_else(|| {
+                RegistryError::StoreUnavailable(format!(
+                    "subject '{subject}' has no version numbers left"
+                ))
+            })?,
+            None => 1,
+        };
+        Ok(RegisterPlan::New {
+            id,
+            version,
+            event: Event::Register {
+                subject: subject.to_owned(),
+                version,
+                id,
+                schema: candidate.normalized.clone(),
+            },
+        })
+    }
+
+    /// Plans a subject delete; returns the event and the versions it deletes.
+    pub(crate) fn plan_delete_subject(
+        &self,
+        subject: &str,
+        permanent: bool,
+    ) -> Result<(Event, Vec<u32>), RegistryError> {
+        let state = self
+            .subjects
+            .get(subject)
+            .filter(|s| !s.versions.is_empty())
+            .ok_or_else(|| RegistryError::SubjectNotFound(subject.to_owned()))?;
+        let versions: Vec<u32> = if permanent {
+            if state.has_live() {
+                return Err(RegistryError::SubjectNotSoftDeleted(subject.to_owned()));
+            }
+            state.versions.keys().copied().collect()
+        } else {
+            if !state.has_live() {
+                return Err(RegistryError::SubjectSoftDeleted(subject.to_owned()));
+            }
+            state.visible(Visibility::Live).map(|(n, _)| n).collect()
+        };
+        let event = Event::DeleteSubject {
+            subject: subject.to_owned(),
+            permanent,
+        };
+        Ok((event, versions))
+    }
+
+    /// Plans a version delete; returns the event and the version number it deletes.
+    /// `latest` means the latest live version for a soft delete and the latest version of
+    /// any state for a permanent one (which must already be soft-deleted).
+    pub(crate) fn plan_delete_version(
+        &self,
+        subject: &str,
+        spec: VersionSpec,
+        permanent: bool,
+    ) -> Result<(Event, u32), RegistryError> {
+        // A numbered version is found whatever its state, so a second soft delete gets
+        // 40406 rather than 40402.
+        let include_deleted = permanent || matches!(spec, VersionSpec::Number(_));
+        let (version, _) = self.resolve(subject, spec, include_deleted)?;
+        let deleted = self
+            .subjects
+            .get(subject)
+            .and_then(|s| s.versions.get(&version))
+            .is_some_and(|v| v.deleted);
+        match (permanent, deleted) {
+            (false, true) => Err(RegistryError::VersionSoftDeleted {
+                subject: subject.to_owned(),
+                version,
+            }),
+            (true, false) => Err(RegistryError::VersionNotSoftDeleted {
+                subject: subject.to_owned(),
+                version,
+            }),
+            _ => Ok((
+                Event::DeleteVersion {
+                    subject: subject.to_owned(),
+                    version,
+                    permanent,
+                },
+                version,
+            )),
+        }
+    }
+
+    /// Plans removing a level; returns the event and the level that was set.
+    pub(crate) fn plan_clear_level(
+        &self,
+        subject: Option<&str>,
+    ) -> Result<(Event, CompatibilityLevel), RegistryError> {
+        let previous = match subject {
+            None => self.global_level(),
+            Some(name) => match self.subjects.get(name) {
+                Some(state) => state
+                    .level
+                    .ok_or_else(|| RegistryError::SubjectLevelNotConfigured(name.to_owned()))?,
+                None => return Err(RegistryError::SubjectNotFound(name.to_owned())),
+            },
+        };
+        let event = Event::ClearLevel {
+            subject: subject.map(str::to_owned),
+        };
+        Ok((event, previous))
+    }
+
+    // ----- applying changes -----
+
+    /// Performs `event`. Fails (without changing anything) when the event does not fit the
+    /// state, which during replay means the journal is corrupt.
+    pub(crate) fn apply(&mut self, event: Event) -> Result<(), String> {
+        match event {
+            Event::Register {
+                subject,
+                version,
+                id,
+                schema,
+            } => self.apply_register(subject, version, id, schema),
+            Event::DeleteVersion {
+                subject,
+                version,
+                permanent,
+            } => {
+                let state = self
+                    .subjects
+                    .get_mut(&subject)
+                    .ok_or_else(|| format!("delete of unknown subject '{subject}'"))?;
+                if !state.versions.contains_key(&version) {
+                    return Err(format!(
+                        "delete of unknown version {version} of '{subject}'"
+                    ));
+                }
+                if permanent {
+                    state.versions.remove(&version);
+                } else if let Some(v) = state.versions.get_mut(&version) {
+                    v.deleted = true;
+                }
+                self.drop_if_empty(&subject);
+                Ok(())
+            }
+            Event::DeleteSubject { subject, permanent } => {
+                if permanent {
+                    self.subjects
+                        .remove(&subject)
+                        .ok_or_else(|| format!("delete of unknown subject '{subject}'"))?;
+                } else {
+                    let state = self
+                        .subjects
+                        .get_mut(&subject)
+                        .ok_or_else(|| format!("delete of unknown subject '{subject}'"))?;
+                    state.versions.values_mut().for_each(|v| v.deleted = true);
+                }
+                Ok(())
+            }
+            Event::SetLevel { subject, level } => {
+                match subject {
+                    None => self.global_level = Some(level),
+                    Some(name) => self.subjects.entry(name).or_default().level = Some(level),
+                }
+                Ok(())
+            }
+            Event::ClearLevel { subject } => {
+                match subject {
+                    None => self.global_level = None,
+                    Some(name) => {
+                        if let Some(state) = self.subjects.get_mut(&name) {
+                            state.level = None;
+                        }
+                        self.drop_if_empty(&name);
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn apply_register(
+        &mut self,
+        subject: String,
+        version: u32,
+        id: u32,
+        schema: String,
+    ) -> Result<(), String> {
+        if self
+            .subjects
+            .get(&subject)
+            .is_some_and(|s| s.versions.contains_key(&version))
+        {
+            return Err(format!("version {version} of '{subject}' registered twice"));
+        }
+        match self.schemas.get(&id) {
+            Some(known) if known.normalized != schema => {
+                return Err(format!("id {id} registered again with a different schema"));
+            }
+            Some(_) => {}
+            None => {
+                if self.ids_by_text.contains_key(&schema) {
+                    return Err(format!("schema of id {id} already has another id"));
+                }
+                let mut parsed = ParsedSchema::parse(&schema)
+                    .map_err(|e| format!("schema of id {id} does not parse: {e}"))?;
+                // Key by the journaled text so lookups match what was planned.
+                parsed.normalized = schema.clone();
+                self.schemas.insert(id, parsed);
+                self.ids_by_text.insert(schema, id);
+            }
+        }
+        let state = self.subjects.entry(subject).or_default();
+        state
+            .versions
+            .insert(version, VersionState { id, deleted: false });
+        Ok(())
+    }
+
+    // ----- helpers -----
+
+    fn resolve(
+        &self,
+        subject: &str,
+        spec: VersionSpec,
+        include_deleted: bool,
+    ) -> Result<(u32, u32), RegistryError> {
+        let visibility = if include_deleted {
+            Visibility::IncludeDeleted
+        } else {
+            Visibility::Live
+        };
+        let state = self
+            .subjects
+            .get(subject)
+            .filter(|s| s.visible(visibility).next().is_some())
+            .ok_or_else(|| RegistryError::SubjectNotFound(subject.to_owned()))?;
+        let found = match spec {
+            VersionSpec::Latest => state.visible(visibility).next_back(),
+            VersionSpec::Number(n) => state
+                .versions
+                .get(&n)
+                .filter(|v| visibility.shows(v.deleted))
+                .map(|v| (n, v.id)),
+        };
+        found.ok_or_else(|| RegistryError::VersionNotFound {
+            subject: subject.to_owned(),
+            version: spec.to_string(),
+        })
+    }
+
+    fn registered(
+        &self,
+        subject: &str,
+        version: u32,
+        id: u32,
+    ) -> Result<RegisteredSchema, RegistryError> {
+        Ok(RegisteredSchema {
+            subject: subject.to_owned(),
+            id,
+            version,
+            schema: self.schema(id)?.normalized.clone(),
+        })
+    }
+
+    /// Live versions of `subject`, oldest first, with their parsed schemas.
+    fn live_history(&self, subject: &str) -> Vec<PreviousVersion<'_>> {
+        let Some(state) = self.subjects.get(subject) else {
+            return Vec::new();
+        };
+        state
+            .visible(Visibility::Live)
+            .filter_map(|(version, id)| {
+                self.schemas.get(&id).map(|parsed| PreviousVersion {
+                    version,
+                    id,
+                    schema: &parsed.schema,
+                })
+            })
+            .collect()
+    }
+
+    fn next_id(&self) -> Result<u32, RegistryError> {
+        match self.schemas.keys().next_back() {
+            None => Ok(1),
+            Some(last) => last
+                .checked_add(1)
+                .ok_or_else(|| RegistryError::StoreUnavailable("schema ids exhausted".to_owned())),
+        }
+    }
+
+    fn drop_if_empty(&mut self, subject: &str) {
+        if self
+            .subjects
+            .get(subject)
+            .is_some_and(SubjectState::is_empty)
+        {
+            self.subjects.remove(subject);
+        }
+    }
+}
