@@ -5,3 +5,4 @@ mod bad_input;
 mod common;
 mod crash;
 mod http_api;
+mod startup;

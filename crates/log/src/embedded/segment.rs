@@ -131,6 +131,11 @@ pub(crate) fn scan(path: &Path, base: u64) -> io::Result<Scan> {
             }
             Frame::Incomplete { needed } => {
                 let available = buf.len() - consumed;
+                // Everything up to the file's length parsed: a clean end, even when the
+                // last read happened to fill the buffer exactly (or the file is empty).
+                if available == 0 && scan.valid_len == file_len {
+                    break;
+                }
                 if eof {
                     if available > 0 {
                         scan.bad = Some("incomplete record at the end of the file".into());
@@ -319,6 +324,29 @@ mod tests {
             let expected: Vec<u64> = (from..600.min(from + 3)).collect();
             assert_eq!(offsets, expected);
         }
+    }
+
+    #[test]
+    fn scan_of_an_empty_segment_is_clean() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join(file_name(7));
+        write_segment(&path, 7, 0, 0);
+        let scan = scan(&path, 7).expect("scan");
+        assert!(scan.bad.is_none(), "{:?}", scan.bad);
+        assert_eq!((scan.valid_len, scan.end), (0, 7));
+    }
+
+    #[test]
+    fn scan_of_a_segment_that_fills_the_read_buffer_exactly_is_clean() {
+        // 1024 frames of 36 + 220 bytes: exactly one read chunk, so the last read returns
+        // as many bytes as asked and end-of-file is only seen by the length check.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join(file_name(0));
+        let bytes = write_segment(&path, 0, 1024, 220);
+        assert_eq!(bytes.len(), READ_CHUNK_BYTES);
+        let scan = scan(&path, 0).expect("scan");
+        assert!(scan.bad.is_none(), "{:?}", scan.bad);
+        assert_eq!(scan.end, 1024);
     }
 
     #[test]

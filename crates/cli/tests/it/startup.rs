@@ -1,0 +1,68 @@
+//! What `clickstream up` sets up before serving: topics, schemas, which registry.
+
+use std::sync::Arc;
+
+use clickstream_event::{RAW_TOPIC, UNIQUE_USERS_TOPIC};
+use clickstream_registry::{RegistryClient, SchemaStore};
+
+use crate::common::{TestPipeline, seed_events};
+
+#[tokio::test]
+async fn topics_come_from_the_csv_and_default_to_six_partitions() {
+    let csv_dir = tempfile::tempdir().expect("tempdir");
+    let csv = csv_dir.path().join("topics.csv");
+    // The seed's file: the last line has no newline.
+    std::fs::write(
+        &csv,
+        "acme.clickstream.raw.events,6,1\nacme.clickstream.unique.users,1,1",
+    )
+    .expect("write csv");
+    let t = TestPipeline::start_with(|c| c.topics.partitions_csv = Some(csv.clone())).await;
+    let log = t.log();
+    assert_eq!(log.partition_count(RAW_TOPIC).await.expect("raw"), 6);
+    assert_eq!(log.partition_count(UNIQUE_USERS_TOPIC).await.expect("uu"), 1);
+    assert_eq!(
+        log.partition_count("acme.clickstream.invalid.events").await.expect("invalid"),
+        6
+    );
+}
+
+#[tokio::test]
+async fn an_external_registry_is_used_instead_of_serving_one() {
+    // A registry in its own server, standing in for a remote one: the same Confluent API.
+    let registry_dir = tempfile::tempdir().expect("tempdir");
+    let store = Arc::new(SchemaStore::open(registry_dir.path()).expect("store"));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(clickstream_registry::serve(listener, store, async {
+        let _ = stopped.await;
+    }));
+
+    let external = url.clone();
+    let t = TestPipeline::start_with(move |c| c.registry.url = Some(external)).await;
+    assert!(t.pipeline.registry_addr().is_none(), "no registry of our own");
+    assert_eq!(t.pipeline.registry_url(), url);
+
+    let client = RegistryClient::new(&url).expect("client");
+    let raw = client
+        .latest("acme.clickstream.raw.events-value")
+        .await
+        .expect("raw schema registered in the external registry");
+    assert!(
+        client.latest("acme.clickstream.latest.events-value").await.is_ok(),
+        "latest schema registered too"
+    );
+
+    // Events are encoded with the external registry's id.
+    let answer = t
+        .collect(serde_json::to_vec(&seed_events()).expect("json"))
+        .await;
+    assert_eq!(answer.status(), 200);
+    let records = crate::common::read_topic(t.log().as_ref(), RAW_TOPIC).await;
+    let id = u32::from_be_bytes(records[0].value[1..5].try_into().expect("4 bytes"));
+    assert_eq!(id, raw.id);
+
+    let _ = stop.send(());
+    server.await.expect("join").expect("server");
+}
