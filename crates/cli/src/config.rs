@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clickstream_ingest::IngestConfig;
+use clickstream_lake::LakeConfig;
 use clickstream_log::EmbeddedLogConfig;
+use clickstream_process::ProcessorConfig;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
@@ -27,6 +29,10 @@ pub struct Config {
     pub log: EmbeddedLogConfig,
     /// Which topics exist and how many partitions they have.
     pub topics: TopicsConfig,
+    /// The Delta lake (`url` defaults to `file://<data_dir>/lake`) and its flush policy.
+    pub lake: LakeConfig,
+    /// The stream processor.
+    pub processor: ProcessorConfig,
     /// A Kafka cluster to use instead of the embedded log.
     pub kafka: KafkaConfig,
     /// Log output.
@@ -41,6 +47,8 @@ impl Default for Config {
             registry: RegistryConfig::default(),
             log: EmbeddedLogConfig::default(),
             topics: TopicsConfig::default(),
+            lake: LakeConfig::default(),
+            processor: ProcessorConfig::default(),
             kafka: KafkaConfig::default(),
             logging: LoggingConfig::default(),
         }
@@ -138,7 +146,15 @@ const SEED_ENV: &[(&str, &str)] = &[
 
 /// Top-level keys of [`Config`], the only ones `CLICKSTREAM_*` variables may set.
 const SECTIONS: &[&str] = &[
-    "data_dir", "ingest", "registry", "log", "topics", "kafka", "logging",
+    "data_dir",
+    "ingest",
+    "registry",
+    "log",
+    "topics",
+    "lake",
+    "processor",
+    "kafka",
+    "logging",
 ];
 
 /// Loads defaults, then `file` (if any), then environment variables.
@@ -190,6 +206,22 @@ pub fn load(file: Option<&Path>) -> anyhow::Result<Config> {
         config.kafka.bootstrap_servers = None;
     }
     Ok(config)
+}
+
+impl Config {
+    /// The lake's root URL: `lake.url`, else `file://<data_dir>/lake` (absolute).
+    pub fn lake_url(&self) -> anyhow::Result<String> {
+        if let Some(url) = &self.lake.url {
+            return Ok(url.clone());
+        }
+        let dir = self.data_dir.join("lake");
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("creating the lake directory {}", dir.display()))?;
+        let dir = dir
+            .canonicalize()
+            .with_context(|| format!("resolving {}", dir.display()))?;
+        Ok(format!("file://{}", dir.display()))
+    }
 }
 
 /// All errors at once, one per line, rather than the first one only.

@@ -3,6 +3,7 @@
 
 pub mod bench;
 pub mod config;
+pub mod lake_cmd;
 pub mod pipeline;
 pub mod topics;
 

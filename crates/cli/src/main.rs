@@ -7,11 +7,12 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use clickstream::config::{self, Config, LogFormat};
-use clickstream::{Pipeline, bench};
+use clickstream::{Pipeline, bench, lake_cmd};
 use tracing_subscriber::EnvFilter;
 
 /// Clickstream event pipeline: HTTP ingest with Avro validation, a Confluent-compatible
-/// Schema Registry and a durable partitioned log, in one process.
+/// Schema Registry, a durable partitioned log, a stream processor landing events exactly
+/// once in a Delta lake, and SQL over it, in one process.
 ///
 /// Configuration is read from built-in defaults, then the TOML file given with --config,
 /// then the environment (API_PORT, SCHEMA_REGISTRY_URL, KAFKA_BOOTSTRAP_SERVERS, and
@@ -37,12 +38,23 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the whole pipeline in this process: durable log, Schema Registry (port 8085)
-    /// and ingest API (port 60000), on embedded defaults with data under ./data.
+    /// Run the whole pipeline in this process: durable log, Schema Registry (port 8085),
+    /// ingest and SQL API (port 60000), processor and Delta lake, on embedded defaults with
+    /// data under ./data.
     Up(UpArgs),
     /// Serve only the Confluent-compatible Schema Registry, with its state in
     /// <data-dir>/registry.
     Registry(RegistryArgs),
+    /// Run only the stream processor: raw and invalid topics to the latest topic and the
+    /// Delta lake. With the embedded log, only while no `up` holds the same data dir
+    /// (e.g. to drain a backlog); the registry must be reachable.
+    Process(ProcessArgs),
+    /// Run one read-only SQL query over the lake's tables (events, invalid_events,
+    /// dead_letters, unique_users_daily) and print the result.
+    Sql(SqlArgs),
+    /// Lake maintenance: compact small files, delete files no version needs.
+    #[command(subcommand)]
+    Lake(LakeCommand),
     /// Drive load against a running ingest API and report throughput and latency.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -68,6 +80,52 @@ struct RegistryArgs {
     /// Port to listen on (0 picks a free port).
     #[arg(long)]
     port: Option<u16>,
+}
+
+#[derive(Debug, Args)]
+struct ProcessArgs {
+    /// Stop once the log is read to its end and committed, and print the throughput.
+    #[arg(long)]
+    drain: bool,
+}
+
+#[derive(Debug, Args)]
+struct SqlArgs {
+    /// The query, e.g. "SELECT type, count(*) FROM events GROUP BY type".
+    query: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = SqlFormat::Table)]
+    format: SqlFormat,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum SqlFormat {
+    /// An aligned text table.
+    Table,
+    /// One JSON array of row objects.
+    Json,
+    /// CSV with a header line.
+    Csv,
+}
+
+#[derive(Debug, Subcommand)]
+enum LakeCommand {
+    /// Rewrite small files into files of about `lake.target_file_bytes`.
+    Optimize {
+        /// Only this table (default: all).
+        #[arg(long)]
+        table: Option<String>,
+    },
+    /// Delete data files that no table version newer than the retention needs.
+    Vacuum {
+        /// Keep files needed by versions younger than this many hours
+        /// [default: lake.vacuum_retention_hours].
+        #[arg(long)]
+        retention_hours: Option<u64>,
+        /// Only list what would be deleted.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -114,6 +172,22 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
             }
             registry(config).await
         }
+        Command::Process(args) => lake_cmd::process(config, args.drain, shutdown_signal()).await,
+        Command::Sql(args) => {
+            let format = match args.format {
+                SqlFormat::Table => lake_cmd::SqlOutput::Table,
+                SqlFormat::Json => lake_cmd::SqlOutput::Json,
+                SqlFormat::Csv => lake_cmd::SqlOutput::Csv,
+            };
+            lake_cmd::sql(config, &args.query, format).await
+        }
+        Command::Lake(LakeCommand::Optimize { table }) => {
+            lake_cmd::optimize(config, table.as_deref()).await
+        }
+        Command::Lake(LakeCommand::Vacuum {
+            retention_hours,
+            dry_run,
+        }) => lake_cmd::vacuum(config, retention_hours, dry_run).await,
         Command::Bench(BenchCommand::Ingest(args)) => bench::run_ingest(args).await,
         Command::Config => {
             println!("{}", serde_json::to_string_pretty(&config)?);

@@ -1,4 +1,5 @@
-//! Starting and stopping the in-process pipeline: log, registry, ingest.
+//! Starting and stopping the in-process pipeline: log, registry, ingest, processor, lake,
+//! SQL.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -8,7 +9,10 @@ use anyhow::{Context, bail};
 use clickstream_event::schemas::{LATEST_EVENT_SCHEMA, RAW_EVENT_SCHEMA, raw_event_schema};
 use clickstream_event::{EventValidator, LATEST_TOPIC, RAW_TOPIC, value_subject};
 use clickstream_ingest::IngestState;
+use clickstream_lake::Lake;
 use clickstream_log::{EmbeddedLog, EventLog};
+use clickstream_process::{Processor, run_compactor};
+use clickstream_query::QueryEngine;
 use clickstream_registry::{RegistryClient, RegistryServerConfig, SchemaStore};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -23,6 +27,8 @@ pub struct Pipeline {
     registry_url: String,
     registry_addr: Option<SocketAddr>,
     log: Arc<EmbeddedLog>,
+    lake: Lake,
+    query: QueryEngine,
     stop: watch::Sender<bool>,
     tasks: JoinSet<anyhow::Result<()>>,
 }
@@ -99,6 +105,35 @@ impl Pipeline {
         tracing::info!(raw_id, latest_id, registry = %registry_url, "schemas registered");
         let validator = Arc::new(EventValidator::new(raw_event_schema()?, raw_id)?);
 
+        let lake_url = config.lake_url()?;
+        let lake = Lake::open(&lake_url, &config.lake.storage_options)
+            .await
+            .with_context(|| format!("opening the lake at {lake_url}"))?;
+        let query = QueryEngine::new(lake.clone())
+            .await
+            .context("starting the SQL engine")?;
+        if config.processor.enabled {
+            let processor = Processor::start(
+                config.processor.clone(),
+                config.lake.clone(),
+                log.clone() as Arc<dyn EventLog>,
+                client.clone(),
+                lake.clone(),
+            )
+            .await
+            .context("starting the processor")?;
+            let stats = processor.stats();
+            let stop_processor = shutdown();
+            tasks.spawn(async move { processor.run(stop_processor).await.context("processor") });
+            let (lake_for_compactor, lake_config) = (lake.clone(), config.lake.clone());
+            let stop_compactor = shutdown();
+            tasks.spawn(async move {
+                run_compactor(lake_for_compactor, lake_config, stats, stop_compactor).await;
+                Ok(())
+            });
+            tracing::info!(lake = %lake_url, "processor started");
+        }
+
         let listener = bind(&config.ingest.host, config.ingest.port, "ingest").await?;
         let ingest_addr = listener.local_addr()?;
         let state = Arc::new(IngestState {
@@ -106,9 +141,11 @@ impl Pipeline {
             validator,
             config: config.ingest.clone(),
         });
+        let router =
+            clickstream_ingest::router_with(state, clickstream_query::router(query.clone()));
         let stop_ingest = shutdown();
         tasks.spawn(async move {
-            clickstream_ingest::serve(listener, state, stop_ingest)
+            clickstream_ingest::serve(listener, router, stop_ingest)
                 .await
                 .context("ingest server")
         });
@@ -118,6 +155,8 @@ impl Pipeline {
             registry_url,
             registry_addr,
             log,
+            lake,
+            query,
             stop,
             tasks,
         })
@@ -141,6 +180,16 @@ impl Pipeline {
     /// The log, for inspection.
     pub fn log(&self) -> Arc<dyn EventLog> {
         self.log.clone()
+    }
+
+    /// The lake.
+    pub fn lake(&self) -> &Lake {
+        &self.lake
+    }
+
+    /// The SQL engine over the lake.
+    pub fn query(&self) -> &QueryEngine {
+        &self.query
     }
 
     /// Waits until a server stops on its own (an error): the pipeline cannot go on.

@@ -60,6 +60,12 @@ pub struct IngestState {
 
 /// The ingest API: `/ping`, `/collect`, JSON 404/405, CORS for browser pages.
 pub fn router(state: Arc<IngestState>) -> Router {
+    router_with(state, Router::new())
+}
+
+/// The ingest API plus `extra` routes served on the same port (the SQL API), sharing the
+/// JSON 404/405 answers and CORS.
+pub fn router_with(state: Arc<IngestState>, extra: Router) -> Router {
     let cors = CorsLayer::new()
         .allow_origin(Any)
         .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
@@ -68,22 +74,24 @@ pub fn router(state: Arc<IngestState>) -> Router {
     Router::new()
         .route("/ping", get(ping))
         .route("/collect", post(collect::collect))
-        .fallback(error::not_found)
-        .method_not_allowed_fallback(error::method_not_allowed)
         // The body limit is enforced by `collect` itself, to answer 413 in JSON.
         .layer(DefaultBodyLimit::disable())
-        .layer(cors)
         .with_state(state)
+        .merge(extra)
+        .fallback(error::not_found)
+        .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(cors)
 }
 
-/// Serves the ingest API on `listener` until `shutdown` completes, then finishes the
-/// requests in flight (their batches are acknowledged or refused, never half-done).
+/// Serves `router` (the ingest API, possibly merged with other APIs of the same port) on
+/// `listener` until `shutdown` completes, then finishes the requests in flight (their
+/// batches are acknowledged or refused, never half-done).
 pub async fn serve(
     listener: tokio::net::TcpListener,
-    state: Arc<IngestState>,
+    router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
+    axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
         .await
 }

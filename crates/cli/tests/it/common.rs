@@ -12,6 +12,7 @@ pub struct TestPipeline {
     pub pipeline: Pipeline,
     pub base: String,
     pub http: reqwest::Client,
+    pub config: Config,
     pub _dir: tempfile::TempDir,
 }
 
@@ -24,13 +25,75 @@ impl TestPipeline {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut config = test_config(dir.path());
         adjust(&mut config);
-        let pipeline = Pipeline::start(config).await.expect("pipeline starts");
+        let pipeline = Pipeline::start(config.clone())
+            .await
+            .expect("pipeline starts");
         let base = format!("http://127.0.0.1:{}", pipeline.ingest_addr().port());
         TestPipeline {
             pipeline,
             base,
             http: reqwest::Client::new(),
+            config,
             _dir: dir,
+        }
+    }
+
+    /// Stops the pipeline cleanly and starts it again on the same data.
+    pub async fn restart(self) -> TestPipeline {
+        let TestPipeline {
+            pipeline,
+            http,
+            config,
+            _dir,
+            ..
+        } = self;
+        pipeline.shutdown().await.expect("clean shutdown");
+        let pipeline = Pipeline::start(config.clone())
+            .await
+            .expect("pipeline restarts");
+        let base = format!("http://127.0.0.1:{}", pipeline.ingest_addr().port());
+        TestPipeline {
+            pipeline,
+            base,
+            http,
+            config,
+            _dir,
+        }
+    }
+
+    /// Runs a query through the pipeline's SQL engine, rows as JSON objects.
+    pub async fn sql(&self, query: &str) -> Vec<serde_json::Map<String, Value>> {
+        self.pipeline
+            .query()
+            .sql(query)
+            .await
+            .unwrap_or_else(|e| panic!("{query}: {e}"))
+            .to_json_rows()
+            .expect("json rows")
+    }
+
+    /// Polls `query` (which returns one row with column `n`) until it reaches `expected`.
+    pub async fn wait_for_count(&self, query: &str, expected: i64) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let rows = self.sql(query).await;
+            let n = rows
+                .first()
+                .and_then(|r| r.get("n"))
+                .and_then(Value::as_i64)
+                .unwrap_or(0);
+            if n == expected {
+                return;
+            }
+            assert!(
+                n < expected,
+                "{query}: {n} rows, more than the {expected} expected"
+            );
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{query}: still {n} rows of {expected} after 30 s"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 

@@ -127,3 +127,158 @@ async fn acknowledged_events_survive_kill_9_of_the_server() {
     }
     log.close().await;
 }
+
+fn spawn_up(dir: &std::path::Path, api_port: u16) -> tokio::process::Child {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_clickstream"))
+        .arg("--data-dir")
+        .arg(dir)
+        .args(["up", "--api-port", &api_port.to_string()])
+        .args(["--registry-port", &free_port().to_string()])
+        .env("CLICKSTREAM_INGEST__HOST", "127.0.0.1")
+        .env("CLICKSTREAM_REGISTRY__HOST", "127.0.0.1")
+        // Short flushes: many commits, so kills land in every phase of a commit.
+        .env("CLICKSTREAM_LAKE__FLUSH_INTERVAL_MS", "50")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn clickstream up")
+}
+
+async fn count_events(http: &reqwest::Client, base: &str) -> Option<(i64, i64)> {
+    let answer: Value = http
+        .post(format!("{base}/api/sql"))
+        .json(&serde_json::json!({"sql": "SELECT count(*) AS n, count(DISTINCT id) AS d FROM events"}))
+        .send()
+        .await
+        .ok()?
+        .json()
+        .await
+        .ok()?;
+    let row = &answer["rows"][0];
+    Some((row["n"].as_i64()?, row["d"].as_i64()?))
+}
+
+/// The processor dies with the whole process at random moments (mid-batch, mid-commit)
+/// while events keep coming; at the end the lake holds every event of the log exactly
+/// once, and every acknowledged event is among them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lake_holds_every_acknowledged_event_exactly_once_across_kill_9() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let http = reqwest::Client::new();
+    let acked_ids: Arc<Mutex<Vec<i64>>> = Arc::default();
+    let template = seed_events()[0].clone();
+    let mut rng = rand::rng();
+    let mut next_id = Arc::new(std::sync::atomic::AtomicI64::new(1));
+
+    for _round in 0..5 {
+        let api_port = free_port();
+        let base = format!("http://127.0.0.1:{api_port}");
+        let mut child = spawn_up(dir.path(), api_port);
+        wait_until_up(&http, &base, &mut child).await;
+        let mut senders = tokio::task::JoinSet::new();
+        for _ in 0..3 {
+            let (http, url, acked_ids, template) = (
+                http.clone(),
+                format!("{base}/collect"),
+                acked_ids.clone(),
+                template.clone(),
+            );
+            let next_id = next_id.clone();
+            senders.spawn(async move {
+                loop {
+                    let first = next_id.fetch_add(25, std::sync::atomic::Ordering::Relaxed);
+                    let batch: Vec<Value> = (first..first + 25)
+                        .map(|id| {
+                            let mut event = template.clone();
+                            event["id"] = id.into();
+                            event
+                        })
+                        .collect();
+                    let sent = http.post(&url).json(&batch).send().await;
+                    let Ok(response) = sent else { return };
+                    if !response.status().is_success() {
+                        return;
+                    }
+                    acked_ids.lock().expect("lock").extend(first..first + 25);
+                }
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(rng.random_range(400..2000))).await;
+        child.kill().await.expect("SIGKILL");
+        while senders.join_next().await.is_some() {}
+    }
+    let _ = &mut next_id;
+
+    // A last, clean run drains the log into the lake.
+    let acked = acked_ids.lock().expect("lock").clone();
+    assert!(
+        acked.len() > 500,
+        "only {} events acknowledged",
+        acked.len()
+    );
+    let api_port = free_port();
+    let base = format!("http://127.0.0.1:{api_port}");
+    let mut child = spawn_up(dir.path(), api_port);
+    wait_until_up(&http, &base, &mut child).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut stable_since: Option<(i64, Instant)> = None;
+    loop {
+        let counted = count_events(&http, &base).await;
+        if let Some((n, _)) = counted {
+            match stable_since {
+                Some((m, since)) if m == n && n >= acked.len() as i64 => {
+                    if since.elapsed() > Duration::from_secs(2) {
+                        break;
+                    }
+                }
+                _ => stable_since = Some((n, Instant::now())),
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "lake did not settle: {counted:?}, {} acked",
+            acked.len()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let rows: Value = http
+        .post(format!("{base}/api/sql"))
+        .json(&serde_json::json!({"sql": "SELECT id FROM events"}))
+        .send()
+        .await
+        .expect("sql")
+        .json()
+        .await
+        .expect("json");
+    child.kill().await.expect("stop");
+
+    let ids: Vec<i64> = rows["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| r["id"].as_i64().expect("id"))
+        .collect();
+    let distinct: std::collections::HashSet<i64> = ids.iter().copied().collect();
+    assert_eq!(ids.len(), distinct.len(), "an event landed twice");
+    let missing: Vec<i64> = acked
+        .iter()
+        .filter(|id| !distinct.contains(id))
+        .copied()
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} acknowledged events missing, e.g. {:?}",
+        missing.len(),
+        &missing[..missing.len().min(5)]
+    );
+
+    // And the lake holds exactly what the log holds: every raw record once.
+    let log = EmbeddedLog::open(EmbeddedLogConfig::with_dir(dir.path().join("log")))
+        .await
+        .expect("log reopens");
+    let raw = read_topic(&log as &dyn EventLog, RAW_TOPIC).await;
+    assert_eq!(raw.len(), ids.len(), "lake rows vs raw log records");
+    log.close().await;
+}

@@ -5,4 +5,5 @@ mod bad_input;
 mod common;
 mod crash;
 mod http_api;
+mod lake_e2e;
 mod startup;

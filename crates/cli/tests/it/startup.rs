@@ -20,9 +20,14 @@ async fn topics_come_from_the_csv_and_default_to_six_partitions() {
     let t = TestPipeline::start_with(|c| c.topics.partitions_csv = Some(csv.clone())).await;
     let log = t.log();
     assert_eq!(log.partition_count(RAW_TOPIC).await.expect("raw"), 6);
-    assert_eq!(log.partition_count(UNIQUE_USERS_TOPIC).await.expect("uu"), 1);
     assert_eq!(
-        log.partition_count("acme.clickstream.invalid.events").await.expect("invalid"),
+        log.partition_count(UNIQUE_USERS_TOPIC).await.expect("uu"),
+        1
+    );
+    assert_eq!(
+        log.partition_count("acme.clickstream.invalid.events")
+            .await
+            .expect("invalid"),
         6
     );
 }
@@ -32,7 +37,9 @@ async fn an_external_registry_is_used_instead_of_serving_one() {
     // A registry in its own server, standing in for a remote one: the same Confluent API.
     let registry_dir = tempfile::tempdir().expect("tempdir");
     let store = Arc::new(SchemaStore::open(registry_dir.path()).expect("store"));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(clickstream_registry::serve(listener, store, async {
@@ -41,7 +48,10 @@ async fn an_external_registry_is_used_instead_of_serving_one() {
 
     let external = url.clone();
     let t = TestPipeline::start_with(move |c| c.registry.url = Some(external)).await;
-    assert!(t.pipeline.registry_addr().is_none(), "no registry of our own");
+    assert!(
+        t.pipeline.registry_addr().is_none(),
+        "no registry of our own"
+    );
     assert_eq!(t.pipeline.registry_url(), url);
 
     let client = RegistryClient::new(&url).expect("client");
@@ -50,7 +60,10 @@ async fn an_external_registry_is_used_instead_of_serving_one() {
         .await
         .expect("raw schema registered in the external registry");
     assert!(
-        client.latest("acme.clickstream.latest.events-value").await.is_ok(),
+        client
+            .latest("acme.clickstream.latest.events-value")
+            .await
+            .is_ok(),
         "latest schema registered too"
     );
 

@@ -1,0 +1,171 @@
+//! Configuration of the lake: where it lives and how often it commits and compacts.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::LakeError;
+
+/// Where the lake lives, how often the processor commits to it and how it is maintained.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LakeConfig {
+    /// Root URL of the lake (`file:///var/lib/clickstream/lake`, `s3://bucket`). Tables live
+    /// at `<root>/clickstream-data/<table>/`. Unset: `<data_dir>/lake` on the local disk.
+    pub url: Option<String>,
+    /// Commit a batch once it holds this many rows.
+    pub flush_max_rows: usize,
+    /// Commit a non-empty batch at least this often, in milliseconds, so an event is
+    /// queryable about a second after it was accepted even at low traffic.
+    pub flush_interval_ms: u64,
+    /// Size compaction aims for when it rewrites small files, in bytes.
+    pub target_file_bytes: u64,
+    /// Compact a table in the background after this many commits since its last compaction.
+    pub optimize_after_commits: u64,
+    /// Files no longer referenced by the table are deleted by vacuum once they are older than
+    /// this many hours. Readers of older table versions need them until then.
+    pub vacuum_retention_hours: u64,
+    /// Options of the object store (S3 endpoint, region, credentials...), passed unchanged.
+    pub storage_options: BTreeMap<String, String>,
+}
+
+impl Default for LakeConfig {
+    fn default() -> Self {
+        LakeConfig {
+            url: None,
+            flush_max_rows: 100_000,
+            flush_interval_ms: 500,
+            target_file_bytes: 128 * 1024 * 1024,
+            optimize_after_commits: 100,
+            vacuum_retention_hours: 168,
+            storage_options: BTreeMap::new(),
+        }
+    }
+}
+
+impl LakeConfig {
+    /// The lake's root URL: `url` when set, else `file://<data_dir>/lake`.
+    pub fn root_url(&self, data_dir: &Path) -> Result<String, LakeError> {
+        if let Some(url) = &self.url {
+            return Ok(url.clone());
+        }
+        let dir =
+            std::path::absolute(data_dir.join("lake")).map_err(|err| LakeError::InvalidRoot {
+                url: data_dir.display().to_string(),
+                reason: err.to_string(),
+            })?;
+        url::Url::from_directory_path(&dir)
+            .map(String::from)
+            .map_err(|()| LakeError::InvalidRoot {
+                url: dir.display().to_string(),
+                reason: "not an absolute local path".to_string(),
+            })
+    }
+
+    /// Vacuum retention as a duration.
+    pub fn vacuum_retention(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.vacuum_retention_hours.saturating_mul(3600))
+    }
+
+    /// Flush interval as a duration.
+    pub fn flush_interval(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.flush_interval_ms)
+    }
+}
+
+impl std::fmt::Debug for LakeConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LakeConfig")
+            .field("url", &self.url)
+            .field("flush_max_rows", &self.flush_max_rows)
+            .field("flush_interval_ms", &self.flush_interval_ms)
+            .field("target_file_bytes", &self.target_file_bytes)
+            .field("optimize_after_commits", &self.optimize_after_commits)
+            .field("vacuum_retention_hours", &self.vacuum_retention_hours)
+            .field("storage_options", &RedactedOptions(&self.storage_options))
+            .finish()
+    }
+}
+
+/// Storage options with the values of credential-like keys hidden.
+pub(crate) struct RedactedOptions<'a>(pub(crate) &'a BTreeMap<String, String>);
+
+impl std::fmt::Debug for RedactedOptions<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut map = f.debug_map();
+        for (key, value) in self.0 {
+            if is_secret_key(key) {
+                map.entry(key, &"<redacted>");
+            } else {
+                map.entry(key, value);
+            }
+        }
+        map.finish()
+    }
+}
+
+fn is_secret_key(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    ["secret", "password", "token", "key", "credential", "sas"]
+        .iter()
+        .any(|word| key.contains(word))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_the_documentation() {
+        let config = LakeConfig::default();
+        assert_eq!(config.flush_max_rows, 100_000);
+        assert_eq!(config.flush_interval_ms, 500);
+        assert_eq!(config.target_file_bytes, 134_217_728);
+        assert_eq!(config.optimize_after_commits, 100);
+        assert_eq!(config.vacuum_retention_hours, 168);
+        assert!(config.storage_options.is_empty());
+    }
+
+    #[test]
+    fn rejects_unknown_fields() {
+        let err = serde_json::from_str::<LakeConfig>(r#"{"flush_max_row": 5}"#);
+        assert!(err.is_err());
+        let ok: LakeConfig =
+            serde_json::from_str(r#"{"flush_max_rows": 5}"#).expect("valid config");
+        assert_eq!(ok.flush_max_rows, 5);
+        assert_eq!(ok.flush_interval_ms, 500);
+    }
+
+    #[test]
+    fn resolves_default_root_under_data_dir() {
+        let config = LakeConfig::default();
+        let root = config
+            .root_url(Path::new("/var/lib/clickstream"))
+            .expect("root");
+        assert_eq!(root, "file:///var/lib/clickstream/lake/");
+        let explicit = LakeConfig {
+            url: Some("s3://bucket".to_string()),
+            ..LakeConfig::default()
+        };
+        assert_eq!(
+            explicit.root_url(Path::new("/x")).expect("root"),
+            "s3://bucket"
+        );
+    }
+
+    #[test]
+    fn redacts_secrets_in_debug() {
+        let mut config = LakeConfig::default();
+        config
+            .storage_options
+            .insert("AWS_SECRET_ACCESS_KEY".to_string(), "hunter2".to_string());
+        config.storage_options.insert(
+            "AWS_ENDPOINT_URL".to_string(),
+            "http://minio:9000".to_string(),
+        );
+        let debug = format!("{config:?}");
+        assert!(!debug.contains("hunter2"), "{debug}");
+        assert!(debug.contains("http://minio:9000"), "{debug}");
+    }
+}

@@ -1,0 +1,295 @@
+//! The lake's error type and its classification (transient or not).
+
+use deltalake::DeltaTableError;
+use deltalake::ObjectStoreError;
+use deltalake::kernel::transaction::{CommitConflictError, TransactionError};
+
+/// Everything that can go wrong in the lake. Each variant names the table (or root) involved.
+#[derive(Debug, thiserror::Error)]
+pub enum LakeError {
+    /// The lake root URL could not be parsed or is not usable.
+    #[error("invalid lake root {url:?}: {reason}")]
+    InvalidRoot {
+        /// The URL as given.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// A local directory of a `file://` lake could not be created.
+    #[error("cannot create lake directory {path}: {source}")]
+    CreateDir {
+        /// The directory.
+        path: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A Delta Lake operation failed.
+    #[error("table {table}: {op} failed: {source}")]
+    Delta {
+        /// Table name.
+        table: &'static str,
+        /// What was being done (`"load"`, `"append"`, `"optimize"`...).
+        op: &'static str,
+        /// The delta-rs error.
+        #[source]
+        source: Box<DeltaTableError>,
+    },
+
+    /// Another writer committed a `txn` action for one of the same application ids since this
+    /// table was loaded: committing would double-count. The caller must reload the table,
+    /// re-read its positions ([`crate::LakeTable::txn_version`]) and redo its work.
+    #[error("table {table}: concurrent commit for the same application id (one of {app_ids:?})")]
+    TxnConflict {
+        /// Table name.
+        table: &'static str,
+        /// The application ids this commit carried.
+        app_ids: Vec<String>,
+    },
+
+    /// A commit would move an application's recorded version backwards or leave it unchanged:
+    /// the data it carries has already been committed (a stale writer), so it is refused.
+    #[error(
+        "table {table}: txn version for {app_id} must increase: recorded {recorded}, got {proposed}"
+    )]
+    TxnNotAdvancing {
+        /// Table name.
+        table: &'static str,
+        /// The application id.
+        app_id: String,
+        /// Version recorded in the table.
+        recorded: i64,
+        /// Version the refused commit carried.
+        proposed: i64,
+    },
+
+    /// The same application id appears twice in one commit.
+    #[error("table {table}: application id {app_id} appears twice in one commit")]
+    DuplicateAppId {
+        /// Table name.
+        table: &'static str,
+        /// The repeated application id.
+        app_id: String,
+    },
+
+    /// An existing table does not have the schema or partitioning this build expects.
+    #[error("table {table}: schema mismatch: {detail}")]
+    SchemaMismatch {
+        /// Table name.
+        table: &'static str,
+        /// Expected versus found.
+        detail: String,
+    },
+
+    /// Record batches could not be assembled or read.
+    #[error("table {table}: arrow error: {source}")]
+    Arrow {
+        /// Table name.
+        table: &'static str,
+        /// The Arrow error.
+        #[source]
+        source: deltalake::arrow::error::ArrowError,
+    },
+}
+
+impl LakeError {
+    /// Wraps a delta-rs error, recognising a conflict on the same application id.
+    pub(crate) fn delta(
+        table: &'static str,
+        op: &'static str,
+        source: DeltaTableError,
+        app_ids: impl FnOnce() -> Vec<String>,
+    ) -> Self {
+        if is_txn_conflict(&source) {
+            return LakeError::TxnConflict {
+                table,
+                app_ids: app_ids(),
+            };
+        }
+        LakeError::Delta {
+            table,
+            op,
+            source: Box::new(source),
+        }
+    }
+
+    /// Wraps a delta-rs error of an operation that carries no `txn` action.
+    pub(crate) fn op(table: &'static str, op: &'static str, source: DeltaTableError) -> Self {
+        Self::delta(table, op, source, Vec::new)
+    }
+
+    /// Whether retrying the same call later may succeed: object store unavailable, timeouts,
+    /// lost commit races. Schema, protocol, conflicts on the same application id and invalid
+    /// configuration are not transient.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            LakeError::Delta { source, .. } => delta_is_transient(source),
+            LakeError::CreateDir { source, .. } => io_is_transient(source),
+            LakeError::InvalidRoot { .. }
+            | LakeError::TxnConflict { .. }
+            | LakeError::TxnNotAdvancing { .. }
+            | LakeError::DuplicateAppId { .. }
+            | LakeError::SchemaMismatch { .. }
+            | LakeError::Arrow { .. } => false,
+        }
+    }
+
+    /// Name of the table involved, if any.
+    pub fn table(&self) -> Option<&'static str> {
+        match self {
+            LakeError::Delta { table, .. }
+            | LakeError::TxnConflict { table, .. }
+            | LakeError::TxnNotAdvancing { table, .. }
+            | LakeError::DuplicateAppId { table, .. }
+            | LakeError::SchemaMismatch { table, .. }
+            | LakeError::Arrow { table, .. } => Some(table),
+            LakeError::InvalidRoot { .. } | LakeError::CreateDir { .. } => None,
+        }
+    }
+}
+
+fn is_txn_conflict(err: &DeltaTableError) -> bool {
+    matches!(
+        err,
+        DeltaTableError::Transaction {
+            source: TransactionError::CommitConflict(CommitConflictError::ConcurrentTransaction)
+        }
+    )
+}
+
+fn delta_is_transient(err: &DeltaTableError) -> bool {
+    match err {
+        DeltaTableError::ObjectStore { source } => object_store_is_transient(source),
+        DeltaTableError::Io { source } => io_is_transient(source),
+        DeltaTableError::VersionAlreadyExists(_) => true,
+        DeltaTableError::Transaction { source } => match source {
+            TransactionError::VersionAlreadyExists(_) | TransactionError::MaxCommitAttempts(_) => {
+                true
+            }
+            TransactionError::ObjectStore { source } => object_store_is_transient(source),
+            // A conflict with a concurrent optimize, overwrite or delete: redoing the
+            // operation on a fresh snapshot succeeds. A conflict on the same application id
+            // never reaches here (it becomes `LakeError::TxnConflict`).
+            TransactionError::CommitConflict(conflict) => matches!(
+                conflict,
+                CommitConflictError::ConcurrentAppend
+                    | CommitConflictError::ConcurrentDeleteRead
+                    | CommitConflictError::ConcurrentDeleteDelete
+            ),
+            TransactionError::LogStoreError { .. } => true,
+            _ => false,
+        },
+        // The kernel's object store variant is not reachable through deltalake's re-exports
+        // (and not exposed as a `source`); look for a typed cause down the chain instead.
+        DeltaTableError::KernelError(kernel) => {
+            let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(kernel);
+            while let Some(err) = cause {
+                if let Some(store) = err.downcast_ref::<ObjectStoreError>() {
+                    return object_store_is_transient(store);
+                }
+                if let Some(io) = err.downcast_ref::<std::io::Error>() {
+                    return io_is_transient(io);
+                }
+                cause = err.source();
+            }
+            false
+        }
+        _ => false,
+    }
+}
+
+fn object_store_is_transient(err: &ObjectStoreError) -> bool {
+    // `Generic` is what network failures, timeouts and exhausted retries surface as; the
+    // other variants describe a request that will fail the same way again.
+    matches!(
+        err,
+        ObjectStoreError::Generic { .. } | ObjectStoreError::JoinError { .. }
+    )
+}
+
+fn io_is_transient(err: &std::io::Error) -> bool {
+    use std::io::ErrorKind;
+    !matches!(
+        err.kind(),
+        ErrorKind::NotFound
+            | ErrorKind::PermissionDenied
+            | ErrorKind::InvalidInput
+            | ErrorKind::InvalidData
+            | ErrorKind::AlreadyExists
+            | ErrorKind::Unsupported
+            | ErrorKind::NotADirectory
+            | ErrorKind::IsADirectory
+            | ErrorKind::ReadOnlyFilesystem
+            | ErrorKind::InvalidFilename
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_same_app_id_conflict_as_txn_conflict_not_transient() {
+        let err = LakeError::delta(
+            "events",
+            "append",
+            DeltaTableError::Transaction {
+                source: TransactionError::CommitConflict(
+                    CommitConflictError::ConcurrentTransaction,
+                ),
+            },
+            || vec!["g:t:0".to_string()],
+        );
+        assert!(matches!(err, LakeError::TxnConflict { .. }));
+        assert!(!err.is_transient());
+        assert_eq!(err.table(), Some("events"));
+    }
+
+    #[test]
+    fn classifies_store_outage_and_lost_race_as_transient() {
+        let outage = LakeError::op(
+            "events",
+            "append",
+            DeltaTableError::ObjectStore {
+                source: ObjectStoreError::Generic {
+                    store: "S3",
+                    source: "connection refused".into(),
+                },
+            },
+        );
+        assert!(outage.is_transient());
+        let race = LakeError::op(
+            "events",
+            "append",
+            DeltaTableError::Transaction {
+                source: TransactionError::MaxCommitAttempts(15),
+            },
+        );
+        assert!(race.is_transient());
+    }
+
+    #[test]
+    fn classifies_schema_errors_as_fatal() {
+        let err = LakeError::op(
+            "events",
+            "append",
+            DeltaTableError::SchemaMismatch {
+                msg: "no".to_string(),
+            },
+        );
+        assert!(!err.is_transient());
+        let not_found = LakeError::op(
+            "events",
+            "load",
+            DeltaTableError::ObjectStore {
+                source: ObjectStoreError::NotFound {
+                    path: "x".to_string(),
+                    source: "gone".into(),
+                },
+            },
+        );
+        assert!(!not_found.is_transient());
+    }
+}

@@ -1,0 +1,265 @@
+//! Rows of the `events` table.
+
+use std::sync::Arc;
+
+use deltalake::arrow::array::{
+    BooleanBuilder, Date32Builder, Int32Builder, Int64Builder, RecordBatch, StringBuilder,
+    TimestampMicrosecondBuilder,
+};
+
+use super::{batch, timestamp_builder};
+use crate::TableKind;
+use crate::time::{date32, micros_from_millis, parse_event_time};
+
+/// One valid event, as the processor decoded it from the log.
+#[derive(Debug, Clone, Copy)]
+pub struct EventRow<'a> {
+    /// The event's `id`.
+    pub id: i64,
+    /// The event's `type` (`page_view`, `placed_order`...).
+    pub event_type: &'a str,
+    /// The batch id the generator wrote into each event, if any.
+    pub package_id: Option<&'a str>,
+    /// `event.user_agent`.
+    pub user_agent: &'a str,
+    /// `event.ip`.
+    pub ip: &'a str,
+    /// `event.customer_id`.
+    pub customer_id: Option<i64>,
+    /// `event.timestamp` as sent; parsed into `event_time` and `event_date`.
+    pub timestamp: &'a str,
+    /// `event.page`.
+    pub page: Option<&'a str>,
+    /// `event.query`.
+    pub query: Option<&'a str>,
+    /// `event.product`.
+    pub product: Option<i64>,
+    /// `event.referrer`.
+    pub referrer: Option<&'a str>,
+    /// `event.position`.
+    pub position: Option<i64>,
+    /// Correlation id of the ingest request (header, else `package_id`).
+    pub correlation_id: &'a str,
+    /// Schema Registry id of the writer schema.
+    pub schema_id: i32,
+    /// Timestamp of the log record, milliseconds since the epoch.
+    pub log_timestamp_ms: i64,
+    /// Partition of the raw topic the event was read from.
+    pub source_partition: i32,
+    /// Offset of the record in that partition.
+    pub source_offset: i64,
+    /// When the processor handled the record, milliseconds since the epoch.
+    pub ingested_at_ms: i64,
+}
+
+/// Accumulates [`EventRow`]s into a batch of the `events` schema.
+#[derive(Debug)]
+pub struct EventsBuilder {
+    id: Int64Builder,
+    event_type: StringBuilder,
+    package_id: StringBuilder,
+    user_agent: StringBuilder,
+    ip: StringBuilder,
+    customer_id: Int64Builder,
+    timestamp: StringBuilder,
+    page: StringBuilder,
+    query: StringBuilder,
+    product: Int64Builder,
+    referrer: StringBuilder,
+    position: Int64Builder,
+    event_time: TimestampMicrosecondBuilder,
+    event_time_valid: BooleanBuilder,
+    event_date: Date32Builder,
+    correlation_id: StringBuilder,
+    schema_id: Int32Builder,
+    log_timestamp: TimestampMicrosecondBuilder,
+    ingested_at: TimestampMicrosecondBuilder,
+    source_partition: Int32Builder,
+    source_offset: Int64Builder,
+    len: usize,
+}
+
+impl Default for EventsBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl EventsBuilder {
+    /// An empty builder.
+    pub fn new() -> Self {
+        EventsBuilder {
+            id: Int64Builder::new(),
+            event_type: StringBuilder::new(),
+            package_id: StringBuilder::new(),
+            user_agent: StringBuilder::new(),
+            ip: StringBuilder::new(),
+            customer_id: Int64Builder::new(),
+            timestamp: StringBuilder::new(),
+            page: StringBuilder::new(),
+            query: StringBuilder::new(),
+            product: Int64Builder::new(),
+            referrer: StringBuilder::new(),
+            position: Int64Builder::new(),
+            event_time: timestamp_builder(),
+            event_time_valid: BooleanBuilder::new(),
+            event_date: Date32Builder::new(),
+            correlation_id: StringBuilder::new(),
+            schema_id: Int32Builder::new(),
+            log_timestamp: timestamp_builder(),
+            ingested_at: timestamp_builder(),
+            source_partition: Int32Builder::new(),
+            source_offset: Int64Builder::new(),
+            len: 0,
+        }
+    }
+
+    /// Appends one event; `event_time`, `event_time_valid` and `event_date` are derived from
+    /// its `timestamp`.
+    pub fn push(&mut self, row: &EventRow<'_>) {
+        let event_time = parse_event_time(row.timestamp);
+        self.id.append_value(row.id);
+        self.event_type.append_value(row.event_type);
+        self.package_id.append_option(row.package_id);
+        self.user_agent.append_value(row.user_agent);
+        self.ip.append_value(row.ip);
+        self.customer_id.append_option(row.customer_id);
+        self.timestamp.append_value(row.timestamp);
+        self.page.append_option(row.page);
+        self.query.append_option(row.query);
+        self.product.append_option(row.product);
+        self.referrer.append_option(row.referrer);
+        self.position.append_option(row.position);
+        self.event_time
+            .append_option(event_time.map(|time| time.timestamp_micros()));
+        self.event_time_valid.append_value(event_time.is_some());
+        self.event_date.append_option(event_time.map(date32));
+        self.correlation_id.append_value(row.correlation_id);
+        self.schema_id.append_value(row.schema_id);
+        self.log_timestamp
+            .append_value(micros_from_millis(row.log_timestamp_ms));
+        self.ingested_at
+            .append_value(micros_from_millis(row.ingested_at_ms));
+        self.source_partition.append_value(row.source_partition);
+        self.source_offset.append_value(row.source_offset);
+        self.len += 1;
+    }
+
+    /// Number of rows pushed since the last [`finish`](Self::finish).
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether no row was pushed since the last [`finish`](Self::finish).
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The rows pushed so far as one batch; the builder is empty afterwards.
+    pub fn finish(&mut self) -> RecordBatch {
+        self.len = 0;
+        batch(
+            TableKind::Events,
+            vec![
+                Arc::new(self.id.finish()),
+                Arc::new(self.event_type.finish()),
+                Arc::new(self.package_id.finish()),
+                Arc::new(self.user_agent.finish()),
+                Arc::new(self.ip.finish()),
+                Arc::new(self.customer_id.finish()),
+                Arc::new(self.timestamp.finish()),
+                Arc::new(self.page.finish()),
+                Arc::new(self.query.finish()),
+                Arc::new(self.product.finish()),
+                Arc::new(self.referrer.finish()),
+                Arc::new(self.position.finish()),
+                Arc::new(self.event_time.finish()),
+                Arc::new(self.event_time_valid.finish()),
+                Arc::new(self.event_date.finish()),
+                Arc::new(self.correlation_id.finish()),
+                Arc::new(self.schema_id.finish()),
+                Arc::new(self.log_timestamp.finish()),
+                Arc::new(self.ingested_at.finish()),
+                Arc::new(self.source_partition.finish()),
+                Arc::new(self.source_offset.finish()),
+            ],
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use deltalake::arrow::array::{
+        Array, AsArray, BooleanArray, Date32Array, Int64Array, TimestampMicrosecondArray,
+    };
+    use deltalake::arrow::datatypes::{Date32Type, Int64Type, TimestampMicrosecondType};
+
+    use super::*;
+
+    fn row(id: i64, timestamp: &str) -> EventRow<'_> {
+        EventRow {
+            id,
+            event_type: "page_view",
+            package_id: None,
+            user_agent: "Opera/9.49",
+            ip: "134.147.148.171",
+            customer_id: Some(1404),
+            timestamp,
+            page: Some("/home"),
+            query: None,
+            product: None,
+            referrer: None,
+            position: Some(3),
+            correlation_id: "c-1",
+            schema_id: 1,
+            log_timestamp_ms: 1_653_457_293_000,
+            source_partition: 2,
+            source_offset: 40 + id,
+            ingested_at_ms: 1_653_457_294_000,
+        }
+    }
+
+    #[test]
+    fn builds_the_declared_schema_with_parsed_event_time() {
+        let mut builder = EventsBuilder::new();
+        builder.push(&row(1, "2022-05-25T05:41:33.648681"));
+        builder.push(&row(2, "not a time"));
+        assert_eq!(builder.len(), 2);
+        let batch = builder.finish();
+        assert!(builder.is_empty());
+        assert_eq!(batch.schema(), TableKind::Events.arrow_schema());
+        assert_eq!(batch.num_rows(), 2);
+
+        let column = |name: &str| batch.column_by_name(name).expect(name).clone();
+        let event_time = column("event_time");
+        let event_time = event_time.as_primitive::<TimestampMicrosecondType>();
+        assert_eq!(event_time.value(0), 1_653_457_293_648_681);
+        assert!(event_time.is_null(1));
+        let valid = column("event_time_valid");
+        let valid: &BooleanArray = valid.as_boolean();
+        assert!(valid.value(0));
+        assert!(!valid.value(1));
+        let date = column("event_date");
+        let date: &Date32Array = date.as_primitive::<Date32Type>();
+        assert_eq!(date.value(0), 19_137);
+        assert!(date.is_null(1));
+        let log_ts = column("log_timestamp");
+        let log_ts: &TimestampMicrosecondArray = log_ts.as_primitive();
+        assert_eq!(log_ts.value(0), 1_653_457_293_000_000);
+        let offsets = column("source_offset");
+        let offsets: &Int64Array = offsets.as_primitive::<Int64Type>();
+        assert_eq!(offsets.values().to_vec(), vec![41, 42]);
+        assert!(column("query").is_null(0));
+    }
+
+    #[test]
+    fn finish_resets_and_builder_is_reusable() {
+        let mut builder = EventsBuilder::new();
+        builder.push(&row(1, "2022-05-25"));
+        assert_eq!(builder.finish().num_rows(), 1);
+        builder.push(&row(2, "2022-05-26"));
+        let second = builder.finish();
+        assert_eq!(second.num_rows(), 1);
+        assert_eq!(second.schema(), TableKind::Events.arrow_schema());
+    }
+}

@@ -1,0 +1,57 @@
+//! Row builders: the processor pushes one row at a time, a builder turns them into an Arrow
+//! [`RecordBatch`] with the table's declared schema.
+//! One file per table.
+
+mod dead_letters;
+mod events;
+mod invalid_events;
+mod unique_users;
+
+pub use dead_letters::{DeadLetterRow, DeadLettersBuilder};
+pub use events::{EventRow, EventsBuilder};
+pub use invalid_events::{InvalidEventRow, InvalidEventsBuilder};
+pub use unique_users::{UniqueUsersBuilder, UniqueUsersRow};
+
+use deltalake::arrow::array::{ArrayRef, RecordBatch, TimestampMicrosecondBuilder};
+
+use crate::TableKind;
+use crate::schema::UTC;
+
+/// A builder for a UTC microsecond timestamp column.
+fn timestamp_builder() -> TimestampMicrosecondBuilder {
+    TimestampMicrosecondBuilder::new().with_timezone(UTC)
+}
+
+/// Assembles finished columns into a batch of `kind`'s schema.
+fn batch(kind: TableKind, columns: Vec<ArrayRef>) -> RecordBatch {
+    // The builders of this module produce exactly the declared columns, types and
+    // nullability (the unit tests check every table), so this cannot fail at run time.
+    #[allow(clippy::expect_used)]
+    RecordBatch::try_new(kind.arrow_schema(), columns)
+        .expect("row builder columns match the table schema")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_builders_produce_empty_batches_of_the_declared_schema() {
+        let batches = [
+            (TableKind::Events, EventsBuilder::new().finish()),
+            (
+                TableKind::InvalidEvents,
+                InvalidEventsBuilder::new().finish(),
+            ),
+            (TableKind::DeadLetters, DeadLettersBuilder::new().finish()),
+            (
+                TableKind::UniqueUsersDaily,
+                UniqueUsersBuilder::new().finish(),
+            ),
+        ];
+        for (kind, batch) in batches {
+            assert_eq!(batch.schema(), kind.arrow_schema(), "{kind}");
+            assert_eq!(batch.num_rows(), 0);
+        }
+    }
+}

@@ -1,0 +1,183 @@
+//! The lake's tables: names, Arrow schemas, partitioning and Delta table properties.
+
+use std::sync::{Arc, LazyLock};
+
+use deltalake::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+
+/// One of the lake's tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TableKind {
+    /// Valid events with typed columns, partitioned by event date.
+    Events,
+    /// Events rejected at ingest, with the original JSON and the reason.
+    InvalidEvents,
+    /// Log records the processor could not decode, kept with the reason.
+    DeadLetters,
+    /// Distinct customers per day (the ksqlDB table of the original system).
+    UniqueUsersDaily,
+}
+
+/// Timezone of every timestamp column: Delta's `timestamp` type is UTC-adjusted.
+pub(crate) const UTC: &str = "UTC";
+
+fn timestamp(name: &str, nullable: bool) -> Field {
+    Field::new(
+        name,
+        DataType::Timestamp(TimeUnit::Microsecond, Some(UTC.into())),
+        nullable,
+    )
+}
+
+static EVENTS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, false),
+        Field::new("type", DataType::Utf8, false),
+        Field::new("package_id", DataType::Utf8, true),
+        Field::new("user_agent", DataType::Utf8, false),
+        Field::new("ip", DataType::Utf8, false),
+        Field::new("customer_id", DataType::Int64, true),
+        Field::new("timestamp", DataType::Utf8, false),
+        Field::new("page", DataType::Utf8, true),
+        Field::new("query", DataType::Utf8, true),
+        Field::new("product", DataType::Int64, true),
+        Field::new("referrer", DataType::Utf8, true),
+        Field::new("position", DataType::Int64, true),
+        timestamp("event_time", true),
+        Field::new("event_time_valid", DataType::Boolean, false),
+        Field::new("event_date", DataType::Date32, true),
+        Field::new("correlation_id", DataType::Utf8, false),
+        Field::new("schema_id", DataType::Int32, false),
+        timestamp("log_timestamp", false),
+        timestamp("ingested_at", false),
+        Field::new("source_partition", DataType::Int32, false),
+        Field::new("source_offset", DataType::Int64, false),
+    ]))
+});
+
+static INVALID_EVENTS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        Field::new("raw_json", DataType::Utf8, false),
+        Field::new("reason", DataType::Utf8, false),
+        Field::new("correlation_id", DataType::Utf8, true),
+        Field::new("event_id", DataType::Int64, true),
+        Field::new("event_type", DataType::Utf8, true),
+        timestamp("received_at", false),
+        Field::new("received_date", DataType::Date32, false),
+        Field::new("source_partition", DataType::Int32, false),
+        Field::new("source_offset", DataType::Int64, false),
+    ]))
+});
+
+static DEAD_LETTERS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        Field::new("reason", DataType::Utf8, false),
+        Field::new("source_topic", DataType::Utf8, false),
+        Field::new("source_partition", DataType::Int32, false),
+        Field::new("source_offset", DataType::Int64, false),
+        Field::new("raw", DataType::Binary, false),
+        Field::new("correlation_id", DataType::Utf8, true),
+        Field::new("schema_id", DataType::Int32, true),
+        timestamp("received_at", false),
+        timestamp("failed_at", false),
+    ]))
+});
+
+static UNIQUE_USERS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        Field::new("day", DataType::Utf8, false),
+        Field::new("unique_users", DataType::Int64, false),
+        timestamp("updated_at", false),
+    ]))
+});
+
+impl TableKind {
+    /// Every table, in a stable order.
+    pub const ALL: [TableKind; 4] = [
+        TableKind::Events,
+        TableKind::InvalidEvents,
+        TableKind::DeadLetters,
+        TableKind::UniqueUsersDaily,
+    ];
+
+    /// The table's name: its directory under `clickstream-data/` and its SQL name.
+    pub fn name(self) -> &'static str {
+        match self {
+            TableKind::Events => "events",
+            TableKind::InvalidEvents => "invalid_events",
+            TableKind::DeadLetters => "dead_letters",
+            TableKind::UniqueUsersDaily => "unique_users_daily",
+        }
+    }
+
+    /// The table for a name, if there is one.
+    pub fn from_name(name: &str) -> Option<TableKind> {
+        TableKind::ALL.into_iter().find(|kind| kind.name() == name)
+    }
+
+    /// The Arrow schema of the table's rows (partition columns included).
+    pub fn arrow_schema(self) -> SchemaRef {
+        match self {
+            TableKind::Events => EVENTS_SCHEMA.clone(),
+            TableKind::InvalidEvents => INVALID_EVENTS_SCHEMA.clone(),
+            TableKind::DeadLetters => DEAD_LETTERS_SCHEMA.clone(),
+            TableKind::UniqueUsersDaily => UNIQUE_USERS_SCHEMA.clone(),
+        }
+    }
+
+    /// Columns the table is partitioned by (Hive-style `column=value/` directories).
+    pub fn partition_columns(self) -> &'static [&'static str] {
+        match self {
+            TableKind::Events => &["event_date"],
+            TableKind::InvalidEvents => &["received_date"],
+            TableKind::DeadLetters | TableKind::UniqueUsersDaily => &[],
+        }
+    }
+
+    /// One-line description stored in the table's Delta metadata.
+    pub fn description(self) -> &'static str {
+        match self {
+            TableKind::Events => "clickstream events, typed, partitioned by UTC event date",
+            TableKind::InvalidEvents => "events rejected at ingest, with the original JSON",
+            TableKind::DeadLetters => "log records the processor could not decode",
+            TableKind::UniqueUsersDaily => "distinct customers per day",
+        }
+    }
+}
+
+impl std::fmt::Display for TableKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Delta table properties every table is created with. Only properties that keep the
+/// protocol at reader 1 / writer 2, so any Delta reader (Spark, Python `deltalake`, DuckDB)
+/// opens the tables.
+pub(crate) const TABLE_PROPERTIES: &[(&str, &str)] = &[
+    // A checkpoint every 100 commits keeps loading fast after many small commits. This is
+    // delta's default; it is written down so the behaviour does not depend on it.
+    ("delta.checkpointInterval", "100"),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_are_unique() {
+        for kind in TableKind::ALL {
+            assert_eq!(TableKind::from_name(kind.name()), Some(kind));
+        }
+        assert_eq!(TableKind::from_name("nope"), None);
+    }
+
+    #[test]
+    fn partition_columns_exist_in_schema() {
+        for kind in TableKind::ALL {
+            let schema = kind.arrow_schema();
+            for column in kind.partition_columns() {
+                assert!(schema.field_with_name(column).is_ok(), "{kind}: {column}");
+            }
+        }
+    }
+}

@@ -1,0 +1,145 @@
+//! Opening the lake: table creation, idempotence, races, layout checks.
+
+use std::collections::BTreeMap;
+
+use clickstream_lake::{Lake, LakeError, TableKind};
+
+use crate::common::{root_of, temp_lake};
+
+#[tokio::test]
+async fn open_creates_every_table_at_version_zero_with_protocol_1_2() {
+    let (dir, lake) = temp_lake().await;
+    for kind in TableKind::ALL {
+        let table = lake.table(kind).await.expect("load");
+        assert_eq!(table.version(), 0, "{kind}");
+        assert_eq!(table.kind(), kind);
+        let protocol = table
+            .delta_table()
+            .snapshot()
+            .expect("state")
+            .protocol()
+            .clone();
+        assert_eq!(protocol.min_reader_version(), 1, "{kind}");
+        assert_eq!(protocol.min_writer_version(), 2, "{kind}");
+        let log = dir
+            .path()
+            .join("clickstream-data")
+            .join(kind.name())
+            .join("_delta_log/00000000000000000000.json");
+        assert!(log.is_file(), "{}", log.display());
+        assert!(table.files().expect("files").is_empty());
+    }
+    assert_eq!(
+        lake.table_url(TableKind::Events).as_str(),
+        format!("{}clickstream-data/events/", root_of(dir.path()))
+    );
+}
+
+#[tokio::test]
+async fn reopening_an_existing_lake_changes_nothing() {
+    let (dir, _lake) = temp_lake().await;
+    let again = Lake::open(&root_of(dir.path()), &BTreeMap::new())
+        .await
+        .expect("reopen");
+    for kind in TableKind::ALL {
+        assert_eq!(again.table(kind).await.expect("load").version(), 0);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_opens_of_a_new_root_both_succeed() {
+    for _ in 0..5 {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = root_of(&dir.path().join("fresh"));
+        let options = BTreeMap::new();
+        let (a, b) = tokio::join!(Lake::open(&root, &options), Lake::open(&root, &options));
+        let a = a.expect("first open");
+        b.expect("second open");
+        for kind in TableKind::ALL {
+            assert_eq!(a.table(kind).await.expect("load").version(), 0, "{kind}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn accepts_a_bare_directory_path_as_root() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("plain");
+    let lake = Lake::open(path.to_str().expect("utf-8"), &BTreeMap::new())
+        .await
+        .expect("open");
+    assert_eq!(lake.root().scheme(), "file");
+    assert!(
+        path.join("clickstream-data/dead_letters/_delta_log")
+            .is_dir()
+    );
+}
+
+#[tokio::test]
+async fn refuses_an_existing_table_with_another_schema() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url =
+        url::Url::from_directory_path(dir.path().join("clickstream-data/events")).expect("url");
+    std::fs::create_dir_all(dir.path().join("clickstream-data/events")).expect("mkdir");
+    deltalake::DeltaTable::try_from_url(url)
+        .await
+        .expect("handle")
+        .create()
+        .with_column(
+            "something_else",
+            deltalake::kernel::DataType::LONG,
+            true,
+            None,
+        )
+        .await
+        .expect("create foreign table");
+    let err = Lake::open(&root_of(dir.path()), &BTreeMap::new())
+        .await
+        .expect_err("schema mismatch");
+    assert!(
+        matches!(
+            err,
+            LakeError::SchemaMismatch {
+                table: "events",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(!err.is_transient());
+}
+
+#[tokio::test]
+async fn reports_an_unusable_root_as_a_non_transient_error() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("not-a-dir");
+    std::fs::write(&file, b"x").expect("write");
+    let err = Lake::open(&root_of(&file), &BTreeMap::new())
+        .await
+        .expect_err("cannot create under a file");
+    assert!(matches!(err, LakeError::CreateDir { .. }), "{err}");
+    assert!(!err.is_transient(), "{err}");
+    let err = Lake::open("mailto:nobody@example.com", &BTreeMap::new())
+        .await
+        .expect_err("not hierarchical");
+    assert!(matches!(err, LakeError::InvalidRoot { .. }), "{err}");
+}
+
+/// Compile-time check: handles and the futures of their methods can move between tasks.
+#[allow(dead_code)]
+fn handles_and_futures_are_send(lake: Lake, mut table: clickstream_lake::LakeTable) {
+    fn send<T: Send>(_: T) {}
+    fn shared<T: Send + Sync>() {}
+    shared::<Lake>();
+    shared::<clickstream_lake::LakeTable>();
+    shared::<LakeError>();
+    send(Lake::open("file:///x", &BTreeMap::new()));
+    send(lake.table(TableKind::Events));
+    send(table.refresh());
+    send(table.txn_version("a"));
+    send(table.append(Vec::new(), &[]));
+    send(table.overwrite(clickstream_lake::UniqueUsersBuilder::new().finish(), &[]));
+    send(table.optimize(1));
+    send(table.vacuum(std::time::Duration::ZERO, true));
+    send(table.history(1));
+}

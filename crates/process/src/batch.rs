@@ -1,0 +1,154 @@
+//! What the processor accumulates between two lake commits, and the positions it covers.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Instant;
+
+use clickstream_lake::{
+    AppTxn, DeadLetterRow, DeadLettersBuilder, EventRow, EventsBuilder, InvalidEventRow,
+    InvalidEventsBuilder, txn_app_id,
+};
+use clickstream_log::OutgoingRecord;
+use deltalake::arrow::record_batch::RecordBatch;
+
+/// Rows and records gathered since the last commit.
+pub(crate) struct PendingBatch {
+    events: EventsBuilder,
+    invalid: InvalidEventsBuilder,
+    dead: DeadLettersBuilder,
+    latest: Vec<OutgoingRecord>,
+    new_users: Vec<(String, i64)>,
+    raw_next: BTreeMap<u32, u64>,
+    invalid_next: BTreeMap<u32, u64>,
+    dead_partitions: BTreeSet<u32>,
+    started: Option<Instant>,
+    rows: usize,
+}
+
+impl PendingBatch {
+    pub fn new() -> Self {
+        Self {
+            events: EventsBuilder::new(),
+            invalid: InvalidEventsBuilder::new(),
+            dead: DeadLettersBuilder::new(),
+            latest: Vec::new(),
+            new_users: Vec::new(),
+            raw_next: BTreeMap::new(),
+            invalid_next: BTreeMap::new(),
+            dead_partitions: BTreeSet::new(),
+            started: None,
+            rows: 0,
+        }
+    }
+
+    /// Rows gathered (events, invalid events and dead letters).
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Whether any position advanced since the last commit.
+    pub fn is_empty(&self) -> bool {
+        self.raw_next.is_empty() && self.invalid_next.is_empty()
+    }
+
+    /// When the first record of this batch arrived.
+    pub fn started(&self) -> Option<Instant> {
+        self.started
+    }
+
+    fn touch(&mut self) {
+        self.started.get_or_insert_with(Instant::now);
+    }
+
+    /// Marks a raw-topic record as consumed, whatever became of it.
+    pub fn consumed_raw(&mut self, partition: u32, offset: u64) {
+        self.touch();
+        self.raw_next.insert(partition, offset + 1);
+    }
+
+    /// Marks an invalid-topic record as consumed.
+    pub fn consumed_invalid(&mut self, partition: u32, offset: u64) {
+        self.touch();
+        self.invalid_next.insert(partition, offset + 1);
+    }
+
+    pub fn push_event(&mut self, row: &EventRow<'_>, latest: OutgoingRecord) {
+        self.events.push(row);
+        self.latest.push(latest);
+        self.rows += 1;
+    }
+
+    pub fn push_new_user(&mut self, day: &str, customer: i64) {
+        self.new_users.push((day.to_string(), customer));
+    }
+
+    pub fn push_invalid(&mut self, row: &InvalidEventRow<'_>) {
+        self.invalid.push(row);
+        self.rows += 1;
+    }
+
+    pub fn push_dead_letter(&mut self, partition: u32, row: &DeadLetterRow<'_>) {
+        self.dead.push(row);
+        self.dead_partitions.insert(partition);
+        self.rows += 1;
+    }
+
+    /// Turns the gathered rows into Arrow batches and the offsets to commit with them.
+    pub fn seal(&mut self, group: &str, raw_topic: &str, invalid_topic: &str) -> SealedBatch {
+        let txns = |next: &BTreeMap<u32, u64>, topic: &str, only: Option<&BTreeSet<u32>>| {
+            next.iter()
+                .filter(|(p, _)| only.is_none_or(|set| set.contains(p)))
+                .map(|(p, offset)| AppTxn {
+                    app_id: txn_app_id(group, topic, *p),
+                    version: *offset as i64,
+                })
+                .collect::<Vec<_>>()
+        };
+        let sealed = SealedBatch {
+            latest: std::mem::take(&mut self.latest),
+            dead_letters: (!self.dead_partitions.is_empty()).then(|| self.dead.finish()),
+            dead_txns: txns(&self.raw_next, raw_topic, Some(&self.dead_partitions)),
+            events: self.events.finish(),
+            events_txns: txns(&self.raw_next, raw_topic, None),
+            invalid: self.invalid.finish(),
+            invalid_txns: txns(&self.invalid_next, invalid_topic, None),
+            new_users: std::mem::take(&mut self.new_users),
+            changed_days: BTreeSet::new(),
+            raw_next: std::mem::take(&mut self.raw_next),
+            invalid_next: std::mem::take(&mut self.invalid_next),
+            rows: self.rows,
+            done: Steps::default(),
+        };
+        self.dead_partitions.clear();
+        self.started = None;
+        self.rows = 0;
+        sealed
+    }
+}
+
+/// A batch ready to commit. Steps that succeeded are remembered so that a retry after a
+/// transient failure does not repeat them.
+pub(crate) struct SealedBatch {
+    pub latest: Vec<OutgoingRecord>,
+    pub dead_letters: Option<RecordBatch>,
+    pub dead_txns: Vec<AppTxn>,
+    pub events: RecordBatch,
+    pub events_txns: Vec<AppTxn>,
+    pub invalid: RecordBatch,
+    pub invalid_txns: Vec<AppTxn>,
+    pub new_users: Vec<(String, i64)>,
+    /// Days whose count changed but was not yet published (a retry publishes them).
+    pub changed_days: BTreeSet<String>,
+    pub raw_next: BTreeMap<u32, u64>,
+    pub invalid_next: BTreeMap<u32, u64>,
+    pub rows: usize,
+    pub done: Steps,
+}
+
+/// Which commit steps of a sealed batch are done.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Steps {
+    pub latest: bool,
+    pub dead_letters: bool,
+    pub events: bool,
+    pub invalid: bool,
+}

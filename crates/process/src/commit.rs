@@ -1,0 +1,301 @@
+//! Committing a batch: the order of the steps is what makes the lake exactly-once.
+//!
+//! 1. latest-topic records are appended to the log (at-least-once: a crash before step 3
+//!    sends them again);
+//! 2. dead letters are committed to `dead_letters` with their partitions' next offsets;
+//! 3. events are committed to `events` with every raw partition's next offset: from here
+//!    on, a restart resumes after this batch;
+//! 4. invalid events are committed to `invalid_events` with the invalid partitions' next
+//!    offsets;
+//! 5. unique users: the state takes the batch's customers, changed days are emitted to the
+//!    unique users topic and `unique_users_daily` is rewritten.
+//!
+//! A restart resumes each raw partition at the `events` version and skips, per table, the
+//! records below that table's version, so a crash between any two steps neither loses nor
+//! duplicates rows.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use clickstream_event::{INVALID_TOPIC, RAW_TOPIC, UNIQUE_USERS_TOPIC};
+use clickstream_lake::{LakeError, UniqueUsersBuilder, UniqueUsersRow};
+use clickstream_log::{OutgoingRecord, TopicPartition};
+use deltalake::arrow::array::Array;
+
+use crate::batch::SealedBatch;
+use crate::{ProcessError, Processor};
+
+/// How long a shutting-down processor keeps trying to commit before leaving the batch to
+/// be read again at the next start.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+impl Processor {
+    /// Commits everything pending. Transient failures are retried with backoff (the stream
+    /// waits); during shutdown, for at most [`SHUTDOWN_GRACE`].
+    pub(crate) async fn flush(&mut self) -> Result<(), ProcessError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let group = self.config.group.clone();
+        let mut sealed = self.pending.seal(&group, RAW_TOPIC, INVALID_TOPIC);
+        let mut backoff = Duration::from_millis(100);
+        let mut stopping_since: Option<Instant> = None;
+        loop {
+            let started = Instant::now();
+            match self.commit(&mut sealed).await {
+                Ok(()) => {
+                    tracing::debug!(
+                        rows = sealed.rows,
+                        elapsed_ms = started.elapsed().as_millis() as u64,
+                        "batch committed"
+                    );
+                    return Ok(());
+                }
+                Err(ProcessError::Lake(
+                    e @ (LakeError::TxnConflict { .. } | LakeError::TxnNotAdvancing { .. }),
+                )) => {
+                    // An earlier attempt may have landed after all (an ambiguous failure),
+                    // or another processor moved these partitions on: ask the tables.
+                    if self.landed_already(&mut sealed).await? {
+                        tracing::info!(error = %e, "the batch was committed by an earlier attempt");
+                        continue;
+                    }
+                    tracing::warn!(error = %e, "partitions moved on under us; re-reading positions from the lake");
+                    self.pending = crate::batch::PendingBatch::new();
+                    let assigned = self.consumer.assignment();
+                    self.assign(&assigned).await?;
+                    return Ok(());
+                }
+                Err(e) if e.is_transient() => {
+                    if *self.stop.borrow() {
+                        let since = *stopping_since.get_or_insert_with(Instant::now);
+                        if since.elapsed() > SHUTDOWN_GRACE {
+                            tracing::warn!(error = %e, "shutting down without committing the last batch; it will be read again from the log");
+                            return Ok(());
+                        }
+                    }
+                    tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "commit failed; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// After a txn conflict: marks as done every table step whose offsets the table
+    /// already holds. True when nothing of the batch is left unaccounted for.
+    async fn landed_already(&mut self, batch: &mut SealedBatch) -> Result<bool, ProcessError> {
+        let mut all = true;
+        for (done, table, txns) in [
+            (
+                &mut batch.done.dead_letters,
+                &mut self.tables.dead,
+                &batch.dead_txns,
+            ),
+            (
+                &mut batch.done.events,
+                &mut self.tables.events,
+                &batch.events_txns,
+            ),
+            (
+                &mut batch.done.invalid,
+                &mut self.tables.invalid,
+                &batch.invalid_txns,
+            ),
+        ] {
+            if *done || txns.is_empty() {
+                continue;
+            }
+            table.refresh().await?;
+            let mut landed = true;
+            for txn in txns {
+                let recorded = table.txn_version(&txn.app_id).await?;
+                landed &= recorded == Some(txn.version);
+            }
+            *done = landed;
+            all &= landed;
+        }
+        Ok(all)
+    }
+
+    async fn commit(&mut self, batch: &mut SealedBatch) -> Result<(), ProcessError> {
+        if !batch.done.latest {
+            if !batch.latest.is_empty() {
+                self.log.append(batch.latest.clone()).await?;
+            }
+            batch.done.latest = true;
+        }
+        if !batch.done.dead_letters {
+            if let Some(dead) = &batch.dead_letters {
+                self.tables
+                    .dead
+                    .append(vec![dead.clone()], &batch.dead_txns)
+                    .await?;
+                self.stats
+                    .dead_letters_written
+                    .fetch_add(dead.num_rows() as u64, RELAXED);
+                for txn in &batch.dead_txns {
+                    self.set_committed(RAW_TOPIC, txn, |c, v| c.dead_letters = Some(v));
+                }
+            }
+            batch.done.dead_letters = true;
+        }
+        if !batch.done.events {
+            if !batch.events_txns.is_empty() {
+                let rows = batch.events.num_rows();
+                let batches = if rows > 0 {
+                    vec![batch.events.clone()]
+                } else {
+                    vec![]
+                };
+                self.tables
+                    .events
+                    .append(batches, &batch.events_txns)
+                    .await?;
+                self.stats.event_commits.fetch_add(1, RELAXED);
+                self.stats.events_written.fetch_add(rows as u64, RELAXED);
+                for txn in &batch.events_txns {
+                    self.set_committed(RAW_TOPIC, txn, |c, v| c.events = Some(v));
+                }
+            }
+            batch.done.events = true;
+        }
+        if !batch.done.invalid {
+            if !batch.invalid_txns.is_empty() {
+                let rows = batch.invalid.num_rows();
+                let batches = if rows > 0 {
+                    vec![batch.invalid.clone()]
+                } else {
+                    vec![]
+                };
+                self.tables
+                    .invalid
+                    .append(batches, &batch.invalid_txns)
+                    .await?;
+                self.stats.invalid_written.fetch_add(rows as u64, RELAXED);
+                for txn in &batch.invalid_txns {
+                    self.set_committed(INVALID_TOPIC, txn, |c, v| c.invalid = Some(v));
+                }
+            }
+            batch.done.invalid = true;
+        }
+        let mut changed = BTreeSet::new();
+        for (day, customer) in batch.new_users.drain(..) {
+            if self.users.add(&day, customer) {
+                changed.insert(day);
+            }
+        }
+        batch.changed_days.extend(changed);
+        if !batch.changed_days.is_empty() {
+            self.publish_unique_users(&batch.changed_days).await?;
+            batch.changed_days.clear();
+        }
+        self.commit_group_offsets(batch).await;
+        Ok(())
+    }
+
+    fn set_committed(
+        &mut self,
+        topic: &str,
+        txn: &clickstream_lake::AppTxn,
+        set: impl Fn(&mut crate::Committed, i64),
+    ) {
+        for (tp, committed) in self.committed.iter_mut() {
+            if tp.topic == topic
+                && clickstream_lake::txn_app_id(&self.config.group, topic, tp.partition)
+                    == txn.app_id
+            {
+                set(committed, txn.version);
+            }
+        }
+    }
+
+    /// Emits the counts of `days` to the unique users topic and rewrites the table.
+    async fn publish_unique_users(&mut self, days: &BTreeSet<String>) -> Result<(), ProcessError> {
+        let records = days
+            .iter()
+            .map(|day| {
+                let value =
+                    serde_json::json!({"TIMESTAMP": day, "UNIQUE_USERS": self.users.count(day)});
+                OutgoingRecord {
+                    topic: UNIQUE_USERS_TOPIC.to_string(),
+                    partition: None,
+                    key: Some(Bytes::copy_from_slice(day.as_bytes())),
+                    value: Bytes::from(value.to_string()),
+                    headers: Vec::new(),
+                    timestamp_ms: None,
+                }
+            })
+            .collect();
+        self.log.append(records).await?;
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        let mut builder = UniqueUsersBuilder::new();
+        for (day, unique_users) in self.users.counts() {
+            builder.push(&UniqueUsersRow {
+                day: &day,
+                unique_users,
+                updated_at_ms: now_ms,
+            });
+        }
+        self.tables.unique.overwrite(builder.finish(), &[]).await?;
+        Ok(())
+    }
+
+    /// Brings `unique_users_daily` and the topic in line with the state rebuilt from
+    /// `events`, after a crash between an events commit and step 5.
+    pub(crate) async fn reconcile_unique_users(&mut self) -> Result<(), ProcessError> {
+        let output = self
+            .query
+            .sql("SELECT day, unique_users FROM unique_users_daily")
+            .await
+            .map_err(|e| ProcessError::State(format!("reading unique_users_daily: {e}")))?;
+        let mut stored = std::collections::BTreeMap::new();
+        for batch in &output.batches {
+            let (days, counts) =
+                crate::unique_users::day_count_columns(batch.column(0), batch.column(1))?;
+            for row in 0..batch.num_rows() {
+                if !days.is_null(row) {
+                    stored.insert(days.value(row).to_string(), counts.value(row));
+                }
+            }
+        }
+        let changed: BTreeSet<String> = self
+            .users
+            .counts()
+            .into_iter()
+            .filter(|(day, count)| stored.get(day) != Some(count))
+            .map(|(day, _)| day)
+            .collect();
+        if !changed.is_empty() {
+            tracing::info!(
+                days = changed.len(),
+                "unique users behind the events table; catching up"
+            );
+            self.publish_unique_users(&changed).await?;
+        }
+        Ok(())
+    }
+
+    /// Informational: lets lag tools see the processor's position. Positions that count
+    /// are the lake's.
+    async fn commit_group_offsets(&mut self, batch: &SealedBatch) {
+        let offsets: Vec<(TopicPartition, u64)> = batch
+            .raw_next
+            .iter()
+            .map(|(p, o)| (TopicPartition::new(RAW_TOPIC, *p), *o))
+            .chain(
+                batch
+                    .invalid_next
+                    .iter()
+                    .map(|(p, o)| (TopicPartition::new(INVALID_TOPIC, *p), *o)),
+            )
+            .collect();
+        if let Err(e) = self.consumer.commit(&offsets).await {
+            tracing::debug!(error = %e, "committing group offsets failed (informational only)");
+        }
+    }
+}
+
+const RELAXED: std::sync::atomic::Ordering = std::sync::atomic::Ordering::Relaxed;

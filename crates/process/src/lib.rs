@@ -1,0 +1,288 @@
+//! The stream processor (the original Spark job's intent, plus ksqlDB's unique users and
+//! Kafka Connect's S3 sinks): consumes the raw and invalid topics in a consumer group,
+//! decodes each raw record by its schema id, emits the event plus `metadata` to the latest
+//! topic, and lands events, rejects and dead letters in the Delta lake exactly once.
+//!
+//! Exactly once: every lake commit carries, as Delta `txn` actions, the next offset of each
+//! log partition it covers (app id per group, topic and partition). On start and on every
+//! assignment the processor reads those versions back and seeks there; the consumer
+//! group's own committed offsets are written for lag tools only. See ARCHITECTURE.md.
+
+mod batch;
+mod commit;
+mod compaction;
+mod decode;
+mod error;
+mod records;
+mod unique_users;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use apache_avro::Schema;
+use clickstream_event::schemas::{LATEST_EVENT_SCHEMA, latest_event_schema, raw_event_schema};
+use clickstream_event::{INVALID_TOPIC, LATEST_TOPIC, RAW_TOPIC, value_subject};
+use clickstream_lake::{Lake, LakeConfig, LakeTable, TableKind, txn_app_id};
+use clickstream_log::{ConsumerEvent, EventLog, GroupConsumer, TopicPartition};
+use clickstream_query::QueryEngine;
+use clickstream_registry::RegistryClient;
+use serde::{Deserialize, Serialize};
+
+pub use compaction::run_compactor;
+pub use error::ProcessError;
+
+use batch::PendingBatch;
+use decode::SchemaCache;
+use unique_users::UniqueUsers;
+
+/// Settings of the processor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProcessorConfig {
+    /// Consumer group of the processor; also part of the lake's `txn` app ids, so changing
+    /// it starts the lake's positions afresh.
+    pub group: String,
+    /// Most records taken from the log per poll.
+    pub poll_max_records: usize,
+    /// Whether `clickstream up` runs the processor (false: ingest only, e.g. to build a
+    /// backlog for `clickstream process --drain`).
+    pub enabled: bool,
+}
+
+impl Default for ProcessorConfig {
+    fn default() -> Self {
+        Self {
+            group: "clickstream-processor".into(),
+            poll_max_records: 20_000,
+            enabled: true,
+        }
+    }
+}
+
+/// Counters the processor shares with its compactor and with observers.
+#[derive(Debug, Default)]
+pub struct ProcessorStats {
+    /// Commits to the `events` table since start.
+    pub event_commits: AtomicU64,
+    /// Rows written to the `events` table since start.
+    pub events_written: AtomicU64,
+    /// Rows written to `invalid_events` since start.
+    pub invalid_written: AtomicU64,
+    /// Rows written to `dead_letters` since start.
+    pub dead_letters_written: AtomicU64,
+}
+
+/// Where each partition's rows stand in the lake: the `txn` versions (next offsets) of
+/// the tables fed from it. Records below a table's version are already in that table.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Committed {
+    pub(crate) events: Option<i64>,
+    pub(crate) dead_letters: Option<i64>,
+    pub(crate) invalid: Option<i64>,
+}
+
+/// The four tables, loaded.
+struct Tables {
+    events: LakeTable,
+    invalid: LakeTable,
+    dead: LakeTable,
+    unique: LakeTable,
+}
+
+/// A running processor; see the crate docs.
+pub struct Processor {
+    config: ProcessorConfig,
+    lake_config: LakeConfig,
+    log: Arc<dyn EventLog>,
+    consumer: Box<dyn GroupConsumer>,
+    tables: Tables,
+    schemas: SchemaCache,
+    latest_schema: Arc<Schema>,
+    latest_schema_id: u32,
+    committed: HashMap<TopicPartition, Committed>,
+    pending: PendingBatch,
+    users: UniqueUsers,
+    query: QueryEngine,
+    stats: Arc<ProcessorStats>,
+    /// Becomes true when shutdown is requested.
+    stop: watch::Receiver<bool>,
+    /// Stop once the log has nothing more to give (`clickstream process --drain`).
+    drain: bool,
+}
+
+impl Processor {
+    /// Connects the parts: registers the latest schema, loads the tables, rebuilds the
+    /// unique-users state from the lake and joins the consumer group.
+    pub async fn start(
+        config: ProcessorConfig,
+        lake_config: LakeConfig,
+        log: Arc<dyn EventLog>,
+        registry: RegistryClient,
+        lake: Lake,
+    ) -> Result<Processor, ProcessError> {
+        let latest_schema_id = registry
+            .register(&value_subject(LATEST_TOPIC), LATEST_EVENT_SCHEMA)
+            .await?;
+        let reader = raw_event_schema().map_err(|e| ProcessError::Internal(e.to_string()))?;
+        let latest_schema =
+            Arc::new(latest_event_schema().map_err(|e| ProcessError::Internal(e.to_string()))?);
+        let tables = Tables {
+            events: lake.table(TableKind::Events).await?,
+            invalid: lake.table(TableKind::InvalidEvents).await?,
+            dead: lake.table(TableKind::DeadLetters).await?,
+            unique: lake.table(TableKind::UniqueUsersDaily).await?,
+        };
+        let query = QueryEngine::new(lake.clone())
+            .await
+            .map_err(|e| ProcessError::State(format!("query engine: {e}")))?;
+        let users = UniqueUsers::load(&query).await?;
+        let consumer = log
+            .subscribe(
+                &config.group,
+                &[RAW_TOPIC.to_string(), INVALID_TOPIC.to_string()],
+            )
+            .await?;
+        let mut processor = Processor {
+            config,
+            lake_config,
+            log,
+            consumer,
+            tables,
+            schemas: SchemaCache::new(registry, reader),
+            latest_schema,
+            latest_schema_id,
+            committed: HashMap::new(),
+            pending: PendingBatch::new(),
+            users,
+            query,
+            stats: Arc::default(),
+            stop: watch::channel(false).1,
+            drain: false,
+        };
+        processor.reconcile_unique_users().await?;
+        Ok(processor)
+    }
+
+    /// Makes `run` return once every assigned partition is read to its end and committed,
+    /// instead of waiting for more (for draining a backlog, and benchmarks).
+    pub fn drain(mut self) -> Self {
+        self.drain = true;
+        self
+    }
+
+    /// Counters, shared with whoever wants to watch.
+    pub fn stats(&self) -> Arc<ProcessorStats> {
+        self.stats.clone()
+    }
+
+    /// Consumes until `shutdown` completes, then commits what it holds and returns.
+    /// Transient failures (log, registry or lake unavailable) are retried with backoff;
+    /// the stream waits meanwhile. Other failures stop the processor.
+    pub async fn run(
+        mut self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ProcessError> {
+        let (stop_tx, stop) = watch::channel(false);
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        });
+        self.stop = stop;
+        let interval = Duration::from_millis(self.lake_config.flush_interval_ms.max(1));
+        loop {
+            let wait = match self.pending.started() {
+                Some(started) => interval.saturating_sub(started.elapsed()),
+                None => interval.max(Duration::from_millis(200)),
+            };
+            let mut stop = self.stop.clone();
+            let event = tokio::select! {
+                _ = stop.wait_for(|s| *s) => break,
+                event = self.consumer.poll(self.config.poll_max_records, wait) => event,
+            };
+            match event {
+                Ok(ConsumerEvent::Assigned(partitions)) => {
+                    self.flush().await?;
+                    self.assign(&partitions).await?;
+                }
+                Ok(ConsumerEvent::Revoked(partitions)) => {
+                    self.flush().await?;
+                    for tp in &partitions {
+                        self.committed.remove(tp);
+                    }
+                }
+                Ok(ConsumerEvent::Records(records)) => self.process_records(records).await?,
+                Ok(ConsumerEvent::Idle) => {
+                    if self.drain && self.pending.is_empty() && !self.committed.is_empty() {
+                        break;
+                    }
+                }
+                Err(e) if e.is_transient() => {
+                    tracing::warn!(error = %e, "polling the log failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+            let due = self.pending.rows() >= self.lake_config.flush_max_rows
+                || self
+                    .pending
+                    .started()
+                    .is_some_and(|s| s.elapsed() >= interval);
+            if due {
+                self.flush().await?;
+            }
+        }
+        // What cannot be committed now is read again from the log at the next start.
+        self.flush().await
+    }
+
+    /// Seeks newly assigned partitions to where the lake says they stand.
+    async fn assign(&mut self, partitions: &[TopicPartition]) -> Result<(), ProcessError> {
+        self.tables.events.refresh().await?;
+        self.tables.dead.refresh().await?;
+        self.tables.invalid.refresh().await?;
+        for tp in partitions {
+            let app_id = txn_app_id(&self.config.group, &tp.topic, tp.partition);
+            let committed = if tp.topic == RAW_TOPIC {
+                Committed {
+                    events: self.tables.events.txn_version(&app_id).await?,
+                    dead_letters: self.tables.dead.txn_version(&app_id).await?,
+                    invalid: None,
+                }
+            } else {
+                Committed {
+                    invalid: self.tables.invalid.txn_version(&app_id).await?,
+                    ..Committed::default()
+                }
+            };
+            // Dead letters are committed before events, so the events version is the
+            // lowest position not yet fully in the lake.
+            let resume = if tp.topic == RAW_TOPIC {
+                committed.events
+            } else {
+                committed.invalid
+            };
+            let start = self.log.offsets(tp).await?.start;
+            let offset = match resume {
+                Some(next) => (next.max(0) as u64).max(start),
+                None => start,
+            };
+            if let Some(next) = resume
+                && (next as u64) < start
+            {
+                tracing::error!(
+                    partition = %tp, lake_next = next, log_start = start,
+                    "log retention deleted records the lake never received; resuming at the log start"
+                );
+            }
+            self.consumer.seek(tp, offset)?;
+            tracing::info!(partition = %tp, offset, "resuming from the lake's committed offset");
+            self.committed.insert(tp.clone(), committed);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,200 @@
+//! Turning a poll's records into rows, latest-topic records and unique-user candidates.
+
+use apache_avro::types::Value;
+use apache_avro::writer::datum::GenericDatumWriter;
+use bytes::Bytes;
+use clickstream_event::{
+    CORRELATION_ID_HEADER, ERROR_MESSAGE_HEADER, INVALID_TOPIC, LATEST_TOPIC, RAW_TOPIC, wire,
+};
+use clickstream_lake::{DeadLetterRow, EventRow, InvalidEventRow};
+use clickstream_log::{Header, LogRecord, OutgoingRecord, TopicPartition};
+
+use crate::decode::{RawEvent, Undecodable};
+use crate::unique_users::day_of;
+use crate::{ProcessError, Processor};
+
+impl Processor {
+    /// Handles one poll's worth of records. Records already in the lake (below a table's
+    /// committed version) are skipped for that table.
+    pub(crate) async fn process_records(
+        &mut self,
+        records: Vec<LogRecord>,
+    ) -> Result<(), ProcessError> {
+        let schema = self.latest_schema.clone();
+        let writer = GenericDatumWriter::builder(&schema)
+            .validate(false)
+            .build()
+            .map_err(|e| ProcessError::Internal(format!("latest schema: {e}")))?;
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        for record in &records {
+            let tp = TopicPartition::new(record.topic.clone(), record.partition);
+            let committed = self.committed.get(&tp).copied().unwrap_or_default();
+            let offset = record.offset as i64;
+            match record.topic.as_str() {
+                RAW_TOPIC => {
+                    self.pending.consumed_raw(record.partition, record.offset);
+                    let decoded = self.schemas.decode(&record.value).await?;
+                    let outcome = match &decoded {
+                        Ok((schema_id, value)) => RawEvent::from_value(value)
+                            .map(|event| (*schema_id, value, event))
+                            .map_err(|reason| Undecodable {
+                                reason,
+                                schema_id: Some(*schema_id),
+                            }),
+                        Err(undecodable) => Err(undecodable.clone()),
+                    };
+                    match outcome {
+                        Ok((schema_id, value, event)) => {
+                            if committed.events.is_none_or(|next| offset >= next) {
+                                self.push_event(record, &writer, schema_id, value, &event, now_ms)?;
+                            }
+                        }
+                        Err(undecodable) => {
+                            if committed.dead_letters.is_none_or(|next| offset >= next) {
+                                self.push_dead_letter(record, &undecodable, now_ms);
+                            }
+                        }
+                    }
+                }
+                INVALID_TOPIC => {
+                    self.pending
+                        .consumed_invalid(record.partition, record.offset);
+                    if committed.invalid.is_none_or(|next| offset >= next) {
+                        let raw_json = String::from_utf8_lossy(&record.value);
+                        let reason = header_text(record, ERROR_MESSAGE_HEADER);
+                        let correlation_id = header_text(record, CORRELATION_ID_HEADER);
+                        self.pending.push_invalid(&InvalidEventRow {
+                            raw_json: &raw_json,
+                            reason: reason.as_deref().unwrap_or("no reason recorded"),
+                            correlation_id: correlation_id.as_deref(),
+                            received_at_ms: record.timestamp_ms,
+                            source_partition: record.partition as i32,
+                            source_offset: offset,
+                        });
+                    }
+                }
+                other => tracing::warn!(topic = other, "record from an unexpected topic ignored"),
+            }
+        }
+        Ok(())
+    }
+
+    fn push_event(
+        &mut self,
+        record: &LogRecord,
+        writer: &GenericDatumWriter<'_>,
+        schema_id: u32,
+        value: &Value,
+        event: &RawEvent<'_>,
+        now_ms: i64,
+    ) -> Result<(), ProcessError> {
+        let header_id = header_text(record, CORRELATION_ID_HEADER);
+        let correlation_id = header_id
+            .as_deref()
+            .or(event.package_id)
+            .unwrap_or_default();
+        let latest = self.latest_record(record, writer, schema_id, value, correlation_id)?;
+        self.pending.push_event(
+            &EventRow {
+                id: event.id,
+                event_type: event.event_type,
+                package_id: event.package_id,
+                user_agent: event.user_agent,
+                ip: event.ip,
+                customer_id: event.customer_id,
+                timestamp: event.timestamp,
+                page: event.page,
+                query: event.query,
+                product: event.product,
+                referrer: event.referrer,
+                position: event.position,
+                correlation_id,
+                schema_id: schema_id as i32,
+                log_timestamp_ms: record.timestamp_ms,
+                source_partition: record.partition as i32,
+                source_offset: record.offset as i64,
+                ingested_at_ms: now_ms,
+            },
+            latest,
+        );
+        if let Some(customer) = event.customer_id {
+            self.pending
+                .push_new_user(day_of(event.timestamp), customer);
+        }
+        Ok(())
+    }
+
+    /// The latest-topic record: the event (already in the raw schema's shape) plus
+    /// `metadata`, in wire format with the latest schema's id.
+    fn latest_record(
+        &self,
+        record: &LogRecord,
+        writer: &GenericDatumWriter<'_>,
+        schema_id: u32,
+        value: &Value,
+        correlation_id: &str,
+    ) -> Result<OutgoingRecord, ProcessError> {
+        let Value::Record(fields) = value else {
+            return Err(ProcessError::Internal("raw value is not a record".into()));
+        };
+        let timestamp = chrono::DateTime::from_timestamp_millis(record.timestamp_ms)
+            .unwrap_or_default()
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let mut fields = fields.clone();
+        fields.push((
+            "metadata".into(),
+            Value::Record(vec![
+                (
+                    "correlation_id".into(),
+                    Value::String(correlation_id.into()),
+                ),
+                ("timestamp".into(), Value::String(timestamp)),
+                ("schema_id".into(), Value::Long(i64::from(schema_id))),
+            ]),
+        ));
+        let mut payload = Vec::with_capacity(record.value.len() + 96);
+        wire::write_header(&mut payload, self.latest_schema_id);
+        writer
+            .write_value_ref(&mut payload, &Value::Record(fields))
+            .map_err(|e| ProcessError::Internal(format!("encoding a latest event: {e}")))?;
+        Ok(OutgoingRecord {
+            topic: LATEST_TOPIC.to_string(),
+            partition: None,
+            key: record.key.clone(),
+            value: Bytes::from(payload),
+            headers: vec![Header::new(
+                CORRELATION_ID_HEADER,
+                Bytes::copy_from_slice(correlation_id.as_bytes()),
+            )],
+            timestamp_ms: Some(record.timestamp_ms),
+        })
+    }
+
+    fn push_dead_letter(&mut self, record: &LogRecord, undecodable: &Undecodable, now_ms: i64) {
+        tracing::warn!(
+            partition = record.partition, offset = record.offset, reason = %undecodable.reason,
+            "raw record cannot be decoded; kept in dead_letters"
+        );
+        let correlation_id = header_text(record, CORRELATION_ID_HEADER);
+        self.pending.push_dead_letter(
+            record.partition,
+            &DeadLetterRow {
+                reason: &undecodable.reason,
+                source_topic: &record.topic,
+                source_partition: record.partition as i32,
+                source_offset: record.offset as i64,
+                raw: &record.value,
+                correlation_id: correlation_id.as_deref(),
+                schema_id: undecodable.schema_id.map(|id| id as i32),
+                received_at_ms: record.timestamp_ms,
+                failed_at_ms: now_ms,
+            },
+        );
+    }
+}
+
+fn header_text(record: &LogRecord, name: &str) -> Option<String> {
+    record
+        .header(name)
+        .map(|bytes| String::from_utf8_lossy(bytes).into_owned())
+}

@@ -1,0 +1,286 @@
+//! A query's result and its renderings: a text table, CSV, JSON rows.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use deltalake::arrow::array::RecordBatch;
+use deltalake::arrow::datatypes::SchemaRef;
+use deltalake::arrow::json::{ArrayWriter, WriterBuilder};
+use deltalake::arrow::util::pretty::pretty_format_batches_with_schema;
+use serde::{Deserialize, Serialize};
+
+use crate::QueryError;
+
+/// One JSON row: column name to value.
+pub type JsonRow = serde_json::Map<String, serde_json::Value>;
+
+/// The result of one statement, fully collected in memory.
+#[derive(Debug, Clone)]
+pub struct QueryOutput {
+    /// Names and types of the result columns (present even when there are no rows).
+    pub schema: SchemaRef,
+    /// The rows, in the order the statement produced them.
+    pub batches: Vec<RecordBatch>,
+    /// Wall time from receiving the statement to having every row.
+    pub elapsed: Duration,
+}
+
+impl QueryOutput {
+    /// Number of result rows.
+    pub fn row_count(&self) -> usize {
+        self.batches.iter().map(RecordBatch::num_rows).sum()
+    }
+
+    /// A boxed text table, header included even when there are no rows.
+    pub fn to_table_string(&self) -> String {
+        match pretty_format_batches_with_schema(self.schema.clone(), &self.batches) {
+            Ok(table) => table.to_string(),
+            // Only an unsupported column type gets here; say so rather than print nothing.
+            Err(e) => format!("could not format the result as a table: {e}"),
+        }
+    }
+
+    /// RFC 4180 CSV with a header line; nulls are empty fields, timestamps RFC 3339.
+    pub fn to_csv(&self) -> Result<String, QueryError> {
+        let format_error = |e: &dyn fmt::Display| QueryError::Format {
+            format: "csv",
+            message: e.to_string(),
+        };
+        let mut buffer = Vec::new();
+        {
+            let mut writer = deltalake::arrow::csv::WriterBuilder::new()
+                .with_header(true)
+                .build(&mut buffer);
+            if self.batches.is_empty() {
+                // The writer prints the header with the first batch; give it an empty one.
+                writer
+                    .write(&RecordBatch::new_empty(self.schema.clone()))
+                    .map_err(|e| format_error(&e))?;
+            }
+            for batch in &self.batches {
+                writer.write(batch).map_err(|e| format_error(&e))?;
+            }
+        }
+        String::from_utf8(buffer).map_err(|e| format_error(&e))
+    }
+
+    /// One JSON object per row, every column present (null when null). Integers are
+    /// numbers, timestamps RFC 3339 strings, dates `YYYY-MM-DD`, binary hex strings.
+    pub fn to_json_rows(&self) -> Result<Vec<JsonRow>, QueryError> {
+        let format_error = |e: &dyn fmt::Display| QueryError::Format {
+            format: "json",
+            message: e.to_string(),
+        };
+        if self.row_count() == 0 {
+            return Ok(Vec::new());
+        }
+        let mut writer: ArrayWriter<Vec<u8>> = WriterBuilder::new()
+            .with_explicit_nulls(true)
+            .build(Vec::new());
+        for batch in &self.batches {
+            writer.write(batch).map_err(|e| format_error(&e))?;
+        }
+        writer.finish().map_err(|e| format_error(&e))?;
+        serde_json::from_slice(&writer.into_inner()).map_err(|e| format_error(&e))
+    }
+
+    /// The JSON document served by `POST /api/sql` and printed by `--format json`.
+    pub fn to_response(&self) -> Result<QueryResponse, QueryError> {
+        Ok(QueryResponse {
+            columns: self
+                .schema
+                .fields()
+                .iter()
+                .map(|field| Column {
+                    name: field.name().clone(),
+                    data_type: field.data_type().to_string(),
+                })
+                .collect(),
+            rows: self.to_json_rows()?,
+            row_count: self.row_count(),
+            elapsed_ms: self.elapsed.as_secs_f64() * 1000.0,
+        })
+    }
+
+    /// The result rendered in `format`, ending with a newline.
+    pub fn render(&self, format: OutputFormat) -> Result<String, QueryError> {
+        match format {
+            OutputFormat::Table => Ok(self.to_table_string() + "\n"),
+            OutputFormat::Csv => self.to_csv(),
+            OutputFormat::Json => {
+                let response = self.to_response()?;
+                let mut text =
+                    serde_json::to_string_pretty(&response).map_err(|e| QueryError::Format {
+                        format: "json",
+                        message: e.to_string(),
+                    })?;
+                text.push('\n');
+                Ok(text)
+            }
+        }
+    }
+}
+
+/// A result column as described to API clients.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Column {
+    /// Column name.
+    pub name: String,
+    /// Arrow data type, as Arrow prints it (`Int64`, `Utf8View`, `Date32`, …).
+    #[serde(rename = "type")]
+    pub data_type: String,
+}
+
+/// The success body of `POST /api/sql`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QueryResponse {
+    /// Result columns in order (JSON objects do not keep it).
+    pub columns: Vec<Column>,
+    /// One object per row.
+    pub rows: Vec<JsonRow>,
+    /// `rows.len()`.
+    pub row_count: usize,
+    /// Time spent on the statement, in milliseconds.
+    pub elapsed_ms: f64,
+}
+
+/// How the CLI prints a result.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutputFormat {
+    /// A boxed text table.
+    #[default]
+    Table,
+    /// The same JSON document as the HTTP API.
+    Json,
+    /// CSV with a header line.
+    Csv,
+}
+
+impl OutputFormat {
+    /// Every format, in the order help texts list them.
+    pub const ALL: [OutputFormat; 3] = [OutputFormat::Table, OutputFormat::Json, OutputFormat::Csv];
+
+    /// The lowercase name used on the command line and in config.
+    pub fn name(self) -> &'static str {
+        match self {
+            OutputFormat::Table => "table",
+            OutputFormat::Json => "json",
+            OutputFormat::Csv => "csv",
+        }
+    }
+}
+
+impl fmt::Display for OutputFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// An output format name that is not `table`, `json` or `csv`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown output format {0:?}: expected table, json or csv")]
+pub struct UnknownOutputFormat(pub String);
+
+impl FromStr for OutputFormat {
+    type Err = UnknownOutputFormat;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        OutputFormat::ALL
+            .into_iter()
+            .find(|format| format.name().eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| UnknownOutputFormat(s.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use deltalake::arrow::array::{
+        ArrayRef, BinaryArray, Date32Array, Int64Array, StringArray, TimestampMicrosecondArray,
+    };
+    use deltalake::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+
+    use super::*;
+
+    fn sample() -> QueryOutput {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("n", DataType::Int64, true),
+            Field::new("s", DataType::Utf8, true),
+            Field::new(
+                "t",
+                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+                true,
+            ),
+            Field::new("d", DataType::Date32, true),
+            Field::new("b", DataType::Binary, true),
+        ]));
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(Int64Array::from(vec![Some(9_007_199_254_740_993), None])),
+            Arc::new(StringArray::from(vec![Some("a,b"), None])),
+            Arc::new(
+                TimestampMicrosecondArray::from(vec![Some(1_653_457_293_648_681), None])
+                    .with_timezone("UTC"),
+            ),
+            Arc::new(Date32Array::from(vec![Some(19_137), None])),
+            Arc::new(BinaryArray::from(vec![Some(&b"\x00\xff"[..]), None])),
+        ];
+        let batch = RecordBatch::try_new(schema.clone(), columns).expect("valid batch");
+        QueryOutput {
+            schema,
+            batches: vec![batch],
+            elapsed: Duration::from_millis(3),
+        }
+    }
+
+    #[test]
+    fn json_rows_use_numbers_rfc3339_dates_and_hex() {
+        let rows = sample().to_json_rows().expect("json");
+        let first = serde_json::Value::Object(rows[0].clone());
+        assert_eq!(
+            first,
+            serde_json::json!({
+                "n": 9_007_199_254_740_993_i64,
+                "s": "a,b",
+                "t": "2022-05-25T05:41:33.648681Z",
+                "d": "2022-05-25",
+                "b": "00ff",
+            })
+        );
+        let second = serde_json::Value::Object(rows[1].clone());
+        assert_eq!(
+            second,
+            serde_json::json!({"n": null, "s": null, "t": null, "d": null, "b": null})
+        );
+    }
+
+    #[test]
+    fn csv_quotes_and_leaves_nulls_empty() {
+        let csv = sample().to_csv().expect("csv");
+        assert_eq!(
+            csv,
+            "n,s,t,d,b\n9007199254740993,\"a,b\",2022-05-25T05:41:33.648681Z,2022-05-25,00ff\n,,,,\n"
+        );
+    }
+
+    #[test]
+    fn empty_results_keep_their_header() {
+        let mut output = sample();
+        output.batches.clear();
+        assert_eq!(output.row_count(), 0);
+        assert_eq!(output.to_csv().expect("csv"), "n,s,t,d,b\n");
+        assert!(output.to_table_string().contains("| n | s | t | d | b |"));
+        assert!(output.to_json_rows().expect("json").is_empty());
+    }
+
+    #[test]
+    fn output_format_parses_its_names() {
+        for format in OutputFormat::ALL {
+            assert_eq!(format.name().parse::<OutputFormat>(), Ok(format));
+        }
+        assert_eq!("JSON".parse::<OutputFormat>(), Ok(OutputFormat::Json));
+        assert!("yaml".parse::<OutputFormat>().is_err());
+    }
+}

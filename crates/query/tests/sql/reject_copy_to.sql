@@ -1,0 +1,1 @@
+COPY (SELECT * FROM events) TO '/tmp/events.csv'

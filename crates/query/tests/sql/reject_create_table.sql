@@ -1,0 +1,1 @@
+CREATE TABLE copy_of_events AS SELECT * FROM events

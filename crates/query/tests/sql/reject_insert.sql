@@ -1,0 +1,1 @@
+INSERT INTO events (id, type) VALUES (1, 'page_view')

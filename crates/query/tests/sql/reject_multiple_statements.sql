@@ -1,0 +1,2 @@
+SELECT count(*) FROM events;
+DROP TABLE events;
