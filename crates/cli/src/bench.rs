@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use clap::Args;
-use clickstream_loadgen::{IngestLoad, run_ingest_load};
+use clickstream_loadgen::{IngestLoad, VisibilityLoad, run_ingest_load, run_visibility};
 
 /// Flags of `clickstream bench ingest`.
 #[derive(Debug, Args)]
@@ -53,6 +53,56 @@ pub async fn run_ingest(args: IngestBenchArgs) -> anyhow::Result<()> {
             report.requests_ok,
             report.requests_failed,
             report.transport_errors
+        );
+    }
+    Ok(())
+}
+
+/// Flags of `clickstream bench visibility`.
+#[derive(Debug, Args)]
+pub struct VisibilityBenchArgs {
+    /// Base URL of the ingest and SQL API (loopback only).
+    #[arg(long, default_value = "http://127.0.0.1:60000")]
+    pub url: String,
+    /// Events per second to offer (open loop).
+    #[arg(long, default_value_t = 10_000)]
+    pub rate: u64,
+    /// Events per request.
+    #[arg(long, default_value_t = 100)]
+    pub batch_size: usize,
+    /// Seconds to offer load for.
+    #[arg(long, default_value_t = 20)]
+    pub duration_secs: u64,
+    /// Milliseconds between two polls of the SQL API.
+    #[arg(long, default_value_t = 100)]
+    pub poll_ms: u64,
+    /// Print the report as JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Offers events at a fixed rate and reports acknowledgement-to-queryable latency.
+pub async fn run_visibility_bench(args: VisibilityBenchArgs) -> anyhow::Result<()> {
+    let report = run_visibility(VisibilityLoad {
+        base_url: args.url.trim_end_matches('/').to_string(),
+        rate: args.rate,
+        batch_size: args.batch_size,
+        duration: Duration::from_secs(args.duration_secs),
+        poll_interval: Duration::from_millis(args.poll_ms),
+    })
+    .await?;
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        println!(
+            "offered {} events/s: ack to queryable p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms ({} requests seen, {} missing; poll query p50 {:.0} ms)",
+            report.offered_rate,
+            report.visible_p50_ms,
+            report.visible_p99_ms,
+            report.visible_max_ms,
+            report.requests_seen,
+            report.requests_missing,
+            report.poll_p50_ms
         );
     }
     Ok(())

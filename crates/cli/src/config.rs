@@ -209,18 +209,14 @@ pub fn load(file: Option<&Path>) -> anyhow::Result<Config> {
 }
 
 impl Config {
-    /// The lake's root URL: `lake.url`, else `file://<data_dir>/lake` (absolute).
+    /// The lake's root URL: `lake.url`, else `file://<data_dir>/lake/` (absolute).
     pub fn lake_url(&self) -> anyhow::Result<String> {
-        if let Some(url) = &self.lake.url {
-            return Ok(url.clone());
+        if self.lake.url.is_none() {
+            let dir = self.data_dir.join("lake");
+            std::fs::create_dir_all(&dir)
+                .with_context(|| format!("creating the lake directory {}", dir.display()))?;
         }
-        let dir = self.data_dir.join("lake");
-        std::fs::create_dir_all(&dir)
-            .with_context(|| format!("creating the lake directory {}", dir.display()))?;
-        let dir = dir
-            .canonicalize()
-            .with_context(|| format!("resolving {}", dir.display()))?;
-        Ok(format!("file://{}", dir.display()))
+        Ok(self.lake.root_url(&self.data_dir)?)
     }
 }
 

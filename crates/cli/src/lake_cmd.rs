@@ -149,12 +149,13 @@ pub async fn optimize(config: Config, only: Option<&str>) -> anyhow::Result<()> 
 /// `clickstream lake vacuum`.
 pub async fn vacuum(config: Config, hours: Option<u64>, dry_run: bool) -> anyhow::Result<()> {
     let lake = open_lake(&config).await?;
-    let hours = hours.unwrap_or(config.lake.vacuum_retention_hours);
+    let retention = match hours {
+        Some(hours) => Duration::from_secs(hours.saturating_mul(3600)),
+        None => config.lake.vacuum_retention(),
+    };
     for kind in TableKind::ALL {
         let mut table = lake.table(kind).await?;
-        let summary = table
-            .vacuum(Duration::from_secs(hours * 3600), dry_run)
-            .await?;
+        let summary = table.vacuum(retention, dry_run).await?;
         println!("{}: {summary:?}", kind.name());
     }
     Ok(())

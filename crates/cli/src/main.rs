@@ -133,6 +133,9 @@ enum BenchCommand {
     /// POST batches of realistic events to /collect from many connections for a while,
     /// then print events/s and acknowledgement latency percentiles.
     Ingest(bench::IngestBenchArgs),
+    /// Offer events at a fixed rate and measure how long after its acknowledgement each
+    /// request's events become visible to SQL.
+    Visibility(bench::VisibilityBenchArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -189,6 +192,7 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
             dry_run,
         }) => lake_cmd::vacuum(config, retention_hours, dry_run).await,
         Command::Bench(BenchCommand::Ingest(args)) => bench::run_ingest(args).await,
+        Command::Bench(BenchCommand::Visibility(args)) => bench::run_visibility_bench(args).await,
         Command::Config => {
             println!("{}", serde_json::to_string_pretty(&config)?);
             Ok(())

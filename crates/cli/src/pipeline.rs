@@ -113,25 +113,33 @@ impl Pipeline {
             .await
             .context("starting the SQL engine")?;
         if config.processor.enabled {
-            let processor = Processor::start(
-                config.processor.clone(),
-                config.lake.clone(),
+            // Started in its own task: rebuilding state from the lake can take a while on a
+            // large lake, and ingest should not wait for it.
+            let (processor_config, lake_config) = (config.processor.clone(), config.lake.clone());
+            let (log, client, lake) = (
                 log.clone() as Arc<dyn EventLog>,
                 client.clone(),
                 lake.clone(),
-            )
-            .await
-            .context("starting the processor")?;
-            let stats = processor.stats();
-            let stop_processor = shutdown();
-            tasks.spawn(async move { processor.run(stop_processor).await.context("processor") });
-            let (lake_for_compactor, lake_config) = (lake.clone(), config.lake.clone());
-            let stop_compactor = shutdown();
+            );
+            let (stop_processor, stop_compactor) = (shutdown(), shutdown());
             tasks.spawn(async move {
-                run_compactor(lake_for_compactor, lake_config, stats, stop_compactor).await;
-                Ok(())
+                let processor = Processor::start(
+                    processor_config,
+                    lake_config.clone(),
+                    log,
+                    client,
+                    lake.clone(),
+                )
+                .await
+                .context("starting the processor")?;
+                tracing::info!(lake = %lake.root(), "processor started");
+                let stats = processor.stats();
+                let compactor =
+                    tokio::spawn(run_compactor(lake, lake_config, stats, stop_compactor));
+                let result = processor.run(stop_processor).await.context("processor");
+                let _ = compactor.await;
+                result
             });
-            tracing::info!(lake = %lake_url, "processor started");
         }
 
         let listener = bind(&config.ingest.host, config.ingest.port, "ingest").await?;
@@ -202,16 +210,33 @@ impl Pipeline {
         }
     }
 
-    /// Stops intake, lets requests in flight finish, then closes the log.
+    /// Stops intake, lets requests in flight finish and the processor commit, then closes
+    /// the log. Parts still busy after [`SHUTDOWN_TIMEOUT`] are aborted (what they did not
+    /// commit is read again from the log at the next start).
     pub async fn shutdown(mut self) -> anyhow::Result<()> {
         let _ = self.stop.send(true);
-        while let Some(joined) = self.tasks.join_next().await {
-            joined.context("server task panicked")??;
+        let mut first_error = None;
+        let joined = tokio::time::timeout(SHUTDOWN_TIMEOUT, async {
+            while let Some(joined) = self.tasks.join_next().await {
+                let result = joined.context("task panicked").and_then(|r| r);
+                if let Err(e) = result {
+                    tracing::error!(error = %format!("{e:#}"), "part failed during shutdown");
+                    first_error.get_or_insert(e);
+                }
+            }
+        })
+        .await;
+        if joined.is_err() {
+            tracing::warn!("shutdown took too long; aborting what is still running");
+            self.tasks.abort_all();
         }
         self.log.close().await;
-        Ok(())
+        first_error.map_or(Ok(()), Err)
     }
 }
+
+/// How long a graceful shutdown may take before the remaining parts are aborted.
+const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
 
 async fn bind(host: &str, port: u16, what: &str) -> anyhow::Result<TcpListener> {
     TcpListener::bind((host, port))

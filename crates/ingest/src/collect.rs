@@ -10,7 +10,7 @@ use bytes::Bytes;
 use clickstream_event::{
     CORRELATION_ID_HEADER, ERROR_MESSAGE_HEADER, INVALID_TOPIC, RAW_TOPIC, ValidationError,
 };
-use clickstream_log::{Header, OutgoingRecord};
+use clickstream_log::{Header, LogError, OutgoingRecord};
 use http::{HeaderMap, header};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde::{Deserialize, Serialize};
@@ -45,6 +45,13 @@ pub(crate) async fn collect(
     let limit = state.config.max_body_bytes;
     let body = read_body(body, limit).await?;
     let events = split_batch(&body)?;
+    let limit = state.config.max_events_per_request;
+    if events.len() > limit {
+        return Err(IngestError::TooManyEvents {
+            count: events.len(),
+            limit,
+        });
+    }
 
     let correlation_id = uuid::Uuid::new_v4().to_string();
     let span = tracing::debug_span!("collect", %correlation_id, events = events.len());
@@ -56,12 +63,13 @@ pub(crate) async fn collect(
         .log
         .append(records)
         .await
-        .map_err(|source| match source.is_transient() {
-            true => IngestError::LogUnavailable {
+        .map_err(|source| match source {
+            LogError::RecordTooLarge { size, max } => IngestError::EventTooLarge { size, max },
+            source if source.is_transient() => IngestError::LogUnavailable {
                 source,
                 retry_after_secs: state.config.retry_after_secs,
             },
-            false => IngestError::Internal(format!("append failed: {source}")),
+            source => IngestError::Internal(format!("append failed: {source}")),
         })?;
 
     Ok(Json(CollectResponse {

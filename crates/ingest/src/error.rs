@@ -22,6 +22,22 @@ pub enum IngestError {
         /// `max_body_bytes`.
         limit: usize,
     },
+    /// The batch has more events than allowed.
+    #[error("batch of {count} events exceeds the limit of {limit} events per request")]
+    TooManyEvents {
+        /// Events in the request.
+        count: usize,
+        /// `max_events_per_request`.
+        limit: usize,
+    },
+    /// One event is larger than the log accepts as a record.
+    #[error("an event of {size} bytes exceeds the largest record the log accepts ({max} bytes)")]
+    EventTooLarge {
+        /// Encoded record size.
+        size: usize,
+        /// The log's limit.
+        max: usize,
+    },
     /// The body is not well-formed JSON (or not UTF-8).
     #[error("malformed JSON: {0}")]
     MalformedJson(String),
@@ -48,7 +64,9 @@ impl IngestError {
     fn status(&self) -> StatusCode {
         match self {
             IngestError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            IngestError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            IngestError::PayloadTooLarge { .. }
+            | IngestError::TooManyEvents { .. }
+            | IngestError::EventTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             IngestError::MalformedJson(_) | IngestError::NotABatch(_) => StatusCode::BAD_REQUEST,
             IngestError::BodyRead(_) => StatusCode::BAD_REQUEST,
             IngestError::LogUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,

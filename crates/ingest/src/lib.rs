@@ -33,6 +33,9 @@ pub struct IngestConfig {
     pub port: u16,
     /// Largest accepted request body; larger bodies get 413.
     pub max_body_bytes: usize,
+    /// Most events accepted in one request; larger batches get 413 (each event becomes a
+    /// log record, so this bounds what one request can cost).
+    pub max_events_per_request: usize,
     /// Seconds a client is told to wait (`Retry-After`) when the log cannot take writes.
     pub retry_after_secs: u32,
 }
@@ -43,6 +46,7 @@ impl Default for IngestConfig {
             host: "0.0.0.0".into(),
             port: 60000,
             max_body_bytes: 10 * 1024 * 1024,
+            max_events_per_request: 50_000,
             retry_after_secs: 1,
         }
     }

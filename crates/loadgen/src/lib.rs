@@ -3,6 +3,8 @@
 
 mod ingest_load;
 mod synthetic;
+mod visibility;
 
 pub use ingest_load::{IngestLoad, LoadError, LoadReport, run_ingest_load};
 pub use synthetic::synthetic_event;
+pub use visibility::{VisibilityLoad, VisibilityReport, run_visibility};

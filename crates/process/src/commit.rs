@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use clickstream_event::{INVALID_TOPIC, RAW_TOPIC, UNIQUE_USERS_TOPIC};
 use clickstream_lake::{LakeError, UniqueUsersBuilder, UniqueUsersRow};
-use clickstream_log::{OutgoingRecord, TopicPartition};
+use clickstream_log::{LogError, OutgoingRecord, TopicPartition};
 use deltalake::arrow::array::Array;
 
 use crate::batch::SealedBatch;
@@ -29,6 +29,9 @@ use crate::{ProcessError, Processor};
 /// How long a shutting-down processor keeps trying to commit before leaving the batch to
 /// be read again at the next start.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Least time between two rewrites of `unique_users_daily`.
+const UNIQUE_USERS_TABLE_EVERY: Duration = Duration::from_secs(2);
 
 impl Processor {
     /// Commits everything pending. Transient failures are retried with backoff (the stream
@@ -57,11 +60,24 @@ impl Processor {
                 )) => {
                     // An earlier attempt may have landed after all (an ambiguous failure),
                     // or another processor moved these partitions on: ask the tables.
-                    if self.landed_already(&mut sealed).await? {
-                        tracing::info!(error = %e, "the batch was committed by an earlier attempt");
-                        continue;
+                    match self.landed_already(&mut sealed).await {
+                        Ok(true) => {
+                            tracing::info!(error = %e, "a commit step had landed on an earlier attempt");
+                            continue;
+                        }
+                        Ok(false) => {}
+                        Err(e) if e.is_transient() => {
+                            tracing::warn!(error = %e, "checking a conflicting commit failed; retrying");
+                            tokio::time::sleep(backoff).await;
+                            backoff = (backoff * 2).min(Duration::from_secs(5));
+                            continue;
+                        }
+                        Err(e) => return Err(e),
                     }
                     tracing::warn!(error = %e, "partitions moved on under us; re-reading positions from the lake");
+                    if sealed.done.events {
+                        self.apply_unique_users(&mut sealed).await?;
+                    }
                     self.pending = crate::batch::PendingBatch::new();
                     let assigned = self.consumer.assignment();
                     self.assign(&assigned).await?;
@@ -84,10 +100,29 @@ impl Processor {
         }
     }
 
-    /// After a txn conflict: marks as done every table step whose offsets the table
-    /// already holds. True when nothing of the batch is left unaccounted for.
+    /// The latest topic is derived, at-least-once output: an event whose latest record is
+    /// beyond the log's record limit (it is in the lake all the same) is skipped there
+    /// rather than stopping the stream.
+    async fn append_latest_one_by_one(&mut self, batch: &SealedBatch) -> Result<(), ProcessError> {
+        for record in &batch.latest {
+            match self.log.append(vec![record.clone()]).await {
+                Err(LogError::RecordTooLarge { size, max }) => tracing::warn!(
+                    size,
+                    max,
+                    "latest-topic record too large for the log; not emitted"
+                ),
+                other => {
+                    other?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// After a txn conflict on the first table step not yet done: true, and the step
+    /// marked done, when the table already holds exactly this batch's offsets (an earlier
+    /// attempt landed after all).
     async fn landed_already(&mut self, batch: &mut SealedBatch) -> Result<bool, ProcessError> {
-        let mut all = true;
         for (done, table, txns) in [
             (
                 &mut batch.done.dead_letters,
@@ -115,15 +150,39 @@ impl Processor {
                 landed &= recorded == Some(txn.version);
             }
             *done = landed;
-            all &= landed;
+            return Ok(landed);
         }
-        Ok(all)
+        Ok(true)
+    }
+
+    /// Applies a batch's customers to the unique-users state once its events are in the
+    /// lake, and publishes the days that changed.
+    async fn apply_unique_users(&mut self, batch: &mut SealedBatch) -> Result<(), ProcessError> {
+        let mut changed = BTreeSet::new();
+        for (day, customer) in batch.new_users.drain(..) {
+            if self.users.add(&day, customer) {
+                changed.insert(day);
+            }
+        }
+        batch.changed_days.extend(changed);
+        if !batch.changed_days.is_empty() {
+            self.publish_unique_users(&batch.changed_days).await?;
+            batch.changed_days.clear();
+        }
+        Ok(())
     }
 
     async fn commit(&mut self, batch: &mut SealedBatch) -> Result<(), ProcessError> {
         if !batch.done.latest {
             if !batch.latest.is_empty() {
-                self.log.append(batch.latest.clone()).await?;
+                match self.log.append(batch.latest.clone()).await {
+                    Err(LogError::RecordTooLarge { .. }) => {
+                        self.append_latest_one_by_one(batch).await?
+                    }
+                    other => {
+                        other?;
+                    }
+                }
             }
             batch.done.latest = true;
         }
@@ -181,17 +240,7 @@ impl Processor {
             }
             batch.done.invalid = true;
         }
-        let mut changed = BTreeSet::new();
-        for (day, customer) in batch.new_users.drain(..) {
-            if self.users.add(&day, customer) {
-                changed.insert(day);
-            }
-        }
-        batch.changed_days.extend(changed);
-        if !batch.changed_days.is_empty() {
-            self.publish_unique_users(&batch.changed_days).await?;
-            batch.changed_days.clear();
-        }
+        self.apply_unique_users(batch).await?;
         self.commit_group_offsets(batch).await;
         Ok(())
     }
@@ -212,7 +261,8 @@ impl Processor {
         }
     }
 
-    /// Emits the counts of `days` to the unique users topic and rewrites the table.
+    /// Emits the counts of `days` to the unique users topic and marks the table for a
+    /// rewrite.
     async fn publish_unique_users(&mut self, days: &BTreeSet<String>) -> Result<(), ProcessError> {
         let records = days
             .iter()
@@ -230,6 +280,23 @@ impl Processor {
             })
             .collect();
         self.log.append(records).await?;
+        self.unique_table_dirty = true;
+        self.write_unique_users_table(false).await
+    }
+
+    /// Rewrites `unique_users_daily` from the state when it changed, at most every
+    /// [`UNIQUE_USERS_TABLE_EVERY`] unless `force`d: one small overwrite per flush would
+    /// leave two files a second behind for vacuum.
+    pub(crate) async fn write_unique_users_table(
+        &mut self,
+        force: bool,
+    ) -> Result<(), ProcessError> {
+        let due = self
+            .unique_table_written
+            .is_none_or(|at| at.elapsed() >= UNIQUE_USERS_TABLE_EVERY);
+        if !self.unique_table_dirty || !(due || force) {
+            return Ok(());
+        }
         let now_ms = chrono::Utc::now().timestamp_millis();
         let mut builder = UniqueUsersBuilder::new();
         for (day, unique_users) in self.users.counts() {
@@ -240,6 +307,8 @@ impl Processor {
             });
         }
         self.tables.unique.overwrite(builder.finish(), &[]).await?;
+        self.unique_table_dirty = false;
+        self.unique_table_written = Some(Instant::now());
         Ok(())
     }
 

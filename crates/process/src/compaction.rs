@@ -46,7 +46,7 @@ pub async fn run_compactor(
         }
         if last_vacuum.elapsed() >= VACUUM_EVERY {
             last_vacuum = Instant::now();
-            let retention = Duration::from_secs(config.vacuum_retention_hours * 3600);
+            let retention = config.vacuum_retention();
             for kind in TableKind::ALL {
                 if let Err(e) = vacuum(&lake, kind, retention).await {
                     tracing::warn!(table = kind.name(), error = %e, "background vacuum failed");

@@ -11,7 +11,7 @@ use apache_avro::Schema;
 use apache_avro::reader::datum::GenericDatumReader;
 use apache_avro::types::Value;
 use clickstream_event::wire;
-use clickstream_registry::RegistryClient;
+use clickstream_registry::{RegistryClient, RegistryError};
 
 use crate::ProcessError;
 
@@ -55,9 +55,18 @@ impl SchemaCache {
                     "writer schema {id} does not resolve to the raw event schema: {e}"
                 )),
             },
-            Err(e) if e.is_transient() => return Err(ProcessError::Registry(e)),
-            // Ids are assigned before any record uses them: a 404 now is a 404 forever.
-            Err(e) => Err(format!("schema id {id} could not be fetched: {e}")),
+            // Ids are assigned before any record uses them: a 404 now is a 404 forever, and
+            // a schema that does not parse will not parse later either. Anything else
+            // (outage, credentials, wrong URL) is the registry's problem, not the record's.
+            Err(
+                e @ RegistryError::Http {
+                    error_code: 40403, ..
+                },
+            )
+            | Err(e @ RegistryError::InvalidSchema(_)) => {
+                Err(format!("schema id {id} could not be used: {e}"))
+            }
+            Err(e) => return Err(ProcessError::Registry(e)),
         };
         self.schemas.insert(id, answer.clone());
         Ok(answer)

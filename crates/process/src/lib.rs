@@ -113,6 +113,10 @@ pub struct Processor {
     stop: watch::Receiver<bool>,
     /// Stop once the log has nothing more to give (`clickstream process --drain`).
     drain: bool,
+    /// `unique_users_daily` is behind the state.
+    unique_table_dirty: bool,
+    /// When `unique_users_daily` was last rewritten.
+    unique_table_written: Option<std::time::Instant>,
 }
 
 impl Processor {
@@ -163,6 +167,8 @@ impl Processor {
             stats: Arc::default(),
             stop: watch::channel(false).1,
             drain: false,
+            unique_table_dirty: false,
+            unique_table_written: None,
         };
         processor.reconcile_unique_users().await?;
         Ok(processor)
@@ -227,6 +233,12 @@ impl Processor {
                 }
                 Err(e) => return Err(e.into()),
             }
+            if let Err(e) = self.write_unique_users_table(false).await {
+                if !e.is_transient() {
+                    return Err(e);
+                }
+                tracing::warn!(error = %e, "rewriting unique_users_daily failed; retrying later");
+            }
             let due = self.pending.rows() >= self.lake_config.flush_max_rows
                 || self
                     .pending
@@ -237,11 +249,31 @@ impl Processor {
             }
         }
         // What cannot be committed now is read again from the log at the next start.
-        self.flush().await
+        self.flush().await?;
+        // Best effort: the next start reconciles the table with the events anyway.
+        if let Err(e) = self.write_unique_users_table(true).await {
+            tracing::warn!(error = %e, "unique_users_daily not rewritten at shutdown");
+        }
+        Ok(())
     }
 
-    /// Seeks newly assigned partitions to where the lake says they stand.
+    /// Seeks newly assigned partitions to where the lake says they stand, waiting out
+    /// transient lake or log failures (until shutdown).
     async fn assign(&mut self, partitions: &[TopicPartition]) -> Result<(), ProcessError> {
+        let mut backoff = Duration::from_millis(200);
+        loop {
+            match self.assign_once(partitions).await {
+                Err(e) if e.is_transient() && !*self.stop.borrow() => {
+                    tracing::warn!(error = %e, "reading positions from the lake failed; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn assign_once(&mut self, partitions: &[TopicPartition]) -> Result<(), ProcessError> {
         self.tables.events.refresh().await?;
         self.tables.dead.refresh().await?;
         self.tables.invalid.refresh().await?;
@@ -266,7 +298,20 @@ impl Processor {
             } else {
                 committed.invalid
             };
-            let start = self.log.offsets(tp).await?.start;
+            let offsets = self.log.offsets(tp).await?;
+            let start = offsets.start;
+            if let Some(next) = resume
+                && next as u64 > offsets.end
+            {
+                // The lake has rows the log does not: the log lost acknowledged records
+                // (power loss under fsync = "interval") or was replaced. Going on would
+                // silently skip the new records that reuse those offsets.
+                return Err(ProcessError::State(format!(
+                    "{tp}: the lake has consumed up to offset {next} but the log ends at {}; \
+                     refusing to continue (the log lost data or belongs to another lake)",
+                    offsets.end
+                )));
+            }
             let offset = match resume {
                 Some(next) => (next.max(0) as u64).max(start),
                 None => start,

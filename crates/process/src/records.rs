@@ -32,8 +32,12 @@ impl Processor {
             let offset = record.offset as i64;
             match record.topic.as_str() {
                 RAW_TOPIC => {
+                    // Only a record that was handled counts as consumed: at shutdown during a
+                    // registry outage the rest of the poll is left for the next start.
+                    let Some(decoded) = self.decode_with_retry(&record.value).await? else {
+                        return Ok(());
+                    };
                     self.pending.consumed_raw(record.partition, record.offset);
-                    let decoded = self.schemas.decode(&record.value).await?;
                     let outcome = match &decoded {
                         Ok((schema_id, value)) => RawEvent::from_value(value)
                             .map(|event| (*schema_id, value, event))
@@ -77,6 +81,29 @@ impl Processor {
             }
         }
         Ok(())
+    }
+
+    /// Decodes, waiting out registry outages with backoff. `None` when shutdown was
+    /// requested meanwhile.
+    async fn decode_with_retry(
+        &mut self,
+        bytes: &[u8],
+    ) -> Result<Option<Result<(u32, Value), Undecodable>>, ProcessError> {
+        let mut backoff = std::time::Duration::from_millis(200);
+        loop {
+            match self.schemas.decode(bytes).await {
+                Ok(decoded) => return Ok(Some(decoded)),
+                Err(e) if e.is_transient() => {
+                    if *self.stop.borrow() {
+                        return Ok(None);
+                    }
+                    tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "schema registry unavailable; waiting");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(std::time::Duration::from_secs(5));
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     fn push_event(
@@ -171,7 +198,7 @@ impl Processor {
     }
 
     fn push_dead_letter(&mut self, record: &LogRecord, undecodable: &Undecodable, now_ms: i64) {
-        tracing::warn!(
+        tracing::debug!(
             partition = record.partition, offset = record.offset, reason = %undecodable.reason,
             "raw record cannot be decoded; kept in dead_letters"
         );

@@ -340,3 +340,39 @@ fn avro_to_json(value: &Avro) -> Value {
         other => panic!("unexpected avro value {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn batches_beyond_the_event_limit_are_413() {
+    let t = TestPipeline::start_with(|c| c.ingest.max_events_per_request = 10).await;
+    let events: Vec<Value> = seed_events().into_iter().cycle().take(11).collect();
+    let response = t.collect(serde_json::to_vec(&events).expect("json")).await;
+    assert_eq!(response.status(), 413);
+    let body = json_body(response).await;
+    assert!(
+        body["message"]
+            .as_str()
+            .expect("message")
+            .contains("11 events"),
+        "{body}"
+    );
+    assert!(
+        read_topic(t.log().as_ref(), RAW_TOPIC).await.is_empty(),
+        "nothing written"
+    );
+}
+
+#[tokio::test]
+async fn an_event_larger_than_a_log_record_is_413_not_500() {
+    let t = TestPipeline::start_with(|c| c.log.max_record_bytes = 4096).await;
+    let mut event = seed_events()[0].clone();
+    event["event"]["user_agent"] = json!("x".repeat(8000));
+    let response = t
+        .collect(serde_json::to_vec(&vec![event]).expect("json"))
+        .await;
+    assert_eq!(response.status(), 413);
+    let body = json_body(response).await;
+    assert!(
+        body["message"].as_str().expect("message").contains("4096"),
+        "{body}"
+    );
+}
