@@ -5,7 +5,6 @@
 //! the rest of the processor sees one shape, whatever compatible version wrote the record.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use apache_avro::Schema;
 use apache_avro::reader::datum::GenericDatumReader;
@@ -22,61 +21,91 @@ pub(crate) struct Undecodable {
     pub schema_id: Option<u32>,
 }
 
-/// Writer schemas by id, fetched from the registry once each.
+/// A ready decoder for one writer schema id.
+struct Decoder {
+    reader: GenericDatumReader<'static>,
+    /// The writer schema is the raw schema itself: no resolution, and the Avro bytes are
+    /// already the latest schema's prefix.
+    is_raw_schema: bool,
+}
+
+/// A decoded raw record.
+pub(crate) struct Decoded {
+    pub schema_id: u32,
+    pub value: Value,
+    /// Written with exactly the raw schema (see [`Decoder::is_raw_schema`]).
+    pub is_raw_schema: bool,
+}
+
+/// Decoders by writer schema id, each built once from the registry's schema.
+///
+/// Schemas are leaked to `'static` so that decoders (which borrow them) can be cached:
+/// one schema per id ever seen, immutable, a few kilobytes each, for the process' life.
 pub(crate) struct SchemaCache {
     registry: RegistryClient,
-    reader: Arc<Schema>,
-    schemas: HashMap<u32, Result<Arc<Schema>, String>>,
+    reader: &'static Schema,
+    reader_form: String,
+    decoders: HashMap<u32, Result<Decoder, String>>,
 }
 
 impl SchemaCache {
     pub fn new(registry: RegistryClient, reader: Schema) -> Self {
+        let reader_form = reader.canonical_form();
         Self {
             registry,
-            reader: Arc::new(reader),
-            schemas: HashMap::new(),
+            reader: Box::leak(Box::new(reader)),
+            reader_form,
+            decoders: HashMap::new(),
         }
     }
 
-    /// The writer schema of `id`. `Ok(Err(reason))` when the registry says there is no such
-    /// schema or it does not resolve to the raw schema (the record is a dead letter);
-    /// `Err` when the registry cannot be asked (transient: the caller retries).
-    async fn writer(&mut self, id: u32) -> Result<Result<Arc<Schema>, String>, ProcessError> {
-        if let Some(known) = self.schemas.get(&id) {
-            return Ok(known.clone());
+    /// Makes sure the decoder of `id` is known. An unusable schema is remembered as the
+    /// reason its records are dead letters; `Err` when the registry cannot be asked
+    /// (transient: the caller retries).
+    async fn load(&mut self, id: u32) -> Result<(), ProcessError> {
+        if self.decoders.contains_key(&id) {
+            return Ok(());
         }
-        let answer = match self.registry.schema_by_id(id).await {
-            Ok(schema) => match GenericDatumReader::builder(&schema)
-                .reader_schema(&self.reader)
-                .build()
-            {
-                Ok(_) => Ok(schema),
-                Err(e) => Err(format!(
-                    "writer schema {id} does not resolve to the raw event schema: {e}"
-                )),
-            },
+        let decoder = match self.registry.schema_by_id(id).await {
+            Ok(schema) => {
+                let schema: &'static Schema = Box::leak(Box::new((*schema).clone()));
+                let is_raw_schema = schema.canonical_form() == self.reader_form;
+                let built = if is_raw_schema {
+                    GenericDatumReader::builder(schema).build()
+                } else {
+                    GenericDatumReader::builder(schema)
+                        .reader_schema(self.reader)
+                        .build()
+                };
+                built
+                    .map(|reader| Decoder {
+                        reader,
+                        is_raw_schema,
+                    })
+                    .map_err(|e| {
+                        format!("writer schema {id} does not resolve to the raw event schema: {e}")
+                    })
+            }
             // Ids are assigned before any record uses them: a 404 now is a 404 forever, and
             // a schema that does not parse will not parse later either. Anything else
             // (outage, credentials, wrong URL) is the registry's problem, not the record's.
             Err(
-                e @ RegistryError::Http {
+                e @ (RegistryError::Http {
                     error_code: 40403, ..
-                },
-            )
-            | Err(e @ RegistryError::InvalidSchema(_)) => {
-                Err(format!("schema id {id} could not be used: {e}"))
-            }
+                }
+                | RegistryError::InvalidSchema(_)),
+            ) => Err(format!("schema id {id} could not be used: {e}")),
             Err(e) => return Err(ProcessError::Registry(e)),
         };
-        self.schemas.insert(id, answer.clone());
-        Ok(answer)
+        self.decoders.insert(id, decoder);
+        Ok(())
     }
 
     /// Decodes one framed record into an Avro record of the raw schema's shape.
     pub async fn decode(
         &mut self,
         bytes: &[u8],
-    ) -> Result<Result<(u32, Value), Undecodable>, ProcessError> {
+    ) -> Result<Result<Decoded, Undecodable>, ProcessError> {
         let (id, payload) = match wire::split(bytes) {
             Ok(split) => split,
             Err(e) => {
@@ -86,26 +115,25 @@ impl SchemaCache {
                 }));
             }
         };
+        self.load(id).await?;
         let undecodable = |reason: String| {
             Ok(Err(Undecodable {
                 reason,
                 schema_id: Some(id),
             }))
         };
-        let writer = match self.writer(id).await? {
-            Ok(writer) => writer,
-            Err(reason) => return undecodable(reason),
-        };
-        let reader = match GenericDatumReader::builder(&writer)
-            .reader_schema(&self.reader)
-            .build()
-        {
-            Ok(reader) => reader,
-            Err(e) => return undecodable(format!("schema {id}: {e}")),
+        let decoder = match self.decoders.get(&id) {
+            Some(Ok(decoder)) => decoder,
+            Some(Err(reason)) => return undecodable(reason.clone()),
+            None => return undecodable(format!("schema id {id} could not be loaded")),
         };
         let mut rest = payload;
-        match reader.read_value(&mut rest) {
-            Ok(value) if rest.is_empty() => Ok(Ok((id, value))),
+        match decoder.reader.read_value(&mut rest) {
+            Ok(value) if rest.is_empty() => Ok(Ok(Decoded {
+                schema_id: id,
+                value,
+                is_raw_schema: decoder.is_raw_schema,
+            })),
             Ok(_) => undecodable(format!(
                 "{} trailing bytes after the Avro record (schema id {id})",
                 rest.len()

@@ -103,6 +103,8 @@ pub struct Processor {
     tables: Tables,
     schemas: SchemaCache,
     latest_schema: Arc<Schema>,
+    /// The `metadata` field's record schema, to encode it alone.
+    metadata_schema: Arc<Schema>,
     latest_schema_id: u32,
     committed: HashMap<TopicPartition, Committed>,
     pending: PendingBatch,
@@ -135,6 +137,7 @@ impl Processor {
         let reader = raw_event_schema().map_err(|e| ProcessError::Internal(e.to_string()))?;
         let latest_schema =
             Arc::new(latest_event_schema().map_err(|e| ProcessError::Internal(e.to_string()))?);
+        let metadata_schema = Arc::new(metadata_schema(&latest_schema)?);
         let tables = Tables {
             events: lake.table(TableKind::Events).await?,
             invalid: lake.table(TableKind::InvalidEvents).await?,
@@ -159,6 +162,7 @@ impl Processor {
             tables,
             schemas: SchemaCache::new(registry, reader),
             latest_schema,
+            metadata_schema,
             latest_schema_id,
             committed: HashMap::new(),
             pending: PendingBatch::new(),
@@ -329,5 +333,23 @@ impl Processor {
             self.committed.insert(tp.clone(), committed);
         }
         Ok(())
+    }
+}
+
+/// The schema of the latest schema's last field, `metadata`, which must be a record of
+/// primitives for it to be encoded on its own.
+fn metadata_schema(latest: &Schema) -> Result<Schema, ProcessError> {
+    let Schema::Record(record) = latest else {
+        return Err(ProcessError::Internal(
+            "latest schema is not a record".into(),
+        ));
+    };
+    match record.fields.last() {
+        Some(field) if field.name == "metadata" && matches!(field.schema, Schema::Record(_)) => {
+            Ok(field.schema.clone())
+        }
+        _ => Err(ProcessError::Internal(
+            "latest schema does not end with a `metadata` record".into(),
+        )),
     }
 }

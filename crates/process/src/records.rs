@@ -9,9 +9,17 @@ use clickstream_event::{
 use clickstream_lake::{DeadLetterRow, EventRow, InvalidEventRow};
 use clickstream_log::{Header, LogRecord, OutgoingRecord, TopicPartition};
 
-use crate::decode::{RawEvent, Undecodable};
+use crate::decode::{Decoded, RawEvent, Undecodable};
 use crate::unique_users::day_of;
 use crate::{ProcessError, Processor};
+
+/// Encoders of the latest schema, built once per poll.
+struct LatestWriters<'s> {
+    /// The whole latest record (for writer schemas other than the raw one).
+    full: GenericDatumWriter<'s>,
+    /// Only the `metadata` record, appended to raw Avro bytes.
+    metadata: GenericDatumWriter<'s>,
+}
 
 impl Processor {
     /// Handles one poll's worth of records. Records already in the lake (below a table's
@@ -20,11 +28,17 @@ impl Processor {
         &mut self,
         records: Vec<LogRecord>,
     ) -> Result<(), ProcessError> {
-        let schema = self.latest_schema.clone();
-        let writer = GenericDatumWriter::builder(&schema)
-            .validate(false)
-            .build()
-            .map_err(|e| ProcessError::Internal(format!("latest schema: {e}")))?;
+        let (schema, metadata_schema) = (self.latest_schema.clone(), self.metadata_schema.clone());
+        let writers = LatestWriters {
+            full: GenericDatumWriter::builder(&schema)
+                .validate(false)
+                .build()
+                .map_err(|e| ProcessError::Internal(format!("latest schema: {e}")))?,
+            metadata: GenericDatumWriter::builder(&metadata_schema)
+                .validate(false)
+                .build()
+                .map_err(|e| ProcessError::Internal(format!("metadata schema: {e}")))?,
+        };
         let now_ms = chrono::Utc::now().timestamp_millis();
         for record in &records {
             let tp = TopicPartition::new(record.topic.clone(), record.partition);
@@ -39,18 +53,18 @@ impl Processor {
                     };
                     self.pending.consumed_raw(record.partition, record.offset);
                     let outcome = match &decoded {
-                        Ok((schema_id, value)) => RawEvent::from_value(value)
-                            .map(|event| (*schema_id, value, event))
+                        Ok(decoded) => RawEvent::from_value(&decoded.value)
+                            .map(|event| (decoded, event))
                             .map_err(|reason| Undecodable {
                                 reason,
-                                schema_id: Some(*schema_id),
+                                schema_id: Some(decoded.schema_id),
                             }),
                         Err(undecodable) => Err(undecodable.clone()),
                     };
                     match outcome {
-                        Ok((schema_id, value, event)) => {
+                        Ok((decoded, event)) => {
                             if committed.events.is_none_or(|next| offset >= next) {
-                                self.push_event(record, &writer, schema_id, value, &event, now_ms)?;
+                                self.push_event(record, &writers, decoded, &event, now_ms)?;
                             }
                         }
                         Err(undecodable) => {
@@ -88,7 +102,7 @@ impl Processor {
     async fn decode_with_retry(
         &mut self,
         bytes: &[u8],
-    ) -> Result<Option<Result<(u32, Value), Undecodable>>, ProcessError> {
+    ) -> Result<Option<Result<Decoded, Undecodable>>, ProcessError> {
         let mut backoff = std::time::Duration::from_millis(200);
         loop {
             match self.schemas.decode(bytes).await {
@@ -109,18 +123,18 @@ impl Processor {
     fn push_event(
         &mut self,
         record: &LogRecord,
-        writer: &GenericDatumWriter<'_>,
-        schema_id: u32,
-        value: &Value,
+        writers: &LatestWriters<'_>,
+        decoded: &Decoded,
         event: &RawEvent<'_>,
         now_ms: i64,
     ) -> Result<(), ProcessError> {
+        let schema_id = decoded.schema_id;
         let header_id = header_text(record, CORRELATION_ID_HEADER);
         let correlation_id = header_id
             .as_deref()
             .or(event.package_id)
             .unwrap_or_default();
-        let latest = self.latest_record(record, writer, schema_id, value, correlation_id)?;
+        let latest = self.latest_record(record, writers, decoded, correlation_id)?;
         self.pending.push_event(
             &EventRow {
                 id: event.id,
@@ -151,39 +165,52 @@ impl Processor {
         Ok(())
     }
 
-    /// The latest-topic record: the event (already in the raw schema's shape) plus
-    /// `metadata`, in wire format with the latest schema's id.
+    /// The latest-topic record: the event (in the raw schema's shape) plus `metadata`, in
+    /// wire format with the latest schema's id. The latest schema is the raw one with
+    /// `metadata` appended, and Avro encodes a record as its fields in order, so a record
+    /// written with the raw schema needs no re-encoding: its bytes, then the metadata's.
     fn latest_record(
         &self,
         record: &LogRecord,
-        writer: &GenericDatumWriter<'_>,
-        schema_id: u32,
-        value: &Value,
+        writers: &LatestWriters<'_>,
+        decoded: &Decoded,
         correlation_id: &str,
     ) -> Result<OutgoingRecord, ProcessError> {
-        let Value::Record(fields) = value else {
-            return Err(ProcessError::Internal("raw value is not a record".into()));
-        };
         let timestamp = chrono::DateTime::from_timestamp_millis(record.timestamp_ms)
             .unwrap_or_default()
             .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-        let mut fields = fields.clone();
-        fields.push((
-            "metadata".into(),
-            Value::Record(vec![
-                (
-                    "correlation_id".into(),
-                    Value::String(correlation_id.into()),
-                ),
-                ("timestamp".into(), Value::String(timestamp)),
-                ("schema_id".into(), Value::Long(i64::from(schema_id))),
-            ]),
-        ));
+        let metadata = Value::Record(vec![
+            (
+                "correlation_id".into(),
+                Value::String(correlation_id.into()),
+            ),
+            ("timestamp".into(), Value::String(timestamp)),
+            (
+                "schema_id".into(),
+                Value::Long(i64::from(decoded.schema_id)),
+            ),
+        ]);
+        let encoding =
+            |e: apache_avro::Error| ProcessError::Internal(format!("encoding a latest event: {e}"));
         let mut payload = Vec::with_capacity(record.value.len() + 96);
         wire::write_header(&mut payload, self.latest_schema_id);
-        writer
-            .write_value_ref(&mut payload, &Value::Record(fields))
-            .map_err(|e| ProcessError::Internal(format!("encoding a latest event: {e}")))?;
+        if decoded.is_raw_schema {
+            payload.extend_from_slice(&record.value[wire::HEADER_LEN..]);
+            writers
+                .metadata
+                .write_value_ref(&mut payload, &metadata)
+                .map_err(encoding)?;
+        } else {
+            let Value::Record(fields) = &decoded.value else {
+                return Err(ProcessError::Internal("raw value is not a record".into()));
+            };
+            let mut fields = fields.clone();
+            fields.push(("metadata".into(), metadata));
+            writers
+                .full
+                .write_value_ref(&mut payload, &Value::Record(fields))
+                .map_err(encoding)?;
+        }
         Ok(OutgoingRecord {
             topic: LATEST_TOPIC.to_string(),
             partition: None,
