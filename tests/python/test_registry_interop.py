@@ -26,7 +26,8 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 from fastavro.schema import parse_schema, to_parsing_canonical_form
 
 REPO = Path(__file__).resolve().parents[2]
-SCHEMAS = REPO.parent / "shared" / "seed" / "schemas"
+# The seed schemas as bundled in the binary (copied from the seed, see crates/event/schemas).
+SCHEMAS = REPO / "crates" / "event" / "schemas"
 RAW_SCHEMA_PATH = SCHEMAS / "acme.clickstream.raw.events.avsc"
 READY_TIMEOUT_S = 30
 
