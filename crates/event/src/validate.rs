@@ -233,10 +233,10 @@ impl EventValidator {
         path: &mut Vec<&'j str>,
     ) -> Result<Avro, ValidationError> {
         let variants = union.variants();
-        if json.is_null() {
-            if let Some(i) = variants.iter().position(|v| matches!(v, Schema::Null)) {
-                return Ok(Avro::Union(i as u32, Box::new(Avro::Null)));
-            }
+        if json.is_null()
+            && let Some(i) = variants.iter().position(|v| matches!(v, Schema::Null))
+        {
+            return Ok(Avro::Union(i as u32, Box::new(Avro::Null)));
         }
         let mut nested_error = None;
         for (i, variant) in variants.iter().enumerate() {
