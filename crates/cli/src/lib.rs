@@ -5,6 +5,7 @@ pub mod bench;
 pub mod config;
 pub mod lake_cmd;
 pub mod pipeline;
+pub mod telemetry;
 pub mod topics;
 
 pub use config::Config;

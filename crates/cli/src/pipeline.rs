@@ -37,6 +37,7 @@ impl Pipeline {
     /// Opens the log, creates the topics, serves (or connects to) the registry, registers
     /// the schemas and serves the ingest API. Returns once every part accepts requests.
     pub async fn start(config: Config) -> anyhow::Result<Pipeline> {
+        crate::telemetry::prometheus();
         if let Some(servers) = &config.kafka.bootstrap_servers {
             bail!(
                 "KAFKA_BOOTSTRAP_SERVERS is set ({servers}), but this build has only the \
@@ -149,8 +150,14 @@ impl Pipeline {
             validator,
             config: config.ingest.clone(),
         });
-        let router =
-            clickstream_ingest::router_with(state, clickstream_query::router(query.clone()));
+        let health = Arc::new(crate::telemetry::HealthState {
+            log: log.clone() as Arc<dyn EventLog>,
+            registry: client.clone(),
+            lake: lake.clone(),
+        });
+        let extra =
+            clickstream_query::router(query.clone()).merge(crate::telemetry::router(health));
+        let router = clickstream_ingest::router_with(state, extra);
         let stop_ingest = shutdown();
         tasks.spawn(async move {
             clickstream_ingest::serve(listener, router, stop_ingest)

@@ -59,19 +59,26 @@ pub(crate) async fn collect(
     let (records, valid_count) = route_events(&state, &events, &correlation_id)?;
     drop(_enter);
 
-    state
-        .log
-        .append(records)
-        .await
-        .map_err(|source| match source {
-            LogError::RecordTooLarge { size, max } => IngestError::EventTooLarge { size, max },
-            source if source.is_transient() => IngestError::LogUnavailable {
-                source,
-                retry_after_secs: state.config.retry_after_secs,
-            },
-            source => IngestError::Internal(format!("append failed: {source}")),
-        })?;
+    let appending = Instant::now();
+    let appended = state.log.append(records).await;
+    metrics::histogram!("clickstream_log_append_duration_seconds")
+        .record(appending.elapsed().as_secs_f64());
+    appended.map_err(|source| match source {
+        LogError::RecordTooLarge { size, max } => IngestError::EventTooLarge { size, max },
+        source if source.is_transient() => IngestError::LogUnavailable {
+            source,
+            retry_after_secs: state.config.retry_after_secs,
+        },
+        source => IngestError::Internal(format!("append failed: {source}")),
+    })?;
 
+    metrics::counter!("clickstream_ingest_events_total", "outcome" => "valid")
+        .increment(valid_count as u64);
+    metrics::counter!("clickstream_ingest_events_total", "outcome" => "invalid")
+        .increment((events.len() - valid_count) as u64);
+    metrics::counter!("clickstream_ingest_bytes_total").increment(body.len() as u64);
+    metrics::histogram!("clickstream_ingest_request_duration_seconds")
+        .record(started.elapsed().as_secs_f64());
     Ok(Json(CollectResponse {
         status: "success".into(),
         correlation_id,

@@ -78,6 +78,8 @@ impl IngestError {
 impl IntoResponse for IngestError {
     fn into_response(self) -> Response {
         let status = self.status();
+        metrics::counter!("clickstream_ingest_rejected_requests_total", "status" => status.as_str().to_owned())
+            .increment(1);
         match &self {
             IngestError::LogUnavailable { source, .. } => {
                 tracing::warn!(error = %source, "refusing batch: log unavailable")

@@ -48,6 +48,8 @@ impl Processor {
             let started = Instant::now();
             match self.commit(&mut sealed).await {
                 Ok(()) => {
+                    metrics::histogram!("clickstream_process_commit_duration_seconds")
+                        .record(started.elapsed().as_secs_f64());
                     tracing::debug!(
                         rows = sealed.rows,
                         elapsed_ms = started.elapsed().as_millis() as u64,
@@ -195,6 +197,8 @@ impl Processor {
                 self.stats
                     .dead_letters_written
                     .fetch_add(dead.num_rows() as u64, RELAXED);
+                metrics::counter!("clickstream_process_rows_total", "table" => "dead_letters")
+                    .increment(dead.num_rows() as u64);
                 for txn in &batch.dead_txns {
                     self.set_committed(RAW_TOPIC, txn, |c, v| c.dead_letters = Some(v));
                 }
@@ -215,6 +219,8 @@ impl Processor {
                     .await?;
                 self.stats.event_commits.fetch_add(1, RELAXED);
                 self.stats.events_written.fetch_add(rows as u64, RELAXED);
+                metrics::counter!("clickstream_process_rows_total", "table" => "events")
+                    .increment(rows as u64);
                 for txn in &batch.events_txns {
                     self.set_committed(RAW_TOPIC, txn, |c, v| c.events = Some(v));
                 }
@@ -234,6 +240,8 @@ impl Processor {
                     .append(batches, &batch.invalid_txns)
                     .await?;
                 self.stats.invalid_written.fetch_add(rows as u64, RELAXED);
+                metrics::counter!("clickstream_process_rows_total", "table" => "invalid_events")
+                    .increment(rows as u64);
                 for txn in &batch.invalid_txns {
                     self.set_committed(INVALID_TOPIC, txn, |c, v| c.invalid = Some(v));
                 }

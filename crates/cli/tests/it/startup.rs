@@ -79,3 +79,89 @@ async fn an_external_registry_is_used_instead_of_serving_one() {
     let _ = stop.send(());
     server.await.expect("join").expect("server");
 }
+
+/// The value of one sample line of Prometheus text (`name{labels} value`), 0 if absent.
+fn sample(text: &str, series: &str) -> f64 {
+    text.lines()
+        .filter(|line| !line.starts_with('#'))
+        .find_map(|line| {
+            let (name, value) = line.rsplit_once(' ')?;
+            (name == series)
+                .then(|| value.parse::<f64>().ok())
+                .flatten()
+        })
+        .unwrap_or(0.0)
+}
+
+#[tokio::test]
+async fn metrics_count_exactly_the_events_posted() {
+    let t = TestPipeline::start().await;
+    let scrape = || async {
+        let response = t.http.get(t.url("/metrics")).send().await.expect("scrape");
+        assert_eq!(response.status(), 200);
+        response.text().await.expect("text")
+    };
+    let before = scrape().await;
+    for _ in 0..3 {
+        let answer = t
+            .collect(serde_json::to_vec(&seed_events()).expect("json"))
+            .await;
+        assert_eq!(answer.status(), 200);
+    }
+    let rejected = t
+        .http
+        .post(t.url("/collect"))
+        .header("content-type", "text/plain")
+        .body("[]")
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(rejected.status(), 415);
+    let after = scrape().await;
+    // Every line is `name{labels} value` or a comment: the text format parses.
+    for line in after
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
+        let (_, value) = line.rsplit_once(' ').expect("name and value");
+        assert!(value.parse::<f64>().is_ok(), "unparsable sample: {line}");
+    }
+    let delta = |series: &str| sample(&after, series) - sample(&before, series);
+    assert_eq!(
+        delta(r#"clickstream_ingest_events_total{outcome="valid"}"#),
+        36.0
+    );
+    assert_eq!(
+        delta(r#"clickstream_ingest_events_total{outcome="invalid"}"#),
+        9.0
+    );
+    assert_eq!(
+        delta(r#"clickstream_ingest_rejected_requests_total{status="415"}"#),
+        1.0
+    );
+    assert!(after.contains("clickstream_log_append_duration_seconds"));
+}
+
+#[tokio::test]
+async fn health_answers_live_and_ready() {
+    let t = TestPipeline::start().await;
+    let live = t
+        .http
+        .get(t.url("/health/live"))
+        .send()
+        .await
+        .expect("live");
+    assert_eq!(live.status(), 200);
+    let ready = t
+        .http
+        .get(t.url("/health/ready"))
+        .send()
+        .await
+        .expect("ready");
+    assert_eq!(ready.status(), 200);
+    let body: serde_json::Value = ready.json().await.expect("json");
+    assert_eq!(
+        body["checks"],
+        serde_json::json!({"log": "ok", "registry": "ok", "lake": "ok"})
+    );
+}
