@@ -164,3 +164,46 @@ pub async fn json_body(response: reqwest::Response) -> Value {
     let text = response.text().await.expect("body");
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("body is not JSON ({e}): {text:?}"))
 }
+
+/// The nullable and required fields of `event` in the raw schema.
+pub const EVENT_DETAIL_FIELDS: [&str; 9] = [
+    "user_agent",
+    "ip",
+    "customer_id",
+    "timestamp",
+    "page",
+    "query",
+    "product",
+    "referrer",
+    "position",
+];
+
+/// Decodes a Confluent-framed record with the schema the registry serves for its id,
+/// fetched through the registry's REST API (as any consumer would) and kept in `schemas`.
+pub async fn decode_via_registry(
+    t: &TestPipeline,
+    schemas: &mut std::collections::HashMap<u32, apache_avro::Schema>,
+    framed: &[u8],
+) -> apache_avro::types::Value {
+    assert_eq!(framed[0], 0, "magic byte");
+    let id = u32::from_be_bytes(framed[1..5].try_into().expect("4 bytes"));
+    if !schemas.contains_key(&id) {
+        let url = format!("{}/schemas/ids/{id}", t.pipeline.registry_url());
+        let answer: Value = t
+            .http
+            .get(url)
+            .send()
+            .await
+            .expect("sent")
+            .json()
+            .await
+            .expect("json");
+        let text = answer["schema"].as_str().expect("schema");
+        schemas.insert(id, apache_avro::Schema::parse_str(text).expect("parses"));
+    }
+    apache_avro::reader::datum::GenericDatumReader::builder(&schemas[&id])
+        .build()
+        .expect("reader")
+        .read_value(&mut &framed[5..])
+        .expect("decodes")
+}

@@ -3,12 +3,13 @@
 use std::collections::HashMap;
 
 use apache_avro::Schema;
-use apache_avro::reader::datum::GenericDatumReader;
 use apache_avro::types::Value as Avro;
 use clickstream_event::{INVALID_TOPIC, RAW_TOPIC};
 use serde_json::{Value, json};
 
-use crate::common::{TestPipeline, json_body, read_topic, seed_events};
+use crate::common::{
+    EVENT_DETAIL_FIELDS, TestPipeline, decode_via_registry, json_body, read_topic, seed_events,
+};
 
 #[tokio::test]
 async fn ping_answers_ok() {
@@ -66,40 +67,10 @@ async fn valid_records_decode_with_the_schema_fetched_by_id() {
             record.header("X-Correlation-ID"),
             Some(correlation_id.as_bytes())
         );
-        assert_eq!(record.value[0], 0, "magic byte");
-        let id = u32::from_be_bytes(record.value[1..5].try_into().expect("4 bytes"));
-        if !schemas.contains_key(&id) {
-            let url = format!("{}/schemas/ids/{id}", t.pipeline.registry_url());
-            let answer: Value = t
-                .http
-                .get(url)
-                .send()
-                .await
-                .expect("sent")
-                .json()
-                .await
-                .expect("json");
-            let schema =
-                Schema::parse_str(answer["schema"].as_str().expect("schema")).expect("parses");
-            schemas.insert(id, schema);
-        }
-        let reader = GenericDatumReader::builder(&schemas[&id])
-            .build()
-            .expect("reader");
-        let decoded = avro_to_json(&reader.read_value(&mut &record.value[5..]).expect("decodes"));
+        let decoded = avro_to_json(&decode_via_registry(&t, &mut schemas, &record.value).await);
         let original = posted[&decoded["id"].as_i64().expect("id")];
         assert_eq!(decoded["type"], original["type"]);
-        for field in [
-            "user_agent",
-            "ip",
-            "customer_id",
-            "timestamp",
-            "page",
-            "query",
-            "product",
-            "referrer",
-            "position",
-        ] {
+        for field in EVENT_DETAIL_FIELDS {
             let sent = original["event"].get(field).cloned().unwrap_or(Value::Null);
             assert_eq!(
                 decoded["event"][field], sent,

@@ -4,12 +4,13 @@
 use std::collections::{BTreeMap, HashMap};
 
 use apache_avro::Schema;
-use apache_avro::reader::datum::GenericDatumReader;
 use apache_avro::types::Value as Avro;
 use clickstream_event::{LATEST_TOPIC, UNIQUE_USERS_TOPIC};
 use serde_json::{Value, json};
 
-use crate::common::{TestPipeline, json_body, read_topic, seed_events};
+use crate::common::{
+    EVENT_DETAIL_FIELDS, TestPipeline, decode_via_registry, json_body, read_topic, seed_events,
+};
 
 /// `n` valid events of the seed's shapes with ids from `first_id`, plus the seed's three
 /// invalid ones.
@@ -67,17 +68,7 @@ async fn posted_events_land_in_the_lake_column_for_column() {
             row.get("package_id").cloned().unwrap_or(Value::Null),
             Value::Null
         );
-        for field in [
-            "user_agent",
-            "ip",
-            "customer_id",
-            "timestamp",
-            "page",
-            "query",
-            "product",
-            "referrer",
-            "position",
-        ] {
+        for field in EVENT_DETAIL_FIELDS {
             let sent = event["event"].get(field).cloned().unwrap_or(Value::Null);
             let stored = row.get(field).cloned().unwrap_or(Value::Null);
             assert_eq!(stored, sent, "{field} of event {id}");
@@ -104,29 +95,9 @@ async fn posted_events_land_in_the_lake_column_for_column() {
     // The latest topic: one record per event, metadata carrying the request's id.
     let latest = read_topic(t.log().as_ref(), LATEST_TOPIC).await;
     assert_eq!(latest.len() as i64, valid);
-    let http = reqwest::Client::new();
     let mut schemas: HashMap<u32, Schema> = HashMap::new();
     for record in &latest {
-        let id = u32::from_be_bytes(record.value[1..5].try_into().expect("4 bytes"));
-        if !schemas.contains_key(&id) {
-            let url = format!("{}/schemas/ids/{id}", t.pipeline.registry_url());
-            let body: Value = http
-                .get(url)
-                .send()
-                .await
-                .expect("sent")
-                .json()
-                .await
-                .expect("json");
-            schemas.insert(
-                id,
-                Schema::parse_str(body["schema"].as_str().expect("s")).expect("parses"),
-            );
-        }
-        let reader = GenericDatumReader::builder(&schemas[&id])
-            .build()
-            .expect("reader");
-        let Avro::Record(fields) = reader.read_value(&mut &record.value[5..]).expect("decodes")
+        let Avro::Record(fields) = decode_via_registry(&t, &mut schemas, &record.value).await
         else {
             panic!("not a record")
         };
