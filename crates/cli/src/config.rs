@@ -142,6 +142,9 @@ const SEED_ENV: &[(&str, &str)] = &[
     ("API_PORT", "ingest.port"),
     ("SCHEMA_REGISTRY_URL", "registry.url"),
     ("KAFKA_BOOTSTRAP_SERVERS", "kafka.bootstrap_servers"),
+    ("MINIO_ENDPOINT", "lake.s3.endpoint"),
+    ("MINIO_ROOT_USER", "lake.s3.access_key_id"),
+    ("MINIO_ROOT_PASSWORD", "lake.s3.secret_access_key"),
 ];
 
 /// Top-level keys of [`Config`], the only ones `CLICKSTREAM_*` variables may set.
@@ -209,9 +212,10 @@ pub fn load(file: Option<&Path>) -> anyhow::Result<Config> {
 }
 
 impl Config {
-    /// The lake's root URL: `lake.url`, else `file://<data_dir>/lake/` (absolute).
+    /// The lake's root URL: `lake.url`, else `s3://<lake.s3.bucket>` when an S3 endpoint
+    /// is configured, else `file://<data_dir>/lake/` (absolute).
     pub fn lake_url(&self) -> anyhow::Result<String> {
-        if self.lake.url.is_none() {
+        if self.lake.url.is_none() && !self.lake.s3.is_configured() {
             let dir = self.data_dir.join("lake");
             std::fs::create_dir_all(&dir)
                 .with_context(|| format!("creating the lake directory {}", dir.display()))?;
@@ -230,6 +234,8 @@ fn format_errors(error: figment::Error) -> String {
 }
 
 #[cfg(test)]
+// figment::Jail's closures return its own (large) error type.
+#[allow(clippy::result_large_err)]
 mod tests {
     use super::*;
 
@@ -276,6 +282,25 @@ mod tests {
             jail.create_file("c.toml", "[ingest]\nprot = 1\n")?;
             let error = load(Some(Path::new("c.toml"))).expect_err("typo rejected");
             assert!(format!("{error:#}").contains("prot"), "{error:#}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn seed_minio_variables_put_the_lake_on_s3() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("MINIO_ENDPOINT", "http://minio:9000");
+            jail.set_env("MINIO_ROOT_USER", "minioadmin");
+            jail.set_env("MINIO_ROOT_PASSWORD", "minioadmin");
+            let config = load(None).expect("loads");
+            assert_eq!(
+                config.lake_url().expect("url"),
+                "s3://acme.eu-west-1.stg.data.lake"
+            );
+            let options = config.lake.effective_storage_options();
+            assert_eq!(options["aws_endpoint"], "http://minio:9000");
+            assert_eq!(options["aws_access_key_id"], "minioadmin");
+            assert_eq!(options["aws_secret_access_key"], "minioadmin");
             Ok(())
         });
     }

@@ -24,9 +24,17 @@ pub enum SqlOutput {
     Csv,
 }
 
-async fn open_lake(config: &Config) -> anyhow::Result<Lake> {
+/// Opens the configured lake: creates its bucket first when it lives on an S3 endpoint
+/// and `lake.s3.create_bucket` is on, then its tables.
+pub async fn open_lake(config: &Config) -> anyhow::Result<Lake> {
     let url = config.lake_url()?;
-    Lake::open(&url, &config.lake.storage_options)
+    let options = config.lake.effective_storage_options();
+    if config.lake.s3.create_bucket && config.lake.s3.is_configured() {
+        clickstream_lake::create_bucket_if_missing(&url, &options)
+            .await
+            .with_context(|| format!("creating the bucket of the lake at {url}"))?;
+    }
+    Lake::open(&url, &options)
         .await
         .with_context(|| format!("opening the lake at {url}"))
 }

@@ -106,10 +106,7 @@ impl Pipeline {
         tracing::info!(raw_id, latest_id, registry = %registry_url, "schemas registered");
         let validator = Arc::new(EventValidator::new(raw_event_schema()?, raw_id)?);
 
-        let lake_url = config.lake_url()?;
-        let lake = Lake::open(&lake_url, &config.lake.storage_options)
-            .await
-            .with_context(|| format!("opening the lake at {lake_url}"))?;
+        let lake = crate::lake_cmd::open_lake(&config).await?;
         let query = QueryEngine::new(lake.clone())
             .await
             .context("starting the SQL engine")?;

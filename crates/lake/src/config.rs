@@ -26,8 +26,100 @@ pub struct LakeConfig {
     /// Files no longer referenced by the table are deleted by vacuum once they are older than
     /// this many hours. Readers of older table versions need them until then.
     pub vacuum_retention_hours: u64,
-    /// Options of the object store (S3 endpoint, region, credentials...), passed unchanged.
+    /// An S3-compatible store (MinIO, S3) for the lake. Setting `s3.endpoint` (or
+    /// `MINIO_ENDPOINT`) while `url` is unset puts the lake in `s3://<s3.bucket>`.
+    pub s3: S3Config,
+    /// Options of the object store (`aws_endpoint`, `aws_region`, `timeout`...), passed
+    /// unchanged to `object_store`; they win over what `s3` derives.
     pub storage_options: BTreeMap<String, String>,
+}
+
+/// An S3-compatible object store holding the lake.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct S3Config {
+    /// Endpoint URL of an S3-compatible store, e.g. `http://minio:9000` (`MINIO_ENDPOINT`).
+    /// Unset: no S3 store is configured here (a `s3://` `url` then talks to AWS itself,
+    /// with credentials from the usual AWS environment).
+    pub endpoint: Option<String>,
+    /// Bucket of the lake, created if missing.
+    pub bucket: String,
+    /// Region to sign requests for.
+    pub region: String,
+    /// Access key id (`MINIO_ROOT_USER`).
+    pub access_key_id: Option<String>,
+    /// Secret access key (`MINIO_ROOT_PASSWORD`).
+    pub secret_access_key: Option<String>,
+    /// Address buckets as `endpoint/bucket` rather than `bucket.endpoint`, as MinIO and
+    /// most self-hosted stores expect.
+    pub path_style: bool,
+    /// Create the bucket at start when it does not exist.
+    pub create_bucket: bool,
+}
+
+impl Default for S3Config {
+    fn default() -> Self {
+        S3Config {
+            endpoint: None,
+            bucket: "acme.eu-west-1.stg.data.lake".to_string(),
+            region: "us-east-1".to_string(),
+            access_key_id: None,
+            secret_access_key: None,
+            path_style: true,
+            create_bucket: true,
+        }
+    }
+}
+
+impl std::fmt::Debug for S3Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Config")
+            .field("endpoint", &self.endpoint)
+            .field("bucket", &self.bucket)
+            .field("region", &self.region)
+            .field("access_key_id", &self.access_key_id)
+            .field(
+                "secret_access_key",
+                &self.secret_access_key.as_ref().map(|_| "<redacted>"),
+            )
+            .field("path_style", &self.path_style)
+            .field("create_bucket", &self.create_bucket)
+            .finish()
+    }
+}
+
+impl S3Config {
+    /// Whether an S3-compatible endpoint is configured.
+    pub fn is_configured(&self) -> bool {
+        self.endpoint
+            .as_deref()
+            .is_some_and(|e| !e.trim().is_empty())
+    }
+
+    /// `object_store` options for this store (empty when no endpoint is configured).
+    pub fn storage_options(&self) -> BTreeMap<String, String> {
+        let mut options = BTreeMap::new();
+        let Some(endpoint) = self.endpoint.as_deref().filter(|e| !e.trim().is_empty()) else {
+            return options;
+        };
+        let endpoint = endpoint.trim().trim_end_matches('/');
+        options.insert("aws_endpoint".into(), endpoint.to_string());
+        options.insert("aws_region".into(), self.region.clone());
+        if endpoint.starts_with("http://") {
+            options.insert("aws_allow_http".into(), "true".into());
+        }
+        options.insert(
+            "aws_virtual_hosted_style_request".into(),
+            (!self.path_style).to_string(),
+        );
+        if let Some(key) = &self.access_key_id {
+            options.insert("aws_access_key_id".into(), key.clone());
+        }
+        if let Some(secret) = &self.secret_access_key {
+            options.insert("aws_secret_access_key".into(), secret.clone());
+        }
+        options
+    }
 }
 
 impl Default for LakeConfig {
@@ -39,16 +131,21 @@ impl Default for LakeConfig {
             target_file_bytes: 128 * 1024 * 1024,
             optimize_after_commits: 100,
             vacuum_retention_hours: 168,
+            s3: S3Config::default(),
             storage_options: BTreeMap::new(),
         }
     }
 }
 
 impl LakeConfig {
-    /// The lake's root URL: `url` when set, else `file://<data_dir>/lake`.
+    /// The lake's root URL: `url` when set, else `s3://<s3.bucket>` when an S3 endpoint is
+    /// configured, else `file://<data_dir>/lake`.
     pub fn root_url(&self, data_dir: &Path) -> Result<String, LakeError> {
         if let Some(url) = &self.url {
             return Ok(url.clone());
+        }
+        if self.s3.is_configured() {
+            return Ok(format!("s3://{}", self.s3.bucket));
         }
         let dir =
             std::path::absolute(data_dir.join("lake")).map_err(|err| LakeError::InvalidRoot {
@@ -61,6 +158,18 @@ impl LakeConfig {
                 url: dir.display().to_string(),
                 reason: "not an absolute local path".to_string(),
             })
+    }
+
+    /// Options for the object store: those derived from `s3`, overridden by
+    /// `storage_options`.
+    pub fn effective_storage_options(&self) -> BTreeMap<String, String> {
+        let mut options = self.s3.storage_options();
+        options.extend(
+            self.storage_options
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone())),
+        );
+        options
     }
 
     /// Vacuum retention as a duration.
@@ -83,6 +192,7 @@ impl std::fmt::Debug for LakeConfig {
             .field("target_file_bytes", &self.target_file_bytes)
             .field("optimize_after_commits", &self.optimize_after_commits)
             .field("vacuum_retention_hours", &self.vacuum_retention_hours)
+            .field("s3", &self.s3)
             .field("storage_options", &RedactedOptions(&self.storage_options))
             .finish()
     }
@@ -152,6 +262,31 @@ mod tests {
             explicit.root_url(Path::new("/x")).expect("root"),
             "s3://bucket"
         );
+    }
+
+    #[test]
+    fn an_s3_endpoint_puts_the_lake_in_the_bucket() {
+        let mut config = LakeConfig::default();
+        config.s3.endpoint = Some("http://minio:9000/".to_string());
+        config.s3.access_key_id = Some("minioadmin".to_string());
+        config.s3.secret_access_key = Some("hunter2".to_string());
+        assert_eq!(
+            config.root_url(Path::new("/x")).expect("root"),
+            "s3://acme.eu-west-1.stg.data.lake"
+        );
+        let options = config.effective_storage_options();
+        assert_eq!(options["aws_endpoint"], "http://minio:9000");
+        assert_eq!(options["aws_allow_http"], "true");
+        assert_eq!(options["aws_virtual_hosted_style_request"], "false");
+        assert_eq!(options["aws_access_key_id"], "minioadmin");
+        config
+            .storage_options
+            .insert("aws_region".to_string(), "eu-west-1".to_string());
+        assert_eq!(
+            config.effective_storage_options()["aws_region"],
+            "eu-west-1"
+        );
+        assert!(!format!("{config:?}").contains("hunter2"));
     }
 
     #[test]

@@ -26,6 +26,15 @@ pub enum LakeError {
         source: std::io::Error,
     },
 
+    /// The lake's bucket could not be created (or checked).
+    #[error("lake bucket {bucket}: {reason}")]
+    Bucket {
+        /// The bucket.
+        bucket: String,
+        /// What the store answered, or why it could not be asked.
+        reason: String,
+    },
+
     /// A Delta Lake operation failed.
     #[error("table {table}: {op} failed: {source}")]
     Delta {
@@ -128,6 +137,7 @@ impl LakeError {
             LakeError::Delta { source, .. } => delta_is_transient(source),
             LakeError::CreateDir { source, .. } => io_is_transient(source),
             LakeError::InvalidRoot { .. }
+            | LakeError::Bucket { .. }
             | LakeError::TxnConflict { .. }
             | LakeError::TxnNotAdvancing { .. }
             | LakeError::DuplicateAppId { .. }
@@ -145,7 +155,9 @@ impl LakeError {
             | LakeError::DuplicateAppId { table, .. }
             | LakeError::SchemaMismatch { table, .. }
             | LakeError::Arrow { table, .. } => Some(table),
-            LakeError::InvalidRoot { .. } | LakeError::CreateDir { .. } => None,
+            LakeError::InvalidRoot { .. }
+            | LakeError::CreateDir { .. }
+            | LakeError::Bucket { .. } => None,
         }
     }
 }

@@ -40,8 +40,8 @@ impl std::fmt::Debug for Lake {
 }
 
 impl Lake {
-    /// Opens the lake at `root_url` (`file://` now; object stores such as `s3://` once their
-    /// handlers are compiled in) and creates every table that does not exist yet, with its
+    /// Opens the lake at `root_url` (`file://`, or `s3://` with the endpoint and credentials
+    /// in `storage_options`) and creates every table that does not exist yet, with its
     /// schema and partitioning. Idempotent, and safe when several processes open a new lake
     /// at once: losing the race to create a table is not an error. An existing table whose
     /// schema differs from this build's is a [`LakeError::SchemaMismatch`].

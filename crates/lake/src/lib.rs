@@ -1,4 +1,4 @@
-//! The lake: Delta Lake tables of the pipeline on an object store (local disk now), written
+//! The lake: Delta Lake tables of the pipeline on an object store (local disk, or S3 and S3-compatible stores such as MinIO), written
 //! so that each commit also records the log positions its data came from.
 //!
 //! ```text
@@ -17,6 +17,7 @@
 //! Tables use Delta protocol reader 1 / writer 2 and plain Parquet (zstd), so Spark, Python
 //! `deltalake` and DuckDB read them. A checkpoint is written every 100 commits.
 
+mod bucket;
 mod config;
 mod error;
 mod inspect;
@@ -28,7 +29,8 @@ mod table;
 mod time;
 mod txn;
 
-pub use config::LakeConfig;
+pub use bucket::{BucketStatus, create_bucket_if_missing};
+pub use config::{LakeConfig, S3Config};
 pub use error::LakeError;
 pub use inspect::{CommitSummary, DataFileInfo};
 pub use lake::{LAKE_PREFIX, Lake};

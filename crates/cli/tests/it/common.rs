@@ -21,6 +21,11 @@ impl TestPipeline {
         Self::start_with(|_| {}).await
     }
 
+    /// A pipeline whose lake is on `lake`.
+    pub async fn start_on(lake: &crate::backends::LakeBackend) -> TestPipeline {
+        Self::start_with(|config| lake.configure(config)).await
+    }
+
     pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> TestPipeline {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut config = test_config(dir.path());
@@ -74,7 +79,13 @@ impl TestPipeline {
 
     /// Polls `query` (which returns one row with column `n`) until it reaches `expected`.
     pub async fn wait_for_count(&self, query: &str, expected: i64) {
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        self.wait_for_count_within(query, expected, Duration::from_secs(30))
+            .await;
+    }
+
+    /// [`Self::wait_for_count`] with a deadline of `within`.
+    pub async fn wait_for_count_within(&self, query: &str, expected: i64, within: Duration) {
+        let deadline = std::time::Instant::now() + within;
         loop {
             let rows = self.sql(query).await;
             let n = rows
@@ -91,7 +102,7 @@ impl TestPipeline {
             );
             assert!(
                 std::time::Instant::now() < deadline,
-                "{query}: still {n} rows of {expected} after 30 s"
+                "{query}: still {n} rows of {expected} after {within:?}"
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }

@@ -11,14 +11,8 @@ use clickstream_log::{EmbeddedLog, EmbeddedLogConfig, EventLog};
 use rand::Rng;
 use serde_json::Value;
 
+use crate::backends::{LakeBackend, free_port};
 use crate::common::{read_topic, seed_events};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
 
 async fn wait_until_up(http: &reqwest::Client, base: &str, child: &mut tokio::process::Child) {
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -128,8 +122,9 @@ async fn acknowledged_events_survive_kill_9_of_the_server() {
     log.close().await;
 }
 
-fn spawn_up(dir: &std::path::Path, api_port: u16) -> tokio::process::Child {
+fn spawn_up(dir: &std::path::Path, api_port: u16, lake: &LakeBackend) -> tokio::process::Child {
     tokio::process::Command::new(env!("CARGO_BIN_EXE_clickstream"))
+        .envs(lake.env())
         .arg("--data-dir")
         .arg(dir)
         .args(["up", "--api-port", &api_port.to_string()])
@@ -164,7 +159,16 @@ async fn count_events(http: &reqwest::Client, base: &str) -> Option<(i64, i64)> 
 /// while events keep coming; at the end the lake holds every event of the log exactly
 /// once, and every acknowledged event is among them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn lake_holds_every_acknowledged_event_exactly_once_across_kill_9() {
+async fn lake_on_file_holds_every_acknowledged_event_exactly_once_across_kill_9() {
+    lake_holds_every_acknowledged_event_exactly_once_across_kill_9(LakeBackend::File).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lake_on_s3_holds_every_acknowledged_event_exactly_once_across_kill_9() {
+    lake_holds_every_acknowledged_event_exactly_once_across_kill_9(LakeBackend::s3()).await;
+}
+
+async fn lake_holds_every_acknowledged_event_exactly_once_across_kill_9(lake: LakeBackend) {
     let dir = tempfile::tempdir().expect("tempdir");
     let http = reqwest::Client::new();
     let acked_ids: Arc<Mutex<Vec<i64>>> = Arc::default();
@@ -175,7 +179,7 @@ async fn lake_holds_every_acknowledged_event_exactly_once_across_kill_9() {
     for _round in 0..5 {
         let api_port = free_port();
         let base = format!("http://127.0.0.1:{api_port}");
-        let mut child = spawn_up(dir.path(), api_port);
+        let mut child = spawn_up(dir.path(), api_port, &lake);
         wait_until_up(&http, &base, &mut child).await;
         let mut senders = tokio::task::JoinSet::new();
         for _ in 0..3 {
@@ -220,7 +224,7 @@ async fn lake_holds_every_acknowledged_event_exactly_once_across_kill_9() {
     );
     let api_port = free_port();
     let base = format!("http://127.0.0.1:{api_port}");
-    let mut child = spawn_up(dir.path(), api_port);
+    let mut child = spawn_up(dir.path(), api_port, &lake);
     wait_until_up(&http, &base, &mut child).await;
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut stable_since: Option<(i64, Instant)> = None;

@@ -8,6 +8,7 @@ use apache_avro::types::Value as Avro;
 use clickstream_event::{LATEST_TOPIC, UNIQUE_USERS_TOPIC};
 use serde_json::{Value, json};
 
+use crate::backends::LakeBackend;
 use crate::common::{
     EVENT_DETAIL_FIELDS, TestPipeline, decode_via_registry, json_body, read_topic, seed_events,
 };
@@ -29,8 +30,17 @@ fn mixed_events(first_id: i64, n: usize) -> Vec<Value> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn posted_events_land_in_the_lake_column_for_column() {
-    let t = TestPipeline::start().await;
+async fn posted_events_land_in_the_lake_column_for_column_on_file() {
+    posted_events_land_in_the_lake_column_for_column(LakeBackend::File).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn posted_events_land_in_the_lake_column_for_column_on_s3() {
+    posted_events_land_in_the_lake_column_for_column(LakeBackend::s3()).await;
+}
+
+async fn posted_events_land_in_the_lake_column_for_column(lake: LakeBackend) {
+    let t = TestPipeline::start_on(&lake).await;
     let mut posted: HashMap<i64, (Value, String)> = HashMap::new();
     let (mut valid, mut invalid) = (0, 0);
     for round in 0..4 {

@@ -1,9 +1,11 @@
 //! Integration tests of the `clickstream` binary's pipeline, over real sockets. One test
 //! binary (fast to link), one module per area.
 
+mod backends;
 mod bad_input;
 mod common;
 mod crash;
 mod http_api;
 mod lake_e2e;
 mod startup;
+mod store_outage;

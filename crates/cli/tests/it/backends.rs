@@ -1,0 +1,145 @@
+//! The backends a scenario can run on. Scenarios are written once, against a
+//! [`LakeBackend`], and each has one test per backend.
+//!
+//! The S3 backend is a real S3-API server: moto's standalone server (PyPI `moto[server]`),
+//! which `scripts/test` installs into the test virtualenv. A fresh one is started per test
+//! on a free loopback port, so one test pausing its store does not disturb another.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use clickstream::Config;
+
+/// A free TCP port on loopback (for servers that cannot be told to pick one).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// Where the lake lives in a scenario.
+pub enum LakeBackend {
+    /// The default: a `file://` lake in the pipeline's data dir.
+    File,
+    /// An `s3://` lake on an S3-API server of its own.
+    S3(MotoServer),
+}
+
+impl LakeBackend {
+    /// A lake on a freshly started S3-API server.
+    pub fn s3() -> LakeBackend {
+        LakeBackend::S3(MotoServer::start())
+    }
+
+    /// Points an in-process pipeline's config at this lake.
+    pub fn configure(&self, config: &mut Config) {
+        if let LakeBackend::S3(server) = self {
+            config.lake.s3.endpoint = Some(server.endpoint.clone());
+            config.lake.s3.access_key_id = Some("testing".into());
+            config.lake.s3.secret_access_key = Some("testing".into());
+        }
+    }
+
+    /// Environment pointing a `clickstream` child process at this lake, through the
+    /// original stack's variable names.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        match self {
+            LakeBackend::File => Vec::new(),
+            LakeBackend::S3(server) => vec![
+                ("MINIO_ENDPOINT", server.endpoint.clone()),
+                ("MINIO_ROOT_USER", "testing".into()),
+                ("MINIO_ROOT_PASSWORD", "testing".into()),
+            ],
+        }
+    }
+}
+
+/// A moto S3 server on a loopback port, killed on drop.
+pub struct MotoServer {
+    child: Child,
+    /// `http://127.0.0.1:<port>`.
+    pub endpoint: String,
+}
+
+impl MotoServer {
+    /// Starts the server and waits until it answers. Panics (the test fails, it is not
+    /// skipped) when moto is not installed.
+    pub fn start() -> MotoServer {
+        let bin = std::env::var("CLICKSTREAM_MOTO_SERVER").unwrap_or_else(|_| {
+            let home = std::env::var("HOME").unwrap_or_default();
+            format!("{home}/.cache/clickstream-venv/bin/moto_server")
+        });
+        assert!(
+            std::path::Path::new(&bin).exists(),
+            "moto_server not found at {bin}: run scripts/test, which installs it, or set \
+             CLICKSTREAM_MOTO_SERVER"
+        );
+        let port = free_port();
+        let child = Command::new(&bin)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {bin}: {e}"));
+        let server = MotoServer {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+        };
+        server.wait_until_ready();
+        server
+    }
+
+    fn wait_until_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let address = self.endpoint.trim_start_matches("http://").to_string();
+        loop {
+            if let Ok(mut stream) = std::net::TcpStream::connect(&address) {
+                use std::io::{Read, Write};
+                let request = format!("GET / HTTP/1.0\r\nHost: {address}\r\n\r\n");
+                let mut answer = String::new();
+                if stream.write_all(request.as_bytes()).is_ok()
+                    && stream.read_to_string(&mut answer).is_ok()
+                    && answer.starts_with("HTTP/1.")
+                {
+                    return;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "moto server at {} did not come up",
+                self.endpoint
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Freezes the server (SIGSTOP): connections are accepted by the kernel but never
+    /// answered, as with a store that hangs. Its data stays in memory.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Lets a paused server run again (SIGCONT).
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill {signal} failed");
+    }
+}
+
+impl Drop for MotoServer {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-CONT", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
