@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clickstream_ingest::IngestConfig;
+use clickstream_kafka::KafkaConfig;
 use clickstream_lake::LakeConfig;
 use clickstream_log::EmbeddedLogConfig;
 use clickstream_process::ProcessorConfig;
@@ -98,14 +99,6 @@ impl Default for TopicsConfig {
             default_partitions: 6,
         }
     }
-}
-
-/// Kafka connection (the Kafka backend of the log).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct KafkaConfig {
-    /// `host:port` list (`KAFKA_BOOTSTRAP_SERVERS`).
-    pub bootstrap_servers: Option<String>,
 }
 
 /// How logs are written.

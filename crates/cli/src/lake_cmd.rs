@@ -1,12 +1,12 @@
 //! Subcommands over the lake: `process`, `sql`, `lake optimize`, `lake vacuum`.
 
 use std::future::Future;
-use std::sync::Arc;
+
 use std::time::Duration;
 
 use anyhow::Context;
 use clickstream_lake::{Lake, TableKind};
-use clickstream_log::{EmbeddedLog, EventLog};
+
 use clickstream_process::{Processor, run_compactor};
 use clickstream_query::QueryEngine;
 use clickstream_registry::RegistryClient;
@@ -57,15 +57,8 @@ pub async fn process(
     drain: bool,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    anyhow::ensure!(
-        config.kafka.bootstrap_servers.is_none(),
-        "the Kafka backend is not implemented yet; unset KAFKA_BOOTSTRAP_SERVERS"
-    );
-    let log: Arc<dyn EventLog> = Arc::new(
-        EmbeddedLog::open(config.log.clone())
-            .await
-            .with_context(|| format!("opening the log in {}", config.log.dir.display()))?,
-    );
+    let opened = crate::backend::open_log(&config).await?;
+    let log = opened.log.clone();
     let registry_url = config
         .registry
         .url
@@ -129,6 +122,7 @@ pub async fn process(
             (events + invalid) as f64 / secs
         );
     }
+    opened.close().await;
     Ok(())
 }
 

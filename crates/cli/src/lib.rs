@@ -1,6 +1,7 @@
 //! The `clickstream` binary's library half: configuration, the in-process pipeline and the
 //! subcommands' `run` functions, so integration tests drive exactly what the binary runs.
 
+pub mod backend;
 pub mod bench;
 pub mod config;
 pub mod lake_cmd;

@@ -42,6 +42,10 @@ enum Command {
     /// ingest and SQL API (port 60000), processor and Delta lake, on embedded defaults with
     /// data under ./data.
     Up(UpArgs),
+    /// Serve only the ingest API (and SQL over the lake), for running roles separately:
+    /// with Kafka as the log (KAFKA_BOOTSTRAP_SERVERS) and an external registry
+    /// (SCHEMA_REGISTRY_URL); `clickstream process` instances do the rest.
+    Ingest(IngestArgs),
     /// Serve only the Confluent-compatible Schema Registry, with its state in
     /// <data-dir>/registry.
     Registry(RegistryArgs),
@@ -71,6 +75,16 @@ struct UpArgs {
     #[arg(long)]
     registry_port: Option<u16>,
     /// Use the registry at this URL instead of serving one.
+    #[arg(long, value_name = "URL")]
+    registry_url: Option<String>,
+}
+
+#[derive(Debug, Args)]
+struct IngestArgs {
+    /// Port of the ingest API (0 picks a free port).
+    #[arg(long)]
+    api_port: Option<u16>,
+    /// The registry to use [default: SCHEMA_REGISTRY_URL].
     #[arg(long, value_name = "URL")]
     registry_url: Option<String>,
 }
@@ -167,6 +181,21 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
             if args.registry_url.is_some() {
                 config.registry.url = args.registry_url;
             }
+            up(config).await
+        }
+        Command::Ingest(args) => {
+            if let Some(port) = args.api_port {
+                config.ingest.port = port;
+            }
+            if args.registry_url.is_some() {
+                config.registry.url = args.registry_url;
+            }
+            anyhow::ensure!(
+                config.registry.url.is_some(),
+                "the ingest role uses an external registry: set SCHEMA_REGISTRY_URL or \
+                 --registry-url (or run `clickstream up` for everything in one process)"
+            );
+            config.processor.enabled = false;
             up(config).await
         }
         Command::Registry(args) => {

@@ -5,12 +5,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clickstream_event::schemas::{LATEST_EVENT_SCHEMA, RAW_EVENT_SCHEMA, raw_event_schema};
 use clickstream_event::{EventValidator, LATEST_TOPIC, RAW_TOPIC, value_subject};
 use clickstream_ingest::IngestState;
 use clickstream_lake::Lake;
-use clickstream_log::{EmbeddedLog, EventLog};
+use clickstream_log::EventLog;
 use clickstream_process::{Processor, run_compactor};
 use clickstream_query::QueryEngine;
 use clickstream_registry::{RegistryClient, RegistryServerConfig, SchemaStore};
@@ -18,6 +18,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use crate::backend::OpenedLog;
 use crate::config::Config;
 use crate::topics::topic_specs;
 
@@ -26,7 +27,7 @@ pub struct Pipeline {
     ingest_addr: SocketAddr,
     registry_url: String,
     registry_addr: Option<SocketAddr>,
-    log: Arc<EmbeddedLog>,
+    log: OpenedLog,
     lake: Lake,
     query: QueryEngine,
     stop: watch::Sender<bool>,
@@ -38,18 +39,8 @@ impl Pipeline {
     /// the schemas and serves the ingest API. Returns once every part accepts requests.
     pub async fn start(config: Config) -> anyhow::Result<Pipeline> {
         crate::telemetry::prometheus();
-        if let Some(servers) = &config.kafka.bootstrap_servers {
-            bail!(
-                "KAFKA_BOOTSTRAP_SERVERS is set ({servers}), but this build has only the \
-                 embedded log: the Kafka backend is not implemented yet; unset it to run \
-                 on the embedded log"
-            );
-        }
-        let log = Arc::new(
-            EmbeddedLog::open(config.log.clone())
-                .await
-                .with_context(|| format!("opening the log in {}", config.log.dir.display()))?,
-        );
+        let opened = crate::backend::open_log(&config).await?;
+        let log = opened.log.clone();
         let specs = topic_specs(
             config.topics.partitions_csv.as_deref(),
             config.topics.default_partitions,
@@ -143,12 +134,12 @@ impl Pipeline {
         let listener = bind(&config.ingest.host, config.ingest.port, "ingest").await?;
         let ingest_addr = listener.local_addr()?;
         let state = Arc::new(IngestState {
-            log: log.clone() as Arc<dyn EventLog>,
+            log: log.clone(),
             validator,
             config: config.ingest.clone(),
         });
         let health = Arc::new(crate::telemetry::HealthState {
-            log: log.clone() as Arc<dyn EventLog>,
+            log: log.clone(),
             registry: client.clone(),
             lake: lake.clone(),
         });
@@ -166,7 +157,7 @@ impl Pipeline {
             ingest_addr,
             registry_url,
             registry_addr,
-            log,
+            log: opened,
             lake,
             query,
             stop,
@@ -191,7 +182,7 @@ impl Pipeline {
 
     /// The log, for inspection.
     pub fn log(&self) -> Arc<dyn EventLog> {
-        self.log.clone()
+        self.log.log.clone()
     }
 
     /// The lake.

@@ -58,6 +58,23 @@ pub enum LakeError {
         app_ids: Vec<String>,
     },
 
+    /// A commit expected to continue from one recorded version, but the table holds
+    /// another: another writer took over the partition and moved it meanwhile. The caller
+    /// must re-read its positions and redo its work from there.
+    #[error(
+        "table {table}: txn for {app_id} was expected to continue from {expected:?}, but the table records {recorded:?}"
+    )]
+    TxnMoved {
+        /// Table name.
+        table: &'static str,
+        /// The application id.
+        app_id: String,
+        /// The version the writer started from.
+        expected: Option<i64>,
+        /// The version the table holds.
+        recorded: Option<i64>,
+    },
+
     /// A commit would move an application's recorded version backwards or leave it unchanged:
     /// the data it carries has already been committed (a stale writer), so it is refused.
     #[error(
@@ -140,6 +157,7 @@ impl LakeError {
             | LakeError::Bucket { .. }
             | LakeError::TxnConflict { .. }
             | LakeError::TxnNotAdvancing { .. }
+            | LakeError::TxnMoved { .. }
             | LakeError::DuplicateAppId { .. }
             | LakeError::SchemaMismatch { .. }
             | LakeError::Arrow { .. } => false,
@@ -152,6 +170,7 @@ impl LakeError {
             LakeError::Delta { table, .. }
             | LakeError::TxnConflict { table, .. }
             | LakeError::TxnNotAdvancing { table, .. }
+            | LakeError::TxnMoved { table, .. }
             | LakeError::DuplicateAppId { table, .. }
             | LakeError::SchemaMismatch { table, .. }
             | LakeError::Arrow { table, .. } => Some(table),

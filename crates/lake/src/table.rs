@@ -246,7 +246,8 @@ impl LakeTable {
             .map_err(|err| LakeError::op(name, "append", err))
     }
 
-    /// Refuses duplicate app ids in one commit and versions that do not advance.
+    /// Refuses duplicate app ids in one commit, versions that do not advance, and commits
+    /// whose expected predecessor version is not the recorded one.
     async fn check_txns_advance(&self, txns: &[AppTxn]) -> Result<(), LakeError> {
         let name = self.kind.name();
         for (index, txn) in txns.iter().enumerate() {
@@ -256,7 +257,18 @@ impl LakeTable {
                     app_id: txn.app_id.clone(),
                 });
             }
-            if let Some(recorded) = self.txn_version(&txn.app_id).await?
+            let recorded = self.txn_version(&txn.app_id).await?;
+            if let Some(previous) = txn.previous
+                && previous != recorded
+            {
+                return Err(LakeError::TxnMoved {
+                    table: name,
+                    app_id: txn.app_id.clone(),
+                    expected: previous,
+                    recorded,
+                });
+            }
+            if let Some(recorded) = recorded
                 && txn.version <= recorded
             {
                 return Err(LakeError::TxnNotAdvancing {

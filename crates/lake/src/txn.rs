@@ -13,14 +13,32 @@ pub struct AppTxn {
     pub app_id: String,
     /// How far it got. The processor records the next log offset to read.
     pub version: i64,
+    /// When set, the version the table must hold for `app_id` before this commit
+    /// (`Some(None)`: none yet), i.e. where this writer started from. With several writers
+    /// a partition can move from one to another while the first still holds a batch; that
+    /// batch's version may well be ahead of what the second committed, yet its rows overlap.
+    /// Requiring the exact predecessor refuses it ([`crate::LakeError::TxnMoved`]).
+    /// Unset: the version only has to advance.
+    pub previous: Option<Option<i64>>,
 }
 
 impl AppTxn {
-    /// A `txn` action for `app_id` at `version`.
+    /// A `txn` action for `app_id` at `version`, which only has to advance.
     pub fn new(app_id: impl Into<String>, version: i64) -> Self {
         AppTxn {
             app_id: app_id.into(),
             version,
+            previous: None,
+        }
+    }
+
+    /// A `txn` action moving `app_id` from exactly `previous` (`None`: nothing recorded
+    /// yet) to `version`.
+    pub fn continuing(app_id: impl Into<String>, previous: Option<i64>, version: i64) -> Self {
+        AppTxn {
+            app_id: app_id.into(),
+            version,
+            previous: Some(previous),
         }
     }
 }

@@ -93,24 +93,41 @@ impl PendingBatch {
     }
 
     /// Turns the gathered rows into Arrow batches and the offsets to commit with them.
-    pub fn seal(&mut self, group: &str, raw_topic: &str, invalid_topic: &str) -> SealedBatch {
-        let txns = |next: &BTreeMap<u32, u64>, topic: &str, only: Option<&BTreeSet<u32>>| {
+    pub fn seal(
+        &mut self,
+        group: &str,
+        raw_topic: &str,
+        invalid_topic: &str,
+        previous: &Previous<'_>,
+    ) -> SealedBatch {
+        let txns = |next: &BTreeMap<u32, u64>,
+                    topic: &str,
+                    table: TableStep,
+                    only: Option<&BTreeSet<u32>>| {
             next.iter()
                 .filter(|(p, _)| only.is_none_or(|set| set.contains(p)))
-                .map(|(p, offset)| AppTxn {
-                    app_id: txn_app_id(group, topic, *p),
-                    version: *offset as i64,
+                .map(|(p, offset)| {
+                    AppTxn::continuing(
+                        txn_app_id(group, topic, *p),
+                        previous(topic, *p, table),
+                        *offset as i64,
+                    )
                 })
                 .collect::<Vec<_>>()
         };
         let sealed = SealedBatch {
             latest: std::mem::take(&mut self.latest),
             dead_letters: (!self.dead_partitions.is_empty()).then(|| self.dead.finish()),
-            dead_txns: txns(&self.raw_next, raw_topic, Some(&self.dead_partitions)),
+            dead_txns: txns(
+                &self.raw_next,
+                raw_topic,
+                TableStep::DeadLetters,
+                Some(&self.dead_partitions),
+            ),
             events: self.events.finish(),
-            events_txns: txns(&self.raw_next, raw_topic, None),
+            events_txns: txns(&self.raw_next, raw_topic, TableStep::Events, None),
             invalid: self.invalid.finish(),
-            invalid_txns: txns(&self.invalid_next, invalid_topic, None),
+            invalid_txns: txns(&self.invalid_next, invalid_topic, TableStep::Invalid, None),
             new_users: std::mem::take(&mut self.new_users),
             changed_days: BTreeSet::new(),
             raw_next: std::mem::take(&mut self.raw_next),
@@ -124,6 +141,18 @@ impl PendingBatch {
         sealed
     }
 }
+
+/// The table a commit step writes to, for looking up where a partition stood in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TableStep {
+    DeadLetters,
+    Events,
+    Invalid,
+}
+
+/// The version a table records for a topic partition when this processor last read or
+/// wrote it: what the next commit must continue from.
+pub(crate) type Previous<'a> = dyn Fn(&str, u32, TableStep) -> Option<i64> + 'a;
 
 /// A batch ready to commit. Steps that succeeded are remembered so that a retry after a
 /// transient failure does not repeat them.

@@ -23,7 +23,7 @@ use clickstream_lake::{LakeError, UniqueUsersBuilder, UniqueUsersRow};
 use clickstream_log::{LogError, OutgoingRecord, TopicPartition};
 use deltalake::arrow::array::Array;
 
-use crate::batch::SealedBatch;
+use crate::batch::{SealedBatch, TableStep};
 use crate::{ProcessError, Processor};
 
 /// How long a shutting-down processor keeps trying to commit before leaving the batch to
@@ -41,7 +41,18 @@ impl Processor {
             return Ok(());
         }
         let group = self.config.group.clone();
-        let mut sealed = self.pending.seal(&group, RAW_TOPIC, INVALID_TOPIC);
+        let committed = &self.committed;
+        let previous = |topic: &str, partition: u32, table: TableStep| {
+            let at = committed.get(&TopicPartition::new(topic, partition))?;
+            match table {
+                TableStep::DeadLetters => at.dead_letters,
+                TableStep::Events => at.events,
+                TableStep::Invalid => at.invalid,
+            }
+        };
+        let mut sealed = self
+            .pending
+            .seal(&group, RAW_TOPIC, INVALID_TOPIC, &previous);
         let mut backoff = Duration::from_millis(100);
         let mut stopping_since: Option<Instant> = None;
         loop {
@@ -58,7 +69,9 @@ impl Processor {
                     return Ok(());
                 }
                 Err(ProcessError::Lake(
-                    e @ (LakeError::TxnConflict { .. } | LakeError::TxnNotAdvancing { .. }),
+                    e @ (LakeError::TxnConflict { .. }
+                    | LakeError::TxnNotAdvancing { .. }
+                    | LakeError::TxnMoved { .. }),
                 )) => {
                     // An earlier attempt may have landed after all (an ambiguous failure),
                     // or another processor moved these partitions on: ask the tables.

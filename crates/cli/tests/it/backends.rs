@@ -1,14 +1,104 @@
-//! The backends a scenario can run on. Scenarios are written once, against a
-//! [`LakeBackend`], and each has one test per backend.
+//! The backends a scenario can run on. Scenarios are written once, against a [`Backend`]
+//! (a log backend and a lake backend), and each has one test per combination.
 //!
-//! The S3 backend is a real S3-API server: moto's standalone server (PyPI `moto[server]`),
-//! which `scripts/test` installs into the test virtualenv. A fresh one is started per test
-//! on a free loopback port, so one test pausing its store does not disturb another.
+//! - The Kafka backend is librdkafka's mock cluster: real Kafka-protocol brokers on
+//!   loopback ports, hosted by the test process, which child processes reach too.
+//! - The S3 backend is a real S3-API server: moto's standalone server (PyPI
+//!   `moto[server]`), which `scripts/test` installs into the test virtualenv. A fresh one
+//!   is started per test on a free loopback port, so one test pausing its store does not
+//!   disturb another.
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use clickstream::Config;
+use clickstream_log::{EmbeddedLog, EmbeddedLogConfig, EventLog};
+use rdkafka::mocking::MockCluster;
+use rdkafka::producer::DefaultProducerContext;
+
+/// A log backend and a lake backend.
+pub struct Backend {
+    pub log: LogBackend,
+    pub lake: LakeBackend,
+}
+
+impl Backend {
+    pub fn new(log: LogBackend, lake: LakeBackend) -> Backend {
+        Backend { log, lake }
+    }
+
+    /// Points an in-process pipeline's config at these backends.
+    pub fn configure(&self, config: &mut Config) {
+        self.log.configure(config);
+        self.lake.configure(config);
+    }
+
+    /// Environment pointing a `clickstream` child process at these backends, through
+    /// the original stack's variable names.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        let mut env = self.log.env();
+        env.extend(self.lake.env());
+        env
+    }
+
+    /// The log a pipeline with data dir `dir` ran on, opened for inspection.
+    pub async fn open_log(&self, dir: &std::path::Path) -> std::sync::Arc<dyn EventLog> {
+        match &self.log {
+            LogBackend::Embedded => std::sync::Arc::new(
+                EmbeddedLog::open(EmbeddedLogConfig::with_dir(dir.join("log")))
+                    .await
+                    .expect("log reopens"),
+            ),
+            LogBackend::Kafka(cluster) => {
+                let mut config = clickstream_kafka::KafkaConfig::default();
+                config.bootstrap_servers = Some(cluster.bootstrap_servers());
+                std::sync::Arc::new(
+                    clickstream_kafka::KafkaLog::connect(config)
+                        .await
+                        .expect("kafka reachable"),
+                )
+            }
+        }
+    }
+}
+
+/// Where the log lives in a scenario.
+pub enum LogBackend {
+    /// The default: the embedded log in the pipeline's data dir.
+    Embedded,
+    /// A Kafka cluster: librdkafka's mock brokers, in this process.
+    Kafka(MockCluster<'static, DefaultProducerContext>),
+}
+
+impl LogBackend {
+    /// A fresh mock Kafka cluster of three brokers with the pipeline's topics. The mock
+    /// brokers do not implement the admin API's CreateTopics, so the topics are created
+    /// as an operator would on a cluster where clients may not create them.
+    pub fn kafka() -> LogBackend {
+        let cluster = MockCluster::new(3).expect("mock cluster starts");
+        for spec in clickstream::topics::topic_specs(None, 6).expect("default topics") {
+            cluster
+                .create_topic(&spec.name, spec.partitions as i32, 1)
+                .expect("topic created");
+        }
+        LogBackend::Kafka(cluster)
+    }
+
+    fn configure(&self, config: &mut Config) {
+        if let LogBackend::Kafka(cluster) = self {
+            config.kafka.bootstrap_servers = Some(cluster.bootstrap_servers());
+        }
+    }
+
+    fn env(&self) -> Vec<(&'static str, String)> {
+        match self {
+            LogBackend::Embedded => Vec::new(),
+            LogBackend::Kafka(cluster) => {
+                vec![("KAFKA_BOOTSTRAP_SERVERS", cluster.bootstrap_servers())]
+            }
+        }
+    }
+}
 
 /// A free TCP port on loopback (for servers that cannot be told to pick one).
 pub fn free_port() -> u16 {
@@ -33,7 +123,7 @@ impl LakeBackend {
     }
 
     /// Points an in-process pipeline's config at this lake.
-    pub fn configure(&self, config: &mut Config) {
+    fn configure(&self, config: &mut Config) {
         if let LakeBackend::S3(server) = self {
             config.lake.s3.endpoint = Some(server.endpoint.clone());
             config.lake.s3.access_key_id = Some("testing".into());
@@ -41,9 +131,7 @@ impl LakeBackend {
         }
     }
 
-    /// Environment pointing a `clickstream` child process at this lake, through the
-    /// original stack's variable names.
-    pub fn env(&self) -> Vec<(&'static str, String)> {
+    fn env(&self) -> Vec<(&'static str, String)> {
         match self {
             LakeBackend::File => Vec::new(),
             LakeBackend::S3(server) => vec![

@@ -21,9 +21,9 @@ impl TestPipeline {
         Self::start_with(|_| {}).await
     }
 
-    /// A pipeline whose lake is on `lake`.
-    pub async fn start_on(lake: &crate::backends::LakeBackend) -> TestPipeline {
-        Self::start_with(|config| lake.configure(config)).await
+    /// A pipeline on these backends.
+    pub async fn start_on(backend: &crate::backends::Backend) -> TestPipeline {
+        Self::start_with(|config| backend.configure(config)).await
     }
 
     pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> TestPipeline {

@@ -11,7 +11,7 @@ use clickstream_log::{EmbeddedLog, EmbeddedLogConfig, EventLog};
 use rand::Rng;
 use serde_json::Value;
 
-use crate::backends::{LakeBackend, free_port};
+use crate::backends::{Backend, LakeBackend, LogBackend, free_port};
 use crate::common::{read_topic, seed_events};
 
 async fn wait_until_up(http: &reqwest::Client, base: &str, child: &mut tokio::process::Child) {
@@ -122,9 +122,9 @@ async fn acknowledged_events_survive_kill_9_of_the_server() {
     log.close().await;
 }
 
-fn spawn_up(dir: &std::path::Path, api_port: u16, lake: &LakeBackend) -> tokio::process::Child {
+fn spawn_up(dir: &std::path::Path, api_port: u16, backend: &Backend) -> tokio::process::Child {
     tokio::process::Command::new(env!("CARGO_BIN_EXE_clickstream"))
-        .envs(lake.env())
+        .envs(backend.env())
         .arg("--data-dir")
         .arg(dir)
         .args(["up", "--api-port", &api_port.to_string()])
@@ -159,16 +159,42 @@ async fn count_events(http: &reqwest::Client, base: &str) -> Option<(i64, i64)> 
 /// while events keep coming; at the end the lake holds every event of the log exactly
 /// once, and every acknowledged event is among them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn lake_on_file_holds_every_acknowledged_event_exactly_once_across_kill_9() {
-    lake_holds_every_acknowledged_event_exactly_once_across_kill_9(LakeBackend::File).await;
+async fn exactly_once_across_kill_9_embedded_log_file_lake() {
+    lake_holds_every_acknowledged_event_exactly_once_across_kill_9(Backend::new(
+        LogBackend::Embedded,
+        LakeBackend::File,
+    ))
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn lake_on_s3_holds_every_acknowledged_event_exactly_once_across_kill_9() {
-    lake_holds_every_acknowledged_event_exactly_once_across_kill_9(LakeBackend::s3()).await;
+async fn exactly_once_across_kill_9_embedded_log_s3_lake() {
+    lake_holds_every_acknowledged_event_exactly_once_across_kill_9(Backend::new(
+        LogBackend::Embedded,
+        LakeBackend::s3(),
+    ))
+    .await;
 }
 
-async fn lake_holds_every_acknowledged_event_exactly_once_across_kill_9(lake: LakeBackend) {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exactly_once_across_kill_9_kafka_log_file_lake() {
+    lake_holds_every_acknowledged_event_exactly_once_across_kill_9(Backend::new(
+        LogBackend::kafka(),
+        LakeBackend::File,
+    ))
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exactly_once_across_kill_9_kafka_log_s3_lake() {
+    lake_holds_every_acknowledged_event_exactly_once_across_kill_9(Backend::new(
+        LogBackend::kafka(),
+        LakeBackend::s3(),
+    ))
+    .await;
+}
+
+async fn lake_holds_every_acknowledged_event_exactly_once_across_kill_9(backend: Backend) {
     let dir = tempfile::tempdir().expect("tempdir");
     let http = reqwest::Client::new();
     let acked_ids: Arc<Mutex<Vec<i64>>> = Arc::default();
@@ -179,7 +205,7 @@ async fn lake_holds_every_acknowledged_event_exactly_once_across_kill_9(lake: La
     for _round in 0..5 {
         let api_port = free_port();
         let base = format!("http://127.0.0.1:{api_port}");
-        let mut child = spawn_up(dir.path(), api_port, &lake);
+        let mut child = spawn_up(dir.path(), api_port, &backend);
         wait_until_up(&http, &base, &mut child).await;
         let mut senders = tokio::task::JoinSet::new();
         for _ in 0..3 {
@@ -224,7 +250,7 @@ async fn lake_holds_every_acknowledged_event_exactly_once_across_kill_9(lake: La
     );
     let api_port = free_port();
     let base = format!("http://127.0.0.1:{api_port}");
-    let mut child = spawn_up(dir.path(), api_port, &lake);
+    let mut child = spawn_up(dir.path(), api_port, &backend);
     wait_until_up(&http, &base, &mut child).await;
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut stable_since: Option<(i64, Instant)> = None;
@@ -279,10 +305,7 @@ async fn lake_holds_every_acknowledged_event_exactly_once_across_kill_9(lake: La
     );
 
     // And the lake holds exactly what the log holds: every raw record once.
-    let log = EmbeddedLog::open(EmbeddedLogConfig::with_dir(dir.path().join("log")))
-        .await
-        .expect("log reopens");
-    let raw = read_topic(&log as &dyn EventLog, RAW_TOPIC).await;
+    let log = backend.open_log(dir.path()).await;
+    let raw = read_topic(log.as_ref(), RAW_TOPIC).await;
     assert_eq!(raw.len(), ids.len(), "lake rows vs raw log records");
-    log.close().await;
 }

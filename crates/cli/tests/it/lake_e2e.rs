@@ -8,7 +8,7 @@ use apache_avro::types::Value as Avro;
 use clickstream_event::{LATEST_TOPIC, UNIQUE_USERS_TOPIC};
 use serde_json::{Value, json};
 
-use crate::backends::LakeBackend;
+use crate::backends::{Backend, LakeBackend, LogBackend};
 use crate::common::{
     EVENT_DETAIL_FIELDS, TestPipeline, decode_via_registry, json_body, read_topic, seed_events,
 };
@@ -30,17 +30,43 @@ fn mixed_events(first_id: i64, n: usize) -> Vec<Value> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn posted_events_land_in_the_lake_column_for_column_on_file() {
-    posted_events_land_in_the_lake_column_for_column(LakeBackend::File).await;
+async fn posted_events_land_column_for_column_embedded_log_file_lake() {
+    posted_events_land_in_the_lake_column_for_column(Backend::new(
+        LogBackend::Embedded,
+        LakeBackend::File,
+    ))
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn posted_events_land_in_the_lake_column_for_column_on_s3() {
-    posted_events_land_in_the_lake_column_for_column(LakeBackend::s3()).await;
+async fn posted_events_land_column_for_column_embedded_log_s3_lake() {
+    posted_events_land_in_the_lake_column_for_column(Backend::new(
+        LogBackend::Embedded,
+        LakeBackend::s3(),
+    ))
+    .await;
 }
 
-async fn posted_events_land_in_the_lake_column_for_column(lake: LakeBackend) {
-    let t = TestPipeline::start_on(&lake).await;
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn posted_events_land_column_for_column_kafka_log_file_lake() {
+    posted_events_land_in_the_lake_column_for_column(Backend::new(
+        LogBackend::kafka(),
+        LakeBackend::File,
+    ))
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn posted_events_land_column_for_column_kafka_log_s3_lake() {
+    posted_events_land_in_the_lake_column_for_column(Backend::new(
+        LogBackend::kafka(),
+        LakeBackend::s3(),
+    ))
+    .await;
+}
+
+async fn posted_events_land_in_the_lake_column_for_column(backend: Backend) {
+    let t = TestPipeline::start_on(&backend).await;
     let mut posted: HashMap<i64, (Value, String)> = HashMap::new();
     let (mut valid, mut invalid) = (0, 0);
     for round in 0..4 {

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::backends::LakeBackend;
+use crate::backends::{Backend, LakeBackend, LogBackend};
 use crate::common::{TestPipeline, json_body, seed_events};
 
 /// Posts `n` copies of a seed event with ids from `first`, asserting they are accepted.
@@ -30,11 +30,11 @@ async fn post_batch(t: &TestPipeline, first: i64, n: i64) {
 /// event exactly once, without a restart.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lake_store_outage_loses_nothing_and_the_pipeline_catches_up() {
-    let lake = LakeBackend::s3();
-    let LakeBackend::S3(store) = &lake else {
+    let backend = Backend::new(LogBackend::Embedded, LakeBackend::s3());
+    let LakeBackend::S3(store) = &backend.lake else {
         unreachable!("an S3 backend")
     };
-    let t = TestPipeline::start_on(&lake).await;
+    let t = TestPipeline::start_on(&backend).await;
 
     let mut next_id = 1;
     for _ in 0..5 {

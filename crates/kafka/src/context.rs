@@ -1,0 +1,133 @@
+//! librdkafka callbacks: statistics exported as metrics, and rebalances turned into
+//! [`ConsumerEvent`]s.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use clickstream_log::{ConsumerEvent, TopicPartition};
+use rdkafka::consumer::{BaseConsumer, ConsumerContext, Rebalance};
+use rdkafka::{ClientContext, Statistics, TopicPartitionList};
+
+/// Context of every client: exports librdkafka's statistics as `clickstream_kafka_*`
+/// gauges, labelled by client role.
+#[derive(Clone)]
+pub struct StatsContext {
+    role: &'static str,
+}
+
+impl StatsContext {
+    /// A context for a client playing `role` (`"producer"`, `"consumer"`, `"admin"`).
+    pub fn new(role: &'static str) -> Self {
+        StatsContext { role }
+    }
+}
+
+impl ClientContext for StatsContext {
+    fn stats(&self, statistics: Statistics) {
+        export_statistics(self.role, &statistics);
+    }
+}
+
+impl ConsumerContext for StatsContext {}
+
+fn export_statistics(role: &'static str, stats: &Statistics) {
+    metrics::gauge!("clickstream_kafka_queued_messages", "role" => role).set(stats.msg_cnt as f64);
+    metrics::gauge!("clickstream_kafka_queued_bytes", "role" => role).set(stats.msg_size as f64);
+    metrics::gauge!("clickstream_kafka_sent_messages_total", "role" => role)
+        .set(stats.txmsgs as f64);
+    metrics::gauge!("clickstream_kafka_received_messages_total", "role" => role)
+        .set(stats.rxmsgs as f64);
+    for broker in stats.brokers.values().filter(|b| b.nodeid >= 0) {
+        let name = broker.nodename.clone();
+        metrics::gauge!("clickstream_kafka_broker_up", "role" => role, "broker" => name.clone())
+            .set(if broker.state == "UP" { 1.0 } else { 0.0 });
+        if let Some(rtt) = &broker.rtt {
+            metrics::gauge!("clickstream_kafka_broker_rtt_seconds", "role" => role, "broker" => name.clone())
+                .set(rtt.avg as f64 / 1e6);
+        }
+        metrics::gauge!("clickstream_kafka_broker_request_timeouts_total", "role" => role, "broker" => name)
+            .set(broker.req_timeouts as f64);
+    }
+    if role == "consumer" {
+        for topic in stats.topics.values() {
+            for partition in topic.partitions.values().filter(|p| p.partition >= 0) {
+                if partition.consumer_lag >= 0 {
+                    metrics::gauge!(
+                        "clickstream_kafka_consumer_lag",
+                        "topic" => topic.topic.clone(),
+                        "partition" => partition.partition.to_string()
+                    )
+                    .set(partition.consumer_lag as f64);
+                }
+            }
+        }
+    }
+}
+
+/// Rebalance events seen by a consumer, waiting for its `poll` to hand them out.
+pub type RebalanceQueue = Arc<Mutex<VecDeque<ConsumerEvent>>>;
+
+/// Context of a group consumer: statistics, plus each rebalance queued as
+/// [`ConsumerEvent::Revoked`] / [`ConsumerEvent::Assigned`].
+pub struct GroupContext {
+    stats: StatsContext,
+    events: RebalanceQueue,
+}
+
+impl GroupContext {
+    /// A context queueing rebalances into `events`.
+    pub fn new(events: RebalanceQueue) -> Self {
+        GroupContext {
+            stats: StatsContext::new("consumer"),
+            events,
+        }
+    }
+}
+
+impl ClientContext for GroupContext {
+    fn stats(&self, statistics: Statistics) {
+        self.stats.stats(statistics);
+    }
+}
+
+impl ConsumerContext for GroupContext {
+    fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(tpl) = rebalance {
+            let partitions = partitions_of(tpl);
+            tracing::info!(?partitions, "kafka: partitions revoked");
+            self.push(ConsumerEvent::Revoked(partitions));
+        }
+    }
+
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Assign(tpl) => {
+                let partitions = partitions_of(tpl);
+                tracing::info!(?partitions, "kafka: partitions assigned");
+                self.push(ConsumerEvent::Assigned(partitions));
+            }
+            Rebalance::Revoke(_) => {}
+            Rebalance::Error(e) => tracing::warn!(error = %e, "kafka: rebalance failed"),
+        }
+    }
+}
+
+impl GroupContext {
+    fn push(&self, event: ConsumerEvent) {
+        if let Ok(mut events) = self.events.lock() {
+            events.push_back(event);
+        }
+    }
+}
+
+/// The topic partitions of a list, sorted.
+pub fn partitions_of(tpl: &TopicPartitionList) -> Vec<TopicPartition> {
+    let mut partitions: Vec<TopicPartition> = tpl
+        .elements()
+        .iter()
+        .filter(|e| e.partition() >= 0)
+        .map(|e| TopicPartition::new(e.topic(), e.partition() as u32))
+        .collect();
+    partitions.sort();
+    partitions
+}
