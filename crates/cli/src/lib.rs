@@ -3,8 +3,10 @@
 
 pub mod bench;
 pub mod config;
+pub mod generate;
 pub mod lake_cmd;
 pub mod pipeline;
+pub mod progress;
 pub mod telemetry;
 pub mod topics;
 
