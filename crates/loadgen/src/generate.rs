@@ -121,13 +121,13 @@ fn bar_style(unit: &str) -> ProgressStyle {
     let template =
         String::from("{spinner} [{elapsed_precise}] [{wide_bar}] {human_pos}/{human_len} ")
             + unit
-            + " ({per_sec}, eta {eta}) {msg}";
+            + " ({per_sec:0}, eta {eta}) {msg}";
     ProgressStyle::with_template(&template).unwrap_or_else(|_| ProgressStyle::default_bar())
 }
 
 fn spinner_style(unit: &str) -> ProgressStyle {
     let template =
-        String::from("{spinner} [{elapsed_precise}] {human_pos} ") + unit + " ({per_sec}) {msg}";
+        String::from("{spinner} [{elapsed_precise}] {human_pos} ") + unit + " ({per_sec:0}) {msg}";
     ProgressStyle::with_template(&template).unwrap_or_else(|_| ProgressStyle::default_spinner())
 }
 
