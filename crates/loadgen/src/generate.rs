@@ -59,25 +59,29 @@ pub enum Source {
 /// Makes batches, on the producer thread.
 enum Producer {
     Replay(ReplayReader),
-    Synthetic {
-        traffic: Traffic,
-        /// Package ids, from the seed too, so a run's bodies are reproducible.
-        package_ids: ChaCha8Rng,
-        remaining: Option<u64>,
-        sequence: u64,
-    },
+    Synthetic(Box<SyntheticBatches>),
+}
+
+/// Batches of simulated traffic.
+struct SyntheticBatches {
+    traffic: Traffic,
+    /// Package ids, from the seed too, so a run's bodies are reproducible.
+    package_ids: ChaCha8Rng,
+    remaining: Option<u64>,
+    sequence: u64,
 }
 
 impl Producer {
     fn next_batch(&mut self, size: usize) -> Result<Option<Batch>, GenerateError> {
         match self {
             Producer::Replay(reader) => reader.next_batch(size, &uuid::Uuid::new_v4().to_string()),
-            Producer::Synthetic {
-                traffic,
-                package_ids,
-                remaining,
-                sequence,
-            } => {
+            Producer::Synthetic(batches) => {
+                let SyntheticBatches {
+                    traffic,
+                    package_ids,
+                    remaining,
+                    sequence,
+                } = batches.as_mut();
                 let take = remaining.map_or(size as u64, |left| left.min(size as u64));
                 if take == 0 {
                     return Ok(None);
@@ -202,12 +206,12 @@ pub async fn run_generate(
                 }
                 None => progress.set_style(spinner_style("events")),
             }
-            let producer = Producer::Synthetic {
+            let producer = Producer::Synthetic(Box::new(SyntheticBatches {
                 traffic: Traffic::new(traffic.clone()),
                 package_ids,
                 remaining: config.count,
                 sequence: 0,
-            };
+            }));
             ("synthetic", Some(traffic.seed), producer, None)
         }
     };

@@ -164,7 +164,7 @@ impl Tally {
     pub fn summary(&self, mode: &str, url: &str, elapsed: Duration) -> GenerateSummary {
         let ms = |micros: u64| micros as f64 / 1000.0;
         let secs = elapsed.as_secs_f64().max(1e-9);
-        let has_latency = self.latency.len() > 0;
+        let has_latency = !self.latency.is_empty();
         GenerateSummary {
             mode: mode.to_string(),
             url: url.to_string(),
@@ -209,7 +209,7 @@ fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);

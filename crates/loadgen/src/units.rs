@@ -33,10 +33,11 @@ pub fn parse_rate(text: &str) -> Result<f64, String> {
 /// Parses a duration: `60s`, `2m`, `1h 30m`, `500ms`; a bare number is seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    if let Ok(seconds) = text.parse::<f64>() {
-        if seconds.is_finite() && seconds >= 0.0 {
-            return Ok(Duration::from_secs_f64(seconds));
-        }
+    if let Ok(seconds) = text.parse::<f64>()
+        && seconds.is_finite()
+        && seconds >= 0.0
+    {
+        return Ok(Duration::from_secs_f64(seconds));
     }
     humantime::parse_duration(text).map_err(|e| format!("{text:?} is not a duration like 60s: {e}"))
 }

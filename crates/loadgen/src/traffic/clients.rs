@@ -231,7 +231,7 @@ impl Device {
             ClientKind::App => APP,
         };
         Device {
-            user_agent: *weighted(rng, agents),
+            user_agent: weighted::<&str>(rng, agents),
             kind,
         }
     }
