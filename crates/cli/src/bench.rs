@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use clap::Args;
-use clickstream_loadgen::{IngestLoad, VisibilityLoad, run_ingest_load, run_visibility};
+use clickstream_loadgen::{Endpoint, IngestLoad, VisibilityLoad, run_ingest_load, run_visibility};
 
 /// Flags of `clickstream bench ingest`.
 #[derive(Debug, Args)]
@@ -11,6 +11,11 @@ pub struct IngestBenchArgs {
     /// Base URL of the ingest API (loopback only: this is a load test).
     #[arg(long, default_value = "http://127.0.0.1:60000")]
     pub url: String,
+    /// The route to load: `collect` POSTs batches of events; `ping` GETs /ping, the same
+    /// HTTP path with no work behind it (the loopback ceiling). Any server with these
+    /// routes will do, e.g. the Flask baseline in bench/baseline/.
+    #[arg(long, value_enum, default_value_t = BenchEndpoint::Collect)]
+    pub endpoint: BenchEndpoint,
     /// Events per request.
     #[arg(long, default_value_t = 100)]
     pub batch_size: usize,
@@ -28,11 +33,23 @@ pub struct IngestBenchArgs {
     pub json: bool,
 }
 
+/// The routes `bench ingest` can load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BenchEndpoint {
+    /// POST /collect.
+    Collect,
+    /// GET /ping.
+    Ping,
+}
+
 /// Runs the load and prints the report.
 pub async fn run_ingest(args: IngestBenchArgs) -> anyhow::Result<()> {
-    let url = format!("{}/collect", args.url.trim_end_matches('/'));
     let report = run_ingest_load(IngestLoad {
-        url,
+        url: args.url.clone(),
+        endpoint: match args.endpoint {
+            BenchEndpoint::Collect => Endpoint::Collect,
+            BenchEndpoint::Ping => Endpoint::Ping,
+        },
         batch_size: args.batch_size,
         connections: args.connections,
         duration: Duration::from_secs(args.duration_secs),
@@ -43,10 +60,12 @@ pub async fn run_ingest(args: IngestBenchArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string(&report)?);
     } else {
         println!(
-            "batch {:>5}  conns {:>3}  {:>10.0} events/s  p50 {:>7.2} ms  p99 {:>7.2} ms  max {:>7.2} ms  ok {}  failed {}  transport errors {}",
+            "{:?} batch {:>5}  conns {:>3}  {:>10.0} events/s  {:>8.0} requests/s  p50 {:>7.2} ms  p99 {:>7.2} ms  max {:>7.2} ms  ok {}  failed {}  transport errors {}",
+            report.endpoint,
             report.batch_size,
             report.connections,
             report.events_per_sec,
+            report.requests_per_sec,
             report.latency_p50_ms,
             report.latency_p99_ms,
             report.latency_max_ms,

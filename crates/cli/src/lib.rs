@@ -4,8 +4,10 @@
 pub mod backend;
 pub mod bench;
 pub mod config;
+pub mod generate;
 pub mod lake_cmd;
 pub mod pipeline;
+pub mod progress;
 pub mod telemetry;
 pub mod topics;
 

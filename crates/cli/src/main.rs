@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use clickstream::config::{self, Config, LogFormat};
-use clickstream::{Pipeline, bench, lake_cmd};
+use clickstream::{Pipeline, bench, generate, lake_cmd, progress};
 use tracing_subscriber::EnvFilter;
 
 /// Clickstream event pipeline: HTTP ingest with Avro validation, a Confluent-compatible
@@ -59,6 +59,10 @@ enum Command {
     /// Lake maintenance: compact small files, delete files no version needs.
     #[command(subcommand)]
     Lake(LakeCommand),
+    /// Send events to /collect: replay a JSON Lines file as the original generator did
+    /// (`generate [hostname] [filename] [--reset]`, resuming from read_state.txt), or
+    /// realistic synthetic traffic at a rate (`--synthetic --rate 5000/s --duration 60s`).
+    Generate(Box<generate::GenerateArgs>),
     /// Drive load against a running ingest API and report throughput and latency.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -220,6 +224,7 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
             retention_hours,
             dry_run,
         }) => lake_cmd::vacuum(config, retention_hours, dry_run).await,
+        Command::Generate(args) => generate::run(*args, shutdown_signal()).await,
         Command::Bench(BenchCommand::Ingest(args)) => bench::run_ingest(args).await,
         Command::Bench(BenchCommand::Visibility(args)) => bench::run_visibility_bench(args).await,
         Command::Config => {
@@ -294,7 +299,7 @@ fn init_tracing(config: &Config) {
         .unwrap_or_else(|_| EnvFilter::new(&config.logging.filter));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(progress::StderrBelowBars);
     match config.logging.format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),

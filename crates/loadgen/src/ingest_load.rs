@@ -4,17 +4,28 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
-use rand::SeedableRng;
-use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
-use crate::synthetic_event;
+use crate::{Traffic, TrafficConfig};
+
+/// Which route the load goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Endpoint {
+    /// `POST /collect` with batches of synthetic events.
+    #[default]
+    Collect,
+    /// `GET /ping`: the same HTTP path with no work behind it, the loopback ceiling.
+    Ping,
+}
 
 /// What load to offer.
 #[derive(Debug, Clone)]
 pub struct IngestLoad {
-    /// `/collect` URL.
+    /// Base URL of the server (`http://127.0.0.1:60000`).
     pub url: String,
+    /// The route to load.
+    pub endpoint: Endpoint,
     /// Events per request.
     pub batch_size: usize,
     /// Concurrent connections, each with one request in flight.
@@ -28,6 +39,8 @@ pub struct IngestLoad {
 /// What the load achieved.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LoadReport {
+    /// The route loaded.
+    pub endpoint: Endpoint,
     /// Events per request.
     pub batch_size: usize,
     /// Concurrent connections.
@@ -42,8 +55,10 @@ pub struct LoadReport {
     pub events_acked: u64,
     /// Wall-clock seconds of the run.
     pub elapsed_secs: f64,
-    /// Acknowledged events per second.
+    /// Acknowledged events per second (for `/ping`, answered requests per second).
     pub events_per_sec: f64,
+    /// Requests answered 200 per second.
+    pub requests_per_sec: f64,
     /// Median request latency, milliseconds.
     pub latency_p50_ms: f64,
     /// 99th percentile request latency, milliseconds.
@@ -76,14 +91,23 @@ pub async fn run_ingest_load(load: IngestLoad) -> Result<LoadReport, LoadError> 
         .timeout(Duration::from_secs(30))
         .build()
         .map_err(|e| LoadError::Client(e.to_string()))?;
-    let bodies = Arc::new(make_bodies(&load, 64));
+    let bodies = Arc::new(match load.endpoint {
+        Endpoint::Collect => make_bodies(&load, 64),
+        Endpoint::Ping => vec![bytes::Bytes::new()],
+    });
+    let base = load.url.trim_end_matches('/');
+    let url = match load.endpoint {
+        Endpoint::Collect => format!("{base}/collect"),
+        Endpoint::Ping => format!("{base}/ping"),
+    };
     let started = Instant::now();
     let deadline = started + load.duration;
     let mut workers = tokio::task::JoinSet::new();
     for worker in 0..load.connections {
         let client = client.clone();
         let bodies = bodies.clone();
-        let url = load.url.clone();
+        let url = url.clone();
+        let endpoint = load.endpoint;
         workers.spawn(async move {
             let mut stats = WorkerStats::new();
             let mut i = worker;
@@ -91,15 +115,21 @@ pub async fn run_ingest_load(load: IngestLoad) -> Result<LoadReport, LoadError> 
                 let body = bodies[i % bodies.len()].clone();
                 i += 1;
                 let sent = Instant::now();
-                let result = client
-                    .post(&url)
-                    .header("content-type", "application/json")
-                    .body(body)
-                    .send()
-                    .await;
-                match result {
+                let request = match endpoint {
+                    Endpoint::Collect => client
+                        .post(&url)
+                        .header("content-type", "application/json")
+                        .body(body),
+                    Endpoint::Ping => client.get(&url),
+                };
+                match request.send().await {
                     Ok(response) if response.status().is_success() => {
-                        let acked = response.json::<Ack>().await.map(|a| a.processed_count);
+                        let acked = match endpoint {
+                            Endpoint::Collect => {
+                                response.json::<Ack>().await.map(|a| a.processed_count)
+                            }
+                            Endpoint::Ping => response.bytes().await.map(|_| 1),
+                        };
                         stats.record(sent.elapsed());
                         match acked {
                             Ok(n) => {
@@ -125,10 +155,11 @@ pub async fn run_ingest_load(load: IngestLoad) -> Result<LoadReport, LoadError> 
     }
     let elapsed = started.elapsed().as_secs_f64();
     if total.ok == 0 && total.failed == 0 && total.transport > 0 {
-        return Err(LoadError::Unreachable(load.url));
+        return Err(LoadError::Unreachable(url));
     }
     let ms = |v: u64| v as f64 / 1000.0;
     Ok(LoadReport {
+        endpoint: load.endpoint,
         batch_size: load.batch_size,
         connections: load.connections,
         requests_ok: total.ok,
@@ -137,6 +168,7 @@ pub async fn run_ingest_load(load: IngestLoad) -> Result<LoadReport, LoadError> 
         events_acked: total.events,
         elapsed_secs: elapsed,
         events_per_sec: total.events as f64 / elapsed,
+        requests_per_sec: total.ok as f64 / elapsed,
         latency_p50_ms: ms(total.latency.value_at_quantile(0.50)),
         latency_p99_ms: ms(total.latency.value_at_quantile(0.99)),
         latency_max_ms: ms(total.latency.max()),
@@ -144,15 +176,16 @@ pub async fn run_ingest_load(load: IngestLoad) -> Result<LoadReport, LoadError> 
 }
 
 fn make_bodies(load: &IngestLoad, count: usize) -> Vec<bytes::Bytes> {
-    let mut rng = StdRng::seed_from_u64(load.seed);
-    let mut id = 1i64;
+    let mut traffic = Traffic::new(TrafficConfig {
+        seed: load.seed,
+        ..TrafficConfig::default()
+    });
     (0..count)
         .map(|_| {
-            let events: Vec<serde_json::Value> = (0..load.batch_size)
-                .map(|_| {
-                    id += 1;
-                    synthetic_event(&mut rng, id)
-                })
+            let events: Vec<crate::Object> = traffic
+                .by_ref()
+                .take(load.batch_size)
+                .map(|generated| generated.event)
                 .collect();
             bytes::Bytes::from(serde_json::to_vec(&events).unwrap_or_default())
         })

@@ -7,11 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
-use rand::SeedableRng;
-use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
-use crate::{LoadError, synthetic_event};
+use crate::{LoadError, Traffic, TrafficConfig};
 
 /// What to offer.
 #[derive(Debug, Clone)]
@@ -135,21 +133,23 @@ pub async fn run_visibility(load: VisibilityLoad) -> Result<VisibilityReport, Lo
 
 /// Sends batches on a fixed schedule (open loop); returns the events acknowledged.
 async fn send_at_rate(client: reqwest::Client, load: VisibilityLoad, pending: Pending) -> u64 {
-    let mut rng = StdRng::seed_from_u64(11);
+    let mut traffic = Traffic::new(TrafficConfig {
+        seed: 11,
+        first_id: 1_000_000_000,
+        ..TrafficConfig::default()
+    });
     let requests_per_sec = (load.rate as f64 / load.batch_size as f64).max(0.001);
     let period = Duration::from_secs_f64(1.0 / requests_per_sec);
     let mut ticker = tokio::time::interval(period);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let end = Instant::now() + load.duration;
     let mut in_flight = tokio::task::JoinSet::new();
-    let mut id = 1_000_000_000i64;
     while Instant::now() < end {
         ticker.tick().await;
-        let events: Vec<serde_json::Value> = (0..load.batch_size)
-            .map(|_| {
-                id += 1;
-                synthetic_event(&mut rng, id)
-            })
+        let events: Vec<crate::Object> = traffic
+            .by_ref()
+            .take(load.batch_size)
+            .map(|generated| generated.event)
             .collect();
         let (client, pending) = (client.clone(), pending.clone());
         let url = format!("{}/collect", load.base_url);

@@ -5,6 +5,7 @@ mod backends;
 mod bad_input;
 mod common;
 mod crash;
+mod generate;
 mod http_api;
 mod lake_e2e;
 mod startup;

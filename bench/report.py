@@ -1,0 +1,127 @@
+"""The benchmark's ratios and its markdown table (used by bench/run.py)."""
+
+
+def _by_batch(runs):
+    return {r["batch_size"]: r for r in (runs or [])}
+
+
+def ratios(results):
+    """ours / Flask (events/s, same batch size, same load) and ours / ceiling: for single
+    events the loopback HTTP ceiling (our /ping, requests/s), for batches the single-core
+    parse + validate + encode ceiling (criterion, events/s)."""
+    ours = _by_batch(results["clickstream"]["ingest"])
+    flask = _by_batch((results.get("flask") or {}).get("ingest"))
+    ping = results["clickstream"]["ping"]["requests_per_sec"]
+    cpu = (results.get("criterion") or {}).get("parse_validate_encode", {}).get("events_per_sec")
+    out = []
+    for batch, run in sorted(ours.items()):
+        row = {"batch_size": batch, "ours_events_per_sec": run["events_per_sec"]}
+        if batch in flask and flask[batch]["events_per_sec"]:
+            row["ours_over_flask"] = run["events_per_sec"] / flask[batch]["events_per_sec"]
+        if batch == 1:
+            row["ceiling"] = "loopback /ping requests/s"
+            row["ours_over_ceiling"] = run["requests_per_sec"] / ping if ping else None
+        elif cpu:
+            row["ceiling"] = "criterion parse+validate+encode events/s, one core"
+            row["ours_over_ceiling"] = run["events_per_sec"] / cpu
+        out.append(row)
+    return out
+
+
+def _n(value, digits=0):
+    if value is None:
+        return "–"
+    return f"{value:,.{digits}f}"
+
+
+def _x(value):
+    return "–" if value is None else f"{value:.2f}×"
+
+
+def markdown(results):
+    cfg, machine = results["config"], results["machine"]
+    ours, flask = results["clickstream"], results.get("flask")
+    lines = [
+        f"# clickstream benchmark, {results['started']}",
+        "",
+        f"{machine['cores']} cores ({machine['cpu']}), load average at start "
+        f"{', '.join(f'{v:.2f}' for v in machine['load_average_at_start'])}; commit {machine['commit']}; "
+        f"{cfg['connections']} connections, {cfg['ingest_secs']} s per load run"
+        + (" (QUICK: smoke-test durations, debug-grade figures)" if cfg["quick"] else "")
+        + ". The load tool shares the cores with the server; compare figures of one run.",
+        "",
+        "## Ingest",
+        "",
+        "| server | route | batch | events/s | requests/s | p50 ms | p99 ms | server CPU s / M events | ours / Flask | ours / ceiling |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    by_batch = {r["batch_size"]: r for r in results["ratios"]}
+
+    def row(name, route, r, ratio=None):
+        cpu = r.get("server_cpu_secs_per_million_events")
+        over_flask = _x(ratio.get("ours_over_flask")) if ratio else ""
+        over_ceiling = _x(ratio.get("ours_over_ceiling")) if ratio else ""
+        batch = r["batch_size"] if route == "/collect" else "–"
+        lines.append(
+            f"| {name} | {route} | {batch} | {_n(r['events_per_sec'])} | {_n(r['requests_per_sec'])} | "
+            f"{r['latency_p50_ms']:.2f} | {r['latency_p99_ms']:.2f} | {_n(cpu, 1)} | {over_flask} | {over_ceiling} |"
+        )
+
+    for r in ours["ingest"]:
+        row("clickstream", "/collect", r, by_batch.get(r["batch_size"]))
+    row("clickstream", "/ping", ours["ping"])
+    if flask:
+        for r in flask["ingest"]:
+            row("Flask + fastavro (original, re-created)", "/collect", r)
+        row("Flask + fastavro (original, re-created)", "/ping", flask["ping"])
+    crit = results.get("criterion")
+    if crit:
+        lines += [
+            "",
+            f"Single-core ceiling (criterion, batches of 100): parse + validate + Avro encode "
+            f"{_n(crit['parse_validate_encode']['events_per_sec'])} events/s; JSON parse alone "
+            f"{_n(crit['parse_only']['events_per_sec'])} events/s. ours / ceiling: batch 1 against "
+            f"our /ping requests/s, larger batches against the criterion figure.",
+        ]
+    vis, drain = results["visibility"], results["drain"]
+    rss_flask = _n(flask["peak_rss_mb"], 0) if flask else "–"
+    lines += [
+        "",
+        "## Pipeline",
+        "",
+        "| measure | value |",
+        "|---|---:|",
+        f"| ack → queryable at {_n(vis['offered_rate'])} events/s offered: p50 / p99 / max ms | "
+        f"{vis['visible_p50_ms']:.0f} / {vis['visible_p99_ms']:.0f} / {vis['visible_max_ms']:.0f} "
+        f"({vis['requests_missing']} requests not seen) |",
+        f"| processor drain of a {_n(drain['backlog_events'])}-event backlog, events/s | {_n(drain['events_per_sec'])} |",
+        f"| `clickstream generate` (synthetic, 5 % invalid) events/s | {_n(ours['generator']['achieved_rate'])} |",
+        f"| lake caught up after the load, s | {ours['lake_catch_up']['seconds']:.1f} "
+        f"({_n(ours['lake_catch_up']['rows'])} of {_n(ours['lake_catch_up']['expected'])} events) |",
+        f"| peak RSS, clickstream up / Flask, MB | {_n(ours['peak_rss_mb'])} / {rss_flask} |",
+    ]
+    query = ours.get("query")
+    if query:
+        files = ", ".join(f"{t} {n}" for t, n in query["files"].items())
+        lines += [
+            "",
+            f"## Queries (the lake after the runs above; Parquet files: {files})",
+            "",
+            "| question | clickstream ms (POST /api/sql) | clickstream sql ms (new process) | DuckDB ms (same files) | ours / DuckDB | rows | rows agree |",
+            "|---|---:|---:|---:|---:|---:|---|",
+        ]
+        for q in query["queries"]:
+            if "skipped" in q:
+                lines.append(f"| {q['query']} | – | – | – | – | – | skipped: {q['skipped']} |")
+                continue
+            lines.append(
+                f"| {q['query']} | {q['ours_ms']:.1f} | {_n(q['ours_cold_process_ms'], 0)} | {q['duckdb_ms']:.1f} | "
+                f"{_x(q['ratio_ours_to_duckdb'])} | {q['rows']} | {'yes' if q['rows_agree'] else 'NO'} |"
+            )
+        timed = [q for q in query["queries"] if "ratio_ours_to_duckdb" in q and q["ratio_ours_to_duckdb"]]
+        if timed:
+            product = 1.0
+            for q in timed:
+                product *= q["ratio_ours_to_duckdb"]
+            lines.append(f"\nGeometric mean ours / DuckDB: {product ** (1 / len(timed)):.2f}×")
+    return "\n".join(lines) + "\n"

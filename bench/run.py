@@ -1,0 +1,386 @@
+#!/usr/bin/env python3
+"""Runs the whole benchmark and writes bench/results/<time>.json and <time>.md.
+
+Started by bench/run.sh (which builds the binary and the venv). Every server runs on
+127.0.0.1 in a temporary directory; every load is bounded in time. Steps:
+
+1. clickstream up (embedded defaults: fsync before every acknowledgement):
+   GET /ping (the loopback HTTP ceiling), then POST /collect at each batch size, with the
+   server's CPU time per run (/proc) and its peak RSS; then `clickstream generate` adds
+   realistic traffic with 5 % invalid events; once the lake has caught up, the standard SQL
+   questions (crates/query/tests/sql) are timed through POST /api/sql, through
+   `clickstream sql` (a cold process), and with DuckDB over the same Parquet files.
+2. The original's ingest, re-created (bench/baseline/app.py, Flask + fastavro on Flask's
+   own server as the original ran it): the same /ping and /collect loads.
+3. Acknowledgement to queryable at a fixed offered rate (fresh `up`).
+4. Processor drain of a backlog (`up` without processor, then `process --drain`).
+5. criterion: single-core parse + validate + Avro encode (crates/event/benches).
+"""
+
+import datetime
+import json
+import os
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+QUICK = os.environ.get("QUICK", "") not in ("", "0")
+BIN = os.environ.get("CLICKSTREAM_BIN") or sys.exit("CLICKSTREAM_BIN is not set (run bench/run.sh)")
+PYTHON = sys.executable
+
+
+def knob(name, full, quick):
+    return type(full)(os.environ.get(name, quick if QUICK else full))
+
+
+CONFIG = {
+    "quick": QUICK,
+    "connections": knob("CONNECTIONS", 32, 8),
+    "ingest_secs": knob("INGEST_SECS", 10, 2),
+    "batches": [int(b) for b in knob("BATCHES", "1 100 1000", "1 100 1000").split()],
+    "vis_rate": knob("VIS_RATE", 2000, 300),
+    "vis_secs": knob("VIS_SECS", 20, 3),
+    "backlog_secs": knob("BACKLOG_SECS", 5, 2),
+    "generated_events": knob("GENERATED_EVENTS", 50_000, 5_000),
+    "query_reps": knob("QUERY_REPS", 5, 1),
+    "catch_up_secs": knob("CATCH_UP_SECS", 300, 90),
+    "criterion_profile": os.environ.get("CRITERION_PROFILE", "bench"),
+    "criterion_secs": knob("CRITERION_SECS", 5, 1),
+}
+# The standard questions over the lake; the reject_*/invalid_* files are error cases and
+# event_time_parsing/search_queries/dead_letters are fixture checks, not analytics.
+QUERIES = [
+    "events_per_type",
+    "events_per_type_per_day",
+    "top_pages",
+    "conversion_funnel",
+    "conversion_funnel_steps",
+    "top_products_added_to_cart",
+    "unique_users_per_day_from_events",
+    "unique_users_per_day_by_event_date",
+    "unique_users_daily",
+    "invalid_events_by_reason",
+    "invalid_events_per_day",
+]
+TABLES = ["events", "invalid_events", "dead_letters", "unique_users_daily"]
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def log(message):
+    print(f"==> {message}", file=sys.stderr, flush=True)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cpu_seconds(pid):
+    """User + system CPU time of a process so far, from /proc/<pid>/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def peak_rss_mb(pid):
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return None
+
+
+class Server:
+    """A child process serving HTTP on 127.0.0.1:port (ready once `ready_path` answers
+    200), stopped with SIGTERM."""
+
+    def __init__(self, name, cmd, port, work, env=None, ready_path="/ping"):
+        self.name, self.port = name, port
+        self.base = f"http://127.0.0.1:{port}"
+        self.log_path = Path(work) / f"{name}.log"
+        full_env = dict(os.environ, RUST_LOG="warn", **(env or {}))
+        with open(self.log_path, "ab") as out:
+            self.proc = subprocess.Popen(cmd, stdout=out, stderr=out, env=full_env, cwd=work)
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                sys.exit(f"{name} exited at start-up; see {self.log_path}:\n{self.log_path.read_text()[-2000:]}")
+            try:
+                with urllib.request.urlopen(f"{self.base}{ready_path}", timeout=2) as answer:
+                    if answer.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.2)
+        self.stop()
+        sys.exit(f"{name} did not answer {ready_path} within 120 s")
+
+    def cpu(self):
+        return cpu_seconds(self.proc.pid)
+
+    def rss(self):
+        return peak_rss_mb(self.proc.pid)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def clickstream_up(work, name, env=None, api=None, registry=None):
+    data = Path(work) / name
+    api, registry = api or free_port(), registry or free_port()
+    cmd = [BIN, "--data-dir", str(data), "up", "--api-port", str(api), "--registry-port", str(registry)]
+    env = dict({"CLICKSTREAM_INGEST__HOST": "127.0.0.1", "CLICKSTREAM_REGISTRY__HOST": "127.0.0.1"}, **(env or {}))
+    server = Server(name, cmd, api, work, env)
+    server.data, server.registry_port = data, registry
+    return server
+
+
+def run_json(cmd, timeout=900):
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    if out.returncode != 0:
+        sys.exit(f"{' '.join(cmd)} failed ({out.returncode}):\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def bench_ingest(server, endpoint, batch, measure_cpu=True):
+    """`clickstream bench ingest` against server; adds the server's CPU per million events."""
+    before = server.cpu() if measure_cpu else None
+    report = run_json([
+        BIN, "bench", "ingest", "--url", server.base, "--endpoint", endpoint,
+        "--batch-size", str(batch), "--connections", str(CONFIG["connections"]),
+        "--duration-secs", str(CONFIG["ingest_secs"]), "--json",
+    ])
+    if measure_cpu:
+        cpu = server.cpu() - before
+        report["server_cpu_secs"] = cpu
+        report["server_cpu_secs_per_million_events"] = cpu / report["events_acked"] * 1e6 if report["events_acked"] else None
+    log(f"{server.name} {endpoint} batch {batch}: {report['events_per_sec']:,.0f} events/s, "
+        f"{report['requests_per_sec']:,.0f} requests/s, p99 {report['latency_p99_ms']:.1f} ms")
+    return report
+
+
+def sql_api(base, query):
+    body = json.dumps({"sql": query}).encode()
+    request = urllib.request.Request(f"{base}/api/sql", data=body, headers={"content-type": "application/json"})
+    started = time.perf_counter()
+    with urllib.request.urlopen(request, timeout=600) as answer:
+        rows = json.loads(answer.read())["rows"]
+    return rows, time.perf_counter() - started
+
+
+def wait_for_lake(server, expected):
+    """Seconds until `events` holds `expected` rows (or the catch-up limit passes)."""
+    started = time.time()
+    while True:
+        rows, _ = sql_api(server.base, "SELECT count(*) AS n FROM events")
+        n = rows[0]["n"] if rows else 0
+        if n >= expected or time.time() - started > CONFIG["catch_up_secs"]:
+            return {"rows": n, "expected": expected, "seconds": time.time() - started, "caught_up": n >= expected}
+        time.sleep(0.5)
+
+
+def median_time(fn, reps):
+    fn()  # warm: file listings and caches, as a dashboard's second query would see them
+    return statistics.median(fn() for _ in range(reps))
+
+
+def time_queries(server):
+    """Each standard question: ours (warm, via /api/sql; cold, via `clickstream sql`) and
+    DuckDB over the Parquet files the Delta log lists as active."""
+    import deltalake
+    import duckdb
+
+    lake = server.data / "lake" / "clickstream-data"
+    con = duckdb.connect()
+    files_per_table = {}
+    for table in TABLES:
+        if not (lake / table / "_delta_log").is_dir():
+            continue
+        files = deltalake.DeltaTable(str(lake / table)).file_uris()
+        files_per_table[table] = len(files)
+        if files:
+            listing = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+            con.execute(f"CREATE VIEW {table} AS SELECT * FROM read_parquet([{listing}], hive_partitioning = true)")
+    results = []
+    for name in QUERIES:
+        sql = (REPO / "crates" / "query" / "tests" / "sql" / f"{name}.sql").read_text()
+        tables = [t for t in TABLES if re.search(rf"\b{t}\b", sql)]
+        if any(not files_per_table.get(t) for t in tables):
+            results.append({"query": name, "skipped": "a table it reads has no files"})
+            continue
+        ours_rows, _ = sql_api(server.base, sql)
+        ours = median_time(lambda: sql_api(server.base, sql)[1], CONFIG["query_reps"])
+        started = time.perf_counter()
+        # `--`: the files start with a `-- comment`, which would read as a flag.
+        cold = subprocess.run([BIN, "--data-dir", str(server.data), "sql", "--format", "json", "--", sql],
+                              capture_output=True, text=True, timeout=600)
+        if cold.returncode != 0:
+            log(f"clickstream sql failed on {name}: {cold.stderr[-500:]}")
+        cold_secs = time.perf_counter() - started
+
+        def duck():
+            started = time.perf_counter()
+            con.execute(sql).fetchall()
+            return time.perf_counter() - started
+
+        duck_rows = con.execute(sql).fetchall()
+        duck_secs = median_time(duck, CONFIG["query_reps"])
+        results.append({
+            "query": name,
+            "ours_ms": ours * 1e3,
+            "ours_cold_process_ms": cold_secs * 1e3 if cold.returncode == 0 else None,
+            "duckdb_ms": duck_secs * 1e3,
+            "ratio_ours_to_duckdb": ours / duck_secs if duck_secs else None,
+            "rows": len(ours_rows),
+            "rows_agree": len(ours_rows) == len(duck_rows),
+        })
+        log(f"query {name}: ours {ours * 1e3:.1f} ms, DuckDB {duck_secs * 1e3:.1f} ms")
+    return {"files": files_per_table, "queries": results}
+
+
+def run_ours(work):
+    server = clickstream_up(work, "ours")
+    try:
+        out = {"ping": bench_ingest(server, "ping", 1, measure_cpu=False), "ingest": []}
+        for batch in CONFIG["batches"]:
+            out["ingest"].append(bench_ingest(server, "collect", batch))
+        loaded = sum(r["events_acked"] for r in out["ingest"])
+        generated = run_json([
+            BIN, "generate", server.base, "--synthetic", "--count", str(CONFIG["generated_events"]),
+            "--invalid-share", "0.05", "--seed", "1", "--rate", "max", "--json", "--no-progress",
+        ])
+        out["generator"] = generated
+        log(f"generate: {generated['events_sent']:,} events at {generated['achieved_rate']:,.0f} events/s")
+        out["lake_catch_up"] = wait_for_lake(server, loaded + generated["events_accepted_valid"])
+        if os.environ.get("SKIP_QUERIES"):
+            out["query"] = None
+        else:
+            out["query"] = time_queries(server)
+        out["peak_rss_mb"] = server.rss()
+        return out
+    finally:
+        server.stop()
+
+
+def run_flask(work):
+    if os.environ.get("SKIP_FLASK"):
+        return None
+    port = free_port()
+    app = REPO / "bench" / "baseline" / "app.py"
+    env = {"BASELINE_LOG": str(Path(work) / "baseline-log.bin")}
+    server = Server("flask", [PYTHON, str(app), str(port)], port, work, env)
+    try:
+        out = {"ping": bench_ingest(server, "ping", 1, measure_cpu=False), "ingest": []}
+        for batch in CONFIG["batches"]:
+            out["ingest"].append(bench_ingest(server, "collect", batch))
+        out["peak_rss_mb"] = server.rss()
+        return out
+    finally:
+        server.stop()
+
+
+def run_visibility(work):
+    server = clickstream_up(work, "visibility")
+    try:
+        report = run_json([
+            BIN, "bench", "visibility", "--url", server.base, "--rate", str(CONFIG["vis_rate"]),
+            "--duration-secs", str(CONFIG["vis_secs"]), "--json",
+        ])
+        log(f"ack to queryable at {report['offered_rate']:,} events/s: p50 {report['visible_p50_ms']:.0f} ms, "
+            f"p99 {report['visible_p99_ms']:.0f} ms")
+        return report
+    finally:
+        server.stop()
+
+
+def run_drain(work):
+    server = clickstream_up(work, "drain", env={"CLICKSTREAM_PROCESSOR__ENABLED": "false"})
+    try:
+        backlog = run_json([
+            BIN, "bench", "ingest", "--url", server.base, "--batch-size", "1000", "--connections", "16",
+            "--duration-secs", str(CONFIG["backlog_secs"]), "--json",
+        ])
+    finally:
+        server.stop()
+    registry = Server("drain-registry", [BIN, "--data-dir", str(server.data), "registry", "--port",
+                                         str(server.registry_port)], server.registry_port, work,
+                      {"CLICKSTREAM_REGISTRY__HOST": "127.0.0.1"}, ready_path="/subjects")
+    try:
+        env = dict(os.environ, RUST_LOG="warn", CLICKSTREAM_REGISTRY__URL=registry.base)
+        out = subprocess.run([BIN, "--data-dir", str(server.data), "process", "--drain"],
+                             capture_output=True, text=True, env=env, timeout=1800)
+    finally:
+        registry.stop()
+    m = re.search(r"drained (\d+) events and (\d+) invalid events in ([\d.]+) s: (\d+) events/s", out.stdout)
+    if not m:
+        sys.exit(f"process --drain said:\n{out.stdout}\n{out.stderr[-2000:]}")
+    result = {"backlog_events": backlog["events_acked"], "events": int(m[1]), "seconds": float(m[3]),
+              "events_per_sec": int(m[4])}
+    log(f"drain: {result['events']:,} events at {result['events_per_sec']:,} events/s")
+    return result
+
+
+def run_criterion():
+    if os.environ.get("SKIP_CRITERION"):
+        return None
+    cmd = ["cargo", "bench", "--locked", "-p", "clickstream-event", "--bench", "validate_encode"]
+    if CONFIG["criterion_profile"] != "bench":
+        cmd += ["--profile", CONFIG["criterion_profile"]]
+    secs = str(CONFIG["criterion_secs"])
+    cmd += ["--", "--warm-up-time", secs, "--measurement-time", secs, "--noplot", "batch_of_100"]
+    log(" ".join(cmd))
+    subprocess.run(cmd, cwd=REPO, check=True, stdout=subprocess.DEVNULL)
+    target = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
+    out = {}
+    for name in ("parse_only", "parse_validate_encode"):
+        estimates = target / "criterion" / "batch_of_100" / name / "new" / "estimates.json"
+        ns_per_batch = json.loads(estimates.read_text())["mean"]["point_estimate"]
+        out[name] = {"ns_per_100_events": ns_per_batch, "events_per_sec": 100 / (ns_per_batch * 1e-9)}
+    log(f"criterion: {out['parse_validate_encode']['events_per_sec']:,.0f} events/s on one core")
+    return out
+
+
+def machine():
+    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                  if line.startswith("model name")), "?")
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
+    return {"cores": os.cpu_count(), "cpu": model, "load_average_at_start": os.getloadavg(), "commit": commit,
+            "binary": BIN}
+
+
+def main():
+    import report
+
+    started = datetime.datetime.now(datetime.timezone.utc)
+    results = {"started": started.isoformat(timespec="seconds"), "machine": machine(), "config": CONFIG}
+    with tempfile.TemporaryDirectory(prefix="clickstream-bench-") as work:
+        results["clickstream"] = run_ours(work)
+        results["flask"] = run_flask(work)
+        results["visibility"] = run_visibility(work)
+        results["drain"] = run_drain(work)
+    results["criterion"] = run_criterion()
+    results["ratios"] = report.ratios(results)
+    out_dir = REPO / "bench" / "results"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = out_dir / started.strftime("%Y%m%dT%H%M%SZ")
+    stem.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")
+    table = report.markdown(results)
+    stem.with_suffix(".md").write_text(table)
+    print(table)
+    print(f"results: {stem}.json and {stem}.md")
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    main()
