@@ -89,11 +89,11 @@ impl KafkaGroupConsumer {
 
 impl Drop for KafkaGroupConsumer {
     fn drop(&mut self) {
-        // Closing the channel ends the thread, which leaves the group as the consumer drops.
+        // Closing the channel ends the thread, which leaves the group as the consumer
+        // drops. Not joined: leaving can wait on an unreachable coordinator, and a drop
+        // may run on an async worker thread that must not block.
         self.commands.take();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
+        self.thread.take();
     }
 }
 

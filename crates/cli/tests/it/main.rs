@@ -7,6 +7,7 @@ mod common;
 mod crash;
 mod generate;
 mod http_api;
+mod kafka_faults;
 mod lake_e2e;
 mod startup;
 mod store_outage;
