@@ -11,6 +11,7 @@ use clickstream_ingest::IngestConfig;
 use clickstream_lake::LakeConfig;
 use clickstream_log::EmbeddedLogConfig;
 use clickstream_process::ProcessorConfig;
+use clickstream_ui::UiConfig;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
@@ -37,6 +38,8 @@ pub struct Config {
     pub kafka: KafkaConfig,
     /// Log output.
     pub logging: LoggingConfig,
+    /// The web UI (port 8080).
+    pub ui: UiConfig,
 }
 
 impl Default for Config {
@@ -51,6 +54,7 @@ impl Default for Config {
             processor: ProcessorConfig::default(),
             kafka: KafkaConfig::default(),
             logging: LoggingConfig::default(),
+            ui: UiConfig::default(),
         }
     }
 }
@@ -155,6 +159,7 @@ const SECTIONS: &[&str] = &[
     "processor",
     "kafka",
     "logging",
+    "ui",
 ];
 
 /// Loads defaults, then `file` (if any), then environment variables.
