@@ -276,9 +276,23 @@ async fn shutdown_signal() {
     }
 }
 
+/// Dependencies too chatty at info, and the level they are kept at by default.
+const QUIET_DEPENDENCIES: &[(&str, &str)] = &[("buoyant_kernel", "buoyant_kernel=warn")];
+
 fn init_tracing(config: &Config) {
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new(&config.logging.filter));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        let mut filter = EnvFilter::new(&config.logging.filter);
+        // Delta's kernel logs every snapshot load at info: once per table per second with
+        // the UI open. Keep it at warn unless the filter says otherwise.
+        for (target, directive) in QUIET_DEPENDENCIES {
+            if !config.logging.filter.contains(target)
+                && let Ok(directive) = directive.parse()
+            {
+                filter = filter.add_directive(directive);
+            }
+        }
+        filter
+    });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

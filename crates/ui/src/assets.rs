@@ -9,42 +9,41 @@ use axum::routing::get;
 
 /// Every asset: path under `/assets/`, content type, contents.
 const ASSETS: &[(&str, &str, &str)] = &[
+    ("app.css", CSS, include_str!("../assets/app.css")),
+    ("app.js", JS, include_str!("../assets/app.js")),
+    ("util.js", JS, include_str!("../assets/util.js")),
+    ("charts.js", JS, include_str!("../assets/charts.js")),
     (
-        "app.css",
-        "text/css; charset=utf-8",
-        include_str!("../assets/app.css"),
+        "overview_page.js",
+        JS,
+        include_str!("../assets/overview_page.js"),
     ),
     (
-        "app.js",
-        "text/javascript; charset=utf-8",
-        include_str!("../assets/app.js"),
+        "topics_page.js",
+        JS,
+        include_str!("../assets/topics_page.js"),
     ),
     (
-        "charts.js",
-        "text/javascript; charset=utf-8",
-        include_str!("../assets/charts.js"),
+        "invalid_page.js",
+        JS,
+        include_str!("../assets/invalid_page.js"),
     ),
     (
-        "pages.js",
-        "text/javascript; charset=utf-8",
-        include_str!("../assets/pages.js"),
+        "schemas_page.js",
+        JS,
+        include_str!("../assets/schemas_page.js"),
     ),
-    (
-        "data_pages.js",
-        "text/javascript; charset=utf-8",
-        include_str!("../assets/data_pages.js"),
-    ),
-    (
-        "sql_page.js",
-        "text/javascript; charset=utf-8",
-        include_str!("../assets/sql_page.js"),
-    ),
+    ("lake_page.js", JS, include_str!("../assets/lake_page.js")),
+    ("sql_page.js", JS, include_str!("../assets/sql_page.js")),
     (
         "favicon.svg",
         "image/svg+xml",
         include_str!("../assets/favicon.svg"),
     ),
 ];
+
+const CSS: &str = "text/css; charset=utf-8";
+const JS: &str = "text/javascript; charset=utf-8";
 
 const INDEX: &str = include_str!("../assets/index.html");
 
@@ -83,5 +82,30 @@ async fn asset(Path(name): Path<String>) -> Response {
         )
             .into_response(),
         None => (StatusCode::NOT_FOUND, "no such asset").into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every `./x.js` a script imports and every `/assets/x` the page links is served.
+    #[test]
+    fn every_referenced_asset_is_embedded() {
+        let served = |name: &str| ASSETS.iter().any(|(path, _, _)| *path == name);
+        let mut references = Vec::new();
+        for (_, _, body) in ASSETS.iter().copied().chain([("index.html", "", INDEX)]) {
+            for marker in ["from \"./", "\"/assets/"] {
+                for piece in body.split(marker).skip(1) {
+                    if let Some(name) = piece.split('"').next() {
+                        references.push(name.to_string());
+                    }
+                }
+            }
+        }
+        assert!(references.len() >= 10, "found {references:?}");
+        for name in references {
+            assert!(served(&name), "{name} is referenced but not embedded");
+        }
     }
 }
