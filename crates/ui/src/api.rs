@@ -76,3 +76,24 @@ async fn method_not_allowed(method: Method, uri: Uri) -> Response {
     )
         .into_response()
 }
+
+/// `Query`, with a malformed query string answered as a JSON 400 like every other error.
+pub(crate) struct ApiQuery<T>(pub T);
+
+impl<T, S> axum::extract::FromRequestParts<S> for ApiQuery<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = crate::UiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(value)| ApiQuery(value))
+            .map_err(|rejection| crate::UiError::BadRequest(rejection.body_text()))
+    }
+}

@@ -4,10 +4,11 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use clickstream_query::JsonRow;
 use serde::{Deserialize, Serialize};
 
+use crate::api::ApiQuery;
 use crate::{UiError, UiState};
 
 /// Most rejects one page may ask for.
@@ -40,7 +41,7 @@ const BY_REASON: &str = "SELECT regexp_replace(reason, ', found .*$', '') AS rea
 /// `GET /api/ui/invalid?limit=50`
 pub(crate) async fn list(
     State(state): State<Arc<UiState>>,
-    Query(query): Query<InvalidQuery>,
+    ApiQuery(query): ApiQuery<InvalidQuery>,
 ) -> Result<Json<InvalidView>, UiError> {
     let limit = query.limit.unwrap_or(50);
     if limit == 0 || limit > MAX_LATEST {

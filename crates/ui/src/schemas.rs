@@ -3,10 +3,11 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use clickstream_registry::{RegisteredSchema, RegistryClient, VersionSpec};
 use serde::{Deserialize, Serialize};
 
+use crate::api::ApiQuery;
 use crate::diff::{DiffLine, diff_lines};
 use crate::pretty::indent_json;
 use crate::{UiError, UiState};
@@ -116,7 +117,7 @@ pub(crate) struct DiffView {
 pub(crate) async fn diff(
     State(state): State<Arc<UiState>>,
     Path(subject): Path<String>,
-    Query(query): Query<DiffQuery>,
+    ApiQuery(query): ApiQuery<DiffQuery>,
 ) -> Result<Json<DiffView>, UiError> {
     let registry = &state.sources.registry;
     let (from, to) = tokio::try_join!(

@@ -5,10 +5,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use clickstream_log::{TopicInfo, TopicPartition};
 use serde::{Deserialize, Serialize};
 
+use crate::api::ApiQuery;
 use crate::messages::{Message, decode};
 use crate::{UiError, UiState};
 
@@ -149,7 +150,7 @@ pub(crate) struct MessagePage {
 pub(crate) async fn messages(
     State(state): State<Arc<UiState>>,
     Path(topic): Path<String>,
-    Query(query): Query<MessagesQuery>,
+    ApiQuery(query): ApiQuery<MessagesQuery>,
 ) -> Result<Json<MessagePage>, UiError> {
     let limit = query.limit.unwrap_or(DEFAULT_PAGE);
     if limit == 0 || limit > MAX_PAGE {

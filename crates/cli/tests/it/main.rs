@@ -6,4 +6,7 @@ mod common;
 mod crash;
 mod http_api;
 mod lake_e2e;
+mod observability;
+mod prometheus;
 mod startup;
+mod ui_api;
