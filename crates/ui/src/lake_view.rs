@@ -166,7 +166,7 @@ pub(crate) async fn table(
     let file_count = files.len();
     let bytes = files.iter().map(|f| f.size_bytes).sum();
     let rows = files.iter().filter_map(|f| f.num_records).sum();
-    files.sort_by(|a, b| b.modification_time_ms.cmp(&a.modification_time_ms));
+    files.sort_by_key(|f| std::cmp::Reverse(f.modification_time_ms));
     files.truncate(FILES);
     let (snapshot, _) = state.sampler.read();
     let last_compaction = snapshot

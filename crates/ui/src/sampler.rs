@@ -221,32 +221,27 @@ impl Sampler {
 }
 
 /// Samples until `shutdown`.
-pub(crate) fn run(
-    state: Arc<UiState>,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> impl Future<Output = ()> + Send + 'static {
-    async move {
-        let mut task = SamplerTask {
-            state,
-            tables: BTreeMap::new(),
-            timestamps: HashMap::new(),
-            lake_moved: Instant::now(),
-            last_in_lake: 0,
-        };
-        let mut ticker = tokio::time::interval(PERIOD);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        tokio::pin!(shutdown);
-        loop {
-            tokio::select! {
-                _ = &mut shutdown => return,
-                _ = ticker.tick() => {}
-            }
-            if tokio::time::timeout(SAMPLE_DEADLINE, task.sample())
-                .await
-                .is_err()
-            {
-                tracing::warn!("UI sample took longer than 5 s; skipped");
-            }
+pub(crate) async fn run(state: Arc<UiState>, shutdown: impl Future<Output = ()> + Send + 'static) {
+    let mut task = SamplerTask {
+        state,
+        tables: BTreeMap::new(),
+        timestamps: HashMap::new(),
+        lake_moved: Instant::now(),
+        last_in_lake: 0,
+    };
+    let mut ticker = tokio::time::interval(PERIOD);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => return,
+            _ = ticker.tick() => {}
+        }
+        if tokio::time::timeout(SAMPLE_DEADLINE, task.sample())
+            .await
+            .is_err()
+        {
+            tracing::warn!("UI sample took longer than 5 s; skipped");
         }
     }
 }

@@ -157,7 +157,7 @@ pub fn parse(text: &str) -> Result<Exposition, String> {
             continue;
         }
         let name_end = line
-            .find(|c: char| c == '{' || c == ' ')
+            .find(['{', ' '])
             .ok_or_else(|| fail("no value".into()))?;
         let name = &line[..name_end];
         if !is_name(name, true) {
@@ -198,13 +198,16 @@ pub fn parse(text: &str) -> Result<Exposition, String> {
     Ok(exposition)
 }
 
+/// Labels of a series without `le`, in order.
+type Labels = Vec<(String, String)>;
+
 fn check_histograms(exposition: &Exposition) -> Result<(), String> {
     for (family, kind) in &exposition.types {
         if kind != "histogram" {
             continue;
         }
         // Group buckets by their labels other than `le`.
-        let mut series: BTreeMap<Vec<(String, String)>, Vec<(f64, f64)>> = BTreeMap::new();
+        let mut series: BTreeMap<Labels, Vec<(f64, f64)>> = BTreeMap::new();
         for sample in exposition.all(&format!("{family}_bucket")) {
             let le = sample
                 .labels
