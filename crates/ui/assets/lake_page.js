@@ -23,7 +23,7 @@ export function render(view, {parts}) {
       {label: "Last write", value: (t) => fmtAgo(t.last_write_ms)},
       {label: "Last compaction", value: (t) => t.last_compaction
         ? `v${t.last_compaction.version}, ${fmtAgo(t.last_compaction.timestamp_ms)} (${t.last_compaction.files_removed} → ${t.last_compaction.files_added} files)`
-        : h("span", {class: "muted"}, "none yet")},
+        : h("span", {class: "muted", title: "no OPTIMIZE among the commits seen since start (at most 100 back)"}, "none seen")},
     ], lake.tables, {testid: "lake-tables", rowClass: (t) => (t.name === current ? "selected" : "")})));
   });
   const stopDetail = every(5000, async () => {

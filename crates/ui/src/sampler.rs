@@ -28,7 +28,7 @@ const SAMPLE_DEADLINE: Duration = Duration::from_secs(5);
 /// A processor that has not moved the lake on for this long while records wait is stalled.
 const STALL_AFTER: Duration = Duration::from_secs(30);
 /// At most this many commits are read to find a table's last compaction.
-const COMPACTION_SCAN: usize = 500;
+const COMPACTION_SCAN: usize = 100;
 
 /// Cumulative counts at one instant; rates are differences of consecutive points.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
