@@ -24,6 +24,7 @@ mod messages;
 mod pretty;
 mod sampler;
 mod schemas;
+mod snapshot;
 mod topics;
 
 use std::future::Future;
