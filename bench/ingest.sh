@@ -17,7 +17,7 @@ data=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 rport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 CLICKSTREAM_INGEST__HOST=127.0.0.1 CLICKSTREAM_REGISTRY__HOST=127.0.0.1 RUST_LOG=warn \
-  "$bin" --data-dir "$data" up --api-port "$port" --registry-port "$rport" &
+  "$bin" --data-dir "$data" up --api-port "$port" --registry-port "$rport" --ui-port 0 &
 server=$!
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$data"' EXIT
 for _ in $(seq 1 300); do

@@ -32,7 +32,7 @@ out="bench/results/pipeline-$(date -u +%Y%m%dT%H%M%SZ).jsonl"
 
 # 1. Backlog, then drain.
 data="$work/drain"; api=$(free_port); reg=$(free_port)
-CLICKSTREAM_PROCESSOR__ENABLED=false "$bin" --data-dir "$data" up --api-port "$api" --registry-port "$reg" &
+CLICKSTREAM_PROCESSOR__ENABLED=false "$bin" --data-dir "$data" up --api-port "$api" --registry-port "$reg" --ui-port 0 &
 server=$!; pids+=("$server"); wait_up "$api"
 "$bin" bench ingest --url "http://127.0.0.1:$api" --batch-size 1000 --connections 16 --duration-secs "$BACKLOG_SECS" --json >"$work/backlog.json"
 kill -TERM "$server"; wait "$server" || true
@@ -50,7 +50,7 @@ PY
 # 2. Visibility at a fixed rate, high and low.
 for rate in "$RATE" "$LOW_RATE"; do
   data="$work/vis-$rate"; api=$(free_port)
-  "$bin" --data-dir "$data" up --api-port "$api" --registry-port "$(free_port)" &
+  "$bin" --data-dir "$data" up --api-port "$api" --registry-port "$(free_port)" --ui-port 0 &
   server=$!; pids+=("$server"); wait_up "$api"
   report=$("$bin" bench visibility --url "http://127.0.0.1:$api" --rate "$rate" --duration-secs "$VIS_SECS" --json)
   kill -TERM "$server"; wait "$server" || true

@@ -47,7 +47,7 @@ def pipeline(tmp_path_factory):
     env = dict(os.environ, CLICKSTREAM_INGEST__HOST="127.0.0.1", CLICKSTREAM_REGISTRY__HOST="127.0.0.1")
     log = open(data / "server.log", "wb")
     process = subprocess.Popen(
-        [binary, "--data-dir", str(data), "up", "--api-port", str(port), "--registry-port", str(free_port())],
+        [binary, "--data-dir", str(data), "up", "--api-port", str(port), "--registry-port", str(free_port()), "--ui-port", "0"],
         stdout=log,
         stderr=subprocess.STDOUT,
         env=env,

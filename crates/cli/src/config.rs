@@ -12,6 +12,7 @@ use clickstream_kafka::KafkaConfig;
 use clickstream_lake::LakeConfig;
 use clickstream_log::EmbeddedLogConfig;
 use clickstream_process::ProcessorConfig;
+use clickstream_ui::UiConfig;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
@@ -38,6 +39,8 @@ pub struct Config {
     pub kafka: KafkaConfig,
     /// Log output.
     pub logging: LoggingConfig,
+    /// The web UI (port 8080).
+    pub ui: UiConfig,
 }
 
 impl Default for Config {
@@ -52,6 +55,7 @@ impl Default for Config {
             processor: ProcessorConfig::default(),
             kafka: KafkaConfig::default(),
             logging: LoggingConfig::default(),
+            ui: UiConfig::default(),
         }
     }
 }
@@ -151,6 +155,7 @@ const SECTIONS: &[&str] = &[
     "processor",
     "kafka",
     "logging",
+    "ui",
 ];
 
 /// Loads defaults, then `file` (if any), then environment variables.

@@ -12,4 +12,4 @@ pub mod telemetry;
 pub mod topics;
 
 pub use config::Config;
-pub use pipeline::Pipeline;
+pub use pipeline::{Pipeline, display_url};

@@ -39,8 +39,8 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the whole pipeline in this process: durable log, Schema Registry (port 8085),
-    /// ingest and SQL API (port 60000), processor and Delta lake, on embedded defaults with
-    /// data under ./data.
+    /// ingest and SQL API (port 60000), processor and Delta lake, and the web UI (port
+    /// 8080), on embedded defaults with data under ./data.
     Up(UpArgs),
     /// Serve only the ingest API (and SQL over the lake), for running roles separately:
     /// with Kafka as the log (KAFKA_BOOTSTRAP_SERVERS) and an external registry
@@ -81,6 +81,12 @@ struct UpArgs {
     /// Use the registry at this URL instead of serving one.
     #[arg(long, value_name = "URL")]
     registry_url: Option<String>,
+    /// Port of the web UI (0 picks a free port).
+    #[arg(long)]
+    ui_port: Option<u16>,
+    /// Do not serve the web UI.
+    #[arg(long)]
+    no_ui: bool,
 }
 
 #[derive(Debug, Args)]
@@ -185,6 +191,12 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
             if args.registry_url.is_some() {
                 config.registry.url = args.registry_url;
             }
+            if let Some(port) = args.ui_port {
+                config.ui.port = port;
+            }
+            if args.no_ui {
+                config.ui.enabled = false;
+            }
             up(config).await
         }
         Command::Ingest(args) => {
@@ -236,10 +248,14 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
 
 async fn up(config: Config) -> anyhow::Result<()> {
     let mut pipeline = Pipeline::start(config).await?;
+    let ui = pipeline
+        .ui_addr()
+        .map_or_else(|| "off".to_string(), clickstream::display_url);
     tracing::info!(
-        ingest = %format!("http://{}", pipeline.ingest_addr()),
+        ingest = %clickstream::display_url(pipeline.ingest_addr()),
         registry = %pipeline.registry_url(),
-        "clickstream is up: POST events to /collect; Ctrl-C stops"
+        ui = %ui,
+        "clickstream is up: open the UI, POST events to /collect; Ctrl-C stops"
     );
     tokio::select! {
         _ = shutdown_signal() => {
@@ -294,9 +310,23 @@ async fn shutdown_signal() {
     }
 }
 
+/// Dependencies too chatty at info, and the level they are kept at by default.
+const QUIET_DEPENDENCIES: &[(&str, &str)] = &[("buoyant_kernel", "buoyant_kernel=warn")];
+
 fn init_tracing(config: &Config) {
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new(&config.logging.filter));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        let mut filter = EnvFilter::new(&config.logging.filter);
+        // Delta's kernel logs every snapshot load at info: once per table per second with
+        // the UI open. Keep it at warn unless the filter says otherwise.
+        for (target, directive) in QUIET_DEPENDENCIES {
+            if !config.logging.filter.contains(target)
+                && let Ok(directive) = directive.parse()
+            {
+                filter = filter.add_directive(directive);
+            }
+        }
+        filter
+    });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(progress::StderrBelowBars);

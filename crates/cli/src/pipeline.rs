@@ -14,6 +14,7 @@ use clickstream_log::EventLog;
 use clickstream_process::{Processor, run_compactor};
 use clickstream_query::QueryEngine;
 use clickstream_registry::{RegistryClient, RegistryServerConfig, SchemaStore};
+use clickstream_ui::{Ui, UiSources};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -25,6 +26,7 @@ use crate::topics::topic_specs;
 /// A running pipeline. Dropping it without [`Pipeline::shutdown`] aborts its servers.
 pub struct Pipeline {
     ingest_addr: SocketAddr,
+    ui_addr: Option<SocketAddr>,
     registry_url: String,
     registry_addr: Option<SocketAddr>,
     log: OpenedLog,
@@ -143,8 +145,8 @@ impl Pipeline {
             registry: client.clone(),
             lake: lake.clone(),
         });
-        let extra =
-            clickstream_query::router(query.clone()).merge(crate::telemetry::router(health));
+        let extra = clickstream_query::router(query.clone())
+            .merge(crate::telemetry::router(health.clone()));
         let router = clickstream_ingest::router_with(state, extra);
         let stop_ingest = shutdown();
         tasks.spawn(async move {
@@ -153,8 +155,40 @@ impl Pipeline {
                 .context("ingest server")
         });
 
+        let ui_addr = if config.ui.enabled {
+            let listener = bind(&config.ui.host, config.ui.port, "web UI").await?;
+            let ui_addr = listener.local_addr()?;
+            let ui = Ui::new(UiSources {
+                log: log.clone() as Arc<dyn EventLog>,
+                registry: client.clone(),
+                lake: lake.clone(),
+                query: query.clone(),
+                processor_group: Some(config.processor.group.clone()),
+                ingest_url: display_url(ingest_addr),
+                registry_url: registry_url.clone(),
+            });
+            let router = ui
+                .router()
+                .merge(clickstream_query::router(query.clone()))
+                .merge(crate::telemetry::router(health));
+            let (stop_ui, stop_sampler) = (shutdown(), shutdown());
+            tasks.spawn(async move {
+                clickstream_ui::serve(listener, router, stop_ui)
+                    .await
+                    .context("web UI server")
+            });
+            tasks.spawn(async move {
+                ui.run_sampler(stop_sampler).await;
+                Ok(())
+            });
+            Some(ui_addr)
+        } else {
+            None
+        };
+
         Ok(Pipeline {
             ingest_addr,
+            ui_addr,
             registry_url,
             registry_addr,
             log: opened,
@@ -168,6 +202,11 @@ impl Pipeline {
     /// Where the ingest API listens.
     pub fn ingest_addr(&self) -> SocketAddr {
         self.ingest_addr
+    }
+
+    /// Where the web UI listens, when it is enabled.
+    pub fn ui_addr(&self) -> Option<SocketAddr> {
+        self.ui_addr
     }
 
     /// Base URL of the registry in use (ours or external).
@@ -232,6 +271,15 @@ impl Pipeline {
 
 /// How long a graceful shutdown may take before the remaining parts are aborted.
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// `http://host:port`, with `localhost` for an any-address bind (what a person can open).
+pub fn display_url(addr: SocketAddr) -> String {
+    if addr.ip().is_unspecified() {
+        format!("http://localhost:{}", addr.port())
+    } else {
+        format!("http://{addr}")
+    }
+}
 
 async fn bind(host: &str, port: u16, what: &str) -> anyhow::Result<TcpListener> {
     TcpListener::bind((host, port))

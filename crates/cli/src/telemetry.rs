@@ -1,33 +1,126 @@
-//! Prometheus metrics (`/metrics`) and health (`/health/live`, `/health/ready`) on the
-//! ingest port.
+//! Prometheus metrics (`/metrics`) and health (`/health/live`, `/health/ready`), served on
+//! the ingest port and the UI port.
+//!
+//! Metric names follow `clickstream_<stage>_<noun>_<unit>`. Durations (`*_seconds`) and
+//! sizes (`*_bytes` histograms) are real Prometheus histograms with fixed buckets, so they
+//! can be aggregated across instances (summaries cannot).
 
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use clickstream_event::RAW_TOPIC;
-use clickstream_lake::{Lake, TableKind};
+use clickstream_lake::Lake;
 use clickstream_log::EventLog;
 use clickstream_registry::RegistryClient;
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use serde_json::json;
+
+/// Buckets of every `*_seconds` histogram: 100 µs to 30 s.
+const SECONDS_BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0, 30.0,
+];
+
+/// Buckets of every `*_bytes` histogram: 1 KiB to 1 GiB.
+const BYTES_BUCKETS: &[f64] = &[
+    1024.0,
+    16.0 * 1024.0,
+    128.0 * 1024.0,
+    1024.0 * 1024.0,
+    8.0 * 1024.0 * 1024.0,
+    32.0 * 1024.0 * 1024.0,
+    128.0 * 1024.0 * 1024.0,
+    512.0 * 1024.0 * 1024.0,
+    1024.0 * 1024.0 * 1024.0,
+];
 
 /// The process-wide Prometheus recorder, installed on first use.
 pub fn prometheus() -> &'static PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE.get_or_init(|| {
-        let recorder = PrometheusBuilder::new().build_recorder();
+        let builder = PrometheusBuilder::new();
+        // Only an empty bucket list is an error, and ours are not empty.
+        let builder = builder
+            .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), SECONDS_BUCKETS)
+            .and_then(|b| b.set_buckets_for_metric(Matcher::Suffix("_bytes".into()), BYTES_BUCKETS))
+            .unwrap_or_else(|_| PrometheusBuilder::new());
+        let recorder = builder.build_recorder();
         let handle = recorder.handle();
         // Fails only if another recorder is installed, in which case ours stays unused.
         if metrics::set_global_recorder(recorder).is_err() {
             tracing::warn!("a metrics recorder was already installed; /metrics will be empty");
         }
+        describe();
         handle
     })
+}
+
+/// Help texts of the metrics, shown as `# HELP` lines.
+fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(
+        "clickstream_ingest_requests_total",
+        "requests to /collect by outcome (accepted, rejected: 4xx, failed: 5xx)"
+    );
+    describe_counter!(
+        "clickstream_ingest_events_total",
+        "events acknowledged by /collect, by outcome (valid, invalid)"
+    );
+    describe_counter!(
+        "clickstream_ingest_rejected_requests_total",
+        "requests to /collect answered with an error, by status code"
+    );
+    describe_counter!(
+        "clickstream_ingest_bytes_total",
+        "request body bytes of acknowledged /collect requests"
+    );
+    describe_histogram!(
+        "clickstream_ingest_request_duration_seconds",
+        metrics::Unit::Seconds,
+        "time from receiving a /collect request to acknowledging it"
+    );
+    describe_histogram!(
+        "clickstream_log_append_duration_seconds",
+        metrics::Unit::Seconds,
+        "time for the log to make one request's records durable"
+    );
+    describe_histogram!(
+        "clickstream_process_commit_duration_seconds",
+        metrics::Unit::Seconds,
+        "time for the processor to commit one batch to the lake"
+    );
+    describe_counter!(
+        "clickstream_process_rows_total",
+        "rows the processor committed, by table (dead_letters counts dead letters)"
+    );
+    describe_gauge!(
+        "clickstream_process_lag_records",
+        "end offset minus the consumer group's committed offset, per partition"
+    );
+    describe_gauge!(
+        "clickstream_pipeline_lag_records",
+        "acknowledged records not yet in the lake"
+    );
+    describe_gauge!(
+        "clickstream_pipeline_lag_seconds",
+        "age of the oldest acknowledged record not yet in the lake"
+    );
+    describe_gauge!(
+        "clickstream_lake_table_bytes",
+        "bytes of the active data files of a lake table"
+    );
+    describe_gauge!(
+        "clickstream_lake_table_files",
+        "active data files of a lake table"
+    );
+    describe_gauge!("clickstream_lake_table_rows", "rows of a lake table");
+    describe_gauge!(
+        "clickstream_lake_table_version",
+        "latest Delta version of a lake table"
+    );
 }
 
 /// What readiness checks.
@@ -55,24 +148,26 @@ pub fn router(health: Arc<HealthState>) -> Router {
 
 /// Ready only when the log, the registry and the lake all answer within a deadline.
 async fn ready(State(health): State<Arc<HealthState>>) -> Response {
-    let deadline = Duration::from_secs(2);
-    let log = tokio::time::timeout(deadline, health.log.partition_count(RAW_TOPIC)).await;
-    let registry = tokio::time::timeout(deadline, health.registry.subjects()).await;
-    let lake = tokio::time::timeout(deadline, health.lake.table(TableKind::Events)).await;
-    let verdict = |ok: bool| if ok { "ok" } else { "unavailable" };
+    let readiness =
+        clickstream_ui::health::check(health.log.as_ref(), &health.registry, &health.lake).await;
+    let verdict = |check: &clickstream_ui::health::Check| {
+        if check.ok { "ok" } else { "unavailable" }
+    };
     let checks = json!({
-        "log": verdict(matches!(log, Ok(Ok(_)))),
-        "registry": verdict(matches!(registry, Ok(Ok(_)))),
-        "lake": verdict(matches!(lake, Ok(Ok(_)))),
+        "log": verdict(&readiness.log),
+        "registry": verdict(&readiness.registry),
+        "lake": verdict(&readiness.lake),
     });
-    let all_ok = checks
-        .as_object()
-        .is_some_and(|c| c.values().all(|v| v == "ok"));
+    let all_ok = readiness.all_ok();
     let status = if all_ok {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    let body = json!({"status": if all_ok { "ready" } else { "not ready" }, "checks": checks});
+    let body = json!({
+        "status": if all_ok { "ready" } else { "not ready" },
+        "checks": checks,
+        "details": readiness,
+    });
     (status, axum::Json(body)).into_response()
 }

@@ -77,6 +77,7 @@ pub(crate) async fn collect(
     metrics::counter!("clickstream_ingest_events_total", "outcome" => "invalid")
         .increment((events.len() - valid_count) as u64);
     metrics::counter!("clickstream_ingest_bytes_total").increment(body.len() as u64);
+    metrics::counter!("clickstream_ingest_requests_total", "outcome" => "accepted").increment(1);
     metrics::histogram!("clickstream_ingest_request_duration_seconds")
         .record(started.elapsed().as_secs_f64());
     Ok(Json(CollectResponse {

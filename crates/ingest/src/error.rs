@@ -80,6 +80,12 @@ impl IntoResponse for IngestError {
         let status = self.status();
         metrics::counter!("clickstream_ingest_rejected_requests_total", "status" => status.as_str().to_owned())
             .increment(1);
+        let outcome = if status.is_server_error() {
+            "failed"
+        } else {
+            "rejected"
+        };
+        metrics::counter!("clickstream_ingest_requests_total", "outcome" => outcome).increment(1);
         match &self {
             IngestError::LogUnavailable { source, .. } => {
                 tracing::warn!(error = %source, "refusing batch: log unavailable")

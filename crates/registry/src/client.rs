@@ -18,8 +18,9 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
+use crate::compat::CompatibilityLevel;
 use crate::error::RegistryError;
-use crate::model::RegisteredSchema;
+use crate::model::{RegisteredSchema, VersionSpec};
 
 const CONTENT_TYPE_V1: &str = "application/vnd.schemaregistry.v1+json";
 const ACCEPT_ALL: &str =
@@ -57,6 +58,19 @@ struct SchemaById {
     schema: String,
     schema_type: Option<String>,
     references: Option<Vec<serde_json::Value>>,
+}
+
+/// Body of `GET /config[/{subject}]`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LevelOnly {
+    compatibility_level: String,
+}
+
+impl LevelOnly {
+    fn parse(self) -> Result<CompatibilityLevel, RegistryError> {
+        self.compatibility_level.parse()
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -190,6 +204,51 @@ impl RegistryClient {
     /// All subjects with live versions.
     pub async fn subjects(&self) -> Result<Vec<String>, RegistryError> {
         self.call(Method::GET, &["subjects"], None).await
+    }
+
+    /// The live version numbers of `subject`, ascending.
+    pub async fn versions(&self, subject: &str) -> Result<Vec<u32>, RegistryError> {
+        self.call(Method::GET, &["subjects", subject, "versions"], None)
+            .await
+    }
+
+    /// One version of `subject` (a number, or the latest).
+    pub async fn version(
+        &self,
+        subject: &str,
+        version: VersionSpec,
+    ) -> Result<RegisteredSchema, RegistryError> {
+        let version = version.to_string();
+        self.call(
+            Method::GET,
+            &["subjects", subject, "versions", &version],
+            None,
+        )
+        .await
+    }
+
+    /// The compatibility level that applies to `subject`: its own, else the global one.
+    /// Asks `/config/{subject}` then `/config`, which every registry version understands
+    /// (unlike `?defaultToGlobal=true`).
+    pub async fn compatibility(&self, subject: &str) -> Result<CompatibilityLevel, RegistryError> {
+        match self
+            .call::<LevelOnly>(Method::GET, &["config", subject], None)
+            .await
+        {
+            Ok(level) => level.parse(),
+            Err(RegistryError::Http {
+                error_code: 40408 | 40401,
+                ..
+            }) => self.global_compatibility().await,
+            Err(other) => Err(other),
+        }
+    }
+
+    /// The registry's global compatibility level.
+    pub async fn global_compatibility(&self) -> Result<CompatibilityLevel, RegistryError> {
+        self.call::<LevelOnly>(Method::GET, &["config"], None)
+            .await?
+            .parse()
     }
 
     /// Polls `GET /subjects` until the registry answers 2xx or `timeout` passes. A 4xx

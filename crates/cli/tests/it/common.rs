@@ -112,6 +112,12 @@ impl TestPipeline {
         format!("{}{}", self.base, path)
     }
 
+    /// A URL on the web UI's port.
+    pub fn ui_url(&self, path: &str) -> String {
+        let addr = self.pipeline.ui_addr().expect("the UI is enabled");
+        format!("http://127.0.0.1:{}{}", addr.port(), path)
+    }
+
     /// POSTs `body` to `/collect` as JSON.
     pub async fn collect(&self, body: impl Into<reqwest::Body>) -> reqwest::Response {
         self.http
@@ -137,6 +143,8 @@ pub fn test_config(dir: &Path) -> Config {
     config.ingest.port = 0;
     config.registry.host = "127.0.0.1".into();
     config.registry.port = 0;
+    config.ui.host = "127.0.0.1".into();
+    config.ui.port = 0;
     config
 }
 

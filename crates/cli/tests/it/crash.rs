@@ -45,7 +45,12 @@ async fn acknowledged_events_survive_kill_9_of_the_server() {
             .arg("--data-dir")
             .arg(dir.path())
             .args(["up", "--api-port", &api_port.to_string()])
-            .args(["--registry-port", &free_port().to_string()])
+            .args([
+                "--registry-port",
+                &free_port().to_string(),
+                "--ui-port",
+                "0",
+            ])
             .env("CLICKSTREAM_INGEST__HOST", "127.0.0.1")
             .env("CLICKSTREAM_REGISTRY__HOST", "127.0.0.1")
             .env("RUST_LOG", "warn")
@@ -128,7 +133,12 @@ fn spawn_up(dir: &std::path::Path, api_port: u16, backend: &Backend) -> tokio::p
         .arg("--data-dir")
         .arg(dir)
         .args(["up", "--api-port", &api_port.to_string()])
-        .args(["--registry-port", &free_port().to_string()])
+        .args([
+            "--registry-port",
+            &free_port().to_string(),
+            "--ui-port",
+            "0",
+        ])
         .env("CLICKSTREAM_INGEST__HOST", "127.0.0.1")
         .env("CLICKSTREAM_REGISTRY__HOST", "127.0.0.1")
         // Short flushes: many commits, so kills land in every phase of a commit.

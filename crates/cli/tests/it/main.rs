@@ -9,5 +9,8 @@ mod generate;
 mod http_api;
 mod kafka_faults;
 mod lake_e2e;
+mod observability;
+mod prometheus;
 mod startup;
 mod store_outage;
+mod ui_api;

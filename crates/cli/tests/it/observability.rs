@@ -1,0 +1,215 @@
+//! `/metrics` (strictly parsed, counters exact) and health, on the ingest and UI ports.
+
+use std::time::{Duration, Instant};
+
+use clickstream_event::RAW_TOPIC;
+
+use crate::common::{TestPipeline, seed_events};
+use crate::prometheus::{Exposition, parse};
+
+async fn scrape(t: &TestPipeline, url: String) -> Exposition {
+    let response = t.http.get(url).send().await.expect("scrape");
+    assert_eq!(response.status(), 200);
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    assert!(content_type.starts_with("text/plain"), "{content_type}");
+    let text = response.text().await.expect("text");
+    parse(&text).unwrap_or_else(|e| panic!("/metrics is not valid Prometheus text: {e}"))
+}
+
+#[tokio::test]
+async fn metrics_parse_and_count_exactly_the_events_posted() {
+    let t = TestPipeline::start().await;
+    let before = scrape(&t, t.url("/metrics")).await;
+    let body = serde_json::to_vec(&seed_events()).expect("json");
+    for _ in 0..3 {
+        assert_eq!(t.collect(body.clone()).await.status(), 200);
+    }
+    let rejected = t
+        .http
+        .post(t.url("/collect"))
+        .header("content-type", "text/plain")
+        .body("[]")
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(rejected.status(), 415);
+    let after = scrape(&t, t.url("/metrics")).await;
+    let delta = |name: &str, labels: &[(&str, &str)]| {
+        after.value(name, labels) - before.value(name, labels)
+    };
+    assert_eq!(
+        delta("clickstream_ingest_events_total", &[("outcome", "valid")]),
+        36.0
+    );
+    assert_eq!(
+        delta("clickstream_ingest_events_total", &[("outcome", "invalid")]),
+        9.0
+    );
+    assert_eq!(
+        delta(
+            "clickstream_ingest_requests_total",
+            &[("outcome", "accepted")]
+        ),
+        3.0
+    );
+    assert_eq!(
+        delta(
+            "clickstream_ingest_requests_total",
+            &[("outcome", "rejected")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        delta(
+            "clickstream_ingest_rejected_requests_total",
+            &[("status", "415")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        delta("clickstream_ingest_bytes_total", &[]),
+        3.0 * body.len() as f64
+    );
+    for histogram in [
+        "clickstream_ingest_request_duration_seconds",
+        "clickstream_log_append_duration_seconds",
+    ] {
+        assert_eq!(
+            after.types.get(histogram).map(String::as_str),
+            Some("histogram")
+        );
+        assert_eq!(
+            delta(&format!("{histogram}_count"), &[]),
+            3.0,
+            "{histogram}"
+        );
+    }
+    assert_eq!(
+        after
+            .types
+            .get("clickstream_ingest_events_total")
+            .map(String::as_str),
+        Some("counter")
+    );
+
+    // Once the processor has landed everything: rows, lag per partition, lake sizes.
+    t.wait_for_count("SELECT count(*) AS n FROM events", 36)
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let settled = loop {
+        let now = scrape(&t, t.ui_url("/metrics")).await;
+        let lags = now.all("clickstream_process_lag_records");
+        let raw_lags: Vec<_> = lags
+            .iter()
+            .filter(|s| s.labels.get("topic").map(String::as_str) == Some(RAW_TOPIC))
+            .collect();
+        let caught_up = raw_lags.len() == 6
+            && raw_lags.iter().all(|s| s.value == 0.0)
+            && now.value("clickstream_lake_table_rows", &[("table", "events")]) == 36.0
+            && now.value("clickstream_pipeline_lag_records", &[]) == 0.0;
+        if caught_up {
+            break now;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "lag and lake gauges did not settle: {raw_lags:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(
+        settled.value("clickstream_process_rows_total", &[("table", "events")]),
+        36.0
+    );
+    assert_eq!(
+        settled.value(
+            "clickstream_process_rows_total",
+            &[("table", "invalid_events")]
+        ),
+        9.0
+    );
+    assert!(settled.value("clickstream_lake_table_bytes", &[("table", "events")]) > 0.0);
+    assert!(settled.value("clickstream_lake_table_files", &[("table", "events")]) >= 1.0);
+    assert!(settled.value("clickstream_process_commit_duration_seconds_count", &[]) >= 1.0);
+    for sample in settled.all("clickstream_process_lag_records") {
+        assert_eq!(
+            sample.labels.get("group").map(String::as_str),
+            Some("clickstream-processor")
+        );
+    }
+}
+
+#[tokio::test]
+async fn health_answers_live_and_ready_with_each_check() {
+    let t = TestPipeline::start().await;
+    for url in [t.url("/health/live"), t.ui_url("/health/live")] {
+        let live = t.http.get(url).send().await.expect("live");
+        assert_eq!(live.status(), 200);
+    }
+    let ready = t
+        .http
+        .get(t.url("/health/ready"))
+        .send()
+        .await
+        .expect("ready");
+    assert_eq!(ready.status(), 200);
+    let body: serde_json::Value = ready.json().await.expect("json");
+    assert_eq!(
+        body["checks"],
+        serde_json::json!({"log": "ok", "registry": "ok", "lake": "ok"})
+    );
+    for part in ["log", "registry", "lake"] {
+        assert_eq!(body["details"][part]["ok"], true, "{part}");
+    }
+    assert!(
+        body["details"]["registry"]["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("2 subjects")),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn readiness_fails_when_the_registry_is_gone() {
+    // An external registry that we then stop: the log and lake stay, the registry goes.
+    let registry_dir = tempfile::tempdir().expect("tempdir");
+    let store = std::sync::Arc::new(
+        clickstream_registry::SchemaStore::open(registry_dir.path()).expect("store"),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(clickstream_registry::serve(listener, store, async {
+        let _ = stopped.await;
+    }));
+    let external = url.clone();
+    let t = TestPipeline::start_with(move |c| c.registry.url = Some(external)).await;
+    let ready = t
+        .http
+        .get(t.url("/health/ready"))
+        .send()
+        .await
+        .expect("ready");
+    assert_eq!(ready.status(), 200);
+    let _ = stop.send(());
+    server.await.expect("join").expect("server");
+
+    let ready = t
+        .http
+        .get(t.url("/health/ready"))
+        .send()
+        .await
+        .expect("ready");
+    assert_eq!(ready.status(), 503);
+    let body: serde_json::Value = ready.json().await.expect("json");
+    assert_eq!(
+        body["checks"],
+        serde_json::json!({"log": "ok", "registry": "unavailable", "lake": "ok"})
+    );
+}

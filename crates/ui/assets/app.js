@@ -1,0 +1,33 @@
+// The page shell: a hash router that shows one page at a time and stops its polling when
+// another is opened.
+
+import {route, fill, errorBox} from "./util.js";
+import * as overview from "./overview_page.js";
+import * as topics from "./topics_page.js";
+import * as invalid from "./invalid_page.js";
+import * as schemas from "./schemas_page.js";
+import * as lake from "./lake_page.js";
+import * as sql from "./sql_page.js";
+
+const PAGES = {overview, topics, invalid, schemas, lake, sql};
+let stop = () => {};
+
+function show() {
+  stop();
+  const current = route();
+  const name = PAGES[current.parts[0]] ? current.parts[0] : "overview";
+  for (const link of document.querySelectorAll("#nav a")) {
+    link.classList.toggle("active", link.dataset.page === name);
+  }
+  const view = document.getElementById("view");
+  document.title = `clickstream · ${name}`;
+  try {
+    stop = PAGES[name].render(view, current) || (() => {});
+  } catch (e) {
+    fill(view, errorBox(e));
+    stop = () => {};
+  }
+}
+
+window.addEventListener("hashchange", show);
+show();

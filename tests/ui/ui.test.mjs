@@ -1,0 +1,228 @@
+// Browser end-to-end tests of the web UI: the real `clickstream up` (debug build) on free
+// ports in a temp dir, driven in real headless Chromium through playwright-core.
+//
+// Run by scripts/test after the Rust tests; alone: `npm ci && npm test` in this directory
+// with CLICKSTREAM_BIN pointing at the binary. Fails (never skips) when Chromium or the
+// binary is missing. Screenshots go to test-artifacts/ui/ at the repository root.
+
+import {test, before, after} from "node:test";
+import assert from "node:assert/strict";
+import {spawn} from "node:child_process";
+import {existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync} from "node:fs";
+import {tmpdir} from "node:os";
+import {dirname, join, resolve} from "node:path";
+import {createInterface} from "node:readline";
+import {fileURLToPath} from "node:url";
+import {chromium} from "playwright-core";
+
+const REPO = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+const ARTIFACTS = join(REPO, "test-artifacts", "ui");
+const CHROMIUM = process.env.CHROMIUM_BIN || "/usr/bin/chromium";
+const BIN = process.env.CLICKSTREAM_BIN ||
+  join(process.env.CARGO_TARGET_DIR || join(process.env.HOME, ".cache/clickstream-target"), "debug/clickstream");
+const CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+  "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-quic"];
+const RAW_TOPIC = "acme.clickstream.raw.events";
+
+/** The seed's sample events: 15 JSON lines, 12 valid and 3 invalid. */
+const SEED = readFileSync(join(REPO, "crates/event/tests/data/seed_events.jsonl"), "utf8")
+  .split("\n").filter((line) => line.startsWith("{")).map((line) => JSON.parse(line));
+
+let server, browser, page, work, ingest, ui;
+
+/** Polls `check` until it returns a truthy value, or fails after `ms`. */
+async function eventually(what, check, ms = 30_000) {
+  const deadline = Date.now() + ms;
+  let last;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value) return value;
+      last = value;
+    } catch (e) { last = e; }
+    if (Date.now() > deadline) assert.fail(`${what}: not within ${ms / 1000} s (last: ${last})`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** Starts `clickstream up` and resolves with its ingest and UI URLs from the startup line. */
+function startPipeline(dataDir) {
+  const child = spawn(BIN, ["--data-dir", dataDir, "--log-format", "json", "up",
+    "--api-port", "0", "--registry-port", "0", "--ui-port", "0"], {
+    env: {...process.env, CLICKSTREAM_INGEST__HOST: "127.0.0.1", CLICKSTREAM_REGISTRY__HOST: "127.0.0.1",
+      CLICKSTREAM_UI__HOST: "127.0.0.1", RUST_LOG: "info"},
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  const lines = [];
+  return new Promise((resolvePromise, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no startup line in 60 s:\n${lines.join("\n")}`)), 60_000);
+    child.on("exit", (code) => reject(new Error(`clickstream exited with ${code}:\n${lines.join("\n")}`)));
+    createInterface({input: child.stderr}).on("line", (line) => {
+      if (lines.length < 200) lines.push(line);
+      let entry;
+      try { entry = JSON.parse(line); } catch { return; }
+      const fields = entry.fields || {};
+      if (String(fields.message).startsWith("clickstream is up")) {
+        clearTimeout(timer);
+        resolvePromise({child, ingest: fields.ingest, ui: fields.ui});
+      }
+    });
+  });
+}
+
+async function collect(events) {
+  const response = await fetch(`${ingest}/collect`, {
+    method: "POST", headers: {"content-type": "application/json"}, body: JSON.stringify(events),
+  });
+  const text = await response.text();
+  assert.equal(response.status, 200, text);
+  return JSON.parse(text);
+}
+
+async function shot(name) {
+  await page.screenshot({path: join(ARTIFACTS, `${name}.png`), fullPage: false});
+}
+
+const value = async (testid) => Number(await page.getAttribute(`[data-testid="${testid}"]`, "data-value"));
+
+before(async () => {
+  assert.ok(existsSync(CHROMIUM), `Chromium is missing at ${CHROMIUM}: apt-get install chromium`);
+  assert.ok(existsSync(BIN), `the clickstream binary is missing at ${BIN}: cargo build -p clickstream`);
+  mkdirSync(ARTIFACTS, {recursive: true});
+  work = mkdtempSync(join(tmpdir(), "clickstream-ui-"));
+  const started = await startPipeline(join(work, "data"));
+  server = started.child;
+  ingest = started.ingest;
+  ui = started.ui;
+  assert.match(ui, /^http:\/\/127\.0\.0\.1:\d+$/);
+  const context = await chromium.launchPersistentContext(join(work, "chromium-profile"), {
+    executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, viewport: {width: 1400, height: 900},
+  });
+  browser = context;
+  page = context.pages()[0] || await context.newPage();
+  page.on("pageerror", (error) => { throw error; });
+});
+
+after(async () => {
+  await browser?.close();
+  if (server && server.exitCode === null) {
+    server.kill("SIGTERM");
+    await new Promise((r) => { server.once("exit", r); setTimeout(r, 20_000); });
+  }
+  if (work) rmSync(work, {recursive: true, force: true});
+});
+
+test("overview counters and the rate chart move as events are posted", async () => {
+  await page.goto(`${ui}/#/overview`);
+  await page.waitForSelector('[data-testid="total-valid"]');
+  const validBefore = await value("total-valid");
+  const invalidBefore = await value("total-invalid");
+  assert.equal(validBefore, 0);
+  const components = await page.$$eval('[data-testid="components"] li', (items) =>
+    items.map((li) => `${li.dataset.component}:${li.dataset.status}`));
+  assert.deepEqual(components.sort(), ["lake:ok", "log:ok", "processor:ok", "registry:ok"]);
+
+  let valid = 0, invalid = 0;
+  for (let i = 0; i < 3; i++) {
+    const answer = await collect(SEED);
+    valid += answer.valid_count;
+    invalid += answer.invalid_count;
+    await new Promise((r) => setTimeout(r, 700));
+  }
+  assert.equal(valid, 36);
+  assert.equal(invalid, 9);
+  await eventually("valid counter reaches 36", async () => (await value("total-valid")) === validBefore + valid);
+  await eventually("invalid counter reaches 9", async () => (await value("total-invalid")) === invalidBefore + invalid);
+  await eventually("events reach the lake", async () => (await value("total-lake")) === 36);
+  const peak = await eventually("the chart shows a rate above zero", async () => {
+    const p = Number(await page.getAttribute('[data-testid="rate-chart"] polyline[data-series="valid"]', "data-peak"));
+    return p > 0 ? p : 0;
+  });
+  assert.ok(peak <= valid, `peak rate ${peak}/s cannot exceed the ${valid} events sent`);
+  assert.equal(await page.textContent('[data-testid="total-valid"]'), "36");
+  await shot("overview");
+});
+
+test("the message browser shows a raw event decoded through the registry, with headers", async () => {
+  await page.goto(`${ui}/#/topics/${encodeURIComponent(RAW_TOPIC)}`);
+  const rows = await eventually("messages listed", async () => {
+    const n = await page.$$eval('[data-testid="messages"] tbody tr', (trs) => trs.length);
+    return n >= 36 ? n : 0;
+  });
+  assert.equal(rows, 36, "the newest page holds every record of the topic");
+  assert.match(await page.textContent('[data-testid="messages"] tbody tr:first-child'), /avro · schema \d+/);
+  await page.click('[data-testid="messages"] tbody tr:first-child');
+  const decoded = JSON.parse(await page.textContent('[data-testid="decoded"]'));
+  const sent = SEED.find((e) => e.id === decoded.id && e.type === decoded.type);
+  assert.ok(sent, `decoded event ${JSON.stringify(decoded)} is one of those posted`);
+  assert.equal(decoded.event.customer_id, sent.event.customer_id ?? null);
+  assert.equal(decoded.event.timestamp, sent.event.timestamp);
+  assert.deepEqual(Object.keys(decoded).slice(0, 2), ["id", "type"], "fields in schema order");
+  const headers = await page.$$eval('[data-testid="headers"] tr', (trs) => trs.map((tr) => tr.children[0].textContent));
+  assert.ok(headers.includes("X-Correlation-ID"), `headers: ${headers}`);
+  await shot("message-browser");
+
+  // Seek: partition 0 from its first offset, live tail off.
+  await page.selectOption('[data-testid="partition"]', "0");
+  await page.fill('[data-testid="offset"]', "0");
+  await page.click('[data-testid="seek"]');
+  await eventually("seek to offset 0", async () =>
+    (await page.getAttribute('[data-testid="messages"] tbody tr:first-child', "data-offset")) === "0");
+});
+
+test("a SQL query shows its rows and a chart", async () => {
+  await page.goto(`${ui}/#/sql`);
+  await page.fill('[data-testid="sql-editor"]', "SELECT count(*) AS n FROM events");
+  await page.click('[data-testid="run-sql"]');
+  await eventually("count row", async () =>
+    (await page.textContent('[data-testid="sql-rows"] tbody tr:first-child td'))?.trim() === "36");
+  await page.fill('[data-testid="sql-editor"]',
+    "SELECT type, count(*) AS n FROM events GROUP BY type ORDER BY n DESC, type");
+  await page.click('[data-testid="run-sql"]');
+  const types = new Set(SEED.map((e) => e.type).filter(Boolean));
+  await eventually("one row per event type", async () => {
+    const n = await page.$$eval('[data-testid="sql-rows"] tbody tr', (trs) => trs.length);
+    return n >= 1 && n <= types.size;
+  });
+  const cells = await page.$$eval('[data-testid="sql-rows"] tbody tr', (trs) =>
+    trs.map((tr) => Number(tr.children[1].textContent)));
+  assert.equal(cells.reduce((a, b) => a + b, 0), 36, "the per-type counts add up to every valid event");
+  assert.equal(await page.getAttribute('[data-testid="sql-result"] [data-testid="sql-chart"]', "data-kind"), "bar");
+  await page.waitForSelector('[data-testid="unique-users"] svg');
+  await shot("sql");
+});
+
+test("an invalid event opens with its reason and original JSON", async () => {
+  await page.goto(`${ui}/#/invalid`);
+  await eventually("9 rejects listed", async () =>
+    (await page.$$eval('[data-testid="rejects"] tbody tr', (trs) => trs.length)) === 9);
+  assert.equal((await page.textContent('[data-testid="invalid-total"]')).trim(), "9");
+  const reasons = await page.$$eval('[data-testid="reasons"] tbody tr', (trs) =>
+    trs.map((tr) => Number(tr.children[1].textContent)));
+  assert.equal(reasons.reduce((a, b) => a + b, 0), 9, "grouped counts add up");
+  const listed = (await page.textContent('[data-testid="rejects"] tbody tr:first-child td:last-child')).trim();
+  await page.click('[data-testid="rejects"] tbody tr:first-child');
+  const reason = (await page.textContent('[data-testid="reason"]')).trim();
+  assert.equal(reason, listed);
+  assert.match(reason, /^field '.+': expected|^field '.+' is required/);
+  const raw = await page.textContent('[data-testid="raw-json"]');
+  const original = JSON.parse(raw);
+  assert.ok(SEED.some((e) => JSON.stringify(e) === JSON.stringify(original)), `the original JSON is a posted event: ${raw}`);
+  await shot("invalid-events");
+});
+
+test("schemas and lake pages show the registry's subjects and the lake's tables", async () => {
+  await page.goto(`${ui}/#/schemas`);
+  await eventually("two subjects", async () =>
+    (await page.$$eval('[data-testid="subjects"] li', (lis) => lis.length)) === 2);
+  assert.match(await page.textContent('[data-testid="schema"]'), /"type": "record"/);
+  await page.goto(`${ui}/#/lake`);
+  await eventually("events table with 36 rows", async () => {
+    const row = await page.$$eval('[data-testid="lake-tables"] tbody tr', (trs) =>
+      trs.map((tr) => [tr.children[0].textContent, tr.children[2].textContent]));
+    return row.some(([name, rows]) => name === "events" && rows === "36");
+  });
+  await page.waitForSelector('[data-testid="commits"] tbody tr');
+  assert.match(await page.textContent('[data-testid="commits"]'), /raw\.events\/\d+ → \d+/);
+  await shot("lake");
+});
