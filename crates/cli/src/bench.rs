@@ -126,3 +126,37 @@ pub async fn run_visibility_bench(args: VisibilityBenchArgs) -> anyhow::Result<(
     }
     Ok(())
 }
+
+/// Flags of `clickstream bench mock-kafka`.
+#[derive(Debug, Args)]
+pub struct MockKafkaArgs {
+    /// Number of brokers.
+    #[arg(long, default_value_t = 3)]
+    pub brokers: i32,
+    /// Partitions of each of the pipeline's topics.
+    #[arg(long, default_value_t = 6)]
+    pub partitions: u32,
+}
+
+/// `clickstream bench mock-kafka`: hosts librdkafka's mock cluster (real Kafka-protocol
+/// brokers on loopback ports, data in memory) with the pipeline's topics, prints its
+/// bootstrap servers and serves until `shutdown`. For benchmarks and for trying the Kafka
+/// backend without a cluster; not a Kafka to keep data in.
+pub async fn run_mock_kafka(
+    args: MockKafkaArgs,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
+    use anyhow::Context;
+    // The mock cluster is not Send: it lives on this thread until shutdown.
+    let cluster = rdkafka::mocking::MockCluster::new(args.brokers)
+        .context("starting the mock Kafka cluster")?;
+    for spec in crate::topics::topic_specs(None, args.partitions)? {
+        cluster
+            .create_topic(&spec.name, spec.partitions as i32, 1)
+            .with_context(|| format!("creating topic {}", spec.name))?;
+    }
+    println!("{}", cluster.bootstrap_servers());
+    shutdown.await;
+    drop(cluster);
+    Ok(())
+}

@@ -160,6 +160,9 @@ enum BenchCommand {
     /// Offer events at a fixed rate and measure how long after its acknowledgement each
     /// request's events become visible to SQL.
     Visibility(bench::VisibilityBenchArgs),
+    /// Host librdkafka's mock Kafka cluster with the pipeline's topics and print its
+    /// bootstrap servers (for the Kafka mode of the benchmarks; data stays in memory).
+    MockKafka(bench::MockKafkaArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -239,6 +242,9 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
         Command::Generate(args) => generate::run(*args, shutdown_signal()).await,
         Command::Bench(BenchCommand::Ingest(args)) => bench::run_ingest(args).await,
         Command::Bench(BenchCommand::Visibility(args)) => bench::run_visibility_bench(args).await,
+        Command::Bench(BenchCommand::MockKafka(args)) => {
+            bench::run_mock_kafka(args, shutdown_signal()).await
+        }
         Command::Config => {
             println!("{}", serde_json::to_string_pretty(&config)?);
             Ok(())
