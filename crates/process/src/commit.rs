@@ -30,6 +30,10 @@ use crate::{ProcessError, Processor};
 /// be read again at the next start.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
+/// Least time between two rebuilds of the unique-users state from `events` when other
+/// processors write to it too.
+const UNIQUE_USERS_RELOAD_EVERY: Duration = Duration::from_secs(5);
+
 /// Least time between two rewrites of `unique_users_daily`.
 const UNIQUE_USERS_TABLE_EVERY: Duration = Duration::from_secs(2);
 
@@ -226,10 +230,15 @@ impl Processor {
                 } else {
                     vec![]
                 };
-                self.tables
+                let before = self.tables.events.version();
+                let after = self
+                    .tables
                     .events
                     .append(batches, &batch.events_txns)
                     .await?;
+                if after != before + 1 {
+                    self.foreign_events = true;
+                }
                 self.stats.event_commits.fetch_add(1, RELAXED);
                 self.stats.events_written.fetch_add(rows as u64, RELAXED);
                 metrics::counter!("clickstream_process_rows_total", "table" => "events")
@@ -285,6 +294,13 @@ impl Processor {
     /// Emits the counts of `days` to the unique users topic and marks the table for a
     /// rewrite.
     async fn publish_unique_users(&mut self, days: &BTreeSet<String>) -> Result<(), ProcessError> {
+        self.emit_unique_users(days).await?;
+        self.unique_table_dirty = true;
+        self.write_unique_users_table(false).await
+    }
+
+    /// Emits the counts of `days` to the unique users topic.
+    async fn emit_unique_users(&mut self, days: &BTreeSet<String>) -> Result<(), ProcessError> {
         let records = days
             .iter()
             .map(|day| {
@@ -301,8 +317,7 @@ impl Processor {
             })
             .collect();
         self.log.append(records).await?;
-        self.unique_table_dirty = true;
-        self.write_unique_users_table(false).await
+        Ok(())
     }
 
     /// Rewrites `unique_users_daily` from the state when it changed, at most every
@@ -312,6 +327,15 @@ impl Processor {
         &mut self,
         force: bool,
     ) -> Result<(), ProcessError> {
+        if self.foreign_events && self.users_loaded.0.elapsed() >= UNIQUE_USERS_RELOAD_EVERY {
+            self.tables.events.refresh().await?;
+            let version = self.tables.events.version();
+            if version != self.users_loaded.1 {
+                self.reload_unique_users(version).await?;
+            } else {
+                self.users_loaded.0 = Instant::now();
+            }
+        }
         let due = self
             .unique_table_written
             .is_none_or(|at| at.elapsed() >= UNIQUE_USERS_TABLE_EVERY);
@@ -330,6 +354,27 @@ impl Processor {
         self.tables.unique.overwrite(builder.finish(), &[]).await?;
         self.unique_table_dirty = false;
         self.unique_table_written = Some(Instant::now());
+        Ok(())
+    }
+
+    /// With several processors each sees only its own batches: rebuilds the state from
+    /// `events` (every processor's commits), publishes the days whose count moved and
+    /// marks the table for rewriting.
+    async fn reload_unique_users(&mut self, version: i64) -> Result<(), ProcessError> {
+        let before = self.users.counts();
+        self.users = crate::unique_users::UniqueUsers::load(&self.query).await?;
+        self.users_loaded = (Instant::now(), version);
+        let changed: BTreeSet<String> = self
+            .users
+            .counts()
+            .into_iter()
+            .filter(|(day, n)| before.get(day) != Some(n))
+            .map(|(day, _)| day)
+            .collect();
+        if !changed.is_empty() {
+            self.emit_unique_users(&changed).await?;
+            self.unique_table_dirty = true;
+        }
         Ok(())
     }
 

@@ -119,6 +119,12 @@ pub struct Processor {
     unique_table_dirty: bool,
     /// When `unique_users_daily` was last rewritten.
     unique_table_written: Option<std::time::Instant>,
+    /// Other processors commit to `events` too (seen as a version gap around our own
+    /// commits, or a rebalance): our unique-users state misses their customers, so it is
+    /// rebuilt from `events` whenever the table moved. Sticky once seen.
+    foreign_events: bool,
+    /// When, and at which `events` version, the unique-users state was last rebuilt.
+    users_loaded: (std::time::Instant, i64),
 }
 
 impl Processor {
@@ -173,6 +179,8 @@ impl Processor {
             drain: false,
             unique_table_dirty: false,
             unique_table_written: None,
+            foreign_events: false,
+            users_loaded: (std::time::Instant::now(), -1),
         };
         processor.reconcile_unique_users().await?;
         Ok(processor)
@@ -216,10 +224,13 @@ impl Processor {
             };
             match event {
                 Ok(ConsumerEvent::Assigned(partitions)) => {
+                    // A rebalance after the first assignment means other members.
+                    self.foreign_events |= !self.committed.is_empty();
                     self.flush().await?;
                     self.assign(&partitions).await?;
                 }
                 Ok(ConsumerEvent::Revoked(partitions)) => {
+                    self.foreign_events = true;
                     self.flush().await?;
                     for tp in &partitions {
                         self.committed.remove(tp);

@@ -50,8 +50,10 @@ impl Backend {
                     .expect("log reopens"),
             ),
             LogBackend::Kafka(cluster) => {
-                let mut config = clickstream_kafka::KafkaConfig::default();
-                config.bootstrap_servers = Some(cluster.bootstrap_servers());
+                let config = clickstream_kafka::KafkaConfig {
+                    bootstrap_servers: Some(cluster.bootstrap_servers()),
+                    ..Default::default()
+                };
                 std::sync::Arc::new(
                     clickstream_kafka::KafkaLog::connect(config)
                         .await

@@ -136,8 +136,10 @@ impl TestPipeline {
 
 /// Embedded defaults, rooted in `dir`, on loopback ports picked by the OS.
 pub fn test_config(dir: &Path) -> Config {
-    let mut config = Config::default();
-    config.data_dir = dir.to_path_buf();
+    let mut config = Config {
+        data_dir: dir.to_path_buf(),
+        ..Config::default()
+    };
     config.log.dir = dir.join("log");
     config.ingest.host = "127.0.0.1".into();
     config.ingest.port = 0;
@@ -206,6 +208,7 @@ pub async fn decode_via_registry(
 ) -> apache_avro::types::Value {
     assert_eq!(framed[0], 0, "magic byte");
     let id = u32::from_be_bytes(framed[1..5].try_into().expect("4 bytes"));
+    #[allow(clippy::map_entry)] // the value is fetched with an await in between
     if !schemas.contains_key(&id) {
         let url = format!("{}/schemas/ids/{id}", t.pipeline.registry_url());
         let answer: Value = t

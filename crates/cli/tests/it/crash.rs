@@ -17,10 +17,10 @@ use crate::common::{read_topic, seed_events};
 async fn wait_until_up(http: &reqwest::Client, base: &str, child: &mut tokio::process::Child) {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        if let Ok(response) = http.get(format!("{base}/ping")).send().await {
-            if response.status().is_success() {
-                return;
-            }
+        if let Ok(response) = http.get(format!("{base}/ping")).send().await
+            && response.status().is_success()
+        {
+            return;
         }
         if let Ok(Some(status)) = child.try_wait() {
             panic!("clickstream up exited early: {status}");

@@ -179,7 +179,8 @@ fn spawn_processor(
 /// Two `clickstream process` instances share the raw topic's six partitions through the
 /// consumer group and commit to the same Delta tables; one is killed with SIGKILL while
 /// events flow. The survivor takes its partitions over (after the session timeout) from
-/// the positions in the lake, and every acknowledged event lands exactly once.
+/// the positions in the lake, and every acknowledged event lands exactly once. Unique
+/// users per day, which each processor only partly sees, end up exact.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_processors_one_killed_every_event_exactly_once() {
     let backend = Backend::new(LogBackend::kafka(), LakeBackend::File);
@@ -208,7 +209,15 @@ async fn two_processors_one_killed_every_event_exactly_once() {
         tokio::spawn(async move {
             while !stop.load(Ordering::Relaxed) {
                 let from = next_id.fetch_add(40, Ordering::Relaxed);
-                let sent = http.post(&url).json(&batch(from, 40)).send().await;
+                // One customer per event: each processor sees only some of them.
+                let events: Vec<Value> = batch(from, 40)
+                    .into_iter()
+                    .map(|mut event| {
+                        event["event"]["customer_id"] = event["id"].clone();
+                        event
+                    })
+                    .collect();
+                let sent = http.post(&url).json(&events).send().await;
                 if sent.is_ok_and(|r| r.status().is_success()) {
                     acked.lock().expect("lock").extend(from..from + 40);
                 }
@@ -256,6 +265,24 @@ async fn two_processors_one_killed_every_event_exactly_once() {
             Instant::now() < deadline,
             "{missing} of {} acknowledged events still missing",
             acked.len()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+
+    let truth = "SELECT substr(timestamp, 1, 10) AS day, count(DISTINCT customer_id) AS n \
+                 FROM events WHERE customer_id IS NOT NULL GROUP BY 1 ORDER BY 1";
+    let expected = t.sql(truth).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let table = t
+            .sql("SELECT day, unique_users AS n FROM unique_users_daily ORDER BY day")
+            .await;
+        if table == expected {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "unique_users_daily {table:?} never matched the events {expected:?}"
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
