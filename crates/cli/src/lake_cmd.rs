@@ -70,6 +70,25 @@ pub async fn process(
         .await
         .with_context(|| format!("schema registry at {registry_url} is not answering"))?;
     let lake = open_lake(&config).await?;
+    if config.processor.metrics_port != 0 {
+        crate::telemetry::prometheus();
+        let health = std::sync::Arc::new(crate::telemetry::HealthState {
+            log: log.clone(),
+            registry: registry.clone(),
+            lake: lake.clone(),
+        });
+        let addr = (config.ingest.host.as_str(), config.processor.metrics_port);
+        let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
+            format!("processor metrics: cannot listen on {}:{}", addr.0, addr.1)
+        })?;
+        tracing::info!(addr = %listener.local_addr()?, "processor metrics and health");
+        let router = crate::telemetry::router(health);
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, router).await {
+                tracing::warn!(error = %e, "processor metrics server stopped");
+            }
+        });
+    }
     let mut processor = Processor::start(
         config.processor.clone(),
         config.lake.clone(),

@@ -52,6 +52,9 @@ pub struct ProcessorConfig {
     /// Whether `clickstream up` runs the processor (false: ingest only, e.g. to build a
     /// backlog for `clickstream process --drain`).
     pub enabled: bool,
+    /// Port on which `clickstream process` serves `/metrics` and `/health/*` (on the
+    /// ingest host address); 0: none. `up` and `ingest` serve them on the ingest port.
+    pub metrics_port: u16,
 }
 
 impl Default for ProcessorConfig {
@@ -60,6 +63,7 @@ impl Default for ProcessorConfig {
             group: "clickstream-processor".into(),
             poll_max_records: 20_000,
             enabled: true,
+            metrics_port: 9464,
         }
     }
 }

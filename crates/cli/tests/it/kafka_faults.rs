@@ -159,6 +159,7 @@ fn spawn_processor(
     registry_url: &str,
     lake_url: &str,
     dir: &std::path::Path,
+    metrics_port: u16,
 ) -> tokio::process::Child {
     tokio::process::Command::new(env!("CARGO_BIN_EXE_clickstream"))
         .arg("--data-dir")
@@ -168,6 +169,11 @@ fn spawn_processor(
         .env("SCHEMA_REGISTRY_URL", registry_url)
         .env("CLICKSTREAM_LAKE__URL", lake_url)
         .env("CLICKSTREAM_LAKE__FLUSH_INTERVAL_MS", "200")
+        .env("CLICKSTREAM_INGEST__HOST", "127.0.0.1")
+        .env(
+            "CLICKSTREAM_PROCESSOR__METRICS_PORT",
+            metrics_port.to_string(),
+        )
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
@@ -197,8 +203,15 @@ async fn two_processors_one_killed_every_event_exactly_once() {
         tempfile::tempdir().expect("dir"),
         tempfile::tempdir().expect("dir"),
     ];
-    let mut first = spawn_processor(&backend, &registry_url, &lake_url, dirs[0].path());
-    let mut second = spawn_processor(&backend, &registry_url, &lake_url, dirs[1].path());
+    let metrics_port = crate::backends::free_port();
+    let mut first = spawn_processor(&backend, &registry_url, &lake_url, dirs[0].path(), 0);
+    let mut second = spawn_processor(
+        &backend,
+        &registry_url,
+        &lake_url,
+        dirs[1].path(),
+        metrics_port,
+    );
 
     let acked: Arc<Mutex<Vec<i64>>> = Arc::default();
     let next_id = Arc::new(AtomicI64::new(1));
@@ -285,6 +298,22 @@ async fn two_processors_one_killed_every_event_exactly_once() {
             "unique_users_daily {table:?} never matched the events {expected:?}"
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    // A separate processor serves its own metrics, librdkafka's statistics among them.
+    let metrics = t
+        .http
+        .get(format!("http://127.0.0.1:{metrics_port}/metrics"))
+        .send()
+        .await
+        .expect("processor metrics answer")
+        .text()
+        .await
+        .expect("text");
+    for name in [
+        "clickstream_process_rows_total",
+        "clickstream_kafka_received_messages_total",
+    ] {
+        assert!(metrics.contains(name), "{name} missing from:\n{metrics}");
     }
     second.kill().await.expect("stop");
 }
