@@ -72,6 +72,7 @@ pub async fn process(
     let mut processor = Processor::start(
         config.processor.clone(),
         config.lake.clone(),
+        &config.enrich_setup()?,
         log,
         registry,
         lake.clone(),

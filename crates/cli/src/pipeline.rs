@@ -117,6 +117,7 @@ impl Pipeline {
             // Started in its own task: rebuilding state from the lake can take a while on a
             // large lake, and ingest should not wait for it.
             let (processor_config, lake_config) = (config.processor.clone(), config.lake.clone());
+            let enrich = config.enrich_setup()?;
             let (log, client, lake) = (
                 log.clone() as Arc<dyn EventLog>,
                 client.clone(),
@@ -127,6 +128,7 @@ impl Pipeline {
                 let processor = Processor::start(
                     processor_config,
                     lake_config.clone(),
+                    &enrich,
                     log,
                     client,
                     lake.clone(),

@@ -4,6 +4,7 @@
 mod bad_input;
 mod common;
 mod crash;
+mod enrich_e2e;
 mod http_api;
 mod lake_e2e;
 mod startup;
