@@ -117,9 +117,15 @@ pub async fn process(
         let invalid = stats
             .invalid_written
             .load(std::sync::atomic::Ordering::Relaxed);
+        let duplicates = stats
+            .duplicates_written
+            .load(std::sync::atomic::Ordering::Relaxed);
+        if duplicates > 0 {
+            println!("kept {duplicates} duplicates out of events (counted in the rate below)");
+        }
         println!(
             "drained {events} events and {invalid} invalid events in {secs:.2} s: {:.0} events/s",
-            (events + invalid) as f64 / secs
+            (events + invalid + duplicates) as f64 / secs
         );
     }
     Ok(())

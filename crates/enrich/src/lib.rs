@@ -163,22 +163,21 @@ impl Enricher {
         };
         let referrer = self.referrers.as_ref().map(|classifier| {
             let mut info = classifier.classify(event.referrer, event.page);
-            let paid = event
-                .page
-                .and_then(Campaign::from_page)
-                .filter(|_| !self.campaign)
-                .as_ref()
-                .or(campaign.as_ref())
-                .is_some_and(Campaign::is_paid);
+            // Campaign parameters say "paid" even when the campaign columns are off.
+            let paid = match &campaign {
+                Some(c) => c.is_paid(),
+                None if !self.campaign => event
+                    .page
+                    .and_then(Campaign::from_page)
+                    .is_some_and(|c| c.is_paid()),
+                None => false,
+            };
             if paid && info.medium != Medium::Internal {
                 info.medium = Medium::Paid;
             }
             info
         });
-        let protected = self
-            .privacy
-            .as_ref()
-            .map(|p| p.protect(event.ip, event.customer_id));
+        let protected = self.protect(event.ip, event.customer_id);
         let visitor = match &protected {
             Some(p) => VisitorKey::of(p.customer_id, &p.ip, event.user_agent),
             None => VisitorKey::of(event.customer_id, event.ip, event.user_agent),
@@ -192,6 +191,11 @@ impl Enricher {
             protected,
             visitor,
         }
+    }
+
+    /// `ip` and `customer_id` as they may be stored; `None` when privacy is off.
+    pub fn protect(&self, ip: &str, customer_id: Option<i64>) -> Option<Protected> {
+        self.privacy.as_ref().map(|p| p.protect(ip, customer_id))
     }
 
     /// Parse and bot verdict of a user agent, from the cache when seen recently.

@@ -75,6 +75,13 @@ impl Enrichment {
         self.enricher.enrich(fields)
     }
 
+    /// `customer_id` as it may be stored (pseudonymised when privacy says so).
+    pub fn stored_customer_id(&self, ip: &str, customer_id: Option<i64>) -> Option<i64> {
+        self.enricher
+            .protect(ip, customer_id)
+            .map_or(customer_id, |p| p.customer_id)
+    }
+
     /// Whether sessions are assigned.
     pub fn sessions_enabled(&self) -> bool {
         self.sessions.is_some()

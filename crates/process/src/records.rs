@@ -217,19 +217,10 @@ impl Processor {
             .as_deref()
             .or(event.package_id)
             .unwrap_or_default();
-        // The same privacy as the event's copy in `events` (the enrichers' caches make
-        // this cheap).
+        // The same privacy as the first copy's in `events`.
         let customer_id = self
             .enrichment
-            .enrich(&EventFields {
-                user_agent: event.user_agent,
-                ip: event.ip,
-                customer_id: event.customer_id,
-                page: None,
-                referrer: None,
-            })
-            .protected
-            .map_or(event.customer_id, |p| p.customer_id);
+            .stored_customer_id(event.ip, event.customer_id);
         metrics::counter!("clickstream_process_duplicates_total").increment(1);
         self.pending.push_duplicate(
             record.partition,
