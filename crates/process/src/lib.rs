@@ -1,7 +1,9 @@
 //! The stream processor (the original Spark job's intent, plus ksqlDB's unique users and
 //! Kafka Connect's S3 sinks): consumes the raw and invalid topics in a consumer group,
 //! decodes each raw record by its schema id, emits the event plus `metadata` to the latest
-//! topic, and lands events, rejects and dead letters in the Delta lake exactly once.
+//! topic, enriches it (`clickstream-enrich`: user agent, bots, geo, referrer, campaign,
+//! privacy, sessions), keeps duplicate ids out of `events` (into `duplicates`), and lands
+//! events, duplicates, rejects and dead letters in the Delta lake exactly once.
 //!
 //! Exactly once: every lake commit carries, as Delta `txn` actions, the next offset of each
 //! log partition it covers (app id per group, topic and partition). On start and on every
