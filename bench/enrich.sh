@@ -12,8 +12,9 @@ cd "$repo"
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/clickstream-target}
 BACKLOG_SECS=${BACKLOG_SECS:-5}
 
-cargo build --release --locked -p clickstream
-bin="$CARGO_TARGET_DIR/release/clickstream"
+# SKIP_BUILD=1 and CLICKSTREAM_BIN=... run an already built binary.
+[ -n "${SKIP_BUILD:-}" ] || cargo build --release --locked -p clickstream
+bin=${CLICKSTREAM_BIN:-$CARGO_TARGET_DIR/release/clickstream}
 work=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$work"; }
