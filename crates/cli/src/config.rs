@@ -7,6 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use clickstream_enrich::EnrichConfig;
 use clickstream_ingest::IngestConfig;
 use clickstream_kafka::KafkaConfig;
 use clickstream_lake::LakeConfig;
@@ -35,6 +36,8 @@ pub struct Config {
     pub lake: LakeConfig,
     /// The stream processor.
     pub processor: ProcessorConfig,
+    /// What the processor enriches events with.
+    pub enrich: EnrichConfig,
     /// A Kafka cluster to use instead of the embedded log.
     pub kafka: KafkaConfig,
     /// Log output.
@@ -53,6 +56,7 @@ impl Default for Config {
             topics: TopicsConfig::default(),
             lake: LakeConfig::default(),
             processor: ProcessorConfig::default(),
+            enrich: EnrichConfig::default(),
             kafka: KafkaConfig::default(),
             logging: LoggingConfig::default(),
             ui: UiConfig::default(),
@@ -153,6 +157,7 @@ const SECTIONS: &[&str] = &[
     "topics",
     "lake",
     "processor",
+    "enrich",
     "kafka",
     "logging",
     "ui",
@@ -219,6 +224,37 @@ impl Config {
                 .with_context(|| format!("creating the lake directory {}", dir.display()))?;
         }
         Ok(self.lake.root_url(&self.data_dir)?)
+    }
+}
+
+impl Config {
+    /// What the processor enriches with: `[enrich]` and the geo databases it resolves to
+    /// (`enrich.geo.databases`, else the `*.mmdb` files in `<data_dir>/geoip/`, sorted).
+    pub fn enrich_setup(&self) -> anyhow::Result<clickstream_process::EnrichSetup> {
+        let geo = &self.enrich.geo;
+        let geo_databases = if !geo.enabled {
+            Vec::new()
+        } else if !geo.databases.is_empty() {
+            geo.databases.clone()
+        } else {
+            let dir = self.data_dir.join("geoip");
+            let mut found: Vec<PathBuf> = match std::fs::read_dir(&dir) {
+                Ok(entries) => entries
+                    .filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| p.extension().is_some_and(|x| x == "mmdb"))
+                    .collect(),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+                Err(e) => {
+                    return Err(e).with_context(|| format!("listing {}", dir.display()));
+                }
+            };
+            found.sort();
+            found
+        };
+        Ok(clickstream_process::EnrichSetup {
+            config: self.enrich.clone(),
+            geo_databases,
+        })
     }
 }
 

@@ -92,6 +92,7 @@ pub async fn process(
     let mut processor = Processor::start(
         config.processor.clone(),
         config.lake.clone(),
+        &config.enrich_setup()?,
         log,
         registry,
         lake.clone(),
@@ -136,9 +137,15 @@ pub async fn process(
         let invalid = stats
             .invalid_written
             .load(std::sync::atomic::Ordering::Relaxed);
+        let duplicates = stats
+            .duplicates_written
+            .load(std::sync::atomic::Ordering::Relaxed);
+        if duplicates > 0 {
+            println!("kept {duplicates} duplicates out of events (counted in the rate below)");
+        }
         println!(
             "drained {events} events and {invalid} invalid events in {secs:.2} s: {:.0} events/s",
-            (events + invalid) as f64 / secs
+            (events + invalid + duplicates) as f64 / secs
         );
     }
     opened.close().await;

@@ -4,6 +4,7 @@
 pub mod backend;
 pub mod bench;
 pub mod config;
+mod enrichment_summary;
 pub mod generate;
 pub mod lake_cmd;
 pub mod pipeline;

@@ -103,6 +103,11 @@ impl Pipeline {
         let query = QueryEngine::new(lake.clone())
             .await
             .context("starting the SQL engine")?;
+        let enrich = config.enrich_setup()?;
+        let enrichment = config
+            .processor
+            .enabled
+            .then(|| crate::enrichment_summary::enrichment_summary(&enrich));
         if config.processor.enabled {
             // Started in its own task: rebuilding state from the lake can take a while on a
             // large lake, and ingest should not wait for it.
@@ -117,6 +122,7 @@ impl Pipeline {
                 let processor = Processor::start(
                     processor_config,
                     lake_config.clone(),
+                    &enrich,
                     log,
                     client,
                     lake.clone(),
@@ -166,6 +172,7 @@ impl Pipeline {
                 processor_group: Some(config.processor.group.clone()),
                 ingest_url: display_url(ingest_addr),
                 registry_url: registry_url.clone(),
+                enrichment,
             });
             let router = ui
                 .router()

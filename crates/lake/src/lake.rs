@@ -123,7 +123,8 @@ impl Lake {
         Ok(())
     }
 
-    /// Creates `kind`'s table unless it exists, then checks its schema.
+    /// Creates `kind`'s table unless it exists, then checks its schema, adding the columns
+    /// this build appends to it (see [`check_layout`]).
     async fn ensure_table(&self, kind: TableKind) -> Result<(), LakeError> {
         let name = kind.name();
         let schema: StructType = kind
@@ -167,7 +168,52 @@ impl Lake {
                 }
             }
         };
-        check_layout(kind, &table)
+        let missing = check_layout(kind, &table)?;
+        if missing.is_empty() {
+            return Ok(());
+        }
+        self.add_columns(kind, table, missing).await
+    }
+
+    /// Schema evolution: adds nullable columns at the end of a table written by an older
+    /// build (a Delta metadata commit; existing files read the new columns as null).
+    async fn add_columns(
+        &self,
+        kind: TableKind,
+        table: DeltaTable,
+        missing: Vec<deltalake::arrow::datatypes::FieldRef>,
+    ) -> Result<(), LakeError> {
+        let name = kind.name();
+        let names: Vec<String> = missing.iter().map(|f| f.name().clone()).collect();
+        let fields: StructType = (&deltalake::arrow::datatypes::Schema::new(missing))
+            .try_into_kernel()
+            .map_err(|err| LakeError::SchemaMismatch {
+                table: name,
+                detail: format!("cannot express the new columns in delta: {err}"),
+            })?;
+        match table
+            .add_columns()
+            .with_fields(fields.fields().cloned().collect::<Vec<_>>())
+            .await
+        {
+            Ok(_) => {
+                tracing::info!(table = name, columns = ?names, "table schema evolved: columns added");
+                Ok(())
+            }
+            Err(add_err) => {
+                // Another process may have evolved it first: then it now checks out.
+                let mut table = self.delta_table(kind)?;
+                table
+                    .load()
+                    .await
+                    .map_err(|err| LakeError::op(name, "load", err))?;
+                if check_layout(kind, &table)?.is_empty() {
+                    Ok(())
+                } else {
+                    Err(LakeError::op(name, "add columns", add_err))
+                }
+            }
+        }
     }
 }
 
@@ -196,8 +242,13 @@ fn parse_root(root_url: &str) -> Result<Url, LakeError> {
     Ok(url)
 }
 
-/// Checks that an existing table has the schema and partitioning this build writes.
-fn check_layout(kind: TableKind, table: &DeltaTable) -> Result<(), LakeError> {
+/// Checks that an existing table has the schema and partitioning this build writes, or
+/// an older form of it: the same columns followed by none, some or all of the nullable
+/// columns this build appends. Returns the columns to add.
+fn check_layout(
+    kind: TableKind,
+    table: &DeltaTable,
+) -> Result<Vec<deltalake::arrow::datatypes::FieldRef>, LakeError> {
     let name = kind.name();
     let state = table
         .snapshot()
@@ -219,13 +270,15 @@ fn check_layout(kind: TableKind, table: &DeltaTable) -> Result<(), LakeError> {
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let same_fields = expected.fields().len() == found.fields().len()
+    let prefix_matches = found.fields().len() <= expected.fields().len()
         && expected.fields().iter().zip(found.fields()).all(|(e, f)| {
             e.name() == f.name()
                 && e.data_type() == f.data_type()
                 && e.is_nullable() == f.is_nullable()
         });
-    if !same_fields {
+    let missing: Vec<_> =
+        expected.fields()[found.fields().len().min(expected.fields().len())..].to_vec();
+    if !prefix_matches || missing.iter().any(|f| !f.is_nullable()) {
         return Err(LakeError::SchemaMismatch {
             table: name,
             detail: format!(
@@ -249,7 +302,7 @@ fn check_layout(kind: TableKind, table: &DeltaTable) -> Result<(), LakeError> {
             ),
         });
     }
-    Ok(())
+    Ok(missing)
 }
 
 #[cfg(test)]

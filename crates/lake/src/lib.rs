@@ -6,6 +6,7 @@
 //!                        /invalid_events/      partitioned by received_date=YYYY-MM-DD/
 //!                        /dead_letters/
 //!                        /unique_users_daily/
+//!                        /duplicates/
 //! ```
 //!
 //! The processor builds Arrow batches with the [`rows`] builders and commits them with
@@ -36,8 +37,9 @@ pub use inspect::{CommitSummary, DataFileInfo};
 pub use lake::{LAKE_PREFIX, Lake};
 pub use maintenance::{OptimizeSummary, VacuumSummary};
 pub use rows::{
-    DeadLetterRow, DeadLettersBuilder, EventRow, EventsBuilder, InvalidEventRow,
-    InvalidEventsBuilder, UniqueUsersBuilder, UniqueUsersRow,
+    DeadLetterRow, DeadLettersBuilder, DuplicateRow, DuplicatesBuilder, EventEnrichment, EventRow,
+    EventsBuilder, InvalidEventRow, InvalidEventsBuilder, SessionColumns, UniqueUsersBuilder,
+    UniqueUsersRow,
 };
 pub use schema::TableKind;
 pub use table::LakeTable;

@@ -15,6 +15,9 @@ pub enum TableKind {
     DeadLetters,
     /// Distinct customers per day (the ksqlDB table of the original system).
     UniqueUsersDaily,
+    /// Events whose `id` had already been seen within the dedup window: kept out of
+    /// `events`, recorded here.
+    Duplicates,
 }
 
 /// Timezone of every timestamp column: Delta's `timestamp` type is UTC-adjusted.
@@ -28,8 +31,55 @@ fn timestamp(name: &str, nullable: bool) -> Field {
     )
 }
 
+/// Enrichment columns of `events` that hold text, before the coordinates.
+pub(crate) const ENRICHED_TEXT_BEFORE_COORDINATES: [&str; 11] = [
+    "browser_family",
+    "browser_version",
+    "os_family",
+    "os_version",
+    "device_family",
+    "device_brand",
+    "device_model",
+    "device_type",
+    "geo_country",
+    "geo_region",
+    "geo_city",
+];
+
+/// Enrichment columns of `events` that hold text, after the coordinates.
+pub(crate) const ENRICHED_TEXT_AFTER_COORDINATES: [&str; 11] = [
+    "referrer_medium",
+    "referrer_source",
+    "referrer_term",
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "utm_term",
+    "utm_content",
+    "gclid",
+    "fbclid",
+    "msclkid",
+];
+
+/// The enrichment columns, appended to `events` after its original columns. All are
+/// nullable (an enricher that is off, or has nothing to say, leaves nulls), so that an
+/// `events` table written before them is evolved by adding them.
+fn enrichment_fields() -> Vec<Field> {
+    let text = |name: &&str| Field::new(*name, DataType::Utf8, true);
+    let mut fields: Vec<Field> = ENRICHED_TEXT_BEFORE_COORDINATES.iter().map(text).collect();
+    fields.push(Field::new("geo_latitude", DataType::Float64, true));
+    fields.push(Field::new("geo_longitude", DataType::Float64, true));
+    fields.extend(ENRICHED_TEXT_AFTER_COORDINATES.iter().map(text));
+    fields.push(Field::new("is_bot", DataType::Boolean, true));
+    fields.push(Field::new("bot_reason", DataType::Utf8, true));
+    fields.push(Field::new("session_id", DataType::Utf8, true));
+    fields.push(Field::new("session_index", DataType::Int64, true));
+    fields.push(Field::new("event_index_in_session", DataType::Int64, true));
+    fields
+}
+
 static EVENTS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
-    Arc::new(Schema::new(vec![
+    let mut fields = vec![
         Field::new("id", DataType::Int64, false),
         Field::new("type", DataType::Utf8, false),
         Field::new("package_id", DataType::Utf8, true),
@@ -51,7 +101,9 @@ static EVENTS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         timestamp("ingested_at", false),
         Field::new("source_partition", DataType::Int32, false),
         Field::new("source_offset", DataType::Int64, false),
-    ]))
+    ];
+    fields.extend(enrichment_fields());
+    Arc::new(Schema::new(fields))
 });
 
 static INVALID_EVENTS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
@@ -90,13 +142,30 @@ static UNIQUE_USERS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
     ]))
 });
 
+static DUPLICATES_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, false),
+        Field::new("type", DataType::Utf8, false),
+        Field::new("customer_id", DataType::Int64, true),
+        Field::new("timestamp", DataType::Utf8, false),
+        Field::new("correlation_id", DataType::Utf8, false),
+        Field::new("schema_id", DataType::Int32, false),
+        timestamp("first_seen_at", false),
+        timestamp("log_timestamp", false),
+        timestamp("detected_at", false),
+        Field::new("source_partition", DataType::Int32, false),
+        Field::new("source_offset", DataType::Int64, false),
+    ]))
+});
+
 impl TableKind {
     /// Every table, in a stable order.
-    pub const ALL: [TableKind; 4] = [
+    pub const ALL: [TableKind; 5] = [
         TableKind::Events,
         TableKind::InvalidEvents,
         TableKind::DeadLetters,
         TableKind::UniqueUsersDaily,
+        TableKind::Duplicates,
     ];
 
     /// The table's name: its directory under `clickstream-data/` and its SQL name.
@@ -106,6 +175,7 @@ impl TableKind {
             TableKind::InvalidEvents => "invalid_events",
             TableKind::DeadLetters => "dead_letters",
             TableKind::UniqueUsersDaily => "unique_users_daily",
+            TableKind::Duplicates => "duplicates",
         }
     }
 
@@ -121,6 +191,7 @@ impl TableKind {
             TableKind::InvalidEvents => INVALID_EVENTS_SCHEMA.clone(),
             TableKind::DeadLetters => DEAD_LETTERS_SCHEMA.clone(),
             TableKind::UniqueUsersDaily => UNIQUE_USERS_SCHEMA.clone(),
+            TableKind::Duplicates => DUPLICATES_SCHEMA.clone(),
         }
     }
 
@@ -129,7 +200,7 @@ impl TableKind {
         match self {
             TableKind::Events => &["event_date"],
             TableKind::InvalidEvents => &["received_date"],
-            TableKind::DeadLetters | TableKind::UniqueUsersDaily => &[],
+            TableKind::DeadLetters | TableKind::UniqueUsersDaily | TableKind::Duplicates => &[],
         }
     }
 
@@ -140,6 +211,7 @@ impl TableKind {
             TableKind::InvalidEvents => "events rejected at ingest, with the original JSON",
             TableKind::DeadLetters => "log records the processor could not decode",
             TableKind::UniqueUsersDaily => "distinct customers per day",
+            TableKind::Duplicates => "events whose id was already seen, kept out of events",
         }
     }
 }

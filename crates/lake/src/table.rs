@@ -199,6 +199,11 @@ impl LakeTable {
 
     /// Replaces every row of the table with `batch` and records `txns`, in one commit; for
     /// small tables rewritten whole (the daily unique-users counts). Returns the version.
+    ///
+    /// The commit lands only directly on the version this handle read: if another writer
+    /// committed since, it fails with a transient error and the caller refreshes and tries
+    /// again. delta-rs would otherwise rebase it, and its conflict checker lets two
+    /// concurrent overwrites both land (delta-io/delta-rs#3622), leaving both writers' rows.
     pub async fn overwrite(
         &mut self,
         batch: RecordBatch,
@@ -213,7 +218,7 @@ impl LakeTable {
             .write(vec![batch])
             .with_save_mode(SaveMode::Overwrite)
             .with_writer_properties(writer_properties())
-            .with_commit_properties(commit_properties(txns))
+            .with_commit_properties(commit_properties(txns).with_max_retries(0))
             .await
             .map_err(|err| LakeError::delta(name, "overwrite", err, || app_ids(txns)))?;
         self.table = table;

@@ -3,9 +3,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
+use clickstream_enrich::{SessionAssignment, SessionInput};
 use clickstream_lake::{
-    AppTxn, DeadLetterRow, DeadLettersBuilder, EventRow, EventsBuilder, InvalidEventRow,
-    InvalidEventsBuilder, txn_app_id,
+    AppTxn, DeadLetterRow, DeadLettersBuilder, DuplicateRow, DuplicatesBuilder, EventRow,
+    EventsBuilder, InvalidEventRow, InvalidEventsBuilder, SessionColumns, txn_app_id,
 };
 use clickstream_log::OutgoingRecord;
 use deltalake::arrow::record_batch::RecordBatch;
@@ -15,11 +16,15 @@ pub(crate) struct PendingBatch {
     events: EventsBuilder,
     invalid: InvalidEventsBuilder,
     dead: DeadLettersBuilder,
+    duplicates: DuplicatesBuilder,
+    /// The sessionizer's input, one per event row (when sessions are on).
+    session_inputs: Vec<SessionInput>,
     latest: Vec<OutgoingRecord>,
     new_users: Vec<(String, i64)>,
     raw_next: BTreeMap<u32, u64>,
     invalid_next: BTreeMap<u32, u64>,
     dead_partitions: BTreeSet<u32>,
+    duplicate_partitions: BTreeSet<u32>,
     started: Option<Instant>,
     rows: usize,
 }
@@ -30,17 +35,20 @@ impl PendingBatch {
             events: EventsBuilder::new(),
             invalid: InvalidEventsBuilder::new(),
             dead: DeadLettersBuilder::new(),
+            duplicates: DuplicatesBuilder::new(),
+            session_inputs: Vec::new(),
             latest: Vec::new(),
             new_users: Vec::new(),
             raw_next: BTreeMap::new(),
             invalid_next: BTreeMap::new(),
             dead_partitions: BTreeSet::new(),
+            duplicate_partitions: BTreeSet::new(),
             started: None,
             rows: 0,
         }
     }
 
-    /// Rows gathered (events, invalid events and dead letters).
+    /// Rows gathered (events, invalid events, dead letters and duplicates).
     pub fn rows(&self) -> usize {
         self.rows
     }
@@ -71,9 +79,28 @@ impl PendingBatch {
         self.invalid_next.insert(partition, offset + 1);
     }
 
-    pub fn push_event(&mut self, row: &EventRow<'_>, latest: OutgoingRecord) {
+    /// An event for `events` (with its sessionizer input when sessions are on) and its
+    /// latest-topic record.
+    pub fn push_event(
+        &mut self,
+        row: &EventRow<'_>,
+        session: Option<SessionInput>,
+        latest: OutgoingRecord,
+    ) {
         self.events.push(row);
+        self.session_inputs.extend(session);
         self.latest.push(latest);
+        self.rows += 1;
+    }
+
+    /// The sessionizer's input for the events gathered so far, in row order.
+    pub fn session_inputs(&self) -> &[SessionInput] {
+        &self.session_inputs
+    }
+
+    pub fn push_duplicate(&mut self, partition: u32, row: &DuplicateRow<'_>) {
+        self.duplicates.push(row);
+        self.duplicate_partitions.insert(partition);
         self.rows += 1;
     }
 
@@ -92,13 +119,15 @@ impl PendingBatch {
         self.rows += 1;
     }
 
-    /// Turns the gathered rows into Arrow batches and the offsets to commit with them.
+    /// Turns the gathered rows into Arrow batches and the offsets to commit with them;
+    /// `sessions` are the events' sessions, in row order.
     pub fn seal(
         &mut self,
         group: &str,
         raw_topic: &str,
         invalid_topic: &str,
         previous: &Previous<'_>,
+        sessions: Option<&[SessionAssignment]>,
     ) -> SealedBatch {
         let txns = |next: &BTreeMap<u32, u64>,
                     topic: &str,
@@ -124,7 +153,26 @@ impl PendingBatch {
                 TableStep::DeadLetters,
                 Some(&self.dead_partitions),
             ),
-            events: self.events.finish(),
+            duplicates: (!self.duplicate_partitions.is_empty()).then(|| self.duplicates.finish()),
+            duplicates_txns: txns(
+                &self.raw_next,
+                raw_topic,
+                TableStep::Duplicates,
+                Some(&self.duplicate_partitions),
+            ),
+            events: {
+                let columns: Option<Vec<SessionColumns<'_>>> = sessions.map(|assigned| {
+                    assigned
+                        .iter()
+                        .map(|a| SessionColumns {
+                            session_id: &a.session_id,
+                            session_index: a.session_index,
+                            event_index: a.event_index,
+                        })
+                        .collect()
+                });
+                self.events.finish_with_sessions(columns.as_deref())
+            },
             events_txns: txns(&self.raw_next, raw_topic, TableStep::Events, None),
             invalid: self.invalid.finish(),
             invalid_txns: txns(&self.invalid_next, invalid_topic, TableStep::Invalid, None),
@@ -136,6 +184,8 @@ impl PendingBatch {
             done: Steps::default(),
         };
         self.dead_partitions.clear();
+        self.duplicate_partitions.clear();
+        self.session_inputs.clear();
         self.started = None;
         self.rows = 0;
         sealed
@@ -146,6 +196,7 @@ impl PendingBatch {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum TableStep {
     DeadLetters,
+    Duplicates,
     Events,
     Invalid,
 }
@@ -160,6 +211,8 @@ pub(crate) struct SealedBatch {
     pub latest: Vec<OutgoingRecord>,
     pub dead_letters: Option<RecordBatch>,
     pub dead_txns: Vec<AppTxn>,
+    pub duplicates: Option<RecordBatch>,
+    pub duplicates_txns: Vec<AppTxn>,
     pub events: RecordBatch,
     pub events_txns: Vec<AppTxn>,
     pub invalid: RecordBatch,
@@ -178,6 +231,7 @@ pub(crate) struct SealedBatch {
 pub(crate) struct Steps {
     pub latest: bool,
     pub dead_letters: bool,
+    pub duplicates: bool,
     pub events: bool,
     pub invalid: bool,
 }

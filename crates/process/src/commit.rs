@@ -2,7 +2,8 @@
 //!
 //! 1. latest-topic records are appended to the log (at-least-once: a crash before step 3
 //!    sends them again);
-//! 2. dead letters are committed to `dead_letters` with their partitions' next offsets;
+//! 2. dead letters are committed to `dead_letters` with their partitions' next offsets,
+//!    then duplicates to `duplicates` likewise;
 //! 3. events are committed to `events` with every raw partition's next offset: from here
 //!    on, a restart resumes after this batch;
 //! 4. invalid events are committed to `invalid_events` with the invalid partitions' next
@@ -50,13 +51,21 @@ impl Processor {
             let at = committed.get(&TopicPartition::new(topic, partition))?;
             match table {
                 TableStep::DeadLetters => at.dead_letters,
+                TableStep::Duplicates => at.duplicates,
                 TableStep::Events => at.events,
                 TableStep::Invalid => at.invalid,
             }
         };
-        let mut sealed = self
-            .pending
-            .seal(&group, RAW_TOPIC, INVALID_TOPIC, &previous);
+        let sessions = self
+            .enrichment
+            .assign_sessions(self.pending.session_inputs());
+        let mut sealed = self.pending.seal(
+            &group,
+            RAW_TOPIC,
+            INVALID_TOPIC,
+            &previous,
+            sessions.as_deref(),
+        );
         let mut backoff = Duration::from_millis(100);
         let mut stopping_since: Option<Instant> = None;
         loop {
@@ -149,6 +158,11 @@ impl Processor {
                 &batch.dead_txns,
             ),
             (
+                &mut batch.done.duplicates,
+                &mut self.tables.duplicates,
+                &batch.duplicates_txns,
+            ),
+            (
                 &mut batch.done.events,
                 &mut self.tables.events,
                 &batch.events_txns,
@@ -221,6 +235,23 @@ impl Processor {
                 }
             }
             batch.done.dead_letters = true;
+        }
+        if !batch.done.duplicates {
+            if let Some(duplicates) = &batch.duplicates {
+                self.tables
+                    .duplicates
+                    .append(vec![duplicates.clone()], &batch.duplicates_txns)
+                    .await?;
+                self.stats
+                    .duplicates_written
+                    .fetch_add(duplicates.num_rows() as u64, RELAXED);
+                metrics::counter!("clickstream_process_rows_total", "table" => "duplicates")
+                    .increment(duplicates.num_rows() as u64);
+                for txn in &batch.duplicates_txns {
+                    self.set_committed(RAW_TOPIC, txn, |c, v| c.duplicates = Some(v));
+                }
+            }
+            batch.done.duplicates = true;
         }
         if !batch.done.events {
             if !batch.events_txns.is_empty() {
@@ -351,7 +382,21 @@ impl Processor {
                 updated_at_ms: now_ms,
             });
         }
-        self.tables.unique.overwrite(builder.finish(), &[]).await?;
+        let counts = builder.finish();
+        // Other processors rewrite this table too: an overwrite lands only on the version
+        // it read (see `LakeTable::overwrite`), so a lost race is retried on a fresh one.
+        let mut attempt = 0;
+        loop {
+            self.tables.unique.refresh().await?;
+            match self.tables.unique.overwrite(counts.clone(), &[]).await {
+                Ok(_) => break,
+                Err(e) if e.is_transient() && attempt < 5 => {
+                    attempt += 1;
+                    tracing::debug!(error = %e, attempt, "unique_users_daily moved; rewriting again");
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
         self.unique_table_dirty = false;
         self.unique_table_written = Some(Instant::now());
         Ok(())

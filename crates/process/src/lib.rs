@@ -1,7 +1,9 @@
 //! The stream processor (the original Spark job's intent, plus ksqlDB's unique users and
 //! Kafka Connect's S3 sinks): consumes the raw and invalid topics in a consumer group,
 //! decodes each raw record by its schema id, emits the event plus `metadata` to the latest
-//! topic, and lands events, rejects and dead letters in the Delta lake exactly once.
+//! topic, enriches it (`clickstream-enrich`: user agent, bots, geo, referrer, campaign,
+//! privacy, sessions), keeps duplicate ids out of `events` (into `duplicates`), and lands
+//! events, duplicates, rejects and dead letters in the Delta lake exactly once.
 //!
 //! Exactly once: every lake commit carries, as Delta `txn` actions, the next offset of each
 //! log partition it covers (app id per group, topic and partition). On start and on every
@@ -12,12 +14,14 @@ mod batch;
 mod commit;
 mod compaction;
 mod decode;
+mod enrichment;
 mod error;
 mod records;
 mod unique_users;
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
@@ -25,6 +29,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use apache_avro::Schema;
+use clickstream_enrich::EnrichConfig;
 use clickstream_event::schemas::{LATEST_EVENT_SCHEMA, latest_event_schema, raw_event_schema};
 use clickstream_event::{INVALID_TOPIC, LATEST_TOPIC, RAW_TOPIC, value_subject};
 use clickstream_lake::{Lake, LakeConfig, LakeTable, TableKind, txn_app_id};
@@ -38,6 +43,7 @@ pub use error::ProcessError;
 
 use batch::PendingBatch;
 use decode::SchemaCache;
+use enrichment::Enrichment;
 use unique_users::UniqueUsers;
 
 /// Settings of the processor.
@@ -79,6 +85,8 @@ pub struct ProcessorStats {
     pub invalid_written: AtomicU64,
     /// Rows written to `dead_letters` since start.
     pub dead_letters_written: AtomicU64,
+    /// Rows written to `duplicates` since start.
+    pub duplicates_written: AtomicU64,
 }
 
 /// Where each partition's rows stand in the lake: the `txn` versions (next offsets) of
@@ -87,15 +95,27 @@ pub struct ProcessorStats {
 pub(crate) struct Committed {
     pub(crate) events: Option<i64>,
     pub(crate) dead_letters: Option<i64>,
+    pub(crate) duplicates: Option<i64>,
     pub(crate) invalid: Option<i64>,
 }
 
-/// The four tables, loaded.
+/// The tables, loaded.
 struct Tables {
     events: LakeTable,
     invalid: LakeTable,
     dead: LakeTable,
     unique: LakeTable,
+    duplicates: LakeTable,
+}
+
+/// What the processor enriches events with: the `[enrich]` settings and the geo-IP
+/// databases they resolve to.
+#[derive(Debug, Clone, Default)]
+pub struct EnrichSetup {
+    /// Which enrichers run.
+    pub config: EnrichConfig,
+    /// The geo-IP databases to open (geo is off when empty).
+    pub geo_databases: Vec<PathBuf>,
 }
 
 /// A running processor; see the crate docs.
@@ -112,6 +132,7 @@ pub struct Processor {
     latest_schema_id: u32,
     committed: HashMap<TopicPartition, Committed>,
     pending: PendingBatch,
+    enrichment: Enrichment,
     users: UniqueUsers,
     query: QueryEngine,
     stats: Arc<ProcessorStats>,
@@ -132,11 +153,13 @@ pub struct Processor {
 }
 
 impl Processor {
-    /// Connects the parts: registers the latest schema, loads the tables, rebuilds the
-    /// unique-users state from the lake and joins the consumer group.
+    /// Connects the parts: registers the latest schema, loads the tables and the
+    /// enrichers' data, rebuilds the unique-users state from the lake and joins the
+    /// consumer group. (Duplicate and session state is rebuilt at each assignment.)
     pub async fn start(
         config: ProcessorConfig,
         lake_config: LakeConfig,
+        enrich: &EnrichSetup,
         log: Arc<dyn EventLog>,
         registry: RegistryClient,
         lake: Lake,
@@ -153,7 +176,9 @@ impl Processor {
             invalid: lake.table(TableKind::InvalidEvents).await?,
             dead: lake.table(TableKind::DeadLetters).await?,
             unique: lake.table(TableKind::UniqueUsersDaily).await?,
+            duplicates: lake.table(TableKind::Duplicates).await?,
         };
+        let enrichment = Enrichment::new(&enrich.config, &enrich.geo_databases)?;
         let query = QueryEngine::new(lake.clone())
             .await
             .map_err(|e| ProcessError::State(format!("query engine: {e}")))?;
@@ -176,6 +201,7 @@ impl Processor {
             latest_schema_id,
             committed: HashMap::new(),
             pending: PendingBatch::new(),
+            enrichment,
             users,
             query,
             stats: Arc::default(),
@@ -295,6 +321,7 @@ impl Processor {
     async fn assign_once(&mut self, partitions: &[TopicPartition]) -> Result<(), ProcessError> {
         self.tables.events.refresh().await?;
         self.tables.dead.refresh().await?;
+        self.tables.duplicates.refresh().await?;
         self.tables.invalid.refresh().await?;
         for tp in partitions {
             let app_id = txn_app_id(&self.config.group, &tp.topic, tp.partition);
@@ -302,6 +329,7 @@ impl Processor {
                 Committed {
                     events: self.tables.events.txn_version(&app_id).await?,
                     dead_letters: self.tables.dead.txn_version(&app_id).await?,
+                    duplicates: self.tables.duplicates.txn_version(&app_id).await?,
                     invalid: None,
                 }
             } else {
@@ -310,8 +338,8 @@ impl Processor {
                     ..Committed::default()
                 }
             };
-            // Dead letters are committed before events, so the events version is the
-            // lowest position not yet fully in the lake.
+            // Dead letters and duplicates are committed before events, so the events
+            // version is the lowest position not yet fully in the lake.
             let resume = if tp.topic == RAW_TOPIC {
                 committed.events
             } else {
@@ -347,6 +375,9 @@ impl Processor {
             tracing::info!(partition = %tp, offset, "resuming from the lake's committed offset");
             self.committed.insert(tp.clone(), committed);
         }
+        // The partitions resume where `events` ends: the duplicate and session state must
+        // be what those rows say, not what this process saw of batches since dropped.
+        self.enrichment.rebuild(&self.query).await?;
         Ok(())
     }
 }

@@ -3,10 +3,11 @@
 use apache_avro::types::Value;
 use apache_avro::writer::datum::GenericDatumWriter;
 use bytes::Bytes;
+use clickstream_enrich::{EventFields, SessionInput};
 use clickstream_event::{
     CORRELATION_ID_HEADER, ERROR_MESSAGE_HEADER, INVALID_TOPIC, LATEST_TOPIC, RAW_TOPIC, wire,
 };
-use clickstream_lake::{DeadLetterRow, EventRow, InvalidEventRow};
+use clickstream_lake::{DeadLetterRow, DuplicateRow, EventRow, InvalidEventRow};
 use clickstream_log::{Header, LogRecord, OutgoingRecord, TopicPartition};
 
 use crate::decode::{Decoded, RawEvent, Undecodable};
@@ -64,7 +65,21 @@ impl Processor {
                     match outcome {
                         Ok((decoded, event)) => {
                             if committed.events.is_none_or(|next| offset >= next) {
-                                self.push_event(record, &writers, decoded, &event, now_ms)?;
+                                if let Some(first_seen_ms) =
+                                    self.enrichment.duplicate_of(event.id, record.timestamp_ms)
+                                {
+                                    if committed.duplicates.is_none_or(|next| offset >= next) {
+                                        self.push_duplicate(
+                                            record,
+                                            decoded,
+                                            &event,
+                                            first_seen_ms,
+                                            now_ms,
+                                        );
+                                    }
+                                } else {
+                                    self.push_event(record, &writers, decoded, &event, now_ms)?;
+                                }
                             }
                         }
                         Err(undecodable) => {
@@ -135,14 +150,34 @@ impl Processor {
             .or(event.package_id)
             .unwrap_or_default();
         let latest = self.latest_record(record, writers, decoded, correlation_id)?;
+        let enriched = self.enrichment.enrich(&EventFields {
+            user_agent: event.user_agent,
+            ip: event.ip,
+            customer_id: event.customer_id,
+            page: event.page,
+            referrer: event.referrer,
+        });
+        // Privacy replaces the identifying fields before they are stored anywhere derived.
+        let (ip, customer_id) = match &enriched.protected {
+            Some(p) => (p.ip.as_str(), p.customer_id),
+            None => (event.ip, event.customer_id),
+        };
+        let session = self.enrichment.sessions_enabled().then(|| SessionInput {
+            visitor: enriched.visitor,
+            time_us: clickstream_lake::parse_event_time(event.timestamp)
+                .map_or(record.timestamp_ms.saturating_mul(1000), |t| {
+                    t.timestamp_micros()
+                }),
+            event_id: event.id,
+        });
         self.pending.push_event(
             &EventRow {
                 id: event.id,
                 event_type: event.event_type,
                 package_id: event.package_id,
                 user_agent: event.user_agent,
-                ip: event.ip,
-                customer_id: event.customer_id,
+                ip,
+                customer_id,
                 timestamp: event.timestamp,
                 page: event.page,
                 query: event.query,
@@ -155,14 +190,54 @@ impl Processor {
                 source_partition: record.partition as i32,
                 source_offset: record.offset as i64,
                 ingested_at_ms: now_ms,
+                enrichment: crate::enrichment::columns(&enriched),
             },
+            session,
             latest,
         );
-        if let Some(customer) = event.customer_id {
+        if let Some(customer) = customer_id {
             self.pending
                 .push_new_user(day_of(event.timestamp), customer);
         }
         Ok(())
+    }
+
+    /// An event whose id was seen within the dedup window: kept in `duplicates`, not in
+    /// `events`, the latest topic or unique users.
+    fn push_duplicate(
+        &mut self,
+        record: &LogRecord,
+        decoded: &Decoded,
+        event: &RawEvent<'_>,
+        first_seen_ms: i64,
+        now_ms: i64,
+    ) {
+        let header_id = header_text(record, CORRELATION_ID_HEADER);
+        let correlation_id = header_id
+            .as_deref()
+            .or(event.package_id)
+            .unwrap_or_default();
+        // The same privacy as the first copy's in `events`.
+        let customer_id = self
+            .enrichment
+            .stored_customer_id(event.ip, event.customer_id);
+        metrics::counter!("clickstream_process_duplicates_total").increment(1);
+        self.pending.push_duplicate(
+            record.partition,
+            &DuplicateRow {
+                id: event.id,
+                event_type: event.event_type,
+                customer_id,
+                timestamp: event.timestamp,
+                correlation_id,
+                schema_id: decoded.schema_id as i32,
+                first_seen_ms,
+                log_timestamp_ms: record.timestamp_ms,
+                detected_at_ms: now_ms,
+                source_partition: record.partition as i32,
+                source_offset: record.offset as i64,
+            },
+        );
     }
 
     /// The latest-topic record: the event (in the raw schema's shape) plus `metadata`, in

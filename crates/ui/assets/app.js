@@ -1,7 +1,7 @@
 // The page shell: a hash router that shows one page at a time and stops its polling when
 // another is opened.
 
-import {route, fill, errorBox} from "./util.js";
+import {h, route, fill, errorBox, api} from "./util.js";
 import * as overview from "./overview_page.js";
 import * as topics from "./topics_page.js";
 import * as invalid from "./invalid_page.js";
@@ -29,5 +29,16 @@ function show() {
   }
 }
 
+// Credits the data's licences ask for wherever results are shown (DB-IP's geolocation).
+async function credits() {
+  try {
+    const data = await api("/api/ui/overview");
+    const attributions = (data.enrichment && data.enrichment.attributions) || [];
+    fill(document.getElementById("credits"),
+      attributions.map((a) => h("a", {href: a.url, target: "_blank", rel: "noopener"}, a.text)));
+  } catch (_) { /* the overview shows connection problems */ }
+}
+
 window.addEventListener("hashchange", show);
 show();
+credits();

@@ -11,6 +11,7 @@ export function render(view) {
   const rates = h("div", {class: "legend"});
   const components = h("ul", {class: "components", "data-testid": "components"});
   const lag = h("div", {});
+  const enrichment = h("div", {"data-testid": "enrichment"});
   const hint = h("div", {class: "hint small"});
   fill(view,
     h("h1", {}, "Overview"),
@@ -19,7 +20,8 @@ export function render(view) {
       h("div", {class: "panel"}, h("h2", {}, "Events per second, last 5 minutes"), chart, rates),
       h("div", {},
         h("div", {class: "panel"}, h("h2", {}, "Components"), components),
-        h("div", {class: "panel"}, h("h2", {}, "End-to-end lag"), lag))),
+        h("div", {class: "panel"}, h("h2", {}, "End-to-end lag"), lag),
+        h("div", {class: "panel"}, h("h2", {}, "Enrichment"), enrichment))),
     h("div", {class: "panel"}, hint));
 
   return every(1000, async () => {
@@ -53,6 +55,8 @@ export function render(view) {
       h("span", {class: `dot ${c.status}`}), h("span", {class: "name"}, c.name), " ",
       h("span", {class: "badge"}, c.status), h("div", {class: "muted small"}, c.detail))));
 
+    fill(enrichment, enrichmentView(data.enrichment));
+
     const l = latest.lag;
     fill(lag,
       h("div", {}, h("b", {}, fmtNum(l.records)), " acknowledged records not yet queryable"),
@@ -75,4 +79,16 @@ function card(kind, label, value, sub, testid) {
     h("div", {class: "label"}, label),
     h("div", {class: "value", "data-testid": testid, "data-value": value}, fmtNum(value)),
     h("div", {class: "sub"}, sub));
+}
+
+function enrichmentView(e) {
+  if (!e) return h("div", {class: "muted small"}, "No processor runs in this process.");
+  return h("div", {},
+    h("ul", {class: "enrichers"}, e.enrichers.map((one) => h("li", {"data-enricher": one.name, "data-enabled": String(one.enabled)},
+      h("span", {class: `dot ${one.enabled ? "ok" : "off"}`}), h("span", {class: "name"}, one.name), " ",
+      h("span", {class: "muted small"}, one.enabled ? one.detail : "off")))),
+    e.geo_databases.length
+      ? h("div", {class: "small muted"}, "geo data: ", e.geo_databases.map((p) => h("code", {}, p.split("/").pop())).flatMap((c, i) => (i ? [", ", c] : [c])))
+      : null,
+    e.attributions.map((a) => h("div", {class: "small"}, h("a", {href: a.url, target: "_blank", rel: "noopener"}, a.text))));
 }

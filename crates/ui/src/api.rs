@@ -43,6 +43,7 @@ struct OverviewView {
     rates: Vec<Rate>,
     ingest_url: String,
     registry_url: String,
+    enrichment: Option<crate::EnrichmentSummary>,
 }
 
 async fn overview(State(state): State<Arc<UiState>>) -> Json<OverviewView> {
@@ -53,6 +54,7 @@ async fn overview(State(state): State<Arc<UiState>>) -> Json<OverviewView> {
         rates,
         ingest_url: state.sources.ingest_url.clone(),
         registry_url: state.sources.registry_url.clone(),
+        enrichment: state.sources.enrichment.clone(),
     })
 }
 

@@ -59,6 +59,40 @@ pub struct UiSources {
     pub ingest_url: String,
     /// The registry's URL, shown to people.
     pub registry_url: String,
+    /// What the processor enriches events with, or `None` when no processor runs here.
+    pub enrichment: Option<EnrichmentSummary>,
+}
+
+/// The enrichers a processor runs and the lookup data it uses, as shown on the overview
+/// page (`/api/ui/overview`, field `enrichment`).
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct EnrichmentSummary {
+    /// Every enricher, in chain order, with whether it runs.
+    pub enrichers: Vec<EnricherState>,
+    /// The geo-IP database files, in lookup order (empty: geo columns stay null).
+    pub geo_databases: Vec<String>,
+    /// Credits the data's licences ask for wherever results are shown (DB-IP's CC BY 4.0).
+    pub attributions: Vec<Attribution>,
+}
+
+/// One enricher and whether it runs.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct EnricherState {
+    /// `user_agent`, `geo`, `referrer`, ...
+    pub name: String,
+    /// Whether it runs.
+    pub enabled: bool,
+    /// A short note, e.g. the session gap or why geo has no data.
+    pub detail: String,
+}
+
+/// A credit line with a link.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Attribution {
+    /// The words shown.
+    pub text: String,
+    /// Where they link to.
+    pub url: String,
 }
 
 /// The web UI. Cheap to clone.

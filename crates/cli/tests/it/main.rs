@@ -5,6 +5,8 @@ mod backends;
 mod bad_input;
 mod common;
 mod crash;
+mod enrich_e2e;
+mod enrich_generated;
 mod generate;
 mod http_api;
 mod kafka_faults;

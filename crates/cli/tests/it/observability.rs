@@ -97,8 +97,12 @@ async fn metrics_parse_and_count_exactly_the_events_posted() {
         Some("counter")
     );
 
-    // Once the processor has landed everything: rows, lag per partition, lake sizes.
-    t.wait_for_count("SELECT count(*) AS n FROM events", 36)
+    // Once the processor has landed everything: rows, lag per partition, lake sizes. The
+    // body was posted three times, so its 12 valid events land once in `events` and the two
+    // repeats in `duplicates`.
+    t.wait_for_count("SELECT count(*) AS n FROM duplicates", 24)
+        .await;
+    t.wait_for_count("SELECT count(*) AS n FROM events", 12)
         .await;
     let deadline = Instant::now() + Duration::from_secs(30);
     let settled = loop {
@@ -110,7 +114,8 @@ async fn metrics_parse_and_count_exactly_the_events_posted() {
             .collect();
         let caught_up = raw_lags.len() == 6
             && raw_lags.iter().all(|s| s.value == 0.0)
-            && now.value("clickstream_lake_table_rows", &[("table", "events")]) == 36.0
+            && now.value("clickstream_lake_table_rows", &[("table", "events")]) == 12.0
+            && now.value("clickstream_lake_table_rows", &[("table", "duplicates")]) == 24.0
             && now.value("clickstream_pipeline_lag_records", &[]) == 0.0;
         if caught_up {
             break now;
@@ -123,7 +128,11 @@ async fn metrics_parse_and_count_exactly_the_events_posted() {
     };
     assert_eq!(
         settled.value("clickstream_process_rows_total", &[("table", "events")]),
-        36.0
+        12.0
+    );
+    assert_eq!(
+        settled.value("clickstream_process_rows_total", &[("table", "duplicates")]),
+        24.0
     );
     assert_eq!(
         settled.value(

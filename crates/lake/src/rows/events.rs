@@ -7,6 +7,7 @@ use deltalake::arrow::array::{
     TimestampMicrosecondBuilder,
 };
 
+use super::enrichment::{EnrichmentBuilder, EventEnrichment, SessionColumns};
 use super::{batch, timestamp_builder};
 use crate::TableKind;
 use crate::time::{date32, micros_from_millis, parse_event_time};
@@ -50,6 +51,8 @@ pub struct EventRow<'a> {
     pub source_offset: i64,
     /// When the processor handled the record, milliseconds since the epoch.
     pub ingested_at_ms: i64,
+    /// What the enrichers derived (sessions come at [`EventsBuilder::finish_with_sessions`]).
+    pub enrichment: EventEnrichment<'a>,
 }
 
 /// Accumulates [`EventRow`]s into a batch of the `events` schema.
@@ -76,6 +79,7 @@ pub struct EventsBuilder {
     ingested_at: TimestampMicrosecondBuilder,
     source_partition: Int32Builder,
     source_offset: Int64Builder,
+    enrichment: EnrichmentBuilder,
     len: usize,
 }
 
@@ -110,6 +114,7 @@ impl EventsBuilder {
             ingested_at: timestamp_builder(),
             source_partition: Int32Builder::new(),
             source_offset: Int64Builder::new(),
+            enrichment: EnrichmentBuilder::new(),
             len: 0,
         }
     }
@@ -142,6 +147,7 @@ impl EventsBuilder {
             .append_value(micros_from_millis(row.ingested_at_ms));
         self.source_partition.append_value(row.source_partition);
         self.source_offset.append_value(row.source_offset);
+        self.enrichment.push(&row.enrichment);
         self.len += 1;
     }
 
@@ -155,35 +161,42 @@ impl EventsBuilder {
         self.len == 0
     }
 
-    /// The rows pushed so far as one batch; the builder is empty afterwards.
+    /// The rows pushed so far as one batch, without sessions; the builder is empty
+    /// afterwards.
     pub fn finish(&mut self) -> RecordBatch {
+        self.finish_with_sessions(None)
+    }
+
+    /// The rows pushed so far as one batch, with `sessions` (one per row, in push order;
+    /// the session columns are null when it is `None` or of another length).
+    pub fn finish_with_sessions(&mut self, sessions: Option<&[SessionColumns<'_>]>) -> RecordBatch {
+        let rows = self.len;
         self.len = 0;
-        batch(
-            TableKind::Events,
-            vec![
-                Arc::new(self.id.finish()),
-                Arc::new(self.event_type.finish()),
-                Arc::new(self.package_id.finish()),
-                Arc::new(self.user_agent.finish()),
-                Arc::new(self.ip.finish()),
-                Arc::new(self.customer_id.finish()),
-                Arc::new(self.timestamp.finish()),
-                Arc::new(self.page.finish()),
-                Arc::new(self.query.finish()),
-                Arc::new(self.product.finish()),
-                Arc::new(self.referrer.finish()),
-                Arc::new(self.position.finish()),
-                Arc::new(self.event_time.finish()),
-                Arc::new(self.event_time_valid.finish()),
-                Arc::new(self.event_date.finish()),
-                Arc::new(self.correlation_id.finish()),
-                Arc::new(self.schema_id.finish()),
-                Arc::new(self.log_timestamp.finish()),
-                Arc::new(self.ingested_at.finish()),
-                Arc::new(self.source_partition.finish()),
-                Arc::new(self.source_offset.finish()),
-            ],
-        )
+        let mut columns: Vec<deltalake::arrow::array::ArrayRef> = vec![
+            Arc::new(self.id.finish()),
+            Arc::new(self.event_type.finish()),
+            Arc::new(self.package_id.finish()),
+            Arc::new(self.user_agent.finish()),
+            Arc::new(self.ip.finish()),
+            Arc::new(self.customer_id.finish()),
+            Arc::new(self.timestamp.finish()),
+            Arc::new(self.page.finish()),
+            Arc::new(self.query.finish()),
+            Arc::new(self.product.finish()),
+            Arc::new(self.referrer.finish()),
+            Arc::new(self.position.finish()),
+            Arc::new(self.event_time.finish()),
+            Arc::new(self.event_time_valid.finish()),
+            Arc::new(self.event_date.finish()),
+            Arc::new(self.correlation_id.finish()),
+            Arc::new(self.schema_id.finish()),
+            Arc::new(self.log_timestamp.finish()),
+            Arc::new(self.ingested_at.finish()),
+            Arc::new(self.source_partition.finish()),
+            Arc::new(self.source_offset.finish()),
+        ];
+        columns.extend(self.enrichment.finish(rows, sessions));
+        batch(TableKind::Events, columns)
     }
 }
 
@@ -216,6 +229,7 @@ mod tests {
             source_partition: 2,
             source_offset: 40 + id,
             ingested_at_ms: 1_653_457_294_000,
+            enrichment: EventEnrichment::default(),
         }
     }
 

@@ -3,11 +3,15 @@
 //! One file per table.
 
 mod dead_letters;
+mod duplicates;
+mod enrichment;
 mod events;
 mod invalid_events;
 mod unique_users;
 
 pub use dead_letters::{DeadLetterRow, DeadLettersBuilder};
+pub use duplicates::{DuplicateRow, DuplicatesBuilder};
+pub use enrichment::{EventEnrichment, SessionColumns};
 pub use events::{EventRow, EventsBuilder};
 pub use invalid_events::{InvalidEventRow, InvalidEventsBuilder};
 pub use unique_users::{UniqueUsersBuilder, UniqueUsersRow};
@@ -44,6 +48,7 @@ mod tests {
                 InvalidEventsBuilder::new().finish(),
             ),
             (TableKind::DeadLetters, DeadLettersBuilder::new().finish()),
+            (TableKind::Duplicates, DuplicatesBuilder::new().finish()),
             (
                 TableKind::UniqueUsersDaily,
                 UniqueUsersBuilder::new().finish(),

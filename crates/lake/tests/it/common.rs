@@ -47,6 +47,7 @@ pub fn events(ids: std::ops::Range<i64>, timestamp: &str) -> RecordBatch {
             source_partition: 0,
             source_offset: id,
             ingested_at_ms: 1_653_457_294_000,
+            enrichment: Default::default(),
         });
     }
     builder.finish()

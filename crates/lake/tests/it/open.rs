@@ -75,6 +75,73 @@ async fn accepts_a_bare_directory_path_as_root() {
     );
 }
 
+/// Columns of `events` before the enrichment columns were added.
+const EVENTS_COLUMNS_BEFORE_ENRICHMENT: usize = 21;
+
+#[tokio::test]
+async fn evolves_an_events_table_written_before_the_enrichment_columns() {
+    use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("clickstream-data/events");
+    std::fs::create_dir_all(&path).expect("mkdir");
+    let old_rows = crate::common::events(0..3, "2022-05-25T05:41:33")
+        .project(&(0..EVENTS_COLUMNS_BEFORE_ENRICHMENT).collect::<Vec<_>>())
+        .expect("old columns");
+    let old_schema: deltalake::kernel::StructType = old_rows
+        .schema()
+        .as_ref()
+        .try_into_kernel()
+        .expect("delta schema");
+    let table =
+        deltalake::DeltaTable::try_from_url(url::Url::from_directory_path(&path).expect("url"))
+            .await
+            .expect("handle")
+            .create()
+            .with_columns(old_schema.fields().cloned())
+            .with_partition_columns(["event_date"])
+            .await
+            .expect("create an old-layout table");
+    table.write(vec![old_rows]).await.expect("write old rows");
+
+    let lake = Lake::open(&root_of(dir.path()), &BTreeMap::new())
+        .await
+        .expect("open evolves the table");
+    let mut events = lake.table(TableKind::Events).await.expect("load");
+    assert_eq!(events.version(), 2, "create, write, add columns");
+    let schema = events
+        .delta_table()
+        .snapshot()
+        .expect("state")
+        .snapshot()
+        .arrow_schema();
+    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    let expected = TableKind::Events.arrow_schema();
+    let expected_names: Vec<&str> = expected
+        .fields()
+        .iter()
+        .map(|f| f.name().as_str())
+        .collect();
+    assert_eq!(names, expected_names);
+    // New rows with every column land next to the old ones, which read as null.
+    events
+        .append(
+            vec![crate::common::events(3..5, "2022-05-26T00:00:00")],
+            &[],
+        )
+        .await
+        .expect("append after evolution");
+    assert_eq!(crate::common::count_and_sum(&events, "id").await, (5, 10));
+    // Opening again finds nothing to add.
+    Lake::open(&root_of(dir.path()), &BTreeMap::new())
+        .await
+        .expect("reopen");
+    assert_eq!(
+        lake.table(TableKind::Events).await.expect("load").version(),
+        3
+    );
+}
+
 #[tokio::test]
 async fn refuses_an_existing_table_with_another_schema() {
     let dir = tempfile::tempdir().expect("temp dir");

@@ -184,3 +184,39 @@ async fn many_commits_write_a_checkpoint_and_the_table_still_loads() {
         .sum();
     assert_eq!(count_and_sum(&reloaded, "id").await, (13 * 3, expected));
 }
+
+/// Two writers overwriting the same table: the one whose snapshot is stale is refused
+/// (delta-rs alone would rebase it and keep both writers' rows), and lands after a refresh.
+#[tokio::test]
+async fn a_stale_overwrite_is_refused_then_lands_after_a_refresh() {
+    let (_dir, lake) = temp_lake().await;
+    let counts = |day: &str, n: i64| {
+        let mut builder = UniqueUsersBuilder::new();
+        builder.push(&UniqueUsersRow {
+            day,
+            unique_users: n,
+            updated_at_ms: 1_000,
+        });
+        builder.finish()
+    };
+    let mut first = lake.table(TableKind::UniqueUsersDaily).await.expect("load");
+    let mut second = lake.table(TableKind::UniqueUsersDaily).await.expect("load");
+    first
+        .overwrite(counts("2022-05-25", 3), &[])
+        .await
+        .expect("first writer");
+    let refused = second
+        .overwrite(counts("2022-05-25", 4), &[])
+        .await
+        .expect_err("a stale overwrite must not land");
+    assert!(refused.is_transient(), "{refused}");
+    assert_eq!(count_and_sum(&first, "unique_users").await, (1, 3));
+
+    second.refresh().await.expect("refresh");
+    second
+        .overwrite(counts("2022-05-25", 4), &[])
+        .await
+        .expect("after a refresh");
+    let reloaded = lake.table(TableKind::UniqueUsersDaily).await.expect("load");
+    assert_eq!(count_and_sum(&reloaded, "unique_users").await, (1, 4));
+}

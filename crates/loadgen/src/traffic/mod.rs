@@ -82,6 +82,11 @@ pub struct GeneratedEvent {
     pub event: Object,
     /// False for events broken on purpose (the server must reject them).
     pub valid: bool,
+    /// The visit the event belongs to, numbered from 0 in start order: ground truth for
+    /// checking sessionization (think times within a visit stay under 30 minutes).
+    pub visit: u64,
+    /// Whether a crawler sent it: ground truth for checking bot detection.
+    pub bot: bool,
 }
 
 /// A customer of the population.
@@ -111,7 +116,9 @@ pub struct Traffic {
     invalid_rng: ChaCha8Rng,
     catalog: Catalog,
     customers: Vec<Customer>,
-    sessions: Vec<Option<Session>>,
+    /// Running visits with their numbers.
+    sessions: Vec<Option<(u64, Session)>>,
+    visits_started: u64,
     free_slots: Vec<usize>,
     /// (time in µs since start, tie-breaker, session slot) of each session's next event.
     queue: BinaryHeap<Reverse<(i64, u64, usize)>>,
@@ -157,6 +164,7 @@ impl Traffic {
             invalid_rng,
             customers,
             sessions: Vec::new(),
+            visits_started: 0,
             free_slots: Vec::new(),
             queue: BinaryHeap::new(),
             next_arrival_us: 0,
@@ -265,7 +273,8 @@ impl Iterator for Traffic {
             let due = self.queue.peek().map(|Reverse((at, _, _))| *at);
             if due.is_none_or(|at| self.next_arrival_us < at) {
                 let at = self.next_arrival_us;
-                let session = self.start_session();
+                let session = (self.visits_started, self.start_session());
+                self.visits_started += 1;
                 let slot = match self.free_slots.pop() {
                     Some(slot) => {
                         self.sessions[slot] = Some(session);
@@ -281,7 +290,8 @@ impl Iterator for Traffic {
                 continue;
             }
             let Reverse((at, _, slot)) = self.queue.pop()?;
-            let mut session = self.sessions[slot].take()?;
+            let (visit, mut session) = self.sessions[slot].take()?;
+            let bot = session.is_bot();
             let id = self.next_id;
             self.next_id += 1;
             let app = session.is_app();
@@ -289,7 +299,7 @@ impl Iterator for Traffic {
             let mut event = session.emit(id, &timestamp);
             match session.advance(&mut self.rng, &self.catalog) {
                 Some(think_secs) => {
-                    self.sessions[slot] = Some(session);
+                    self.sessions[slot] = Some((visit, session));
                     self.push(at + (think_secs * 1e6) as i64, slot);
                 }
                 None => {
@@ -303,7 +313,12 @@ impl Iterator for Traffic {
             if !valid {
                 invalid::corrupt(&mut self.invalid_rng, &mut event);
             }
-            return Some(GeneratedEvent { event, valid });
+            return Some(GeneratedEvent {
+                event,
+                valid,
+                visit,
+                bot,
+            });
         }
     }
 }

@@ -106,6 +106,11 @@ impl Session {
         self.device.kind == ClientKind::App
     }
 
+    /// Whether a crawler runs this session.
+    pub fn is_bot(&self) -> bool {
+        matches!(self.visitor, Visitor::Bot { .. })
+    }
+
     /// The customer index this session belongs to, if any (to free it at the end).
     pub fn customer_index(&self) -> Option<usize> {
         match self.visitor {

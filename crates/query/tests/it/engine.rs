@@ -213,6 +213,7 @@ async fn lists_the_lake_tables() {
         names,
         [
             "dead_letters",
+            "duplicates",
             "events",
             "invalid_events",
             "unique_users_daily"

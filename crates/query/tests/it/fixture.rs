@@ -249,6 +249,7 @@ pub fn events_batch(events: &[Event]) -> clickstream_lake::RecordBatch {
             source_partition: (event.customer_id.unwrap_or(event.id) % 6) as i32,
             source_offset: event.id,
             ingested_at_ms: log_timestamp_ms + 250,
+            enrichment: Default::default(),
         });
     }
     builder.finish()
