@@ -50,6 +50,9 @@ def markdown(results):
         + (" (QUICK: smoke-test durations, debug-grade figures)" if cfg["quick"] else "")
         + ". The load tool shares the cores with the server; compare figures of one run.",
         "",
+        "The processor runs every enricher (defaults); geo data: "
+        + (", ".join(machine.get("geo_data") or []) or "none (run scripts/setup-geoip)") + ".",
+        "",
         "## Ingest",
         "",
         "| server | route | batch | events/s | requests/s | p50 ms | p99 ms | server CPU s / M events | ours / Flask | ours / ceiling |",

@@ -136,8 +136,23 @@ class Server:
                 self.proc.wait()
 
 
+def geo_data():
+    """The geo-IP files `up` should use (DB-IP City Lite from scripts/setup-geoip), or []."""
+    for folder in (REPO / "data" / "geoip", Path.home() / ".cache" / "clickstream-geoip" / "package"):
+        files = sorted(folder.glob("*.mmdb"))
+        if files:
+            return files
+    return []
+
+
 def clickstream_up(work, name, env=None, api=None, registry=None):
     data = Path(work) / name
+    # Every enricher is on by default; geo needs data where `up` looks for it.
+    (data / "geoip").mkdir(parents=True, exist_ok=True)
+    for f in geo_data():
+        link = data / "geoip" / f.name
+        if not link.exists():
+            link.symlink_to(f)
     api, registry = api or free_port(), registry or free_port()
     cmd = [BIN, "--data-dir", str(data), "up", "--api-port", str(api), "--registry-port", str(registry)]
     env = dict({"CLICKSTREAM_INGEST__HOST": "127.0.0.1", "CLICKSTREAM_REGISTRY__HOST": "127.0.0.1"}, **(env or {}))
@@ -356,7 +371,7 @@ def machine():
                   if line.startswith("model name")), "?")
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
     return {"cores": os.cpu_count(), "cpu": model, "load_average_at_start": os.getloadavg(), "commit": commit,
-            "binary": BIN}
+            "binary": BIN, "geo_data": [f.name for f in geo_data()]}
 
 
 def main():

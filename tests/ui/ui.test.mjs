@@ -255,6 +255,9 @@ test("a retried batch lands once; the overview lists the enrichers and credits t
 
   await page.goto(`${ui}/#/overview`);
   await page.waitForSelector('[data-testid="enrichment"] li');
+  await eventually("the lake card counts the duplicates", async () =>
+    /12 duplicates kept/.test(await page.textContent('[data-testid="totals"]')));
+  assert.equal(await value("total-lake"), 36);
   const enrichers = await page.$$eval('[data-testid="enrichment"] li', (lis) =>
     lis.map((li) => `${li.dataset.enricher}:${li.dataset.enabled}`));
   assert.deepEqual(enrichers, ["user_agent:true", "geo:true", "referrer:true", "campaign:true", "bots:true",

@@ -1,7 +1,8 @@
 //! Closed-loop load: each connection POSTs a batch, waits for the answer, repeats.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
@@ -73,6 +74,9 @@ pub enum LoadError {
     /// The HTTP client could not be built.
     #[error("http client: {0}")]
     Client(String),
+    /// The request bodies could not be made.
+    #[error("request body: {0}")]
+    Body(String),
     /// Every request failed to connect.
     #[error("the server at {0} was unreachable throughout the run")]
     Unreachable(String),
@@ -84,7 +88,9 @@ struct Ack {
 }
 
 /// Runs the load and reports. Bodies are generated before the clock starts, so the client
-/// spends its CPU on HTTP, not on making events.
+/// spends its CPU on HTTP, not on making events; each send stamps fresh event ids into a
+/// copy of one, so the pipeline sees new events rather than retries (which duplicate
+/// detection would keep out of `events`).
 pub async fn run_ingest_load(load: IngestLoad) -> Result<LoadReport, LoadError> {
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(load.connections)
@@ -92,9 +98,10 @@ pub async fn run_ingest_load(load: IngestLoad) -> Result<LoadReport, LoadError> 
         .build()
         .map_err(|e| LoadError::Client(e.to_string()))?;
     let bodies = Arc::new(match load.endpoint {
-        Endpoint::Collect => make_bodies(&load, 64),
-        Endpoint::Ping => vec![bytes::Bytes::new()],
+        Endpoint::Collect => make_bodies(&load, 64)?,
+        Endpoint::Ping => vec![BodyTemplate::default()],
     });
+    let next_id = Arc::new(AtomicU64::new(first_id_of_run()));
     let base = load.url.trim_end_matches('/');
     let url = match load.endpoint {
         Endpoint::Collect => format!("{base}/collect"),
@@ -106,13 +113,16 @@ pub async fn run_ingest_load(load: IngestLoad) -> Result<LoadReport, LoadError> 
     for worker in 0..load.connections {
         let client = client.clone();
         let bodies = bodies.clone();
+        let next_id = next_id.clone();
         let url = url.clone();
         let endpoint = load.endpoint;
         workers.spawn(async move {
             let mut stats = WorkerStats::new();
             let mut i = worker;
             while Instant::now() < deadline {
-                let body = bodies[i % bodies.len()].clone();
+                let template = &bodies[i % bodies.len()];
+                let body = template
+                    .render(next_id.fetch_add(template.id_offsets.len() as u64, Ordering::Relaxed));
                 i += 1;
                 let sent = Instant::now();
                 let request = match endpoint {
@@ -175,19 +185,80 @@ pub async fn run_ingest_load(load: IngestLoad) -> Result<LoadReport, LoadError> 
     })
 }
 
-fn make_bodies(load: &IngestLoad, count: usize) -> Vec<bytes::Bytes> {
+/// A request body whose events' ids are rewritten on every send.
+#[derive(Default)]
+struct BodyTemplate {
+    bytes: Vec<u8>,
+    /// Where each event's id digits start ([`ID_WIDTH`] of them).
+    id_offsets: Vec<usize>,
+}
+
+/// Event ids of the load all have this many digits, so a fresh id fits in place.
+const ID_WIDTH: usize = 16;
+/// The smallest id with [`ID_WIDTH`] digits.
+const ID_FLOOR: u64 = 1_000_000_000_000_000;
+
+impl BodyTemplate {
+    /// The body with ids `first_id`, `first_id + 1`, ...
+    fn render(&self, first_id: u64) -> bytes::Bytes {
+        let mut bytes = self.bytes.clone();
+        for (index, &at) in self.id_offsets.iter().enumerate() {
+            let mut id = first_id + index as u64;
+            for digit in bytes[at..at + ID_WIDTH].iter_mut().rev() {
+                *digit = b'0' + (id % 10) as u8;
+                id /= 10;
+            }
+        }
+        bytes::Bytes::from(bytes)
+    }
+}
+
+/// The first id of a run: from the clock, a billion ids apart per second and wrapping
+/// after about three months, so runs against the same lake do not repeat each other's
+/// ids, and always [`ID_WIDTH`] digits for up to 10^15 events.
+pub(crate) fn first_id_of_run() -> u64 {
+    let ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
+    ID_FLOOR + ((ms * 1_000_000) % 8_000_000_000_000_000) as u64
+}
+
+fn make_bodies(load: &IngestLoad, count: usize) -> Result<Vec<BodyTemplate>, LoadError> {
     let mut traffic = Traffic::new(TrafficConfig {
         seed: load.seed,
+        first_id: ID_FLOOR as i64,
         ..TrafficConfig::default()
     });
+    let prefix = br#"{"id":"#;
     (0..count)
         .map(|_| {
-            let events: Vec<crate::Object> = traffic
-                .by_ref()
-                .take(load.batch_size)
-                .map(|generated| generated.event)
-                .collect();
-            bytes::Bytes::from(serde_json::to_vec(&events).unwrap_or_default())
+            let mut template = BodyTemplate {
+                bytes: vec![b'['],
+                id_offsets: Vec::with_capacity(load.batch_size),
+            };
+            for (index, generated) in traffic.by_ref().take(load.batch_size).enumerate() {
+                if index > 0 {
+                    template.bytes.push(b',');
+                }
+                let event = serde_json::to_vec(&generated.event)
+                    .map_err(|e| LoadError::Body(e.to_string()))?;
+                let digits = event.get(prefix.len()..prefix.len() + ID_WIDTH);
+                if !event.starts_with(prefix)
+                    || !digits.is_some_and(|d| d.iter().all(u8::is_ascii_digit))
+                {
+                    return Err(LoadError::Body(format!(
+                        "a generated event does not start with a {ID_WIDTH}-digit id: {}",
+                        String::from_utf8_lossy(&event[..event.len().min(60)])
+                    )));
+                }
+                template
+                    .id_offsets
+                    .push(template.bytes.len() + prefix.len());
+                template.bytes.extend_from_slice(&event);
+            }
+            template.bytes.push(b']');
+            Ok(template)
         })
         .collect()
 }
@@ -224,5 +295,42 @@ impl WorkerStats {
         self.transport += other.transport;
         self.events += other.events;
         let _ = self.latency.add(other.latency);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_render_stamps_fresh_ids_into_valid_json() {
+        let load = IngestLoad {
+            url: String::new(),
+            endpoint: Endpoint::Collect,
+            batch_size: 5,
+            connections: 1,
+            duration: Duration::ZERO,
+            seed: 7,
+        };
+        let templates = make_bodies(&load, 2).expect("bodies");
+        let ids = |body: bytes::Bytes| -> Vec<i64> {
+            let events: Vec<serde_json::Value> = serde_json::from_slice(&body).expect("json");
+            events
+                .iter()
+                .map(|e| e["id"].as_i64().expect("id"))
+                .collect()
+        };
+        let first = ids(templates[0].render(ID_FLOOR + 40));
+        let again = ids(templates[0].render(ID_FLOOR + 45));
+        assert_eq!(
+            first,
+            (40..45).map(|i| (ID_FLOOR + i) as i64).collect::<Vec<_>>()
+        );
+        assert_eq!(
+            again,
+            (45..50).map(|i| (ID_FLOOR + i) as i64).collect::<Vec<_>>()
+        );
+        let start = first_id_of_run();
+        assert!((ID_FLOOR..9 * ID_FLOOR).contains(&start));
     }
 }

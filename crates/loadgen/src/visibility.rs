@@ -135,7 +135,8 @@ pub async fn run_visibility(load: VisibilityLoad) -> Result<VisibilityReport, Lo
 async fn send_at_rate(client: reqwest::Client, load: VisibilityLoad, pending: Pending) -> u64 {
     let mut traffic = Traffic::new(TrafficConfig {
         seed: 11,
-        first_id: 1_000_000_000,
+        // Fresh ids per run: a repeat of an earlier run's ids would be a duplicate.
+        first_id: crate::ingest_load::first_id_of_run() as i64,
         ..TrafficConfig::default()
     });
     let requests_per_sec = (load.rate as f64 / load.batch_size as f64).max(0.001);

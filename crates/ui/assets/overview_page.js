@@ -37,7 +37,7 @@ export function render(view) {
       card("valid", "Valid events", t.valid_acknowledged, `${fmtRate(last.valid)}/s now`, "total-valid"),
       card("invalid", "Invalid events", t.invalid_acknowledged, `${fmtRate(last.invalid)}/s now`, "total-invalid"),
       card("dead", "Dead letters", t.dead_letters, `${fmtRate(last.dead_letters)}/s now`, "total-dead"),
-      card("lake", "Events in the lake", t.events_in_lake, `${fmtNum(t.invalid_in_lake)} rejects kept`, "total-lake"),
+      card("lake", "Events in the lake", t.events_in_lake, `${fmtNum(t.invalid_in_lake)} rejects, ${fmtNum(t.duplicates_in_lake)} duplicates kept`, "total-lake"),
       card("", "Lake behind by", latest.lag.records, latest.lag.records ? `records, oldest ${fmtSeconds(latest.lag.seconds)} old` : "records: caught up", "lag-records"));
 
     const to = data.now_ms, from = to - WINDOW_MS;

@@ -178,6 +178,7 @@ impl SamplerTask {
             invalid_acknowledged: end_sum(INVALID_TOPIC),
             events_in_lake: rows(TableKind::Events.name()),
             invalid_in_lake: rows(TableKind::InvalidEvents.name()),
+            duplicates_in_lake: rows(TableKind::Duplicates.name()),
             dead_letters: rows(TableKind::DeadLetters.name()),
         };
         let lag = match &sources.processor_group {

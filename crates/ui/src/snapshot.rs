@@ -139,6 +139,8 @@ pub(crate) struct Totals {
     pub events_in_lake: u64,
     /// Rows in `invalid_events`.
     pub invalid_in_lake: u64,
+    /// Rows in `duplicates`: events whose id was already in `events`.
+    pub duplicates_in_lake: u64,
     /// Rows in `dead_letters`.
     pub dead_letters: u64,
 }
