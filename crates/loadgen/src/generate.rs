@@ -123,7 +123,7 @@ impl Producer {
 /// The progress bar's look, for a known total of `unit`s.
 fn bar_style(unit: &str) -> ProgressStyle {
     let template =
-        String::from("{spinner} [{elapsed_precise}] [{wide_bar}] {human_pos}/{human_len} ")
+        String::from("{spinner} [{elapsed_precise}] [{bar:24}] {human_pos}/{human_len} ")
             + unit
             + " ({per_sec:0}, eta {eta}) {msg}";
     ProgressStyle::with_template(&template).unwrap_or_else(|_| ProgressStyle::default_bar())
