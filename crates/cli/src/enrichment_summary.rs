@@ -102,7 +102,11 @@ mod tests {
 
         setup.geo_databases.clear();
         let summary = enrichment_summary(&setup);
-        let geo = summary.enrichers.iter().find(|e| e.name == "geo").unwrap();
+        let geo = summary
+            .enrichers
+            .iter()
+            .find(|e| e.name == "geo")
+            .expect("geo");
         assert!(geo.detail.contains("setup-geoip"), "{}", geo.detail);
     }
 }

@@ -180,7 +180,7 @@ impl Pipeline {
                 .merge(crate::telemetry::router(health));
             let (stop_ui, stop_sampler) = (shutdown(), shutdown());
             tasks.spawn(async move {
-                clickstream_ui::serve(listener, router, stop_ui)
+                clickstream_ingest::serve(listener, router, stop_ui)
                     .await
                     .context("web UI server")
             });
