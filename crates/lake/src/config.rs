@@ -16,6 +16,10 @@ pub struct LakeConfig {
     pub url: Option<String>,
     /// Commit a batch once it holds this many rows.
     pub flush_max_rows: usize,
+    /// Commit a batch once the log records it was made from add up to this many bytes
+    /// (keys and values), so large events cannot make a batch of `flush_max_rows` outgrow
+    /// memory. Checked after each poll, so a batch can pass it by one poll's worth.
+    pub flush_max_bytes: u64,
     /// Commit a non-empty batch at least this often, in milliseconds, so an event is
     /// queryable about a second after it was accepted even at low traffic.
     pub flush_interval_ms: u64,
@@ -127,6 +131,7 @@ impl Default for LakeConfig {
         LakeConfig {
             url: None,
             flush_max_rows: 100_000,
+            flush_max_bytes: 64 * 1024 * 1024,
             flush_interval_ms: 500,
             target_file_bytes: 128 * 1024 * 1024,
             optimize_after_commits: 100,
@@ -188,6 +193,7 @@ impl std::fmt::Debug for LakeConfig {
         f.debug_struct("LakeConfig")
             .field("url", &self.url)
             .field("flush_max_rows", &self.flush_max_rows)
+            .field("flush_max_bytes", &self.flush_max_bytes)
             .field("flush_interval_ms", &self.flush_interval_ms)
             .field("target_file_bytes", &self.target_file_bytes)
             .field("optimize_after_commits", &self.optimize_after_commits)

@@ -27,6 +27,8 @@ pub(crate) struct PendingBatch {
     duplicate_partitions: BTreeSet<u32>,
     started: Option<Instant>,
     rows: usize,
+    /// Bytes of the log records consumed into this batch (keys and values).
+    record_bytes: u64,
 }
 
 impl PendingBatch {
@@ -45,12 +47,18 @@ impl PendingBatch {
             duplicate_partitions: BTreeSet::new(),
             started: None,
             rows: 0,
+            record_bytes: 0,
         }
     }
 
     /// Rows gathered (events, invalid events, dead letters and duplicates).
     pub fn rows(&self) -> usize {
         self.rows
+    }
+
+    /// Bytes of the log records consumed into the batch (keys and values).
+    pub fn record_bytes(&self) -> u64 {
+        self.record_bytes
     }
 
     /// Whether any position advanced since the last commit.
@@ -67,16 +75,18 @@ impl PendingBatch {
         self.started.get_or_insert_with(Instant::now);
     }
 
-    /// Marks a raw-topic record as consumed, whatever became of it.
-    pub fn consumed_raw(&mut self, partition: u32, offset: u64) {
+    /// Marks a raw-topic record of `bytes` bytes as consumed, whatever became of it.
+    pub fn consumed_raw(&mut self, partition: u32, offset: u64, bytes: usize) {
         self.touch();
         self.raw_next.insert(partition, offset + 1);
+        self.record_bytes += bytes as u64;
     }
 
-    /// Marks an invalid-topic record as consumed.
-    pub fn consumed_invalid(&mut self, partition: u32, offset: u64) {
+    /// Marks an invalid-topic record of `bytes` bytes as consumed.
+    pub fn consumed_invalid(&mut self, partition: u32, offset: u64, bytes: usize) {
         self.touch();
         self.invalid_next.insert(partition, offset + 1);
+        self.record_bytes += bytes as u64;
     }
 
     /// An event for `events` (with its sessionizer input when sessions are on) and its
@@ -188,6 +198,7 @@ impl PendingBatch {
         self.session_inputs.clear();
         self.started = None;
         self.rows = 0;
+        self.record_bytes = 0;
         sealed
     }
 }

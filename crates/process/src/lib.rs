@@ -285,6 +285,7 @@ impl Processor {
                 tracing::warn!(error = %e, "rewriting unique_users_daily failed; retrying later");
             }
             let due = self.pending.rows() >= self.lake_config.flush_max_rows
+                || self.pending.record_bytes() >= self.lake_config.flush_max_bytes
                 || self
                     .pending
                     .started()

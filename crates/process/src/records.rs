@@ -52,7 +52,8 @@ impl Processor {
                     let Some(decoded) = self.decode_with_retry(&record.value).await? else {
                         return Ok(());
                     };
-                    self.pending.consumed_raw(record.partition, record.offset);
+                    self.pending
+                        .consumed_raw(record.partition, record.offset, record_size(record));
                     let outcome = match &decoded {
                         Ok(decoded) => RawEvent::from_value(&decoded.value)
                             .map(|event| (decoded, event))
@@ -90,8 +91,11 @@ impl Processor {
                     }
                 }
                 INVALID_TOPIC => {
-                    self.pending
-                        .consumed_invalid(record.partition, record.offset);
+                    self.pending.consumed_invalid(
+                        record.partition,
+                        record.offset,
+                        record_size(record),
+                    );
                     if committed.invalid.is_none_or(|next| offset >= next) {
                         let raw_json = String::from_utf8_lossy(&record.value);
                         let reason = header_text(record, ERROR_MESSAGE_HEADER);
@@ -326,4 +330,9 @@ fn header_text(record: &LogRecord, name: &str) -> Option<String> {
     record
         .header(name)
         .map(|bytes| String::from_utf8_lossy(bytes).into_owned())
+}
+
+/// What a record weighs against `lake.flush_max_bytes`: its key and value.
+fn record_size(record: &LogRecord) -> usize {
+    record.key.as_ref().map_or(0, |k| k.len()) + record.value.len()
 }

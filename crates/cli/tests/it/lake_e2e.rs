@@ -261,3 +261,21 @@ async fn assert_topic_holds(t: &TestPipeline, expected: &BTreeMap<&str, i64>) {
         assert_eq!(latest[*day], json!({"TIMESTAMP": day, "UNIQUE_USERS": n}));
     }
 }
+
+/// `lake.flush_max_bytes` commits a batch by the size of the records it was made from,
+/// before the row count or the interval would: here both are out of reach within the test.
+#[tokio::test]
+async fn a_batch_commits_once_its_records_reach_flush_max_bytes() {
+    let t = TestPipeline::start_with(|config| {
+        config.lake.flush_max_rows = 1_000_000;
+        config.lake.flush_interval_ms = 600_000;
+        config.lake.flush_max_bytes = 1;
+    })
+    .await;
+    let events = crate::common::seed_events();
+    let answer =
+        crate::common::json_body(t.collect(serde_json::to_vec(&events).expect("json")).await).await;
+    let valid = answer["valid_count"].as_i64().expect("valid_count");
+    t.wait_for_count("SELECT count(*) AS n FROM events", valid)
+        .await;
+}
