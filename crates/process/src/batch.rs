@@ -130,7 +130,11 @@ impl PendingBatch {
     }
 
     /// Turns the gathered rows into Arrow batches and the offsets to commit with them;
-    /// `sessions` are the events' sessions, in row order.
+    /// `sessions` are the events' sessions, in row order. With `every_duplicates_commit`
+    /// (duplicate detection on) `duplicates` is committed for every raw partition of the
+    /// batch, rows or not: its versions then move with every batch, so a processor that
+    /// lost a partition cannot land duplicate decisions over offsets the new owner
+    /// already decided (its commit is refused as `TxnMoved`).
     pub fn seal(
         &mut self,
         group: &str,
@@ -138,7 +142,9 @@ impl PendingBatch {
         invalid_topic: &str,
         previous: &Previous<'_>,
         sessions: Option<&[SessionAssignment]>,
+        every_duplicates_commit: bool,
     ) -> SealedBatch {
+        let track_duplicates = every_duplicates_commit && !self.raw_next.is_empty();
         let txns = |next: &BTreeMap<u32, u64>,
                     topic: &str,
                     table: TableStep,
@@ -163,12 +169,13 @@ impl PendingBatch {
                 TableStep::DeadLetters,
                 Some(&self.dead_partitions),
             ),
-            duplicates: (!self.duplicate_partitions.is_empty()).then(|| self.duplicates.finish()),
+            duplicates: (track_duplicates || !self.duplicate_partitions.is_empty())
+                .then(|| self.duplicates.finish()),
             duplicates_txns: txns(
                 &self.raw_next,
                 raw_topic,
                 TableStep::Duplicates,
-                Some(&self.duplicate_partitions),
+                (!track_duplicates).then_some(&self.duplicate_partitions),
             ),
             events: {
                 let columns: Option<Vec<SessionColumns<'_>>> = sessions.map(|assigned| {

@@ -65,6 +65,7 @@ impl Processor {
             INVALID_TOPIC,
             &previous,
             sessions.as_deref(),
+            self.enrichment.detects_duplicates(),
         );
         let mut backoff = Duration::from_millis(100);
         let mut stopping_since: Option<Instant> = None;
@@ -151,23 +152,28 @@ impl Processor {
     /// marked done, when the table already holds exactly this batch's offsets (an earlier
     /// attempt landed after all).
     async fn landed_already(&mut self, batch: &mut SealedBatch) -> Result<bool, ProcessError> {
-        for (done, table, txns) in [
+        let mut found = None;
+        for (step, done, table, txns) in [
             (
+                TableStep::DeadLetters,
                 &mut batch.done.dead_letters,
                 &mut self.tables.dead,
                 &batch.dead_txns,
             ),
             (
+                TableStep::Duplicates,
                 &mut batch.done.duplicates,
                 &mut self.tables.duplicates,
                 &batch.duplicates_txns,
             ),
             (
+                TableStep::Events,
                 &mut batch.done.events,
                 &mut self.tables.events,
                 &batch.events_txns,
             ),
             (
+                TableStep::Invalid,
                 &mut batch.done.invalid,
                 &mut self.tables.invalid,
                 &batch.invalid_txns,
@@ -183,9 +189,32 @@ impl Processor {
                 landed &= recorded == Some(txn.version);
             }
             *done = landed;
-            return Ok(landed);
+            found = Some((step, landed, txns.clone()));
+            break;
         }
-        Ok(true)
+        let Some((step, landed, txns)) = found else {
+            return Ok(true);
+        };
+        if landed {
+            // Where the table now stands is what the next commit must continue from.
+            for txn in &txns {
+                match step {
+                    TableStep::DeadLetters => {
+                        self.set_committed(RAW_TOPIC, txn, |c, v| c.dead_letters = Some(v))
+                    }
+                    TableStep::Duplicates => {
+                        self.set_committed(RAW_TOPIC, txn, |c, v| c.duplicates = Some(v))
+                    }
+                    TableStep::Events => {
+                        self.set_committed(RAW_TOPIC, txn, |c, v| c.events = Some(v))
+                    }
+                    TableStep::Invalid => {
+                        self.set_committed(INVALID_TOPIC, txn, |c, v| c.invalid = Some(v))
+                    }
+                }
+            }
+        }
+        Ok(landed)
     }
 
     /// Applies a batch's customers to the unique-users state once its events are in the

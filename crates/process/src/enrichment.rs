@@ -62,6 +62,11 @@ impl Enrichment {
         })
     }
 
+    /// Whether duplicate detection runs.
+    pub fn detects_duplicates(&self) -> bool {
+        self.dedup.is_some()
+    }
+
     /// The arrival time of the first copy when `id` is a duplicate.
     pub fn duplicate_of(&mut self, id: i64, arrival_ms: i64) -> Option<i64> {
         match self.dedup.as_mut()?.check(id, arrival_ms) {
@@ -167,7 +172,7 @@ async fn sql(
         .sql(statement)
         .await
         .map(|output| output.batches)
-        .map_err(|e| state_error(what)(e.to_string()))
+        .map_err(|e| ProcessError::state_query(&format!("rebuilding {what} from events"), &e))
 }
 
 /// A column as Int64, whatever integer or timestamp type the engine chose.
@@ -206,6 +211,32 @@ async fn newest(
     };
     let values = int64(batch.column(0), what)?;
     Ok((!values.is_null(0)).then(|| values.value(0)))
+}
+
+/// Offsets of raw partition `partition` in `from..until` that `duplicates` holds: what
+/// an earlier run decided for records it committed to `duplicates` but not yet to
+/// `events`. A replay must decide the same, whatever the duplicate state says now.
+pub(crate) async fn committed_duplicate_offsets(
+    query: &QueryEngine,
+    partition: u32,
+    from: i64,
+    until: i64,
+) -> Result<std::collections::HashSet<i64>, ProcessError> {
+    const WHAT: &str = "duplicates being replayed";
+    let batches = query
+        .sql(&format!(
+            "SELECT source_offset FROM duplicates WHERE source_partition = {partition} \
+             AND source_offset >= {from} AND source_offset < {until}"
+        ))
+        .await
+        .map(|output| output.batches)
+        .map_err(|e| ProcessError::state_query(&format!("reading {WHAT}"), &e))?;
+    let mut offsets = std::collections::HashSet::new();
+    for batch in &batches {
+        let column = int64(batch.column(0), WHAT)?;
+        offsets.extend(column.iter().flatten());
+    }
+    Ok(offsets)
 }
 
 /// (id, log time in ms) of the events that arrived within the window before the newest.
@@ -266,14 +297,19 @@ async fn restore_sessions(
         query,
         WHAT,
         &format!(
-            "SELECT customer_id, ip, user_agent, session_id, \
+            // One row per session: a customer's session may span several addresses and
+            // user agents, which do not identify a customer's sessions. Event times past
+            // the clock-skew limit are left out, as the live sessionizer's watermark
+            // ignores them.
+            "SELECT min(customer_id) AS customer_id, min(ip) AS ip, \
+                    min(user_agent) AS user_agent, session_id, \
                     max(session_index) AS session_index, min(t) AS start_us, max(t) AS last_us, \
                     max(event_index_in_session) AS events \
              FROM (SELECT customer_id, ip, user_agent, session_id, session_index, \
                           event_index_in_session, {time} AS t \
                    FROM events WHERE session_id IS NOT NULL) recent \
-             WHERE t >= {cutoff_us} \
-             GROUP BY customer_id, ip, user_agent, session_id"
+             WHERE t >= {cutoff_us} AND t <= {skew_limit} \
+             GROUP BY session_id"
         ),
     )
     .await?;

@@ -21,6 +21,9 @@ pub enum ProcessError {
     /// Derived state (unique users) could not be rebuilt or updated.
     #[error("state: {0}")]
     State(String),
+    /// Derived state could not be rebuilt because the lake was unreachable for a moment.
+    #[error("state: {0}")]
+    StateUnavailable(String),
     /// A bug: a value the processor built could not be encoded.
     #[error("internal: {0}")]
     Internal(String),
@@ -33,7 +36,20 @@ impl ProcessError {
             ProcessError::Log(e) => e.is_transient(),
             ProcessError::Registry(e) => e.is_transient(),
             ProcessError::Lake(e) => e.is_transient(),
+            ProcessError::StateUnavailable(_) => true,
             ProcessError::State(_) | ProcessError::Internal(_) => false,
+        }
+    }
+}
+
+impl ProcessError {
+    /// A failed query for derived state: transient when the lake was unreachable.
+    pub(crate) fn state_query(what: &str, error: &clickstream_query::QueryError) -> Self {
+        let message = format!("{what}: {error}");
+        if error.is_transient() {
+            ProcessError::StateUnavailable(message)
+        } else {
+            ProcessError::State(message)
         }
     }
 }

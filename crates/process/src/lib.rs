@@ -19,7 +19,7 @@ mod error;
 mod records;
 mod unique_users;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -131,6 +131,9 @@ pub struct Processor {
     metadata_schema: Arc<Schema>,
     latest_schema_id: u32,
     committed: HashMap<TopicPartition, Committed>,
+    /// Per raw partition: offsets below `.0` whose duplicate decision is already in
+    /// `duplicates` but not yet followed by `events`, and which of them are duplicates.
+    replayed_duplicates: HashMap<u32, (i64, HashSet<i64>)>,
     pending: PendingBatch,
     enrichment: Enrichment,
     users: UniqueUsers,
@@ -200,6 +203,7 @@ impl Processor {
             metadata_schema,
             latest_schema_id,
             committed: HashMap::new(),
+            replayed_duplicates: HashMap::new(),
             pending: PendingBatch::new(),
             enrichment,
             users,
@@ -371,6 +375,32 @@ impl Processor {
                     partition = %tp, lake_next = next, log_start = start,
                     "log retention deleted records the lake never received; resuming at the log start"
                 );
+            }
+            // A batch whose `duplicates` commit landed and whose `events` commit did not is
+            // read again: its records must be decided as they were, so each lands in
+            // exactly one of the two tables whatever the duplicate state says now.
+            if tp.topic == RAW_TOPIC {
+                let from = committed.events.unwrap_or(0);
+                match committed.duplicates.filter(|&until| until > from) {
+                    Some(until) => {
+                        let offsets = crate::enrichment::committed_duplicate_offsets(
+                            &self.query,
+                            tp.partition,
+                            from,
+                            until,
+                        )
+                        .await?;
+                        tracing::info!(
+                            partition = %tp, from, until, duplicates = offsets.len(),
+                            "replaying records whose duplicate decisions are already committed"
+                        );
+                        self.replayed_duplicates
+                            .insert(tp.partition, (until, offsets));
+                    }
+                    None => {
+                        self.replayed_duplicates.remove(&tp.partition);
+                    }
+                }
             }
             self.consumer.seek(tp, offset)?;
             tracing::info!(partition = %tp, offset, "resuming from the lake's committed offset");

@@ -65,22 +65,34 @@ impl Processor {
                     };
                     match outcome {
                         Ok((decoded, event)) => {
-                            if committed.events.is_none_or(|next| offset >= next) {
-                                if let Some(first_seen_ms) =
-                                    self.enrichment.duplicate_of(event.id, record.timestamp_ms)
-                                {
-                                    if committed.duplicates.is_none_or(|next| offset >= next) {
-                                        self.push_duplicate(
-                                            record,
-                                            decoded,
-                                            &event,
-                                            first_seen_ms,
-                                            now_ms,
-                                        );
-                                    }
-                                } else {
-                                    self.push_event(record, &writers, decoded, &event, now_ms)?;
+                            let replayed = self
+                                .replayed_duplicates
+                                .get(&record.partition)
+                                .filter(|(until, _)| offset < *until)
+                                .map(|(_, duplicates)| duplicates.contains(&offset));
+                            if committed.events.is_some_and(|next| offset < next) {
+                                // Already in `events`.
+                            } else if replayed == Some(true) {
+                                // Already in `duplicates`, decided by an earlier run.
+                            } else if replayed == Some(false) {
+                                // Decided as a first sighting by an earlier run whose
+                                // `duplicates` commit landed: it goes to `events` now.
+                                let _ = self.enrichment.duplicate_of(event.id, record.timestamp_ms);
+                                self.push_event(record, &writers, decoded, &event, now_ms)?;
+                            } else if let Some(first_seen_ms) =
+                                self.enrichment.duplicate_of(event.id, record.timestamp_ms)
+                            {
+                                if committed.duplicates.is_none_or(|next| offset >= next) {
+                                    self.push_duplicate(
+                                        record,
+                                        decoded,
+                                        &event,
+                                        first_seen_ms,
+                                        now_ms,
+                                    );
                                 }
+                            } else {
+                                self.push_event(record, &writers, decoded, &event, now_ms)?;
                             }
                         }
                         Err(undecodable) => {

@@ -54,7 +54,7 @@ impl UniqueUsers {
                  FROM events WHERE customer_id IS NOT NULL",
             )
             .await
-            .map_err(|e| ProcessError::State(format!("rebuilding unique users: {e}")))?;
+            .map_err(|e| ProcessError::state_query("rebuilding unique users", &e))?;
         let mut state = UniqueUsers::default();
         for batch in &output.batches {
             let (days, customers) = day_count_columns(batch.column(0), batch.column(1))?;

@@ -45,13 +45,20 @@ impl TestPipeline {
 
     /// Stops the pipeline cleanly and starts it again on the same data.
     pub async fn restart(self) -> TestPipeline {
+        self.restart_with(|_| {}).await
+    }
+
+    /// Stops the pipeline cleanly and starts it again on the same data with `adjust`ed
+    /// settings.
+    pub async fn restart_with(self, adjust: impl FnOnce(&mut Config)) -> TestPipeline {
         let TestPipeline {
             pipeline,
             http,
-            config,
+            mut config,
             _dir,
             ..
         } = self;
+        adjust(&mut config);
         pipeline.shutdown().await.expect("clean shutdown");
         let pipeline = Pipeline::start(config.clone())
             .await

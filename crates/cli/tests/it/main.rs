@@ -5,6 +5,7 @@ mod backends;
 mod bad_input;
 mod common;
 mod crash;
+mod dedup_replay;
 mod enrich_e2e;
 mod enrich_generated;
 mod generate;
