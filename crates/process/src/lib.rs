@@ -408,7 +408,13 @@ impl Processor {
         }
         // The partitions resume where `events` ends: the duplicate and session state must
         // be what those rows say, not what this process saw of batches since dropped.
-        self.enrichment.rebuild(&self.query).await?;
+        let owned = self
+            .committed
+            .keys()
+            .filter(|tp| tp.topic == RAW_TOPIC)
+            .map(|tp| tp.partition)
+            .collect();
+        self.enrichment.rebuild(&self.query, &owned).await?;
         Ok(())
     }
 }
