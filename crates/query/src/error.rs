@@ -19,6 +19,10 @@ pub enum QueryError {
     /// The statement is valid but running it failed (I/O, resources, a bug).
     #[error("query execution failed: {0}")]
     Execution(String),
+    /// The lake's storage failed while the statement read it (unreachable, timed out):
+    /// the same statement may succeed later.
+    #[error("lake storage unavailable: {0}")]
+    Unavailable(String),
     /// A lake table could not be opened or refreshed.
     #[error("lake table unavailable: {0}")]
     Lake(#[from] LakeError),
@@ -37,7 +41,10 @@ impl QueryError {
     pub fn is_client_error(&self) -> bool {
         match self {
             QueryError::Rejected(_) | QueryError::Invalid(_) => true,
-            QueryError::Execution(_) | QueryError::Lake(_) | QueryError::Format { .. } => false,
+            QueryError::Execution(_)
+            | QueryError::Unavailable(_)
+            | QueryError::Lake(_)
+            | QueryError::Format { .. } => false,
         }
     }
 
@@ -45,6 +52,7 @@ impl QueryError {
     pub fn is_transient(&self) -> bool {
         match self {
             QueryError::Lake(e) => e.is_transient(),
+            QueryError::Unavailable(_) => true,
             _ => false,
         }
     }
@@ -60,6 +68,9 @@ impl QueryError {
             | DataFusionError::Configuration(_) => QueryError::Invalid(message),
             DataFusionError::ArrowError(arrow, _) if arrow_error_is_caused_by_query(arrow) => {
                 QueryError::Invalid(message)
+            }
+            DataFusionError::ObjectStore(_) | DataFusionError::IoError(_) => {
+                QueryError::Unavailable(message)
             }
             _ => QueryError::Execution(message),
         }
@@ -83,6 +94,17 @@ fn arrow_error_is_caused_by_query(error: &ArrowError) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn storage_failures_while_reading_are_transient() {
+        let error = DataFusionError::IoError(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "the store did not answer",
+        ));
+        let classified = QueryError::from_datafusion(&error);
+        assert!(classified.is_transient(), "{classified}");
+        assert!(!classified.is_client_error());
+    }
 
     #[test]
     fn planning_errors_are_client_errors() {
@@ -115,7 +137,7 @@ mod tests {
         let error = DataFusionError::IoError(std::io::Error::other("disk gone"));
         let classified = QueryError::from_datafusion(&error);
         assert!(
-            matches!(classified, QueryError::Execution(_)),
+            matches!(classified, QueryError::Unavailable(_)),
             "{classified:?}"
         );
         assert!(!classified.is_client_error());
