@@ -446,8 +446,10 @@ impl Processor {
             .map(|(day, _)| day)
             .collect();
         if !changed.is_empty() {
-            self.emit_unique_users(&changed).await?;
+            // The table is rewritten from the state whatever becomes of the topic update:
+            // marked first, so a failed emit cannot leave it stale until the next change.
             self.unique_table_dirty = true;
+            self.emit_unique_users(&changed).await?;
         }
         Ok(())
     }
