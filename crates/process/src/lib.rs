@@ -408,13 +408,7 @@ impl Processor {
         }
         // The partitions resume where `events` ends: the duplicate and session state must
         // be what those rows say, not what this process saw of batches since dropped.
-        let owned = self
-            .committed
-            .keys()
-            .filter(|tp| tp.topic == RAW_TOPIC)
-            .map(|tp| tp.partition)
-            .collect();
-        self.enrichment.rebuild(&self.query, &owned).await?;
+        self.enrichment.rebuild(&self.query).await?;
         Ok(())
     }
 }
