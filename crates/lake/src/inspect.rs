@@ -129,3 +129,116 @@ fn summarize(version: u64, actions: Vec<Action>) -> CommitSummary {
     }
     summary
 }
+
+impl LakeTable {
+    /// The data files that commits after version `after`, up to the loaded version, added
+    /// with new rows (compaction rewrites, which carry no new data, are left out), as
+    /// paths relative to the table root. `None` when a commit's log entry is gone (older
+    /// than the log retention): the caller must read the whole table instead.
+    pub async fn data_files_added_since(
+        &self,
+        after: i64,
+    ) -> Result<Option<Vec<String>>, LakeError> {
+        let name = self.kind().name();
+        let log_store = self.table.log_store();
+        let from = u64::try_from(after.saturating_add(1)).unwrap_or(0);
+        let Ok(upto) = u64::try_from(self.version()) else {
+            return Ok(Some(Vec::new()));
+        };
+        let entries: Vec<(u64, Option<_>)> = futures::stream::iter(from..=upto)
+            .map(|version| {
+                let log_store = log_store.clone();
+                async move {
+                    let entry = log_store
+                        .read_commit_entry(version)
+                        .await
+                        .map_err(|err| LakeError::op(name, "read commits", err))?;
+                    Ok::<_, LakeError>((version, entry))
+                }
+            })
+            .buffered(8)
+            .try_collect()
+            .await?;
+        let mut paths = Vec::new();
+        for (version, entry) in entries {
+            let Some(bytes) = entry else {
+                return Ok(None);
+            };
+            let actions = get_actions(version, &bytes)
+                .map_err(|err| LakeError::op(name, "read commits", err))?;
+            paths.extend(actions.into_iter().filter_map(|action| match action {
+                Action::Add(add) if add.data_change => Some(add.path),
+                _ => None,
+            }));
+        }
+        Ok(Some(paths))
+    }
+
+    /// Reads `columns` of the given data files (paths as [`Self::data_files_added_since`]
+    /// gives them), one file at a time. Meant for the files of a few commits: each file
+    /// is fetched whole.
+    pub async fn read_data_files(
+        &self,
+        paths: &[String],
+        columns: &[&str],
+    ) -> Result<Vec<deltalake::arrow::array::RecordBatch>, LakeError> {
+        use deltalake::parquet::arrow::ProjectionMask;
+        use deltalake::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+        use object_store::ObjectStoreExt as _;
+        let name = self.kind().name();
+        let failed = |what: String| {
+            LakeError::op(
+                name,
+                "read data file",
+                deltalake::DeltaTableError::Generic(what),
+            )
+        };
+        let store = self.table.object_store();
+        let mut batches = Vec::new();
+        for path in paths {
+            let location = deltalake::Path::from_url_path(path)
+                .map_err(|err| failed(format!("data file path {path:?}: {err}")))?;
+            let bytes = store
+                .get(&location)
+                .await
+                .map_err(|err| LakeError::op(name, "read data file", err.into()))?
+                .bytes()
+                .await
+                .map_err(|err| LakeError::op(name, "read data file", err.into()))?;
+            let builder = ParquetRecordBatchReaderBuilder::try_new(bytes)
+                .map_err(|err| failed(format!("{path}: {err}")))?;
+            let schema = builder.parquet_schema();
+            let wanted: Vec<usize> = (0..schema.num_columns())
+                .filter(|i| columns.contains(&schema.column(*i).path().string().as_str()))
+                .collect();
+            let mask = ProjectionMask::leaves(schema, wanted);
+            let reader = builder
+                .with_projection(mask)
+                .build()
+                .map_err(|err| failed(format!("{path}: {err}")))?;
+            for batch in reader {
+                batches.push(batch.map_err(|err| failed(format!("{path}: {err}")))?);
+            }
+        }
+        Ok(batches)
+    }
+
+    /// Runs `sql` over this handle's loaded version of the table, registered as
+    /// `snapshot`: unlike the shared SQL engine, which moves every table to its newest
+    /// version, the answer is known to be of [`Self::version`].
+    pub async fn query_loaded_version(
+        &self,
+        sql: &str,
+    ) -> Result<Vec<deltalake::arrow::array::RecordBatch>, LakeError> {
+        use deltalake::datafusion::prelude::SessionContext;
+        let name = self.kind().name();
+        let failed = |err: deltalake::datafusion::error::DataFusionError| {
+            LakeError::op(name, "query", err.into())
+        };
+        let provider = self.table.table_provider().await.map_err(failed)?;
+        let ctx = SessionContext::new();
+        ctx.register_table("snapshot", provider).map_err(failed)?;
+        let frame = ctx.sql(sql).await.map_err(failed)?;
+        frame.collect().await.map_err(failed)
+    }
+}

@@ -4,6 +4,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
 use clickstream_enrich::{SessionAssignment, SessionInput};
+
+use crate::exactly_once::{Feed, Positions, Table, carries_txn};
 use clickstream_lake::{
     AppTxn, DeadLetterRow, DeadLettersBuilder, DuplicateRow, DuplicatesBuilder, EventRow,
     EventsBuilder, InvalidEventRow, InvalidEventsBuilder, SessionColumns, txn_app_id,
@@ -129,76 +131,88 @@ impl PendingBatch {
         self.rows += 1;
     }
 
-    /// Turns the gathered rows into Arrow batches and the offsets to commit with them;
-    /// `sessions` are the events' sessions, in row order. With `every_duplicates_commit`
-    /// (duplicate detection on) `duplicates` is committed for every raw partition of the
-    /// batch, rows or not: its versions then move with every batch, so a processor that
-    /// lost a partition cannot land duplicate decisions over offsets the new owner
-    /// already decided (its commit is refused as `TxnMoved`).
+    /// Turns the gathered rows into Arrow batches and the positions to commit with them
+    /// (which tables carry a `txn` for which partition: [`carries_txn`]); `sessions` are
+    /// the events' sessions, in row order; `positions` says where each partition stood in
+    /// each table when this processor last read or wrote it, which each `txn` names as the
+    /// version it continues from.
     pub fn seal(
         &mut self,
         group: &str,
-        raw_topic: &str,
-        invalid_topic: &str,
-        previous: &Previous<'_>,
+        positions: &dyn Fn(Feed, u32) -> Positions,
         sessions: Option<&[SessionAssignment]>,
-        every_duplicates_commit: bool,
+        detects_duplicates: bool,
     ) -> SealedBatch {
-        let track_duplicates = every_duplicates_commit && !self.raw_next.is_empty();
-        let txns = |next: &BTreeMap<u32, u64>,
-                    topic: &str,
-                    table: TableStep,
-                    only: Option<&BTreeSet<u32>>| {
-            next.iter()
-                .filter(|(p, _)| only.is_none_or(|set| set.contains(p)))
-                .map(|(p, offset)| {
-                    AppTxn::continuing(
-                        txn_app_id(group, topic, *p),
-                        previous(topic, *p, table),
-                        *offset as i64,
+        let columns: Option<Vec<SessionColumns<'_>>> = sessions.map(|assigned| {
+            assigned
+                .iter()
+                .map(|a| SessionColumns {
+                    session_id: &a.session_id,
+                    session_index: a.session_index,
+                    event_index: a.event_index,
+                })
+                .collect()
+        });
+        let rows = [
+            (
+                Table::DeadLetters,
+                self.dead.finish(),
+                &self.dead_partitions,
+            ),
+            (
+                Table::Duplicates,
+                self.duplicates.finish(),
+                &self.duplicate_partitions,
+            ),
+            (
+                Table::Events,
+                self.events.finish_with_sessions(columns.as_deref()),
+                &BTreeSet::new(),
+            ),
+            (Table::Invalid, self.invalid.finish(), &BTreeSet::new()),
+        ];
+        let tables = rows.map(|(table, rows, with_rows)| {
+            let next = match table.feed() {
+                Feed::Raw => &self.raw_next,
+                Feed::Invalid => &self.invalid_next,
+            };
+            let (partitions, txns) = next
+                .iter()
+                .filter(|(p, next)| {
+                    let at = positions(table.feed(), **p);
+                    carries_txn(
+                        table,
+                        &at,
+                        **next as i64,
+                        with_rows.contains(p),
+                        detects_duplicates,
                     )
                 })
-                .collect::<Vec<_>>()
-        };
+                .map(|(p, offset)| {
+                    let app_id = txn_app_id(group, table.feed().topic(), *p);
+                    let previous = positions(table.feed(), *p).get(table);
+                    (*p, AppTxn::continuing(app_id, previous, *offset as i64))
+                })
+                .unzip();
+            TableCommit {
+                table,
+                rows: (rows.num_rows() > 0).then_some(rows),
+                partitions,
+                txns,
+                done: false,
+            }
+        });
         let sealed = SealedBatch {
             latest: std::mem::take(&mut self.latest),
-            dead_letters: (!self.dead_partitions.is_empty()).then(|| self.dead.finish()),
-            dead_txns: txns(
-                &self.raw_next,
-                raw_topic,
-                TableStep::DeadLetters,
-                Some(&self.dead_partitions),
-            ),
-            duplicates: (track_duplicates || !self.duplicate_partitions.is_empty())
-                .then(|| self.duplicates.finish()),
-            duplicates_txns: txns(
-                &self.raw_next,
-                raw_topic,
-                TableStep::Duplicates,
-                (!track_duplicates).then_some(&self.duplicate_partitions),
-            ),
-            events: {
-                let columns: Option<Vec<SessionColumns<'_>>> = sessions.map(|assigned| {
-                    assigned
-                        .iter()
-                        .map(|a| SessionColumns {
-                            session_id: &a.session_id,
-                            session_index: a.session_index,
-                            event_index: a.event_index,
-                        })
-                        .collect()
-                });
-                self.events.finish_with_sessions(columns.as_deref())
-            },
-            events_txns: txns(&self.raw_next, raw_topic, TableStep::Events, None),
-            invalid: self.invalid.finish(),
-            invalid_txns: txns(&self.invalid_next, invalid_topic, TableStep::Invalid, None),
+            latest_done: false,
+            tables,
             new_users: std::mem::take(&mut self.new_users),
+            events_moved: None,
+            users_applied: false,
             changed_days: BTreeSet::new(),
             raw_next: std::mem::take(&mut self.raw_next),
             invalid_next: std::mem::take(&mut self.invalid_next),
             rows: self.rows,
-            done: Steps::default(),
         };
         self.dead_partitions.clear();
         self.duplicate_partitions.clear();
@@ -210,46 +224,53 @@ impl PendingBatch {
     }
 }
 
-/// The table a commit step writes to, for looking up where a partition stood in it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum TableStep {
-    DeadLetters,
-    Duplicates,
-    Events,
-    Invalid,
-}
-
-/// The version a table records for a topic partition when this processor last read or
-/// wrote it: what the next commit must continue from.
-pub(crate) type Previous<'a> = dyn Fn(&str, u32, TableStep) -> Option<i64> + 'a;
-
 /// A batch ready to commit. Steps that succeeded are remembered so that a retry after a
 /// transient failure does not repeat them.
 pub(crate) struct SealedBatch {
     pub latest: Vec<OutgoingRecord>,
-    pub dead_letters: Option<RecordBatch>,
-    pub dead_txns: Vec<AppTxn>,
-    pub duplicates: Option<RecordBatch>,
-    pub duplicates_txns: Vec<AppTxn>,
-    pub events: RecordBatch,
-    pub events_txns: Vec<AppTxn>,
-    pub invalid: RecordBatch,
-    pub invalid_txns: Vec<AppTxn>,
+    pub latest_done: bool,
+    /// One commit per table, in commit order.
+    pub tables: [TableCommit; 4],
     pub new_users: Vec<(String, i64)>,
+    /// `events`' version before and after this batch's commit, once this processor made it.
+    pub events_moved: Option<(i64, i64)>,
+    /// Whether the unique-users state took the batch.
+    pub users_applied: bool,
     /// Days whose count changed but was not yet published (a retry publishes them).
     pub changed_days: BTreeSet<String>,
     pub raw_next: BTreeMap<u32, u64>,
     pub invalid_next: BTreeMap<u32, u64>,
     pub rows: usize,
-    pub done: Steps,
 }
 
-/// Which commit steps of a sealed batch are done.
-#[derive(Debug, Default, Clone, Copy)]
-pub(crate) struct Steps {
-    pub latest: bool,
-    pub dead_letters: bool,
-    pub duplicates: bool,
-    pub events: bool,
-    pub invalid: bool,
+impl SealedBatch {
+    /// The commit to `table`.
+    pub fn table_mut(&mut self, table: Table) -> &mut TableCommit {
+        let index = self.tables.iter().position(|c| c.table == table);
+        // Every table has a slot: `seal` builds the four in order.
+        &mut self.tables[index.unwrap_or_default()]
+    }
+}
+
+/// One table's part of a batch: its rows and the `txn` actions committed with them.
+pub(crate) struct TableCommit {
+    pub table: Table,
+    /// `None` when the batch has no rows for the table (a commit may still carry txns).
+    pub rows: Option<RecordBatch>,
+    /// The partition of each `txn`, in the same order.
+    pub partitions: Vec<u32>,
+    pub txns: Vec<AppTxn>,
+    pub done: bool,
+}
+
+impl TableCommit {
+    /// Whether there is anything to commit: positions move even when no row is written.
+    pub fn is_empty(&self) -> bool {
+        self.txns.is_empty()
+    }
+
+    /// Rows written by the commit.
+    pub fn row_count(&self) -> usize {
+        self.rows.as_ref().map_or(0, RecordBatch::num_rows)
+    }
 }

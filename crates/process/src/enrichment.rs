@@ -98,11 +98,24 @@ impl Enrichment {
         Some(self.sessions.as_mut()?.assign(inputs, now_us))
     }
 
-    /// Replaces the duplicate and session state by what the committed `events` rows say.
-    pub async fn rebuild(&mut self, query: &QueryEngine) -> Result<(), ProcessError> {
+    /// Replaces the duplicate and session state by what the committed `events` rows of
+    /// the raw `partitions` this processor owns say. Repeats of an event and a customer's
+    /// events share a partition (the record key), so other partitions' rows are other
+    /// processors' state.
+    pub async fn rebuild(
+        &mut self,
+        query: &QueryEngine,
+        partitions: &std::collections::BTreeSet<u32>,
+    ) -> Result<(), ProcessError> {
+        let owned = if partitions.is_empty() {
+            "false".to_string()
+        } else {
+            let list: Vec<String> = partitions.iter().map(u32::to_string).collect();
+            format!("source_partition IN ({})", list.join(", "))
+        };
         if let Some(dedup) = self.dedup.as_mut() {
             dedup.clear();
-            let ids = restore_ids(query, self.dedup_window_ms).await?;
+            let ids = restore_ids(query, self.dedup_window_ms, &owned).await?;
             let n = ids.len();
             for (id, first_seen_ms) in ids {
                 dedup.restore(id, first_seen_ms);
@@ -111,7 +124,7 @@ impl Enrichment {
         }
         if let Some(sessions) = self.sessions.as_mut() {
             sessions.clear();
-            let restored = restore_sessions(query, self.session_ttl_ms).await?;
+            let restored = restore_sessions(query, self.session_ttl_ms, &owned).await?;
             let n = restored.len();
             for session in restored {
                 sessions.restore(session);
@@ -240,10 +253,14 @@ pub(crate) async fn committed_duplicate_offsets(
 }
 
 /// (id, log time in ms) of the events that arrived within the window before the newest.
-async fn restore_ids(query: &QueryEngine, window_ms: u64) -> Result<Vec<(i64, i64)>, ProcessError> {
+async fn restore_ids(
+    query: &QueryEngine,
+    window_ms: u64,
+    owned: &str,
+) -> Result<Vec<(i64, i64)>, ProcessError> {
     const WHAT: &str = "duplicate detection state";
     let arrival = "CAST(log_timestamp AS BIGINT)";
-    let Some(newest_us) = newest(query, WHAT, arrival, "true").await? else {
+    let Some(newest_us) = newest(query, WHAT, arrival, owned).await? else {
         return Ok(Vec::new());
     };
     let cutoff_us =
@@ -252,8 +269,8 @@ async fn restore_ids(query: &QueryEngine, window_ms: u64) -> Result<Vec<(i64, i6
         query,
         WHAT,
         &format!(
-            "SELECT id, {arrival} AS arrival_us FROM events WHERE {arrival} >= {cutoff_us} \
-             ORDER BY arrival_us"
+            "SELECT id, {arrival} AS arrival_us FROM events \
+             WHERE {owned} AND {arrival} >= {cutoff_us} ORDER BY arrival_us"
         ),
     )
     .await?;
@@ -274,6 +291,7 @@ async fn restore_ids(query: &QueryEngine, window_ms: u64) -> Result<Vec<(i64, i6
 async fn restore_sessions(
     query: &QueryEngine,
     ttl_ms: u64,
+    owned: &str,
 ) -> Result<Vec<RestoredSession>, ProcessError> {
     const WHAT: &str = "session state";
     // The time the sessionizer used: the event's own, else its arrival.
@@ -285,7 +303,7 @@ async fn restore_sessions(
         query,
         WHAT,
         time,
-        &format!("session_id IS NOT NULL AND {time} <= {skew_limit}"),
+        &format!("session_id IS NOT NULL AND {owned} AND {time} <= {skew_limit}"),
     )
     .await?
     else {
@@ -307,7 +325,7 @@ async fn restore_sessions(
                     max(event_index_in_session) AS events \
              FROM (SELECT customer_id, ip, user_agent, session_id, session_index, \
                           event_index_in_session, {time} AS t \
-                   FROM events WHERE session_id IS NOT NULL) recent \
+                   FROM events WHERE session_id IS NOT NULL AND {owned}) recent \
              WHERE t >= {cutoff_us} AND t <= {skew_limit} \
              GROUP BY session_id"
         ),

@@ -16,6 +16,8 @@ mod compaction;
 mod decode;
 mod enrichment;
 mod error;
+mod exactly_once;
+mod publish_users;
 mod records;
 mod unique_users;
 
@@ -44,6 +46,7 @@ pub use error::ProcessError;
 use batch::PendingBatch;
 use decode::SchemaCache;
 use enrichment::Enrichment;
+use exactly_once::{Feed, Positions, Table};
 use unique_users::UniqueUsers;
 
 /// Settings of the processor.
@@ -89,14 +92,16 @@ pub struct ProcessorStats {
     pub duplicates_written: AtomicU64,
 }
 
-/// Where each partition's rows stand in the lake: the `txn` versions (next offsets) of
-/// the tables fed from it. Records below a table's version are already in that table.
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct Committed {
-    pub(crate) events: Option<i64>,
-    pub(crate) dead_letters: Option<i64>,
-    pub(crate) duplicates: Option<i64>,
-    pub(crate) invalid: Option<i64>,
+impl ProcessorStats {
+    /// The rows-written counter of `table`.
+    pub(crate) fn rows_written(&self, table: Table) -> &AtomicU64 {
+        match table {
+            Table::DeadLetters => &self.dead_letters_written,
+            Table::Duplicates => &self.duplicates_written,
+            Table::Events => &self.events_written,
+            Table::Invalid => &self.invalid_written,
+        }
+    }
 }
 
 /// The tables, loaded.
@@ -106,6 +111,18 @@ struct Tables {
     dead: LakeTable,
     unique: LakeTable,
     duplicates: LakeTable,
+}
+
+impl Tables {
+    /// The handle of a table fed from log partitions.
+    fn get_mut(&mut self, table: Table) -> &mut LakeTable {
+        match table {
+            Table::DeadLetters => &mut self.dead,
+            Table::Duplicates => &mut self.duplicates,
+            Table::Events => &mut self.events,
+            Table::Invalid => &mut self.invalid,
+        }
+    }
 }
 
 /// What the processor enriches events with: the `[enrich]` settings and the geo-IP
@@ -130,10 +147,11 @@ pub struct Processor {
     /// The `metadata` field's record schema, to encode it alone.
     metadata_schema: Arc<Schema>,
     latest_schema_id: u32,
-    committed: HashMap<TopicPartition, Committed>,
-    /// Per raw partition: offsets below `.0` whose duplicate decision is already in
-    /// `duplicates` but not yet followed by `events`, and which of them are duplicates.
-    replayed_duplicates: HashMap<u32, (i64, HashSet<i64>)>,
+    /// Where each assigned partition stands in the tables it feeds.
+    committed: HashMap<TopicPartition, Positions>,
+    /// Per raw partition: the offsets in its [`Positions::decided_range`] that
+    /// `duplicates` holds (decided by an earlier run; rule 4 of [`exactly_once`]).
+    replayed_duplicates: HashMap<u32, HashSet<i64>>,
     pending: PendingBatch,
     enrichment: Enrichment,
     users: UniqueUsers,
@@ -143,16 +161,8 @@ pub struct Processor {
     stop: watch::Receiver<bool>,
     /// Stop once the log has nothing more to give (`clickstream process --drain`).
     drain: bool,
-    /// `unique_users_daily` is behind the state.
-    unique_table_dirty: bool,
-    /// When `unique_users_daily` was last rewritten.
-    unique_table_written: Option<std::time::Instant>,
-    /// Other processors commit to `events` too (seen as a version gap around our own
-    /// commits, or a rebalance): our unique-users state misses their customers, so it is
-    /// rebuilt from `events` whenever the table moved. Sticky once seen.
-    foreign_events: bool,
-    /// When, and at which `events` version, the unique-users state was last rebuilt.
-    users_loaded: (std::time::Instant, i64),
+    /// When the unique-users state last looked for other processors' commits.
+    users_followed: std::time::Instant,
 }
 
 impl Processor {
@@ -185,7 +195,7 @@ impl Processor {
         let query = QueryEngine::new(lake.clone())
             .await
             .map_err(|e| ProcessError::State(format!("query engine: {e}")))?;
-        let users = UniqueUsers::load(&query).await?;
+        let users = UniqueUsers::load(&tables.events).await?;
         let consumer = log
             .subscribe(
                 &config.group,
@@ -211,10 +221,7 @@ impl Processor {
             stats: Arc::default(),
             stop: watch::channel(false).1,
             drain: false,
-            unique_table_dirty: false,
-            unique_table_written: None,
-            foreign_events: false,
-            users_loaded: (std::time::Instant::now(), -1),
+            users_followed: std::time::Instant::now(),
         };
         processor.reconcile_unique_users().await?;
         Ok(processor)
@@ -258,13 +265,10 @@ impl Processor {
             };
             match event {
                 Ok(ConsumerEvent::Assigned(partitions)) => {
-                    // A rebalance after the first assignment means other members.
-                    self.foreign_events |= !self.committed.is_empty();
                     self.flush().await?;
                     self.assign(&partitions).await?;
                 }
                 Ok(ConsumerEvent::Revoked(partitions)) => {
-                    self.foreign_events = true;
                     self.flush().await?;
                     for tp in &partitions {
                         self.committed.remove(tp);
@@ -282,11 +286,11 @@ impl Processor {
                 }
                 Err(e) => return Err(e.into()),
             }
-            if let Err(e) = self.write_unique_users_table(false).await {
+            if let Err(e) = self.follow_unique_users(false).await {
                 if !e.is_transient() {
                     return Err(e);
                 }
-                tracing::warn!(error = %e, "rewriting unique_users_daily failed; retrying later");
+                tracing::warn!(error = %e, "updating unique users failed; retrying later");
             }
             let due = self.pending.rows() >= self.lake_config.flush_max_rows
                 || self.pending.record_bytes() >= self.lake_config.flush_max_bytes
@@ -301,7 +305,7 @@ impl Processor {
         // What cannot be committed now is read again from the log at the next start.
         self.flush().await?;
         // Best effort: the next start reconciles the table with the events anyway.
-        if let Err(e) = self.write_unique_users_table(true).await {
+        if let Err(e) = self.follow_unique_users(true).await {
             tracing::warn!(error = %e, "unique_users_daily not rewritten at shutdown");
         }
         Ok(())
@@ -324,91 +328,88 @@ impl Processor {
     }
 
     async fn assign_once(&mut self, partitions: &[TopicPartition]) -> Result<(), ProcessError> {
-        self.tables.events.refresh().await?;
-        self.tables.dead.refresh().await?;
-        self.tables.duplicates.refresh().await?;
-        self.tables.invalid.refresh().await?;
+        for table in [
+            Table::DeadLetters,
+            Table::Duplicates,
+            Table::Events,
+            Table::Invalid,
+        ] {
+            self.tables.get_mut(table).refresh().await?;
+        }
         for tp in partitions {
+            let Some(feed) = Feed::of_topic(&tp.topic) else {
+                continue;
+            };
             let app_id = txn_app_id(&self.config.group, &tp.topic, tp.partition);
-            let committed = if tp.topic == RAW_TOPIC {
-                Committed {
-                    events: self.tables.events.txn_version(&app_id).await?,
-                    dead_letters: self.tables.dead.txn_version(&app_id).await?,
-                    duplicates: self.tables.duplicates.txn_version(&app_id).await?,
-                    invalid: None,
+            let mut positions = Positions::default();
+            for table in feed.tables() {
+                if let Some(next) = self.tables.get_mut(*table).txn_version(&app_id).await? {
+                    positions.set(*table, next);
                 }
-            } else {
-                Committed {
-                    invalid: self.tables.invalid.txn_version(&app_id).await?,
-                    ..Committed::default()
-                }
-            };
-            // Dead letters and duplicates are committed before events, so the events
-            // version is the lowest position not yet fully in the lake.
-            let resume = if tp.topic == RAW_TOPIC {
-                committed.events
-            } else {
-                committed.invalid
-            };
-            let offsets = self.log.offsets(tp).await?;
-            let start = offsets.start;
-            if let Some(next) = resume
-                && next as u64 > offsets.end
-            {
-                // The lake has rows the log does not: the log lost acknowledged records
-                // (power loss under fsync = "interval") or was replaced. Going on would
-                // silently skip the new records that reuse those offsets.
-                return Err(ProcessError::State(format!(
-                    "{tp}: the lake has consumed up to offset {next} but the log ends at {}; \
-                     refusing to continue (the log lost data or belongs to another lake)",
-                    offsets.end
-                )));
             }
-            let offset = match resume {
-                Some(next) => (next.max(0) as u64).max(start),
-                None => start,
-            };
-            if let Some(next) = resume
-                && (next as u64) < start
-            {
+            let offsets = self.log.offsets(tp).await?;
+            let resume = exactly_once::resume_offset(&positions, feed, offsets.start, offsets.end)
+                .map_err(|ahead| {
+                    ProcessError::State(format!(
+                        "{tp}: the lake has consumed up to offset {} but the log ends at {}; \
+                         refusing to continue (the log lost data or belongs to another lake)",
+                        ahead.lake_next, ahead.log_end
+                    ))
+                })?;
+            if let Some(lake_next) = resume.lost_from {
                 tracing::error!(
-                    partition = %tp, lake_next = next, log_start = start,
+                    partition = %tp, lake_next, log_start = offsets.start,
                     "log retention deleted records the lake never received; resuming at the log start"
                 );
             }
-            // A batch whose `duplicates` commit landed and whose `events` commit did not is
-            // read again: its records must be decided as they were, so each lands in
-            // exactly one of the two tables whatever the duplicate state says now.
-            if tp.topic == RAW_TOPIC {
-                let from = committed.events.unwrap_or(0);
-                match committed.duplicates.filter(|&until| until > from) {
-                    Some(until) => {
-                        let offsets = crate::enrichment::committed_duplicate_offsets(
-                            &self.query,
-                            tp.partition,
-                            from,
-                            until,
-                        )
-                        .await?;
-                        tracing::info!(
-                            partition = %tp, from, until, duplicates = offsets.len(),
-                            "replaying records whose duplicate decisions are already committed"
-                        );
-                        self.replayed_duplicates
-                            .insert(tp.partition, (until, offsets));
-                    }
-                    None => {
-                        self.replayed_duplicates.remove(&tp.partition);
-                    }
-                }
+            if feed == Feed::Raw {
+                self.load_decided(tp.partition, &positions).await?;
             }
-            self.consumer.seek(tp, offset)?;
-            tracing::info!(partition = %tp, offset, "resuming from the lake's committed offset");
-            self.committed.insert(tp.clone(), committed);
+            self.consumer.seek(tp, resume.offset)?;
+            tracing::info!(partition = %tp, offset = resume.offset, "resuming from the lake's committed offset");
+            self.committed.insert(tp.clone(), positions);
         }
         // The partitions resume where `events` ends: the duplicate and session state must
-        // be what those rows say, not what this process saw of batches since dropped.
-        self.enrichment.rebuild(&self.query).await?;
+        // be what those rows say, not what this process saw of batches since dropped. Only
+        // the raw partitions this processor owns: repeats of an event and a customer's
+        // events share a partition (the record key); other partitions are other
+        // processors' state.
+        let owned = self
+            .committed
+            .keys()
+            .filter(|tp| Feed::of_topic(&tp.topic) == Some(Feed::Raw))
+            .map(|tp| tp.partition)
+            .collect();
+        self.enrichment.rebuild(&self.query, &owned).await?;
+        Ok(())
+    }
+
+    /// Reads which offsets of a raw partition's decided range (a crash between the
+    /// `duplicates` and `events` commits) `duplicates` holds: a replay decides them so.
+    async fn load_decided(
+        &mut self,
+        partition: u32,
+        positions: &Positions,
+    ) -> Result<(), ProcessError> {
+        let Some(range) = positions.decided_range() else {
+            self.replayed_duplicates.remove(&partition);
+            return Ok(());
+        };
+        let offsets = crate::enrichment::committed_duplicate_offsets(
+            &self.query,
+            partition,
+            range.start,
+            range.end,
+        )
+        .await?;
+        tracing::info!(
+            partition,
+            from = range.start,
+            until = range.end,
+            duplicates = offsets.len(),
+            "replaying records whose duplicate decisions are already committed"
+        );
+        self.replayed_duplicates.insert(partition, offsets);
         Ok(())
     }
 }

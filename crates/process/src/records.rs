@@ -4,13 +4,12 @@ use apache_avro::types::Value;
 use apache_avro::writer::datum::GenericDatumWriter;
 use bytes::Bytes;
 use clickstream_enrich::{EventFields, SessionInput};
-use clickstream_event::{
-    CORRELATION_ID_HEADER, ERROR_MESSAGE_HEADER, INVALID_TOPIC, LATEST_TOPIC, RAW_TOPIC, wire,
-};
+use clickstream_event::{CORRELATION_ID_HEADER, ERROR_MESSAGE_HEADER, LATEST_TOPIC, wire};
 use clickstream_lake::{DeadLetterRow, DuplicateRow, EventRow, InvalidEventRow};
 use clickstream_log::{Header, LogRecord, OutgoingRecord, TopicPartition};
 
 use crate::decode::{Decoded, RawEvent, Undecodable};
+use crate::exactly_once::{self, Feed, Positions, RawRecord, Route, Table};
 use crate::unique_users::day_of;
 use crate::{ProcessError, Processor};
 
@@ -43,10 +42,10 @@ impl Processor {
         let now_ms = chrono::Utc::now().timestamp_millis();
         for record in &records {
             let tp = TopicPartition::new(record.topic.clone(), record.partition);
-            let committed = self.committed.get(&tp).copied().unwrap_or_default();
+            let positions = self.committed.get(&tp).copied().unwrap_or_default();
             let offset = record.offset as i64;
-            match record.topic.as_str() {
-                RAW_TOPIC => {
+            match Feed::of_topic(&record.topic) {
+                Some(Feed::Raw) => {
                     // Only a record that was handled counts as consumed: at shutdown during a
                     // registry outage the rest of the poll is left for the next start.
                     let Some(decoded) = self.decode_with_retry(&record.value).await? else {
@@ -54,78 +53,98 @@ impl Processor {
                     };
                     self.pending
                         .consumed_raw(record.partition, record.offset, record_size(record));
-                    let outcome = match &decoded {
-                        Ok(decoded) => RawEvent::from_value(&decoded.value)
-                            .map(|event| (decoded, event))
-                            .map_err(|reason| Undecodable {
-                                reason,
-                                schema_id: Some(decoded.schema_id),
-                            }),
-                        Err(undecodable) => Err(undecodable.clone()),
-                    };
-                    match outcome {
-                        Ok((decoded, event)) => {
-                            let replayed = self
-                                .replayed_duplicates
-                                .get(&record.partition)
-                                .filter(|(until, _)| offset < *until)
-                                .map(|(_, duplicates)| duplicates.contains(&offset));
-                            if committed.events.is_some_and(|next| offset < next) {
-                                // Already in `events`.
-                            } else if replayed == Some(true) {
-                                // Already in `duplicates`, decided by an earlier run.
-                            } else if replayed == Some(false) {
-                                // Decided as a first sighting by an earlier run whose
-                                // `duplicates` commit landed: it goes to `events` now.
-                                let _ = self.enrichment.duplicate_of(event.id, record.timestamp_ms);
-                                self.push_event(record, &writers, decoded, &event, now_ms)?;
-                            } else if let Some(first_seen_ms) =
-                                self.enrichment.duplicate_of(event.id, record.timestamp_ms)
-                            {
-                                if committed.duplicates.is_none_or(|next| offset >= next) {
-                                    self.push_duplicate(
-                                        record,
-                                        decoded,
-                                        &event,
-                                        first_seen_ms,
-                                        now_ms,
-                                    );
-                                }
-                            } else {
-                                self.push_event(record, &writers, decoded, &event, now_ms)?;
-                            }
-                        }
-                        Err(undecodable) => {
-                            if committed.dead_letters.is_none_or(|next| offset >= next) {
-                                self.push_dead_letter(record, &undecodable, now_ms);
-                            }
-                        }
-                    }
+                    self.route_raw(record, &positions, &decoded, &writers, now_ms)?;
                 }
-                INVALID_TOPIC => {
+                Some(Feed::Invalid) => {
                     self.pending.consumed_invalid(
                         record.partition,
                         record.offset,
                         record_size(record),
                     );
-                    if committed.invalid.is_none_or(|next| offset >= next) {
-                        let raw_json = String::from_utf8_lossy(&record.value);
-                        let reason = header_text(record, ERROR_MESSAGE_HEADER);
-                        let correlation_id = header_text(record, CORRELATION_ID_HEADER);
-                        self.pending.push_invalid(&InvalidEventRow {
-                            raw_json: &raw_json,
-                            reason: reason.as_deref().unwrap_or("no reason recorded"),
-                            correlation_id: correlation_id.as_deref(),
-                            received_at_ms: record.timestamp_ms,
-                            source_partition: record.partition as i32,
-                            source_offset: offset,
-                        });
+                    if positions.lands(Table::Invalid, offset) {
+                        self.push_invalid(record);
                     }
                 }
-                other => tracing::warn!(topic = other, "record from an unexpected topic ignored"),
+                None => tracing::warn!(
+                    topic = record.topic,
+                    "record from an unexpected topic ignored"
+                ),
             }
         }
         Ok(())
+    }
+
+    /// Sends a decoded raw record where [`exactly_once::route_raw`] says.
+    fn route_raw(
+        &mut self,
+        record: &LogRecord,
+        positions: &Positions,
+        decoded: &Result<Decoded, Undecodable>,
+        writers: &LatestWriters<'_>,
+        now_ms: i64,
+    ) -> Result<(), ProcessError> {
+        let outcome = match decoded {
+            Ok(decoded) => RawEvent::from_value(&decoded.value)
+                .map(|event| (decoded, event))
+                .map_err(|reason| Undecodable {
+                    reason,
+                    schema_id: Some(decoded.schema_id),
+                }),
+            Err(undecodable) => Err(undecodable.clone()),
+        };
+        let offset = record.offset as i64;
+        let kind = match &outcome {
+            Ok(_) => RawRecord::Event,
+            Err(_) => RawRecord::Undecodable,
+        };
+        let id = outcome.as_ref().ok().map(|(_, event)| event.id);
+        let mut first_seen_ms = None;
+        let replayed = self.replayed_duplicates.get(&record.partition);
+        let enrichment = &mut self.enrichment;
+        let route = exactly_once::route_raw(
+            positions,
+            offset,
+            kind,
+            || replayed.is_some_and(|offsets| offsets.contains(&offset)),
+            || {
+                first_seen_ms = id.and_then(|id| enrichment.duplicate_of(id, record.timestamp_ms));
+                first_seen_ms.is_some()
+            },
+        );
+        match (route, outcome) {
+            (Route::Event, Ok((decoded, event))) => {
+                self.push_event(record, writers, decoded, &event, now_ms)?
+            }
+            (Route::Duplicate, Ok((decoded, event))) => {
+                let first_seen_ms = first_seen_ms.unwrap_or(record.timestamp_ms);
+                self.push_duplicate(record, decoded, &event, first_seen_ms, now_ms);
+            }
+            (Route::DeadLetter, Err(undecodable)) => {
+                self.push_dead_letter(record, &undecodable, now_ms)
+            }
+            (Route::Skip, _) => {}
+            (route, _) => {
+                return Err(ProcessError::Internal(format!(
+                    "raw record {}/{offset} routed to {route:?} against its kind",
+                    record.partition
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    fn push_invalid(&mut self, record: &LogRecord) {
+        let raw_json = String::from_utf8_lossy(&record.value);
+        let reason = header_text(record, ERROR_MESSAGE_HEADER);
+        let correlation_id = header_text(record, CORRELATION_ID_HEADER);
+        self.pending.push_invalid(&InvalidEventRow {
+            raw_json: &raw_json,
+            reason: reason.as_deref().unwrap_or("no reason recorded"),
+            correlation_id: correlation_id.as_deref(),
+            received_at_ms: record.timestamp_ms,
+            source_partition: record.partition as i32,
+            source_offset: record.offset as i64,
+        });
     }
 
     /// Decodes, waiting out registry outages with backoff. `None` when shutdown was
