@@ -11,6 +11,7 @@ mod enrich_generated;
 mod generate;
 mod http_api;
 mod kafka_faults;
+mod kafka_refusals;
 mod lake_e2e;
 mod observability;
 mod prometheus;
