@@ -10,7 +10,7 @@ use bytes::Bytes;
 use clickstream_event::{
     CORRELATION_ID_HEADER, ERROR_MESSAGE_HEADER, INVALID_TOPIC, RAW_TOPIC, ValidationError,
 };
-use clickstream_log::{Header, LogError, OutgoingRecord};
+use clickstream_log::{Header, OutgoingRecord};
 use http::{HeaderMap, header};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde::{Deserialize, Serialize};
@@ -63,14 +63,7 @@ pub(crate) async fn collect(
     let appended = state.log.append(records).await;
     metrics::histogram!("clickstream_log_append_duration_seconds")
         .record(appending.elapsed().as_secs_f64());
-    appended.map_err(|source| match source {
-        LogError::RecordTooLarge { size, max } => IngestError::EventTooLarge { size, max },
-        source if source.is_transient() => IngestError::LogUnavailable {
-            source,
-            retry_after_secs: state.config.retry_after_secs,
-        },
-        source => IngestError::Internal(format!("append failed: {source}")),
-    })?;
+    appended.map_err(|source| IngestError::from_append(source, state.config.retry_after_secs))?;
 
     metrics::counter!("clickstream_ingest_events_total", "outcome" => "valid")
         .increment(valid_count as u64);

@@ -55,6 +55,29 @@ pub enum IngestError {
         /// Seconds for `Retry-After`.
         retry_after_secs: u32,
     },
+    /// The log refused the batch as too large (its limit is below ours): the same batch
+    /// will be refused again, a smaller one may pass.
+    #[error(
+        "the event log refused the batch as too large ({source}); send fewer or smaller events"
+    )]
+    LogRefusedTooLarge {
+        /// The log's error, shown: it names only the refusal.
+        source: LogError,
+    },
+    /// The log refused the batch as invalid.
+    #[error("the event log refused the batch: {source}")]
+    LogRefusedInvalid {
+        /// The log's error, shown.
+        source: LogError,
+    },
+    /// The log refuses writes until an operator fixes the deployment (credentials, ACLs,
+    /// a missing topic, an unsupported feature). Retrying does not help, so no 503; the
+    /// reason says what is wrong. Log errors name codes and topics, never secrets.
+    #[error("the event log refused the batch: {source}")]
+    LogMisconfigured {
+        /// The log's error, shown and logged.
+        source: LogError,
+    },
     /// A bug or an unexpected failure; the detail is logged, the client gets a generic body.
     #[error("internal error")]
     Internal(String),
@@ -70,7 +93,11 @@ impl IngestError {
             IngestError::MalformedJson(_) | IngestError::NotABatch(_) => StatusCode::BAD_REQUEST,
             IngestError::BodyRead(_) => StatusCode::BAD_REQUEST,
             IngestError::LogUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
-            IngestError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            IngestError::LogRefusedTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            IngestError::LogRefusedInvalid { .. } => StatusCode::BAD_REQUEST,
+            IngestError::LogMisconfigured { .. } | IngestError::Internal(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
         }
     }
 }
@@ -90,6 +117,9 @@ impl IntoResponse for IngestError {
             IngestError::LogUnavailable { source, .. } => {
                 tracing::warn!(error = %source, "refusing batch: log unavailable")
             }
+            IngestError::LogMisconfigured { source } => {
+                tracing::error!(error = %source, "refusing batch: the log refuses writes")
+            }
             IngestError::Internal(detail) => tracing::error!(%detail, "internal error"),
             _ => tracing::debug!(%status, reason = %self, "rejected request"),
         }
@@ -107,6 +137,33 @@ impl IntoResponse for IngestError {
     }
 }
 
+impl IngestError {
+    /// The answer to a failed append: 503 for what waiting fixes, 4xx for what the request
+    /// can change, 500 with the reason for what the deployment must fix. Every variant of
+    /// `LogError` is listed, so a new one needs a decision.
+    pub(crate) fn from_append(source: LogError, retry_after_secs: u32) -> IngestError {
+        match source {
+            LogError::RecordTooLarge { size, max } => IngestError::EventTooLarge { size, max },
+            LogError::RecordsTooLarge(_) => IngestError::LogRefusedTooLarge { source },
+            LogError::InvalidRequest(_) => IngestError::LogRefusedInvalid { source },
+            LogError::Unavailable(_) | LogError::Io { .. } | LogError::Closed => {
+                IngestError::LogUnavailable {
+                    source,
+                    retry_after_secs,
+                }
+            }
+            LogError::Unauthorized(_)
+            | LogError::Unsupported(_)
+            | LogError::Misconfigured(_)
+            | LogError::UnknownTopic(_) => IngestError::LogMisconfigured { source },
+            LogError::UnknownPartition { .. }
+            | LogError::OffsetOutOfRange { .. }
+            | LogError::Corrupt { .. }
+            | LogError::Kafka(_) => IngestError::Internal(format!("append failed: {source}")),
+        }
+    }
+}
+
 pub(crate) async fn not_found(uri: Uri) -> Response {
     let body = json!({"status": "error", "message": format!("no route for {}", uri.path())});
     (StatusCode::NOT_FOUND, Json(body)).into_response()
@@ -116,4 +173,100 @@ pub(crate) async fn method_not_allowed(method: http::Method, uri: Uri) -> Respon
     let message = format!("method {method} is not allowed on {}", uri.path());
     let body = json!({"status": "error", "message": message});
     (StatusCode::METHOD_NOT_ALLOWED, Json(body)).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use http_body_util::BodyExt;
+
+    use super::*;
+
+    async fn answer(source: LogError) -> (StatusCode, http::HeaderMap, serde_json::Value) {
+        let response = IngestError::from_append(source, 1).into_response();
+        let (parts, body) = response.into_parts();
+        let bytes = body.collect().await.expect("body").to_bytes();
+        let json = serde_json::from_slice(&bytes).expect("JSON body");
+        (parts.status, parts.headers, json)
+    }
+
+    #[tokio::test]
+    async fn outages_answer_503_with_retry_after() {
+        for source in [
+            LogError::Unavailable("kafka: message timed out".into()),
+            LogError::Closed,
+        ] {
+            let (status, headers, body) = answer(source).await;
+            assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+            assert!(headers.contains_key(header::RETRY_AFTER));
+            assert_eq!(body["status"], "error");
+        }
+    }
+
+    #[tokio::test]
+    async fn deployment_faults_answer_500_saying_what_is_wrong() {
+        let refusals = [
+            LogError::Unauthorized("kafka refused: topic authorization failed (topic raw)".into()),
+            LogError::Unsupported("kafka refused: unsupported version".into()),
+            LogError::Misconfigured("kafka refused: invalid topic".into()),
+            LogError::UnknownTopic("raw".into()),
+        ];
+        for source in refusals {
+            let expected = source.to_string();
+            let (status, headers, body) = answer(source).await;
+            assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{expected}");
+            assert!(!headers.contains_key(header::RETRY_AFTER), "{expected}");
+            assert_eq!(body["status"], "error");
+            let message = body["message"].as_str().expect("message");
+            assert!(message.contains(&expected), "{message}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_batch_the_log_finds_too_large_answers_413() {
+        let source = LogError::RecordsTooLarge("kafka refused: message size too large".into());
+        let (status, headers, body) = answer(source).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert!(!headers.contains_key(header::RETRY_AFTER));
+        let message = body["message"].as_str().expect("message");
+        assert!(message.contains("message size too large"), "{message}");
+    }
+
+    #[tokio::test]
+    async fn an_invalid_batch_answers_400() {
+        let source = LogError::InvalidRequest("kafka refused: invalid timestamp".into());
+        let (status, _, body) = answer(source).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(body["status"], "error");
+    }
+
+    #[tokio::test]
+    async fn unexpected_errors_answer_a_generic_500() {
+        let (status, _, body) = answer(LogError::Kafka("Fail (Local: Failed)".into())).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(body["message"], "internal error");
+    }
+
+    #[test]
+    fn only_transient_log_errors_answer_503() {
+        let all = [
+            LogError::UnknownTopic("t".into()),
+            LogError::RecordsTooLarge("x".into()),
+            LogError::InvalidRequest("x".into()),
+            LogError::Unauthorized("x".into()),
+            LogError::Unsupported("x".into()),
+            LogError::Misconfigured("x".into()),
+            LogError::Unavailable("x".into()),
+            LogError::Closed,
+            LogError::Kafka("x".into()),
+        ];
+        for source in all {
+            let transient = source.is_transient();
+            let status = IngestError::from_append(source, 1).status();
+            assert_eq!(
+                status == StatusCode::SERVICE_UNAVAILABLE,
+                transient,
+                "{status}"
+            );
+        }
+    }
 }

@@ -59,12 +59,9 @@ impl std::fmt::Debug for KafkaConfig {
             options
                 .iter()
                 .map(|(k, v)| {
-                    let secret = ["password", "secret", "key", "token"]
-                        .iter()
-                        .any(|w| k.to_ascii_lowercase().contains(w));
                     (
                         k.clone(),
-                        if secret {
+                        if is_secret(k) {
                             "<redacted>".into()
                         } else {
                             v.clone()
@@ -162,6 +159,15 @@ impl KafkaConfig {
     pub(crate) fn request_timeout(&self) -> std::time::Duration {
         std::time::Duration::from_millis(self.request_timeout_ms)
     }
+}
+
+/// Whether a librdkafka setting holds a secret (password, key, token), whose value is never
+/// shown.
+pub(crate) fn is_secret(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    ["password", "secret", "key", "token"]
+        .iter()
+        .any(|w| key.contains(w))
 }
 
 fn apply(config: &mut ClientConfig, options: &BTreeMap<String, String>) {

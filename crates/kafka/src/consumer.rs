@@ -67,6 +67,7 @@ impl KafkaGroupConsumer {
             expected: HashMap::new(),
             seeks: HashMap::new(),
             stash: VecDeque::new(),
+            failed: None,
         };
         let thread = std::thread::Builder::new()
             .name("kafka-consumer".into())
@@ -161,6 +162,10 @@ struct Member {
     /// Records fetched in the poll that also delivered a rebalance, held back until the
     /// rebalance event has been handed out.
     stash: VecDeque<LogRecord>,
+    /// A permanent error met after part of a batch was fetched, handed out by the next
+    /// poll: librdkafka reports some errors (topic authorization) once, then retries
+    /// silently for ever, so dropping it would leave the processor waiting.
+    failed: Option<LogError>,
 }
 
 impl Member {
@@ -185,6 +190,9 @@ impl Member {
     }
 
     fn poll(&mut self, max_records: usize, timeout: Duration) -> Result<ConsumerEvent, LogError> {
+        if let Some(error) = self.failed.take() {
+            return Err(error);
+        }
         let deadline = Instant::now() + timeout;
         let mut records = Vec::new();
         loop {
@@ -223,11 +231,15 @@ impl Member {
                     }
                 }
                 Some(Err(e)) => {
-                    if !records.is_empty() {
-                        tracing::warn!(error = %e, "kafka: consumer error after a partial batch");
-                        return Ok(ConsumerEvent::Records(records));
+                    let error = log_error(e);
+                    if records.is_empty() {
+                        return Err(error);
                     }
-                    return Err(log_error(e));
+                    tracing::warn!(%error, "kafka: consumer error after a partial batch");
+                    if !error.is_transient() {
+                        self.failed = Some(error);
+                    }
+                    return Ok(ConsumerEvent::Records(records));
                 }
                 Some(Ok(message)) => {
                     let record = to_log_record(&message);

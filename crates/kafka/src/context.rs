@@ -3,28 +3,62 @@
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use clickstream_log::{ConsumerEvent, TopicPartition};
 use rdkafka::consumer::{BaseConsumer, ConsumerContext, Rebalance};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::{ClientContext, Statistics, TopicPartitionList};
 
+use crate::error::{ErrorClass, class_of};
+
 /// Context of every client: exports librdkafka's statistics as `clickstream_kafka_*`
-/// gauges, labelled by client role.
+/// gauges, labelled by client role, and remembers the last refusal librdkafka reported
+/// outside any request (see [`StatsContext::recent_refusal`]).
 #[derive(Clone)]
 pub struct StatsContext {
     role: &'static str,
+    refusal: Arc<Mutex<Option<(RDKafkaErrorCode, Instant)>>>,
 }
 
 impl StatsContext {
     /// A context for a client playing `role` (`"producer"`, `"consumer"`, `"admin"`).
     pub fn new(role: &'static str) -> Self {
-        StatsContext { role }
+        StatsContext {
+            role,
+            refusal: Arc::default(),
+        }
+    }
+
+    /// The permanent error (authentication, TLS, unsupported feature, configuration) the
+    /// client reported within `within`, if any. A SASL or TLS failure never fails a
+    /// produce request itself: the connection drops and the records time out. This is
+    /// how a timeout is told apart from an outage.
+    pub fn recent_refusal(&self, within: Duration) -> Option<RDKafkaErrorCode> {
+        let refusal = *self.refusal.lock().ok()?;
+        refusal
+            .filter(|(_, at)| at.elapsed() <= within)
+            .map(|(code, _)| code)
     }
 }
 
 impl ClientContext for StatsContext {
     fn stats(&self, statistics: Statistics) {
         export_statistics(self.role, &statistics);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        tracing::warn!(role = self.role, %error, reason, "kafka client error");
+        let Some(code) = error.rdkafka_error_code() else {
+            return;
+        };
+        if matches!(
+            class_of(code),
+            ErrorClass::Unauthorized | ErrorClass::Unsupported | ErrorClass::Misconfigured
+        ) && let Ok(mut refusal) = self.refusal.lock()
+        {
+            *refusal = Some((code, Instant::now()));
+        }
     }
 }
 
@@ -87,6 +121,10 @@ impl GroupContext {
 impl ClientContext for GroupContext {
     fn stats(&self, statistics: Statistics) {
         self.stats.stats(statistics);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.stats.error(error, reason);
     }
 }
 

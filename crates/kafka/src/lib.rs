@@ -2,11 +2,14 @@
 //! so ingest and the processor run unchanged on a Kafka cluster (Kafka, Redpanda, MSK,
 //! Confluent Cloud) instead of the embedded log.
 //!
-//! - **Producing**: one idempotent producer (`acks=all`, zstd by default). `append` hands
-//!   every record to librdkafka and returns once each delivery report is in, so an HTTP
-//!   acknowledgement means the brokers have the record. Partitions are chosen with the
-//!   embedded log's murmur2 partitioner, which is also Kafka's Java default: a key lands
-//!   in the same partition whichever backend or client wrote it.
+//! - **Producing** (`produce.rs`): one idempotent producer (`acks=all`, zstd by default),
+//!   replaced when librdkafka declares it fatally failed. `append` hands every record to
+//!   librdkafka and returns once each delivery report is in, so an HTTP acknowledgement
+//!   means the brokers have the record. Partitions are chosen with the embedded log's
+//!   murmur2 partitioner, which is also Kafka's Java default: a key lands in the same
+//!   partition whichever backend or client wrote it.
+//! - **Errors** (`error.rs`): every librdkafka code has a class; only outages are
+//!   transient, so refusals (authorization, unknown topic, too large) are not retried.
 //! - **Consuming**: [`KafkaGroupConsumer`] is a group member with automatic commits and
 //!   offset stores off. The processor seeks each assigned partition to the position
 //!   recorded in the lake; offsets committed to Kafka are informational (lag tools).
@@ -17,6 +20,7 @@ mod config;
 mod consumer;
 mod context;
 mod error;
+mod produce;
 mod record;
 
 use std::collections::{BTreeMap, HashMap};
@@ -32,13 +36,12 @@ use clickstream_log::{
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::error::RDKafkaErrorCode;
-use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
 
 pub use config::KafkaConfig;
 pub use consumer::KafkaGroupConsumer;
 pub use context::{GroupContext, StatsContext};
-pub use error::log_error;
+pub use error::{ErrorClass, class_of, log_error, log_error_on};
 
 /// An [`EventLog`] on a Kafka cluster. Cheap to clone.
 #[derive(Clone)]
@@ -48,7 +51,7 @@ pub struct KafkaLog {
 
 struct Inner {
     config: KafkaConfig,
-    producer: FutureProducer<StatsContext>,
+    producer: produce::Producer,
     admin: AdminClient<StatsContext>,
     /// A group-less consumer for metadata, watermarks and group lists.
     meta: BaseConsumer<StatsContext>,
@@ -74,10 +77,7 @@ impl KafkaLog {
                 "kafka.bootstrap_servers is not set".into(),
             ));
         }
-        let producer = config
-            .producer()
-            .create_with_context(StatsContext::new("producer"))
-            .map_err(log_error)?;
+        let producer = produce::Producer::new(&config)?;
         let admin = config
             .admin()
             .create_with_context(StatsContext::new("admin"))
@@ -145,7 +145,7 @@ impl Inner {
                 tp.partition as i32,
                 self.config.request_timeout(),
             )
-            .map_err(log_error)?;
+            .map_err(|e| log_error_on(e, &tp.topic))?;
         Ok(PartitionOffsets {
             start: low.max(0) as u64,
             end: high.max(0) as u64,
@@ -276,9 +276,7 @@ impl EventLog for KafkaLog {
                 match result {
                     Ok(name) => tracing::info!(topic = %name, "created topic"),
                     Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-                    Err((name, code)) => {
-                        return Err(LogError::Kafka(format!("creating topic {name}: {code}")));
-                    }
+                    Err((name, code)) => return Err(error::from_code(code, Some(&name))),
                 }
             }
         }
@@ -288,7 +286,10 @@ impl EventLog for KafkaLog {
             loop {
                 match self.partition_count(&spec.name).await {
                     Ok(_) => break,
-                    Err(e) if Instant::now() < deadline => {
+                    // Only a topic still propagating is waited for; a refusal is final.
+                    Err(e @ (LogError::UnknownTopic(_) | LogError::Unavailable(_)))
+                        if Instant::now() < deadline =>
+                    {
                         tracing::debug!(topic = %spec.name, error = %e, "waiting for topic metadata");
                         tokio::time::sleep(Duration::from_millis(100)).await;
                     }
@@ -343,15 +344,18 @@ impl EventLog for KafkaLog {
                     .meta
                     .fetch_metadata(Some(&name), inner.config.request_timeout())
                     .map_err(log_error)?;
-                let count = metadata
-                    .topics()
-                    .iter()
-                    .find(|t| t.name() == name && t.error().is_none())
-                    .map_or(0, |t| t.partitions().len() as u32);
-                if count == 0 {
+                let Some(found) = metadata.topics().iter().find(|t| t.name() == name) else {
                     return Err(LogError::UnknownTopic(name));
+                };
+                // A topic the client may not describe is reported with an error, not as
+                // missing: say which.
+                if let Some(code) = found.error() {
+                    return Err(error::from_code(code.into(), Some(&name)));
                 }
-                Ok(count)
+                match found.partitions().len() as u32 {
+                    0 => Err(LogError::UnknownTopic(name)),
+                    count => Ok(count),
+                }
             })
             .await?;
         if let Ok(mut cache) = self.inner.partitions.write() {
@@ -368,64 +372,21 @@ impl EventLog for KafkaLog {
                 return Err(LogError::RecordTooLarge { size, max });
             }
         }
-        let mut deliveries = Vec::with_capacity(records.len());
+        let mut partitions = Vec::with_capacity(records.len());
         for record in &records {
-            let partitions = self.partition_count(&record.topic).await?;
-            let partition = match (record.partition, &record.key) {
+            let count = self.partition_count(&record.topic).await?;
+            partitions.push(match (record.partition, &record.key) {
                 (Some(p), _) => p,
-                (None, Some(key)) => partition_for_key(key, partitions),
-                (None, None) => self.inner.round_robin.fetch_add(1, Ordering::Relaxed) % partitions,
-            };
-            let mut message = FutureRecord::to(&record.topic)
-                .payload(record.value.as_ref())
-                .partition(partition as i32)
-                .headers(record::to_kafka_headers(&record.headers));
-            if let Some(key) = &record.key {
-                message = message.key(key.as_ref());
-            }
-            if let Some(ts) = record.timestamp_ms {
-                message = message.timestamp(ts);
-            }
-            loop {
-                match self.inner.producer.send_result(message) {
-                    Ok(delivery) => {
-                        deliveries.push(delivery);
-                        break;
-                    }
-                    Err((e, returned))
-                        if e.rdkafka_error_code() == Some(RDKafkaErrorCode::QueueFull) =>
-                    {
-                        // The local queue is full: wait for deliveries to drain it.
-                        message = returned;
-                        tokio::time::sleep(Duration::from_millis(2)).await;
-                    }
-                    Err((e, _)) => return Err(log_error(e)),
-                }
-            }
+                (None, Some(key)) => partition_for_key(key, count),
+                (None, None) => self.inner.round_robin.fetch_add(1, Ordering::Relaxed) % count,
+            });
         }
-        let mut positions = Vec::with_capacity(deliveries.len());
-        let mut first_error = None;
-        for delivery in deliveries {
-            match delivery.await {
-                Ok(Ok(delivered)) => positions.push(RecordPosition {
-                    partition: delivered.partition.max(0) as u32,
-                    offset: delivered.offset.max(0) as u64,
-                }),
-                Ok(Err((e, _))) => {
-                    first_error.get_or_insert(log_error(e));
-                }
-                Err(_canceled) => {
-                    first_error.get_or_insert(LogError::Closed);
-                }
-            }
+        let sent = self.inner.producer.send(&records, &partitions).await;
+        if let Err(e) = &sent {
+            metrics::counter!("clickstream_kafka_produce_failures_total").increment(1);
+            tracing::debug!(error = %e, "kafka: append failed");
         }
-        match first_error {
-            Some(e) => {
-                metrics::counter!("clickstream_kafka_produce_failures_total").increment(1);
-                Err(e)
-            }
-            None => Ok(positions),
-        }
+        sent
     }
 
     async fn read(

@@ -42,10 +42,32 @@ pub enum LogError {
         max: usize,
     },
 
+    /// The log refused records as too large although they passed the local size check
+    /// (Kafka's MESSAGE_TOO_LARGE, RECORD_LIST_TOO_LARGE: the brokers' or the topic's limit
+    /// is below ours). The request's fault as sent: fewer or smaller records may pass.
+    #[error("records refused as too large: {0}")]
+    RecordsTooLarge(String),
+
     /// The request itself is wrong (bad topic name, zero partitions, seek on an unassigned
-    /// partition, ...).
+    /// partition, a record timestamp outside the topic's window, ...).
     #[error("invalid request: {0}")]
     InvalidRequest(String),
+
+    /// Authentication or authorization was refused (SASL, TLS, ACLs on a topic, group or
+    /// the cluster). A deployment fault: retrying fails the same way until credentials or
+    /// ACLs change.
+    #[error("not authorized: {0}")]
+    Unauthorized(String),
+
+    /// The log lacks a feature or protocol version the client needs (API version,
+    /// compression type, idempotent producer). A deployment fault.
+    #[error("unsupported: {0}")]
+    Unsupported(String),
+
+    /// The log's or the client's configuration cannot serve the request (invalid topic
+    /// name, topic policy, group settings, a client setting). A deployment fault.
+    #[error("misconfigured: {0}")]
+    Misconfigured(String),
 
     /// The log cannot take writes or reads right now (I/O failure being recovered, broker
     /// down, queue full); retrying later may succeed.
@@ -78,18 +100,62 @@ pub enum LogError {
     #[error("log is closed")]
     Closed,
 
-    /// An error reported by the Kafka client.
+    /// An error of the Kafka client that fits none of the classes above: a client bug or a
+    /// code this version does not know. Not retried: an unknown error surfaces rather than
+    /// looping.
     #[error("kafka: {0}")]
     Kafka(String),
 }
 
 impl LogError {
     /// Whether retrying the same operation later may succeed; ingest answers these with
-    /// 503 and `Retry-After`.
+    /// 503 and `Retry-After`, the processor waits and retries. Every variant is listed, so
+    /// a new one needs a decision.
     pub fn is_transient(&self) -> bool {
-        matches!(
-            self,
-            LogError::Unavailable(_) | LogError::Io { .. } | LogError::Closed | LogError::Kafka(_)
-        )
+        match self {
+            LogError::Unavailable(_) | LogError::Io { .. } | LogError::Closed => true,
+            LogError::UnknownTopic(_)
+            | LogError::UnknownPartition { .. }
+            | LogError::OffsetOutOfRange { .. }
+            | LogError::RecordTooLarge { .. }
+            | LogError::RecordsTooLarge(_)
+            | LogError::InvalidRequest(_)
+            | LogError::Unauthorized(_)
+            | LogError::Unsupported(_)
+            | LogError::Misconfigured(_)
+            | LogError::Corrupt { .. }
+            | LogError::Kafka(_) => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_outages_are_transient() {
+        let transient = [
+            LogError::Unavailable("broker down".into()),
+            LogError::Closed,
+            LogError::Io {
+                path: PathBuf::from("segment"),
+                source: std::io::Error::other("disk"),
+            },
+        ];
+        for error in transient {
+            assert!(error.is_transient(), "{error}");
+        }
+        let permanent = [
+            LogError::RecordsTooLarge("message size too large".into()),
+            LogError::Unauthorized("topic authorization failed".into()),
+            LogError::Unsupported("unsupported version".into()),
+            LogError::Misconfigured("invalid topic".into()),
+            LogError::UnknownTopic("t".into()),
+            LogError::Kafka("unclassified".into()),
+        ];
+        for error in permanent {
+            assert!(!error.is_transient(), "{error}");
+        }
     }
 }

@@ -13,6 +13,7 @@ mod generate;
 mod http_api;
 mod kafka_faults;
 mod kafka_groups;
+mod kafka_refusals;
 mod lake_e2e;
 mod observability;
 mod prometheus;
