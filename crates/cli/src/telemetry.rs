@@ -96,6 +96,11 @@ fn describe() {
         "clickstream_process_rows_total",
         "rows the processor committed, by table (dead_letters counts dead letters)"
     );
+    describe_counter!(
+        "clickstream_process_latest_skipped_total",
+        "latest-topic records not emitted because the log refused them as too large (the \
+         events are in the lake)"
+    );
     describe_gauge!(
         "clickstream_process_lag_records",
         "end offset minus the consumer group's committed offset, per partition"

@@ -131,7 +131,9 @@ impl Processor {
             return Ok(());
         }
         match self.log.append(batch.latest.clone()).await {
-            Err(LogError::RecordTooLarge { .. }) => self.append_latest_one_by_one(batch).await?,
+            Err(LogError::RecordTooLarge { .. } | LogError::RecordsTooLarge(_)) => {
+                self.append_latest_one_by_one(batch).await?
+            }
             other => {
                 other?;
             }
@@ -141,16 +143,20 @@ impl Processor {
     }
 
     /// The latest topic is derived, at-least-once output: an event whose latest record is
-    /// beyond the log's record limit (it is in the lake all the same) is skipped there
-    /// rather than stopping the stream.
+    /// beyond the log's record limit, ours or the broker's (it is in the lake all the
+    /// same), is skipped there, with a warning and a metric, rather than stopping the
+    /// stream.
     async fn append_latest_one_by_one(&mut self, batch: &SealedBatch) -> Result<(), ProcessError> {
         for record in &batch.latest {
             match self.log.append(vec![record.clone()]).await {
-                Err(LogError::RecordTooLarge { size, max }) => tracing::warn!(
-                    size,
-                    max,
-                    "latest-topic record too large for the log; not emitted"
-                ),
+                Err(e @ (LogError::RecordTooLarge { .. } | LogError::RecordsTooLarge(_))) => {
+                    metrics::counter!("clickstream_process_latest_skipped_total").increment(1);
+                    tracing::warn!(
+                        error = %e,
+                        bytes = record.value.len(),
+                        "latest-topic record too large for the log; not emitted"
+                    )
+                }
                 other => {
                     other?;
                 }
