@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use anyhow::Context;
+use clickstream_event::{LATEST_TOPIC, UNIQUE_USERS_TOPIC};
 use clickstream_kafka::KafkaLog;
 use clickstream_log::{EmbeddedLog, EventLog};
 
@@ -40,8 +41,15 @@ pub async fn open_log(config: &Config) -> anyhow::Result<OpenedLog> {
             embedded: None,
         });
     }
+    let mut log_config = config.log.clone();
+    // The processor's own output may use the disk reserve that new events may not.
+    for topic in [LATEST_TOPIC, UNIQUE_USERS_TOPIC] {
+        if !log_config.derived_topics.iter().any(|t| t == topic) {
+            log_config.derived_topics.push(topic.to_string());
+        }
+    }
     let embedded = Arc::new(
-        EmbeddedLog::open(config.log.clone())
+        EmbeddedLog::open(log_config)
             .await
             .with_context(|| format!("opening the log in {}", config.log.dir.display()))?,
     );

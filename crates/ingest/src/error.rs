@@ -146,12 +146,13 @@ impl IngestError {
             LogError::RecordTooLarge { size, max } => IngestError::EventTooLarge { size, max },
             LogError::RecordsTooLarge(_) => IngestError::LogRefusedTooLarge { source },
             LogError::InvalidRequest(_) => IngestError::LogRefusedInvalid { source },
-            LogError::Unavailable(_) | LogError::Io { .. } | LogError::Closed => {
-                IngestError::LogUnavailable {
-                    source,
-                    retry_after_secs,
-                }
-            }
+            LogError::Unavailable(_)
+            | LogError::Io { .. }
+            | LogError::DiskFull { .. }
+            | LogError::Closed => IngestError::LogUnavailable {
+                source,
+                retry_after_secs,
+            },
             LogError::Unauthorized(_)
             | LogError::Unsupported(_)
             | LogError::Misconfigured(_)

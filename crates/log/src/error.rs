@@ -96,6 +96,22 @@ pub enum LogError {
         reason: String,
     },
 
+    /// The log's disk has less free space than the reserve kept for the processor: new
+    /// events are refused until space is freed (retention, an operator), then accepted
+    /// again without a restart.
+    #[error(
+        "disk almost full under {path}: {free_bytes} bytes free, {reserve_bytes} kept in \
+         reserve so the lake can catch up"
+    )]
+    DiskFull {
+        /// The log's directory.
+        path: PathBuf,
+        /// Bytes free on its filesystem.
+        free_bytes: u64,
+        /// The reserve the append needed.
+        reserve_bytes: u64,
+    },
+
     /// The log was shut down.
     #[error("log is closed")]
     Closed,
@@ -113,7 +129,10 @@ impl LogError {
     /// a new one needs a decision.
     pub fn is_transient(&self) -> bool {
         match self {
-            LogError::Unavailable(_) | LogError::Io { .. } | LogError::Closed => true,
+            LogError::Unavailable(_)
+            | LogError::Io { .. }
+            | LogError::DiskFull { .. }
+            | LogError::Closed => true,
             LogError::UnknownTopic(_)
             | LogError::UnknownPartition { .. }
             | LogError::OffsetOutOfRange { .. }

@@ -37,6 +37,13 @@ pub trait EventLog: Send + Sync + 'static {
     /// (idempotent), whatever partition count the spec asks for.
     async fn create_topics(&self, specs: &[TopicSpec]) -> Result<(), LogError>;
 
+    /// Whether an append of new events would be accepted now as far as the log itself can
+    /// tell (for readiness): the embedded log refuses them while its disk reserve is
+    /// reached ([`LogError::DiskFull`]). Says nothing about reaching remote brokers.
+    async fn accepts_new_events(&self) -> Result<(), LogError> {
+        Ok(())
+    }
+
     /// Every topic with its partitions and their offsets.
     async fn topics(&self) -> Result<Vec<TopicInfo>, LogError>;
 

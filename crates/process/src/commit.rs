@@ -50,6 +50,8 @@ impl Processor {
             let started = Instant::now();
             match self.commit(&mut sealed).await {
                 Ok(()) => {
+                    self.health.committed();
+                    self.health.waiting_on(None);
                     metrics::histogram!("clickstream_process_commit_duration_seconds")
                         .record(started.elapsed().as_secs_f64());
                     tracing::debug!(
@@ -98,6 +100,8 @@ impl Processor {
                         }
                     }
                     tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "commit failed; retrying");
+                    self.health
+                        .waiting_on(Some(format!("committing a batch: {e}")));
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_secs(5));
                 }

@@ -17,6 +17,7 @@ mod decode;
 mod enrichment;
 mod error;
 mod exactly_once;
+mod health;
 mod publish_users;
 mod records;
 mod unique_users;
@@ -42,6 +43,7 @@ use serde::{Deserialize, Serialize};
 
 pub use compaction::run_compactor;
 pub use error::ProcessError;
+pub use health::{HealthReport, ProcessorHealth, Verdict};
 
 use batch::PendingBatch;
 use decode::SchemaCache;
@@ -157,6 +159,7 @@ pub struct Processor {
     users: UniqueUsers,
     query: QueryEngine,
     stats: Arc<ProcessorStats>,
+    health: Arc<ProcessorHealth>,
     /// Becomes true when shutdown is requested.
     stop: watch::Receiver<bool>,
     /// Stop once the log has nothing more to give (`clickstream process --drain`).
@@ -219,6 +222,7 @@ impl Processor {
             users,
             query,
             stats: Arc::default(),
+            health: Arc::default(),
             stop: watch::channel(false).1,
             drain: false,
             users_followed: std::time::Instant::now(),
@@ -239,13 +243,34 @@ impl Processor {
         self.stats.clone()
     }
 
+    /// Reports how the processor is doing into `health` (for readiness), which whoever
+    /// started it may already hold.
+    pub fn with_health(mut self, health: Arc<ProcessorHealth>) -> Self {
+        self.health = health;
+        self
+    }
+
     /// Consumes until `shutdown` completes, then commits what it holds and returns.
     /// Transient failures (log, registry or lake unavailable) are retried with backoff;
     /// the stream waits meanwhile. Other failures stop the processor.
     pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ProcessError> {
+        let health = self.health.clone();
+        let result = self.run_loop(shutdown).await;
+        match &result {
+            Ok(()) => health.stopped("shut down"),
+            Err(e) => health.stopped(e.to_string()),
+        }
+        result
+    }
+
+    async fn run_loop(
         mut self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ProcessError> {
+        self.health.started();
         let (stop_tx, stop) = watch::channel(false);
         tokio::spawn(async move {
             shutdown.await;
@@ -259,10 +284,16 @@ impl Processor {
                 None => interval.max(Duration::from_millis(200)),
             };
             let mut stop = self.stop.clone();
+            self.health.polled();
             let event = tokio::select! {
                 _ = stop.wait_for(|s| *s) => break,
                 event = self.consumer.poll(self.config.poll_max_records, wait) => event,
             };
+            self.health.polled();
+            if event.is_ok() {
+                // Waits inside one turn (commit, registry, positions) clear their own.
+                self.health.waiting_on(None);
+            }
             match event {
                 Ok(ConsumerEvent::Assigned(partitions)) => {
                     self.flush().await?;
@@ -282,6 +313,7 @@ impl Processor {
                 }
                 Err(e) if e.is_transient() => {
                     tracing::warn!(error = %e, "polling the log failed; retrying");
+                    self.health.waiting_on(Some(format!("log: {e}")));
                     tokio::time::sleep(Duration::from_millis(200)).await;
                 }
                 Err(e) => return Err(e.into()),
@@ -292,6 +324,11 @@ impl Processor {
                 }
                 tracing::warn!(error = %e, "updating unique users failed; retrying later");
             }
+            self.health
+                .pending_since(self.pending.started().map_or(0, |started| {
+                    chrono::Utc::now().timestamp_millis()
+                        - i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX)
+                }));
             let due = self.pending.rows() >= self.lake_config.flush_max_rows
                 || self.pending.record_bytes() >= self.lake_config.flush_max_bytes
                 || self
@@ -319,10 +356,15 @@ impl Processor {
             match self.assign_once(partitions).await {
                 Err(e) if e.is_transient() && !*self.stop.borrow() => {
                     tracing::warn!(error = %e, "reading positions from the lake failed; retrying");
+                    self.health
+                        .waiting_on(Some(format!("reading positions from the lake: {e}")));
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_secs(5));
                 }
-                other => return other,
+                other => {
+                    self.health.waiting_on(None);
+                    return other;
+                }
             }
         }
     }

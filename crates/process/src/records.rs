@@ -156,12 +156,19 @@ impl Processor {
         let mut backoff = std::time::Duration::from_millis(200);
         loop {
             match self.schemas.decode(bytes).await {
-                Ok(decoded) => return Ok(Some(decoded)),
+                Ok(decoded) => {
+                    if backoff > std::time::Duration::from_millis(200) {
+                        self.health.waiting_on(None);
+                    }
+                    return Ok(Some(decoded));
+                }
                 Err(e) if e.is_transient() => {
                     if *self.stop.borrow() {
                         return Ok(None);
                     }
                     tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "schema registry unavailable; waiting");
+                    self.health
+                        .waiting_on(Some(format!("the schema registry: {e}")));
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(std::time::Duration::from_secs(5));
                 }

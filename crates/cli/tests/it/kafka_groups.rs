@@ -90,6 +90,15 @@ impl ChildProcessor {
     }
 }
 
+impl Drop for ChildProcessor {
+    fn drop(&mut self) {
+        // A failing test shows what the processor said.
+        if std::thread::panicking() {
+            eprintln!("--- log of {} ---\n{}", self.log.display(), self.log_text());
+        }
+    }
+}
+
 /// `n` copies of a seed event with ids from `first`, each its own customer.
 fn batch(first: i64, n: i64) -> Vec<Value> {
     let template = seed_events()[0].clone();

@@ -56,6 +56,15 @@ pub struct EmbeddedLogConfig {
     /// Number of threads that sync the files of one group commit in parallel (sync latency
     /// dominates appends, and one group often touches several partitions).
     pub fsync_threads: usize,
+    /// Free space, in bytes, on the log's filesystem below which appends of new events
+    /// (every topic but `derived_topics`) are refused with [`LogError::DiskFull`] (ingest
+    /// answers 503 with `Retry-After`). What is left is kept for the processor, so that
+    /// it can still write its derived topics and, on the same disk, the lake, and catch
+    /// up. Appends resume by themselves once space is freed. 0: no reserve.
+    pub min_free_bytes: u64,
+    /// Topics written from what is already in the log (the processor's latest and unique
+    /// users topics): they may use the reserve, down to a quarter of it.
+    pub derived_topics: Vec<String>,
 }
 
 impl Default for EmbeddedLogConfig {
@@ -71,6 +80,8 @@ impl Default for EmbeddedLogConfig {
             max_record_bytes: 8 * 1024 * 1024,
             max_batch_bytes: 16 * 1024 * 1024,
             fsync_threads: 16,
+            min_free_bytes: 512 * 1024 * 1024,
+            derived_topics: Vec::new(),
         }
     }
 }

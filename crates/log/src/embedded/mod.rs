@@ -23,6 +23,7 @@ mod fsutil;
 mod groups;
 mod partition;
 mod record;
+mod reserve;
 mod segment;
 mod sync_pool;
 mod topics;
@@ -44,6 +45,7 @@ pub use config::{EmbeddedLogConfig, FsyncPolicy};
 use consumer::EmbeddedConsumer;
 use fsutil::{io_err, lock};
 use groups::GroupStore;
+use reserve::DiskReserve;
 use topics::{Topic, Topics};
 use writer::{AppendRequest, PartitionBatch, Writer};
 
@@ -105,6 +107,7 @@ impl Shared {
 pub struct EmbeddedLog {
     shared: Arc<Shared>,
     writer: Writer,
+    reserve: DiskReserve,
     /// Dropping the sender stops the retention thread.
     retention_stop: Mutex<Option<mpsc::Sender<()>>>,
     /// Keeps other processes from opening the same directory; released on drop.
@@ -137,9 +140,15 @@ impl EmbeddedLog {
         });
         let retention_stop = start_retention(shared.clone()).map_err(io_err(&shared.config.dir))?;
         tracing::info!(dir = %shared.config.dir.display(), topics = shared.topics.all().len(), "opened embedded log");
+        let reserve = DiskReserve::new(
+            shared.config.dir.clone(),
+            shared.config.min_free_bytes,
+            &shared.config.derived_topics,
+        );
         Ok(Self {
             shared,
             writer,
+            reserve,
             retention_stop: Mutex::new(Some(retention_stop)),
             _dir_lock: dir_lock,
         })
@@ -268,6 +277,11 @@ impl EventLog for EmbeddedLog {
         "embedded"
     }
 
+    async fn accepts_new_events(&self) -> Result<(), LogError> {
+        self.shared.check_open()?;
+        self.reserve.check_intake()
+    }
+
     async fn create_topics(&self, specs: &[TopicSpec]) -> Result<(), LogError> {
         self.shared.check_open()?;
         for spec in specs {
@@ -314,6 +328,7 @@ impl EventLog for EmbeddedLog {
         if records.is_empty() {
             return Ok(Vec::new());
         }
+        self.reserve.check(&records)?;
         let request = self.prepare(records)?;
         self.writer.append(request).await
     }
