@@ -13,6 +13,7 @@ use clickstream_kafka::KafkaConfig;
 use clickstream_lake::LakeConfig;
 use clickstream_log::EmbeddedLogConfig;
 use clickstream_process::ProcessorConfig;
+use clickstream_secret::SecretUrl;
 use clickstream_ui::UiConfig;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
@@ -69,8 +70,10 @@ impl Default for Config {
 #[serde(deny_unknown_fields, default)]
 pub struct RegistryConfig {
     /// URL of an external Confluent-compatible registry (`SCHEMA_REGISTRY_URL`). When set,
-    /// clickstream uses it and does not serve its own.
-    pub url: Option<String>,
+    /// clickstream uses it and does not serve its own. A password in it
+    /// (`https://user:password@host/`) is sent as basic auth and redacted wherever the
+    /// config is printed.
+    pub url: Option<SecretUrl>,
     /// Address the embedded registry listens on.
     pub host: String,
     /// Port the embedded registry listens on (8085, as in the original stack).
@@ -198,8 +201,8 @@ pub fn load(file: Option<&Path>) -> anyhow::Result<Config> {
     if config
         .registry
         .url
-        .as_deref()
-        .is_some_and(|u| u.trim().is_empty())
+        .as_ref()
+        .is_some_and(|u| u.expose().trim().is_empty())
     {
         config.registry.url = None;
     }
@@ -332,9 +335,9 @@ mod tests {
                 "s3://acme.eu-west-1.stg.data.lake"
             );
             let options = config.lake.effective_storage_options();
-            assert_eq!(options["aws_endpoint"], "http://minio:9000");
-            assert_eq!(options["aws_access_key_id"], "minioadmin");
-            assert_eq!(options["aws_secret_access_key"], "minioadmin");
+            assert_eq!(options.expose("aws_endpoint"), Some("http://minio:9000"));
+            assert_eq!(options.expose("aws_access_key_id"), Some("minioadmin"));
+            assert_eq!(options.expose("aws_secret_access_key"), Some("minioadmin"));
             Ok(())
         });
     }
@@ -344,7 +347,8 @@ mod tests {
         figment::Jail::expect_with(|jail| {
             jail.set_env("SCHEMA_REGISTRY_URL", "http://registry:8085");
             let config = load(None).expect("loads");
-            assert_eq!(config.registry.url.as_deref(), Some("http://registry:8085"));
+            let url = config.registry.url.expect("set");
+            assert_eq!(url.expose(), "http://registry:8085");
             Ok(())
         });
     }

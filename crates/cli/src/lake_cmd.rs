@@ -10,6 +10,7 @@ use clickstream_lake::{Lake, TableKind};
 use clickstream_process::{Processor, run_compactor};
 use clickstream_query::QueryEngine;
 use clickstream_registry::RegistryClient;
+use clickstream_secret::SecretUrl;
 
 use crate::config::Config;
 
@@ -59,12 +60,11 @@ pub async fn process(
 ) -> anyhow::Result<()> {
     let opened = crate::backend::open_log(&config).await?;
     let log = opened.log.clone();
-    let registry_url = config
-        .registry
-        .url
-        .clone()
-        .unwrap_or_else(|| format!("http://127.0.0.1:{}", config.registry.port));
-    let registry = RegistryClient::new(&registry_url)?;
+    let registry_url =
+        config.registry.url.clone().unwrap_or_else(|| {
+            SecretUrl::new(format!("http://127.0.0.1:{}", config.registry.port))
+        });
+    let registry = RegistryClient::new(registry_url.expose())?;
     registry
         .wait_ready(Duration::from_secs(30))
         .await

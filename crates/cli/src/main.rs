@@ -191,8 +191,8 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
             if let Some(port) = args.registry_port {
                 config.registry.port = port;
             }
-            if args.registry_url.is_some() {
-                config.registry.url = args.registry_url;
+            if let Some(url) = args.registry_url {
+                config.registry.url = Some(url.into());
             }
             if let Some(port) = args.ui_port {
                 config.ui.port = port;
@@ -206,8 +206,8 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
             if let Some(port) = args.api_port {
                 config.ingest.port = port;
             }
-            if args.registry_url.is_some() {
-                config.registry.url = args.registry_url;
+            if let Some(url) = args.registry_url {
+                config.registry.url = Some(url.into());
             }
             anyhow::ensure!(
                 config.registry.url.is_some(),

@@ -14,6 +14,7 @@ use clickstream_log::EventLog;
 use clickstream_process::{Processor, run_compactor};
 use clickstream_query::QueryEngine;
 use clickstream_registry::{RegistryClient, RegistryServerConfig, SchemaStore};
+use clickstream_secret::SecretUrl;
 use clickstream_ui::{Ui, UiSources};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -79,11 +80,14 @@ impl Pipeline {
                         .await
                         .context("schema registry server")
                 });
-                (format!("http://127.0.0.1:{}", addr.port()), Some(addr))
+                let url = format!("http://127.0.0.1:{}", addr.port());
+                (SecretUrl::new(url), Some(addr))
             }
         };
 
-        let client = RegistryClient::new(&registry_url)?;
+        let client = RegistryClient::new(registry_url.expose())?;
+        // Logs, errors and the UI show the URL without its password.
+        let registry_url = registry_url.redacted().to_owned();
         client
             .wait_ready(Duration::from_secs(30))
             .await

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+pub use clickstream_secret::Secret;
 use serde::{Deserialize, Serialize};
 
 /// Settings of every enricher (the `[enrich]` section of the configuration).
@@ -180,35 +181,6 @@ pub struct PrivacyConfig {
     /// Key of the pseudonyms, at least 16 bytes. Keep it out of files:
     /// `CLICKSTREAM_ENRICH__PRIVACY__SECRET`.
     pub secret: Option<Secret>,
-}
-
-/// A secret string: never shown by `Debug` or serialization.
-#[derive(Clone, PartialEq, Eq, Deserialize)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret value.
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    /// The secret itself.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("\"<redacted>\"")
-    }
-}
-
-impl Serialize for Secret {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str("<redacted>")
-    }
 }
 
 #[cfg(test)]

@@ -1,15 +1,16 @@
 //! Configuration of the Kafka backend.
 
-use std::collections::BTreeMap;
-
+use clickstream_secret::Settings;
 use rdkafka::ClientConfig;
 use serde::{Deserialize, Serialize};
 
 /// How to reach the Kafka cluster and how to produce and consume. Any librdkafka setting
 /// (<https://github.com/confluentinc/librdkafka/blob/master/CONFIGURATION.md>) can be passed
 /// through `options` (all clients), `producer_options` or `consumer_options`; those win
-/// over what clickstream sets itself.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// over what clickstream sets itself. Values of credential-like settings (`sasl.password`,
+/// `ssl.key.password`, `sasl.oauthbearer.client.secret`...) are held as secrets: librdkafka
+/// gets them, printed configs and logs show them redacted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct KafkaConfig {
     /// `host:port` list (`KAFKA_BOOTSTRAP_SERVERS`). Set: the log is this Kafka cluster.
@@ -29,11 +30,11 @@ pub struct KafkaConfig {
     /// How often librdkafka reports statistics, exported as metrics (0: never).
     pub statistics_interval_ms: u64,
     /// librdkafka settings for every client (security, SASL, client.id...).
-    pub options: BTreeMap<String, String>,
+    pub options: Settings,
     /// librdkafka settings for the producer only.
-    pub producer_options: BTreeMap<String, String>,
+    pub producer_options: Settings,
     /// librdkafka settings for consumers only.
-    pub consumer_options: BTreeMap<String, String>,
+    pub consumer_options: Settings,
 }
 
 impl Default for KafkaConfig {
@@ -46,42 +47,10 @@ impl Default for KafkaConfig {
             request_timeout_ms: 10_000,
             max_record_bytes: 1_000_000,
             statistics_interval_ms: 5_000,
-            options: BTreeMap::new(),
-            producer_options: BTreeMap::new(),
-            consumer_options: BTreeMap::new(),
+            options: Settings::new(),
+            producer_options: Settings::new(),
+            consumer_options: Settings::new(),
         }
-    }
-}
-
-impl std::fmt::Debug for KafkaConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let redact = |options: &BTreeMap<String, String>| -> BTreeMap<String, String> {
-            options
-                .iter()
-                .map(|(k, v)| {
-                    (
-                        k.clone(),
-                        if is_secret(k) {
-                            "<redacted>".into()
-                        } else {
-                            v.clone()
-                        },
-                    )
-                })
-                .collect()
-        };
-        f.debug_struct("KafkaConfig")
-            .field("bootstrap_servers", &self.bootstrap_servers)
-            .field("compression", &self.compression)
-            .field("delivery_timeout_ms", &self.delivery_timeout_ms)
-            .field("linger_ms", &self.linger_ms)
-            .field("request_timeout_ms", &self.request_timeout_ms)
-            .field("max_record_bytes", &self.max_record_bytes)
-            .field("statistics_interval_ms", &self.statistics_interval_ms)
-            .field("options", &redact(&self.options))
-            .field("producer_options", &redact(&self.producer_options))
-            .field("consumer_options", &redact(&self.consumer_options))
-            .finish()
     }
 }
 
@@ -161,17 +130,9 @@ impl KafkaConfig {
     }
 }
 
-/// Whether a librdkafka setting holds a secret (password, key, token), whose value is never
-/// shown.
-pub(crate) fn is_secret(key: &str) -> bool {
-    let key = key.to_ascii_lowercase();
-    ["password", "secret", "key", "token"]
-        .iter()
-        .any(|w| key.contains(w))
-}
-
-fn apply(config: &mut ClientConfig, options: &BTreeMap<String, String>) {
-    for (key, value) in options {
+/// Hands the settings, secrets included, to librdkafka.
+fn apply(config: &mut ClientConfig, options: &Settings) {
+    for (key, value) in options.exposed() {
         config.set(key, value);
     }
 }
@@ -186,12 +147,8 @@ mod tests {
             bootstrap_servers: Some("k1:9092,k2:9092".into()),
             ..KafkaConfig::default()
         };
-        config
-            .producer_options
-            .insert("compression.type".into(), "lz4".into());
-        config
-            .options
-            .insert("sasl.password".into(), "hunter2".into());
+        config.producer_options.insert("compression.type", "lz4");
+        config.options.insert("sasl.password", "hunter2");
         let producer = config.producer();
         assert_eq!(producer.get("compression.type"), Some("lz4"));
         assert_eq!(producer.get("enable.idempotence"), Some("true"));
@@ -201,6 +158,32 @@ mod tests {
         assert_eq!(consumer.get("group.id"), Some("g"));
         assert_eq!(consumer.get("enable.auto.commit"), Some("false"));
         assert_eq!(consumer.get("compression.type"), None);
-        assert!(!format!("{config:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn secret_settings_reach_librdkafka_but_are_never_printed() {
+        let mut config = KafkaConfig::default();
+        config.options.insert("sasl.username", "alice");
+        config.options.insert("sasl.password", "hunter2");
+        config
+            .producer_options
+            .insert("ssl.key.password", "pem-pass");
+        config
+            .consumer_options
+            .insert("sasl.oauthbearer.client.secret", "oauth-secret");
+        assert_eq!(config.admin().get("sasl.password"), Some("hunter2"));
+        assert_eq!(config.producer().get("ssl.key.password"), Some("pem-pass"));
+        assert_eq!(
+            config.consumer(None).get("sasl.oauthbearer.client.secret"),
+            Some("oauth-secret")
+        );
+        let debug = format!("{config:?}");
+        let json = serde_json::to_string(&config).expect("json");
+        for printed in [debug, json] {
+            for secret in ["hunter2", "pem-pass", "oauth-secret"] {
+                assert!(!printed.contains(secret), "{printed}");
+            }
+            assert!(printed.contains("alice"), "{printed}");
+        }
     }
 }

@@ -8,6 +8,7 @@
 //! that is its verdict, or an outage that outlasted the deadline.
 
 use clickstream_log::LogError;
+use clickstream_secret::{REDACTED, is_secret_key};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 
 /// What an error code means for the caller.
@@ -247,11 +248,8 @@ fn from_class(class: ErrorClass, detail: String, topic: Option<&str>) -> LogErro
 fn without_code(error: &KafkaError) -> LogError {
     match error {
         // The description can quote the value; values of secret settings stay out.
-        KafkaError::ClientConfig(_, _, key, _) if crate::config::is_secret(key) => {
-            LogError::Misconfigured(format!("kafka setting {key} is invalid"))
-        }
-        KafkaError::ClientConfig(_, description, key, _) => {
-            LogError::Misconfigured(format!("kafka setting {key}: {description}"))
+        KafkaError::ClientConfig(_, description, key, value) => {
+            LogError::Misconfigured(config_error(description, key, value))
         }
         KafkaError::ClientCreation(reason) => {
             LogError::Misconfigured(format!("creating the kafka client: {reason}"))
@@ -291,6 +289,20 @@ fn lowercase_first_word(text: &str) -> String {
             .collect(),
         _ => text.to_string(),
     }
+}
+
+/// A rejected setting, described without its value when the value is a secret (rdkafka's
+/// own message shows the value, and librdkafka's description may quote it).
+fn config_error(description: &str, key: &str, value: &str) -> String {
+    if !is_secret_key(key) {
+        return format!("kafka setting {key} = {value:?} rejected: {description}");
+    }
+    let description = if value.is_empty() {
+        description.to_owned()
+    } else {
+        description.replace(value, REDACTED)
+    };
+    format!("kafka setting {key} rejected: {description}")
 }
 
 #[cfg(test)]

@@ -6,10 +6,10 @@
 //! `CreateBucket`. The signature covers the method, host and path with an unsigned
 //! payload, so the region's `CreateBucketConfiguration` body can ride along.
 
-use std::collections::BTreeMap;
 use std::str::FromStr;
 use std::time::Duration;
 
+use clickstream_secret::Settings;
 use deltalake::ObjectStoreError;
 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::path::Path;
@@ -32,7 +32,7 @@ pub enum BucketStatus {
 /// `object_store` takes, e.g. `aws_endpoint`). Other URL schemes are left alone.
 pub async fn create_bucket_if_missing(
     root_url: &str,
-    storage_options: &BTreeMap<String, String>,
+    storage_options: &Settings,
 ) -> Result<Option<BucketStatus>, LakeError> {
     let invalid = |reason: String| LakeError::InvalidRoot {
         url: root_url.to_string(),
@@ -50,10 +50,10 @@ pub async fn create_bucket_if_missing(
 
     let mut builder = AmazonS3Builder::from_env().with_bucket_name(&bucket);
     let mut region = "us-east-1".to_string();
-    for (key, value) in storage_options {
+    for (key, value) in storage_options.exposed() {
         if let Ok(key) = AmazonS3ConfigKey::from_str(&key.to_ascii_lowercase()) {
             if key == AmazonS3ConfigKey::Region {
-                region = value.clone();
+                region = value.to_string();
             }
             builder = builder.with_config(key, value);
         }
@@ -145,7 +145,7 @@ mod tests {
 
     #[tokio::test]
     async fn leaves_non_s3_roots_alone() {
-        let status = create_bucket_if_missing("file:///tmp/lake/", &BTreeMap::new())
+        let status = create_bucket_if_missing("file:///tmp/lake/", &Settings::new())
             .await
             .expect("no-op");
         assert_eq!(status, None);

@@ -1,14 +1,14 @@
 //! Configuration of the lake: where it lives and how often it commits and compacts.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
+use clickstream_secret::{Secret, Settings};
 use serde::{Deserialize, Serialize};
 
 use crate::LakeError;
 
 /// Where the lake lives, how often the processor commits to it and how it is maintained.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LakeConfig {
     /// Root URL of the lake (`file:///var/lib/clickstream/lake`, `s3://bucket`). Tables live
@@ -34,12 +34,14 @@ pub struct LakeConfig {
     /// `MINIO_ENDPOINT`) while `url` is unset puts the lake in `s3://<s3.bucket>`.
     pub s3: S3Config,
     /// Options of the object store (`aws_endpoint`, `aws_region`, `timeout`...), passed
-    /// unchanged to `object_store`; they win over what `s3` derives.
-    pub storage_options: BTreeMap<String, String>,
+    /// unchanged to `object_store`; they win over what `s3` derives. Values of
+    /// credential-like keys (`aws_secret_access_key`, `aws_session_token`...) are redacted
+    /// wherever the config is printed.
+    pub storage_options: Settings,
 }
 
 /// An S3-compatible object store holding the lake.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct S3Config {
     /// Endpoint URL of an S3-compatible store, e.g. `http://minio:9000` (`MINIO_ENDPOINT`).
@@ -52,8 +54,8 @@ pub struct S3Config {
     pub region: String,
     /// Access key id (`MINIO_ROOT_USER`).
     pub access_key_id: Option<String>,
-    /// Secret access key (`MINIO_ROOT_PASSWORD`).
-    pub secret_access_key: Option<String>,
+    /// Secret access key (`MINIO_ROOT_PASSWORD`); redacted wherever the config is printed.
+    pub secret_access_key: Option<Secret>,
     /// Address buckets as `endpoint/bucket` rather than `bucket.endpoint`, as MinIO and
     /// most self-hosted stores expect.
     pub path_style: bool,
@@ -75,23 +77,6 @@ impl Default for S3Config {
     }
 }
 
-impl std::fmt::Debug for S3Config {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("S3Config")
-            .field("endpoint", &self.endpoint)
-            .field("bucket", &self.bucket)
-            .field("region", &self.region)
-            .field("access_key_id", &self.access_key_id)
-            .field(
-                "secret_access_key",
-                &self.secret_access_key.as_ref().map(|_| "<redacted>"),
-            )
-            .field("path_style", &self.path_style)
-            .field("create_bucket", &self.create_bucket)
-            .finish()
-    }
-}
-
 impl S3Config {
     /// Whether an S3-compatible endpoint is configured.
     pub fn is_configured(&self) -> bool {
@@ -101,26 +86,26 @@ impl S3Config {
     }
 
     /// `object_store` options for this store (empty when no endpoint is configured).
-    pub fn storage_options(&self) -> BTreeMap<String, String> {
-        let mut options = BTreeMap::new();
+    pub fn storage_options(&self) -> Settings {
+        let mut options = Settings::new();
         let Some(endpoint) = self.endpoint.as_deref().filter(|e| !e.trim().is_empty()) else {
             return options;
         };
         let endpoint = endpoint.trim().trim_end_matches('/');
-        options.insert("aws_endpoint".into(), endpoint.to_string());
-        options.insert("aws_region".into(), self.region.clone());
+        options.insert("aws_endpoint", endpoint);
+        options.insert("aws_region", self.region.as_str());
         if endpoint.starts_with("http://") {
-            options.insert("aws_allow_http".into(), "true".into());
+            options.insert("aws_allow_http", "true");
         }
         options.insert(
-            "aws_virtual_hosted_style_request".into(),
+            "aws_virtual_hosted_style_request",
             (!self.path_style).to_string(),
         );
         if let Some(key) = &self.access_key_id {
-            options.insert("aws_access_key_id".into(), key.clone());
+            options.insert("aws_access_key_id", key.as_str());
         }
         if let Some(secret) = &self.secret_access_key {
-            options.insert("aws_secret_access_key".into(), secret.clone());
+            options.insert_secret("aws_secret_access_key", secret.clone());
         }
         options
     }
@@ -137,7 +122,7 @@ impl Default for LakeConfig {
             optimize_after_commits: 100,
             vacuum_retention_hours: 168,
             s3: S3Config::default(),
-            storage_options: BTreeMap::new(),
+            storage_options: Settings::new(),
         }
     }
 }
@@ -167,13 +152,9 @@ impl LakeConfig {
 
     /// Options for the object store: those derived from `s3`, overridden by
     /// `storage_options`.
-    pub fn effective_storage_options(&self) -> BTreeMap<String, String> {
+    pub fn effective_storage_options(&self) -> Settings {
         let mut options = self.s3.storage_options();
-        options.extend(
-            self.storage_options
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone())),
-        );
+        options.merge(&self.storage_options);
         options
     }
 
@@ -186,46 +167,6 @@ impl LakeConfig {
     pub fn flush_interval(&self) -> std::time::Duration {
         std::time::Duration::from_millis(self.flush_interval_ms)
     }
-}
-
-impl std::fmt::Debug for LakeConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LakeConfig")
-            .field("url", &self.url)
-            .field("flush_max_rows", &self.flush_max_rows)
-            .field("flush_max_bytes", &self.flush_max_bytes)
-            .field("flush_interval_ms", &self.flush_interval_ms)
-            .field("target_file_bytes", &self.target_file_bytes)
-            .field("optimize_after_commits", &self.optimize_after_commits)
-            .field("vacuum_retention_hours", &self.vacuum_retention_hours)
-            .field("s3", &self.s3)
-            .field("storage_options", &RedactedOptions(&self.storage_options))
-            .finish()
-    }
-}
-
-/// Storage options with the values of credential-like keys hidden.
-pub(crate) struct RedactedOptions<'a>(pub(crate) &'a BTreeMap<String, String>);
-
-impl std::fmt::Debug for RedactedOptions<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let mut map = f.debug_map();
-        for (key, value) in self.0 {
-            if is_secret_key(key) {
-                map.entry(key, &"<redacted>");
-            } else {
-                map.entry(key, value);
-            }
-        }
-        map.finish()
-    }
-}
-
-fn is_secret_key(key: &str) -> bool {
-    let key = key.to_ascii_lowercase();
-    ["secret", "password", "token", "key", "credential", "sas"]
-        .iter()
-        .any(|word| key.contains(word))
 }
 
 #[cfg(test)]
@@ -275,38 +216,46 @@ mod tests {
         let mut config = LakeConfig::default();
         config.s3.endpoint = Some("http://minio:9000/".to_string());
         config.s3.access_key_id = Some("minioadmin".to_string());
-        config.s3.secret_access_key = Some("hunter2".to_string());
+        config.s3.secret_access_key = Some(Secret::new("hunter2"));
         assert_eq!(
             config.root_url(Path::new("/x")).expect("root"),
             "s3://acme.eu-west-1.stg.data.lake"
         );
         let options = config.effective_storage_options();
-        assert_eq!(options["aws_endpoint"], "http://minio:9000");
-        assert_eq!(options["aws_allow_http"], "true");
-        assert_eq!(options["aws_virtual_hosted_style_request"], "false");
-        assert_eq!(options["aws_access_key_id"], "minioadmin");
-        config
-            .storage_options
-            .insert("aws_region".to_string(), "eu-west-1".to_string());
+        assert_eq!(options.expose("aws_endpoint"), Some("http://minio:9000"));
+        assert_eq!(options.expose("aws_allow_http"), Some("true"));
         assert_eq!(
-            config.effective_storage_options()["aws_region"],
-            "eu-west-1"
+            options.expose("aws_virtual_hosted_style_request"),
+            Some("false")
+        );
+        assert_eq!(options.expose("aws_access_key_id"), Some("minioadmin"));
+        assert_eq!(options.expose("aws_secret_access_key"), Some("hunter2"));
+        config.storage_options.insert("aws_region", "eu-west-1");
+        assert_eq!(
+            config.effective_storage_options().expose("aws_region"),
+            Some("eu-west-1")
         );
         assert!(!format!("{config:?}").contains("hunter2"));
+        assert!(!format!("{:?}", config.effective_storage_options()).contains("hunter2"));
+        let json = serde_json::to_string(&config).expect("json");
+        assert!(!json.contains("hunter2"), "{json}");
     }
 
     #[test]
-    fn redacts_secrets_in_debug() {
+    fn redacts_secret_storage_options_in_debug_and_serialization() {
         let mut config = LakeConfig::default();
         config
             .storage_options
-            .insert("AWS_SECRET_ACCESS_KEY".to_string(), "hunter2".to_string());
-        config.storage_options.insert(
-            "AWS_ENDPOINT_URL".to_string(),
-            "http://minio:9000".to_string(),
-        );
-        let debug = format!("{config:?}");
-        assert!(!debug.contains("hunter2"), "{debug}");
-        assert!(debug.contains("http://minio:9000"), "{debug}");
+            .insert("AWS_SECRET_ACCESS_KEY", "hunter2");
+        config
+            .storage_options
+            .insert("AWS_ENDPOINT_URL", "http://minio:9000");
+        for printed in [
+            format!("{config:?}"),
+            serde_json::to_string(&config).expect("json"),
+        ] {
+            assert!(!printed.contains("hunter2"), "{printed}");
+            assert!(printed.contains("http://minio:9000"), "{printed}");
+        }
     }
 }

@@ -1,8 +1,8 @@
 //! The lake: a root URL under which every table lives, created on open.
 
-use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+use clickstream_secret::Settings;
 use deltalake::kernel::StructType;
 use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
 use deltalake::kernel::transaction::CommitProperties;
@@ -10,7 +10,6 @@ use deltalake::protocol::SaveMode;
 use deltalake::{DeltaTable, DeltaTableBuilder};
 use url::Url;
 
-use crate::config::RedactedOptions;
 use crate::schema::TABLE_PROPERTIES;
 use crate::table::LakeTable;
 use crate::{LakeError, TableKind};
@@ -19,24 +18,10 @@ use crate::{LakeError, TableKind};
 pub const LAKE_PREFIX: &str = "clickstream-data";
 
 /// The lake: a root URL and the object-store options to reach it. Cheap to clone.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct Lake {
     root: Url,
-    storage_options: Arc<HashMap<String, String>>,
-}
-
-impl std::fmt::Debug for Lake {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let options: BTreeMap<String, String> = self
-            .storage_options
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        f.debug_struct("Lake")
-            .field("root", &self.root.as_str())
-            .field("storage_options", &RedactedOptions(&options))
-            .finish()
-    }
+    storage_options: Arc<Settings>,
 }
 
 impl Lake {
@@ -45,19 +30,11 @@ impl Lake {
     /// schema and partitioning. Idempotent, and safe when several processes open a new lake
     /// at once: losing the race to create a table is not an error. An existing table whose
     /// schema differs from this build's is a [`LakeError::SchemaMismatch`].
-    pub async fn open(
-        root_url: &str,
-        storage_options: &BTreeMap<String, String>,
-    ) -> Result<Lake, LakeError> {
+    pub async fn open(root_url: &str, storage_options: &Settings) -> Result<Lake, LakeError> {
         let root = parse_root(root_url)?;
         let lake = Lake {
             root,
-            storage_options: Arc::new(
-                storage_options
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect(),
-            ),
+            storage_options: Arc::new(storage_options.clone()),
         };
         if lake.root.scheme() == "file" {
             lake.create_local_dirs().await?;
@@ -99,9 +76,12 @@ impl Lake {
     fn delta_table(&self, kind: TableKind) -> Result<DeltaTable, LakeError> {
         DeltaTableBuilder::from_url(self.table_url(kind))
             .and_then(|builder| {
-                builder
-                    .with_storage_options(self.storage_options.as_ref().clone())
-                    .build()
+                let options = self
+                    .storage_options
+                    .exposed()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect();
+                builder.with_storage_options(options).build()
             })
             .map_err(|err| LakeError::op(kind.name(), "open", err))
     }

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use apache_avro::Schema;
 use bytes::Bytes;
+use clickstream_secret::{Secret, SecretUrl};
 use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use reqwest::{Method, StatusCode, Url};
 use serde::Deserialize;
@@ -37,7 +38,8 @@ pub struct RegistryClient {
     http: reqwest::Client,
     /// Base URL without credentials.
     base: Url,
-    credentials: Option<(String, Option<String>)>,
+    /// Basic-auth user and password, from the URL's userinfo.
+    credentials: Option<(String, Option<Secret>)>,
     schemas: Arc<RwLock<HashMap<u32, Arc<Schema>>>>,
 }
 
@@ -45,8 +47,7 @@ impl fmt::Debug for RegistryClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RegistryClient")
             .field("base", &self.base.as_str())
-            .field("user", &self.credentials.as_ref().map(|(user, _)| user))
-            .field("password", &self.credentials.as_ref().map(|_| "<redacted>"))
+            .field("credentials", &self.credentials)
             .finish_non_exhaustive()
     }
 }
@@ -91,7 +92,7 @@ impl RegistryClient {
     /// never appear in errors or logs.
     pub fn new(base_url: &str) -> Result<Self, RegistryError> {
         let invalid = |reason: String| RegistryError::InvalidUrl {
-            url: redact(base_url),
+            url: SecretUrl::new(base_url).redacted().to_owned(),
             reason,
         };
         let mut base = Url::parse(base_url.trim()).map_err(|e| invalid(e.to_string()))?;
@@ -102,7 +103,7 @@ impl RegistryClient {
             None
         } else {
             let user = percent_decode(base.username());
-            let password = base.password().map(percent_decode);
+            let password = base.password().map(|p| Secret::new(percent_decode(p)));
             // Setting empty credentials cannot fail on an http(s) base URL.
             let _ = base.set_username("");
             let _ = base.set_password(None);
@@ -339,7 +340,7 @@ impl RegistryClient {
             .request(method.clone(), url.clone())
             .header(ACCEPT, ACCEPT_ALL);
         if let Some((user, password)) = &self.credentials {
-            request = request.basic_auth(user, password.as_ref());
+            request = request.basic_auth(user, password.as_ref().map(Secret::expose));
         }
         if let Some(body) = body {
             request = request
@@ -421,18 +422,6 @@ fn percent_decode(text: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// The URL text with any `user:password@` removed, for error messages.
-fn redact(url: &str) -> String {
-    match Url::parse(url.trim()) {
-        Ok(mut parsed) => {
-            let _ = parsed.set_username("");
-            let _ = parsed.set_password(None);
-            parsed.to_string()
-        }
-        Err(_) => "<unparsable url>".to_owned(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -444,7 +433,7 @@ mod tests {
         assert_eq!(client.base_url(), "http://localhost:8085/");
         assert_eq!(
             client.credentials,
-            Some(("us@er".to_owned(), Some("p:ss".to_owned())))
+            Some(("us@er".to_owned(), Some(Secret::new("p:ss"))))
         );
         let url = client.url(&["subjects", "a/b c", "versions"]).expect("url");
         assert_eq!(

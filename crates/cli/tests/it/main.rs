@@ -4,6 +4,7 @@
 mod backends;
 mod bad_input;
 mod common;
+mod config_cmd;
 mod crash;
 mod dedup_replay;
 mod enrich_e2e;

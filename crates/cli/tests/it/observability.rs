@@ -198,7 +198,7 @@ async fn readiness_fails_when_the_registry_is_gone() {
         let _ = stopped.await;
     }));
     let external = url.clone();
-    let t = TestPipeline::start_with(move |c| c.registry.url = Some(external)).await;
+    let t = TestPipeline::start_with(move |c| c.registry.url = Some(external.into())).await;
     let ready = t
         .http
         .get(t.url("/health/ready"))

@@ -47,7 +47,7 @@ async fn an_external_registry_is_used_instead_of_serving_one() {
     }));
 
     let external = url.clone();
-    let t = TestPipeline::start_with(move |c| c.registry.url = Some(external)).await;
+    let t = TestPipeline::start_with(move |c| c.registry.url = Some(external.into())).await;
     assert!(
         t.pipeline.registry_addr().is_none(),
         "no registry of our own"

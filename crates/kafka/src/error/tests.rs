@@ -215,3 +215,23 @@ fn invalid_secret_settings_are_named_without_their_value() {
     assert!(!error.to_string().contains("hunter2"), "{error}");
     assert!(error.to_string().contains("sasl.password"), "{error}");
 }
+
+#[test]
+fn rejected_secret_settings_are_reported_without_their_value() {
+    let error = KafkaError::ClientConfig(
+        RDKafkaConfRes::RD_KAFKA_CONF_INVALID,
+        "Invalid value \"hunter2\" for configuration property \"sasl.password\"".into(),
+        "sasl.password".into(),
+        "hunter2".into(),
+    );
+    let message = log_error(error).to_string();
+    assert!(!message.contains("hunter2"), "{message}");
+    assert!(message.contains("sasl.password"), "{message}");
+    let error = KafkaError::ClientConfig(
+        RDKafkaConfRes::RD_KAFKA_CONF_INVALID,
+        "Invalid value".into(),
+        "acks".into(),
+        "most".into(),
+    );
+    assert!(log_error(error).to_string().contains("\"most\""));
+}

@@ -1,9 +1,9 @@
 //! Helpers shared by the lake's integration tests.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use clickstream_lake::{EventRow, EventsBuilder, Lake, LakeTable, RecordBatch};
+use clickstream_secret::Settings;
 use deltalake::arrow::array::{Array, AsArray};
 use deltalake::arrow::datatypes::Int64Type;
 use deltalake::datafusion::prelude::SessionContext;
@@ -11,7 +11,7 @@ use deltalake::datafusion::prelude::SessionContext;
 /// A fresh lake in a temporary directory (kept alive by the returned guard).
 pub async fn temp_lake() -> (tempfile::TempDir, Lake) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let lake = Lake::open(&root_of(dir.path()), &BTreeMap::new())
+    let lake = Lake::open(&root_of(dir.path()), &Settings::new())
         .await
         .expect("open lake");
     (dir, lake)

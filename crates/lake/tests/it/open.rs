@@ -1,8 +1,7 @@
 //! Opening the lake: table creation, idempotence, races, layout checks.
 
-use std::collections::BTreeMap;
-
 use clickstream_lake::{Lake, LakeError, TableKind};
+use clickstream_secret::Settings;
 
 use crate::common::{root_of, temp_lake};
 
@@ -38,7 +37,7 @@ async fn open_creates_every_table_at_version_zero_with_protocol_1_2() {
 #[tokio::test]
 async fn reopening_an_existing_lake_changes_nothing() {
     let (dir, _lake) = temp_lake().await;
-    let again = Lake::open(&root_of(dir.path()), &BTreeMap::new())
+    let again = Lake::open(&root_of(dir.path()), &Settings::new())
         .await
         .expect("reopen");
     for kind in TableKind::ALL {
@@ -51,7 +50,7 @@ async fn concurrent_opens_of_a_new_root_both_succeed() {
     for _ in 0..5 {
         let dir = tempfile::tempdir().expect("temp dir");
         let root = root_of(&dir.path().join("fresh"));
-        let options = BTreeMap::new();
+        let options = Settings::new();
         let (a, b) = tokio::join!(Lake::open(&root, &options), Lake::open(&root, &options));
         let a = a.expect("first open");
         b.expect("second open");
@@ -65,7 +64,7 @@ async fn concurrent_opens_of_a_new_root_both_succeed() {
 async fn accepts_a_bare_directory_path_as_root() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("plain");
-    let lake = Lake::open(path.to_str().expect("utf-8"), &BTreeMap::new())
+    let lake = Lake::open(path.to_str().expect("utf-8"), &Settings::new())
         .await
         .expect("open");
     assert_eq!(lake.root().scheme(), "file");
@@ -104,7 +103,7 @@ async fn evolves_an_events_table_written_before_the_enrichment_columns() {
             .expect("create an old-layout table");
     table.write(vec![old_rows]).await.expect("write old rows");
 
-    let lake = Lake::open(&root_of(dir.path()), &BTreeMap::new())
+    let lake = Lake::open(&root_of(dir.path()), &Settings::new())
         .await
         .expect("open evolves the table");
     let mut events = lake.table(TableKind::Events).await.expect("load");
@@ -133,7 +132,7 @@ async fn evolves_an_events_table_written_before_the_enrichment_columns() {
         .expect("append after evolution");
     assert_eq!(crate::common::count_and_sum(&events, "id").await, (5, 10));
     // Opening again finds nothing to add.
-    Lake::open(&root_of(dir.path()), &BTreeMap::new())
+    Lake::open(&root_of(dir.path()), &Settings::new())
         .await
         .expect("reopen");
     assert_eq!(
@@ -160,7 +159,7 @@ async fn refuses_an_existing_table_with_another_schema() {
         )
         .await
         .expect("create foreign table");
-    let err = Lake::open(&root_of(dir.path()), &BTreeMap::new())
+    let err = Lake::open(&root_of(dir.path()), &Settings::new())
         .await
         .expect_err("schema mismatch");
     assert!(
@@ -181,12 +180,12 @@ async fn reports_an_unusable_root_as_a_non_transient_error() {
     let dir = tempfile::tempdir().expect("temp dir");
     let file = dir.path().join("not-a-dir");
     std::fs::write(&file, b"x").expect("write");
-    let err = Lake::open(&root_of(&file), &BTreeMap::new())
+    let err = Lake::open(&root_of(&file), &Settings::new())
         .await
         .expect_err("cannot create under a file");
     assert!(matches!(err, LakeError::CreateDir { .. }), "{err}");
     assert!(!err.is_transient(), "{err}");
-    let err = Lake::open("mailto:nobody@example.com", &BTreeMap::new())
+    let err = Lake::open("mailto:nobody@example.com", &Settings::new())
         .await
         .expect_err("not hierarchical");
     assert!(matches!(err, LakeError::InvalidRoot { .. }), "{err}");
@@ -200,7 +199,7 @@ fn handles_and_futures_are_send(lake: Lake, mut table: clickstream_lake::LakeTab
     shared::<Lake>();
     shared::<clickstream_lake::LakeTable>();
     shared::<LakeError>();
-    send(Lake::open("file:///x", &BTreeMap::new()));
+    send(Lake::open("file:///x", &Settings::new()));
     send(lake.table(TableKind::Events));
     send(table.refresh());
     send(table.txn_version("a"));

@@ -1,8 +1,7 @@
 //! Consumed positions committed with the data: `txn` actions.
 
-use std::collections::BTreeMap;
-
 use clickstream_lake::{AppTxn, Lake, LakeError, TableKind, txn_app_id};
+use clickstream_secret::Settings;
 
 use crate::common::{count_and_sum, events, root_of, sum, temp_lake};
 
@@ -24,7 +23,7 @@ async fn append_records_txn_versions_readable_from_a_new_handle() {
     assert_eq!(version, 1);
     assert_eq!(table.version(), 1);
 
-    let other = Lake::open(&root_of(dir.path()), &BTreeMap::new())
+    let other = Lake::open(&root_of(dir.path()), &Settings::new())
         .await
         .expect("reopen");
     let mut fresh = other.table(TableKind::Events).await.expect("load");

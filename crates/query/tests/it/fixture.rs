@@ -13,8 +13,6 @@
 //! 2024-03-02; event 32 has an unparsable timestamp (`event_time` and `event_date` null);
 //! events 5–8 end in `Z`, event 19 uses a space instead of `T`.
 
-use std::collections::BTreeMap;
-
 use clickstream_lake::{
     DeadLetterRow, DeadLettersBuilder, EventRow, EventsBuilder, InvalidEventRow,
     InvalidEventsBuilder, Lake, TableKind, UniqueUsersBuilder, UniqueUsersRow,
@@ -351,7 +349,7 @@ pub struct FixtureLake {
 pub async fn build() -> FixtureLake {
     let dir = tempfile::tempdir().expect("temp dir");
     let root = format!("file://{}", dir.path().display());
-    let lake = Lake::open(&root, &BTreeMap::new())
+    let lake = Lake::open(&root, &Default::default())
         .await
         .expect("open lake");
 
