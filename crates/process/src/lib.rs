@@ -165,7 +165,10 @@ pub struct Processor {
     /// Stop once the log has nothing more to give (`clickstream process --drain`).
     drain: bool,
     /// When the unique-users state last looked for other processors' commits.
-    users_followed: std::time::Instant,
+    users_followed: Option<std::time::Instant>,
+    /// When `unique_users_daily` was last checked or rewritten, and the `events` version
+    /// the table was then known to hold (or pass).
+    users_written: Option<(std::time::Instant, i64)>,
 }
 
 impl Processor {
@@ -225,7 +228,8 @@ impl Processor {
             health: Arc::default(),
             stop: watch::channel(false).1,
             drain: false,
-            users_followed: std::time::Instant::now(),
+            users_followed: None,
+            users_written: None,
         };
         processor.reconcile_unique_users().await?;
         Ok(processor)

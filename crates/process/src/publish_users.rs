@@ -16,7 +16,7 @@ use crate::{ProcessError, Processor};
 
 /// How often an idle processor reads other processors' `events` commits, and how often
 /// `unique_users_daily` is rewritten at most (one small overwrite per flush would leave
-/// two files a second behind for vacuum).
+/// two files a second behind for vacuum); the first change is written at once.
 pub(crate) const UNIQUE_USERS_EVERY: Duration = Duration::from_secs(2);
 
 /// How many times a rewrite of `unique_users_daily` that lost a race with another writer
@@ -56,23 +56,25 @@ impl Processor {
             self.emit_unique_users(&batch.changed_days).await?;
             batch.changed_days.clear();
         }
-        Ok(())
+        self.write_unique_users_table(false).await
     }
 
     /// Every [`UNIQUE_USERS_EVERY`]: reads the `events` commits other processors made
     /// since the state's version (only the files they added), emits the days that changed
     /// and rewrites `unique_users_daily` if the state is newer than what it holds.
     pub(crate) async fn follow_unique_users(&mut self, force: bool) -> Result<(), ProcessError> {
-        if !force && self.users_followed.elapsed() < UNIQUE_USERS_EVERY {
-            return Ok(());
+        let due = self
+            .users_followed
+            .is_none_or(|at| at.elapsed() >= UNIQUE_USERS_EVERY);
+        if force || due {
+            self.users_followed = Some(Instant::now());
+            self.tables.events.refresh().await?;
+            let changed = self.users.catch_up(&self.tables.events).await?;
+            if !changed.is_empty() {
+                self.emit_unique_users(&changed).await?;
+            }
         }
-        self.users_followed = Instant::now();
-        self.tables.events.refresh().await?;
-        let changed = self.users.catch_up(&self.tables.events).await?;
-        if !changed.is_empty() {
-            self.emit_unique_users(&changed).await?;
-        }
-        self.write_unique_users_table().await
+        self.write_unique_users_table(force).await
     }
 
     /// Emits the counts of `days` to the unique users topic.
@@ -100,20 +102,32 @@ impl Processor {
     /// version than the one the table's counts were derived from. The version travels with
     /// the rows as a `txn` action that must advance, and the overwrite commits only on the
     /// table version it read, so a processor that is behind can never replace newer counts.
-    async fn write_unique_users_table(&mut self) -> Result<(), ProcessError> {
-        let app_id = self.users_app_id();
+    /// Nothing to do (and no I/O) while the state has not moved since the table was known
+    /// to hold its version; at most every [`UNIQUE_USERS_EVERY`] unless `force`d.
+    async fn write_unique_users_table(&mut self, force: bool) -> Result<(), ProcessError> {
         let derived_from = self.users.version();
+        match self.users_written {
+            Some((_, known)) if known >= derived_from => return Ok(()),
+            Some((at, _)) if !force && at.elapsed() < UNIQUE_USERS_EVERY => return Ok(()),
+            _ => {}
+        }
+        let app_id = self.users_app_id();
         let counts = self.unique_users_rows();
         for attempt in 1..=OVERWRITE_ATTEMPTS {
             self.tables.unique.refresh().await?;
             let recorded = self.tables.unique.txn_version(&app_id).await?;
-            if recorded.is_some_and(|v| v >= derived_from) {
+            if let Some(recorded) = recorded.filter(|v| *v >= derived_from) {
+                self.users_written = Some((Instant::now(), recorded));
                 return Ok(());
             }
             let txn = AppTxn::new(app_id.clone(), derived_from);
             match self.tables.unique.overwrite(counts.clone(), &[txn]).await {
-                Ok(_) => return Ok(()),
-                // Another processor wrote from a newer version meanwhile.
+                Ok(_) => {
+                    self.users_written = Some((Instant::now(), derived_from));
+                    return Ok(());
+                }
+                // Another processor wrote from a newer version meanwhile: the next turn
+                // reads it.
                 Err(LakeError::TxnNotAdvancing { .. }) => return Ok(()),
                 Err(e) if e.is_transient() && attempt < OVERWRITE_ATTEMPTS => {
                     tracing::debug!(error = %e, attempt, "unique_users_daily moved; rewriting again");
@@ -157,7 +171,7 @@ impl Processor {
             );
             self.emit_unique_users(&changed).await?;
         }
-        self.write_unique_users_table().await
+        self.write_unique_users_table(true).await
     }
 }
 

@@ -23,6 +23,10 @@ export function render(view) {
   editor.value = lastSql;
   const result = h("div", {"data-testid": "sql-result"});
   const uniqueUsers = h("div", {"data-testid": "unique-users"});
+  // The chart follows the lake: drawn at load and again with every query run.
+  const loadUniqueUsers = () => api("/api/sql", {sql: SAVED[2].sql})
+    .then((data) => fill(uniqueUsers, chartFor(data, {height: 160}) || h("p", {class: "muted"}, "No events in the lake yet.")))
+    .catch((e) => fill(uniqueUsers, errorBox(e)));
   let runs = 0;
   const run = async () => {
     lastSql = editor.value;
@@ -32,6 +36,7 @@ export function render(view) {
       const data = await api("/api/sql", {sql: editor.value});
       if (mine === runs) fill(result, ...renderResult(data));
     } catch (e) { if (mine === runs) fill(result, errorBox(e)); }
+    loadUniqueUsers();
   };
   editor.addEventListener("keydown", (e) => {
     if ((e.ctrlKey || e.metaKey) && e.key === "Enter") { e.preventDefault(); run(); }
@@ -48,9 +53,6 @@ export function render(view) {
         h("button", {class: "primary", onclick: run, "data-testid": "run-sql"}, "Run"),
         h("span", {class: "small muted"}, "Ctrl+Enter runs · read-only · tables: events, invalid_events, dead_letters, unique_users_daily"))),
     h("div", {class: "panel"}, result));
-  api("/api/sql", {sql: SAVED[2].sql})
-    .then((data) => fill(uniqueUsers, chartFor(data, {height: 160}) || h("p", {class: "muted"}, "No events in the lake yet.")))
-    .catch((e) => fill(uniqueUsers, errorBox(e)));
   run();
   return () => {};
 }
