@@ -6,11 +6,13 @@ pub mod bench;
 pub mod config;
 mod enrichment_summary;
 pub mod generate;
+pub mod health;
 pub mod lake_cmd;
 pub mod pipeline;
 pub mod progress;
+pub mod serve;
 pub mod telemetry;
 pub mod topics;
 
 pub use config::Config;
-pub use pipeline::{Pipeline, display_url};
+pub use pipeline::{Pipeline, Roles, display_url};

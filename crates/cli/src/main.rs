@@ -1,13 +1,12 @@
 //! `clickstream`: a clickstream event pipeline in one binary.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use clickstream::config::{self, Config, LogFormat};
-use clickstream::{Pipeline, bench, generate, lake_cmd, progress};
+use clickstream::serve::serve;
+use clickstream::{Roles, bench, generate, lake_cmd, progress};
 use tracing_subscriber::EnvFilter;
 
 /// Clickstream event pipeline: HTTP ingest with Avro validation, a Confluent-compatible
@@ -21,7 +20,7 @@ use tracing_subscriber::EnvFilter;
 #[command(name = "clickstream", version, propagate_version = true)]
 struct Cli {
     /// TOML configuration file (see config/clickstream.example.toml).
-    #[arg(long, global = true, value_name = "FILE")]
+    #[arg(long, global = true, value_name = "FILE", env = "CLICKSTREAM_CONFIG")]
     config: Option<PathBuf>,
 
     /// Directory for the log and the registry's state [default: ./data].
@@ -200,7 +199,8 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
             if args.no_ui {
                 config.ui.enabled = false;
             }
-            up(config).await
+            let roles = Roles::all(&config);
+            serve(config, roles, false, shutdown_signal()).await
         }
         Command::Ingest(args) => {
             if let Some(port) = args.api_port {
@@ -215,15 +215,18 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
                  --registry-url (or run `clickstream up` for everything in one process)"
             );
             config.processor.enabled = false;
-            up(config).await
+            let roles = Roles::ingest(&config);
+            serve(config, roles, false, shutdown_signal()).await
         }
         Command::Registry(args) => {
             if let Some(port) = args.port {
                 config.registry.port = port;
             }
-            registry(config).await
+            serve(config, Roles::registry(), false, shutdown_signal()).await
         }
-        Command::Process(args) => lake_cmd::process(config, args.drain, shutdown_signal()).await,
+        Command::Process(args) => {
+            serve(config, Roles::processor(), args.drain, shutdown_signal()).await
+        }
         Command::Sql(args) => {
             let format = match args.format {
                 SqlFormat::Table => lake_cmd::SqlOutput::Table,
@@ -250,48 +253,6 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
             Ok(())
         }
     }
-}
-
-async fn up(config: Config) -> anyhow::Result<()> {
-    let mut pipeline = Pipeline::start(config).await?;
-    let ui = pipeline
-        .ui_addr()
-        .map_or_else(|| "off".to_string(), clickstream::display_url);
-    tracing::info!(
-        ingest = %clickstream::display_url(pipeline.ingest_addr()),
-        registry = %pipeline.registry_url(),
-        ui = %ui,
-        "clickstream is up: open the UI, POST events to /collect; Ctrl-C stops"
-    );
-    tokio::select! {
-        _ = shutdown_signal() => {
-            tracing::info!("shutting down: finishing requests in flight");
-            pipeline.shutdown().await
-        }
-        error = pipeline.failed() => Err(error),
-    }
-}
-
-async fn registry(config: Config) -> anyhow::Result<()> {
-    let dir = config.data_dir.join("registry");
-    let store = Arc::new(
-        clickstream_registry::SchemaStore::open(&dir)
-            .with_context(|| format!("opening the registry in {}", dir.display()))?,
-    );
-    let addr: SocketAddr = format!("{}:{}", config.registry.host, config.registry.port)
-        .parse()
-        .context("registry host and port")?;
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("cannot listen on {addr}"))?;
-    tracing::info!(addr = %listener.local_addr()?, "schema registry is up");
-    let server_config = clickstream_registry::RegistryServerConfig {
-        port: config.registry.port,
-        max_body_bytes: config.registry.max_body_bytes,
-    };
-    clickstream_registry::serve_with_config(listener, store, &server_config, shutdown_signal())
-        .await
-        .context("schema registry server")
 }
 
 /// Ctrl-C or SIGTERM.

@@ -1,7 +1,10 @@
-//! Starting and stopping the in-process pipeline: log, registry, ingest, processor, lake,
-//! SQL.
+//! One start-up and one shutdown path for every role a clickstream process can run:
+//! `up` runs them all, `ingest`, `process` and `registry` one each. Every part runs as a
+//! task of one [`Pipeline`], stopped by one signal; the first part to fail stops the
+//! process, whichever role it belongs to, and a fault handled for one role (the registry
+//! answering late, the lake down at start) is handled the same for all.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,207 +14,343 @@ use clickstream_event::{EventValidator, LATEST_TOPIC, RAW_TOPIC, value_subject};
 use clickstream_ingest::IngestState;
 use clickstream_lake::Lake;
 use clickstream_log::EventLog;
-use clickstream_process::{Processor, run_compactor};
+use clickstream_process::{Processor, ProcessorHealth, ProcessorStats, run_compactor};
 use clickstream_query::QueryEngine;
 use clickstream_registry::{RegistryClient, RegistryServerConfig, SchemaStore};
 use clickstream_secret::SecretUrl;
 use clickstream_ui::{Ui, UiSources};
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 use tokio::task::JoinSet;
 
 use crate::backend::OpenedLog;
 use crate::config::Config;
+use crate::health::HealthState;
 use crate::topics::topic_specs;
 
-/// A running pipeline. Dropping it without [`Pipeline::shutdown`] aborts its servers.
+/// Which parts a process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Roles {
+    /// Serves the Schema Registry.
+    pub registry: bool,
+    /// Serves `/collect` (and `/api/sql`, `/metrics`, `/health/*` on the same port).
+    pub ingest: bool,
+    /// Runs the processor and the compactor.
+    pub processor: bool,
+    /// Serves the web UI.
+    pub ui: bool,
+}
+
+impl Roles {
+    /// `clickstream up`: everything, except a registry when an external one is configured
+    /// and the processor or UI when they are switched off.
+    pub fn all(config: &Config) -> Roles {
+        Roles {
+            registry: config.registry.url.is_none(),
+            ingest: true,
+            processor: config.processor.enabled,
+            ui: config.ui.enabled,
+        }
+    }
+
+    /// `clickstream ingest`: the ingest API (and the UI when enabled), on an external
+    /// registry.
+    pub fn ingest(config: &Config) -> Roles {
+        Roles {
+            registry: false,
+            ingest: true,
+            processor: false,
+            ui: config.ui.enabled,
+        }
+    }
+
+    /// `clickstream process`.
+    pub fn processor() -> Roles {
+        Roles {
+            registry: false,
+            ingest: false,
+            processor: true,
+            ui: false,
+        }
+    }
+
+    /// `clickstream registry`.
+    pub fn registry() -> Roles {
+        Roles {
+            registry: true,
+            ingest: false,
+            processor: false,
+            ui: false,
+        }
+    }
+
+    /// Whether anything but the registry runs (and so the log and the lake are needed).
+    fn uses_data(&self) -> bool {
+        self.ingest || self.processor || self.ui
+    }
+}
+
+/// A running process. Dropping it without [`Pipeline::shutdown`] aborts its parts.
 pub struct Pipeline {
-    ingest_addr: SocketAddr,
+    roles: Roles,
+    ingest_addr: Option<SocketAddr>,
     ui_addr: Option<SocketAddr>,
+    metrics_addr: Option<SocketAddr>,
     registry_url: String,
     registry_addr: Option<SocketAddr>,
-    log: OpenedLog,
-    lake: Lake,
-    query: QueryEngine,
+    log: Option<OpenedLog>,
+    lake: Option<Lake>,
+    query: Option<QueryEngine>,
+    processor_stats: Option<oneshot::Receiver<Arc<ProcessorStats>>>,
     stop: watch::Sender<bool>,
-    tasks: JoinSet<anyhow::Result<()>>,
+    tasks: JoinSet<(Part, anyhow::Result<()>)>,
+}
+
+/// A task of the pipeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Part {
+    Registry,
+    Ingest,
+    Processor,
+    Ui,
+    Sampler,
+    Metrics,
+}
+
+/// What the parts share while starting.
+struct Shared {
+    stop: watch::Receiver<bool>,
+    tasks: JoinSet<(Part, anyhow::Result<()>)>,
+}
+
+impl Shared {
+    fn stopped(&self) -> impl Future<Output = ()> + Send + 'static {
+        let mut stop = self.stop.clone();
+        async move {
+            let _ = stop.wait_for(|s| *s).await;
+        }
+    }
+
+    fn spawn(
+        &mut self,
+        part: Part,
+        work: impl Future<Output = anyhow::Result<()>> + Send + 'static,
+    ) {
+        self.tasks.spawn(async move { (part, work.await) });
+    }
 }
 
 impl Pipeline {
-    /// Opens the log, creates the topics, serves (or connects to) the registry, registers
-    /// the schemas and serves the ingest API. Returns once every part accepts requests.
+    /// `clickstream up` on `config`: [`Roles::all`].
     pub async fn start(config: Config) -> anyhow::Result<Pipeline> {
+        let roles = Roles::all(&config);
+        Self::start_roles(config, roles, false).await
+    }
+
+    /// Starts `roles`; returns once every server accepts requests (the processor goes on
+    /// starting in the background: loading its state can take a while). With `drain`, the
+    /// processor stops once the log is read to its end, and [`Pipeline::failed`] then
+    /// reports that as the end.
+    pub async fn start_roles(
+        config: Config,
+        roles: Roles,
+        drain: bool,
+    ) -> anyhow::Result<Pipeline> {
         crate::telemetry::prometheus();
-        let opened = crate::backend::open_log(&config).await?;
-        let log = opened.log.clone();
-        let specs = topic_specs(
-            config.topics.partitions_csv.as_deref(),
-            config.topics.default_partitions,
-        )?;
-        log.create_topics(&specs).await.context("creating topics")?;
-
         let (stop, stopped) = watch::channel(false);
-        let shutdown = move || {
-            let mut stopped = stopped.clone();
-            async move {
-                let _ = stopped.wait_for(|s| *s).await;
-            }
+        let mut shared = Shared {
+            stop: stopped,
+            tasks: JoinSet::new(),
         };
-        let mut tasks = JoinSet::new();
-
-        let (registry_url, registry_addr) = match &config.registry.url {
-            Some(url) => (url.clone(), None),
-            None => {
-                let dir = config.data_dir.join("registry");
-                let store = Arc::new(
-                    SchemaStore::open(&dir)
-                        .with_context(|| format!("opening the registry in {}", dir.display()))?,
-                );
-                let listener =
-                    bind(&config.registry.host, config.registry.port, "registry").await?;
-                let addr = listener.local_addr()?;
-                let stop = shutdown();
-                let server_config = RegistryServerConfig {
-                    port: config.registry.port,
-                    max_body_bytes: config.registry.max_body_bytes,
-                };
-                tasks.spawn(async move {
-                    clickstream_registry::serve_with_config(listener, store, &server_config, stop)
-                        .await
-                        .context("schema registry server")
-                });
-                let url = format!("http://127.0.0.1:{}", addr.port());
-                (SecretUrl::new(url), Some(addr))
-            }
-        };
-
-        let client = RegistryClient::new(registry_url.expose())?;
+        let (registry_url, registry_addr) = serve_registry(&config, roles, &mut shared).await?;
+        let registry = RegistryClient::new(registry_url.expose())?;
         // Logs, errors and the UI show the URL without its password.
         let registry_url = registry_url.redacted().to_owned();
-        client
+        registry
             .wait_ready(Duration::from_secs(30))
             .await
             .with_context(|| format!("schema registry at {registry_url} is not answering"))?;
-        let raw_id = client
-            .register(&value_subject(RAW_TOPIC), RAW_EVENT_SCHEMA)
-            .await
-            .context("registering the raw event schema")?;
-        let latest_id = client
-            .register(&value_subject(LATEST_TOPIC), LATEST_EVENT_SCHEMA)
-            .await
-            .context("registering the latest event schema")?;
-        tracing::info!(raw_id, latest_id, registry = %registry_url, "schemas registered");
-        let validator = Arc::new(EventValidator::new(raw_event_schema()?, raw_id)?);
 
-        let lake = crate::lake_cmd::open_lake(&config).await?;
+        let mut pipeline = Pipeline {
+            roles,
+            ingest_addr: None,
+            ui_addr: None,
+            metrics_addr: None,
+            registry_url,
+            registry_addr,
+            log: None,
+            lake: None,
+            query: None,
+            processor_stats: None,
+            stop,
+            tasks: JoinSet::new(),
+        };
+        let stuck_after = Duration::from_millis(config.processor.stuck_after_ms);
+        let processor_health = roles
+            .processor
+            .then(|| Arc::new(ProcessorHealth::new(stuck_after)));
+        if roles.uses_data() {
+            pipeline
+                .start_data_roles(
+                    &config,
+                    &registry,
+                    processor_health.clone(),
+                    drain,
+                    &mut shared,
+                )
+                .await?;
+        }
+        let health = Arc::new(HealthState {
+            roles,
+            log: pipeline
+                .log
+                .as_ref()
+                .map(|o| o.log.clone() as Arc<dyn EventLog>),
+            registry: registry.clone(),
+            lake: pipeline.lake.clone(),
+            processor: processor_health,
+        });
+        pipeline
+            .serve_http(&config, &registry, health, &mut shared)
+            .await?;
+        pipeline.tasks = shared.tasks;
+        Ok(pipeline)
+    }
+
+    /// The log, the topics, the lake, the SQL engine and the processor.
+    async fn start_data_roles(
+        &mut self,
+        config: &Config,
+        registry: &RegistryClient,
+        health: Option<Arc<ProcessorHealth>>,
+        drain: bool,
+        shared: &mut Shared,
+    ) -> anyhow::Result<()> {
+        let opened = crate::backend::open_log(config).await?;
+        if self.roles.ingest {
+            let specs = topic_specs(
+                config.topics.partitions_csv.as_deref(),
+                config.topics.default_partitions,
+            )?;
+            opened
+                .log
+                .create_topics(&specs)
+                .await
+                .context("creating topics")?;
+        }
+        let lake = crate::lake_cmd::open_lake(config).await?;
         let query = QueryEngine::new(lake.clone())
             .await
             .context("starting the SQL engine")?;
-        let enrich = config.enrich_setup()?;
-        let enrichment = config
-            .processor
-            .enabled
-            .then(|| crate::enrichment_summary::enrichment_summary(&enrich));
-        if config.processor.enabled {
-            // Started in its own task: rebuilding state from the lake can take a while on a
-            // large lake, and ingest should not wait for it.
-            let (processor_config, lake_config) = (config.processor.clone(), config.lake.clone());
-            let (log, client, lake) = (
-                log.clone() as Arc<dyn EventLog>,
-                client.clone(),
+        if let Some(health) = health {
+            let (stats_tx, stats_rx) = oneshot::channel();
+            self.processor_stats = Some(stats_rx);
+            let work = run_processor(
+                config.clone(),
+                opened.log.clone(),
+                registry.clone(),
                 lake.clone(),
+                (health, stats_tx, drain),
+                shared.stopped(),
             );
-            let (stop_processor, stop_compactor) = (shutdown(), shutdown());
-            tasks.spawn(async move {
-                let processor = Processor::start(
-                    processor_config,
-                    lake_config.clone(),
-                    &enrich,
-                    log,
-                    client,
-                    lake.clone(),
-                )
+            shared.spawn(Part::Processor, work);
+        }
+        self.log = Some(opened);
+        self.lake = Some(lake);
+        self.query = Some(query);
+        Ok(())
+    }
+
+    /// The ingest port, the UI port, the processor's metrics port, and the sampler.
+    async fn serve_http(
+        &mut self,
+        config: &Config,
+        registry: &RegistryClient,
+        health: Arc<HealthState>,
+        shared: &mut Shared,
+    ) -> anyhow::Result<()> {
+        let (Some(opened), Some(lake), Some(query)) = (&self.log, &self.lake, &self.query) else {
+            return Ok(());
+        };
+        let log = opened.log.clone() as Arc<dyn EventLog>;
+        let ops = crate::telemetry::router(health);
+        if self.roles.ingest {
+            let raw_id = registry
+                .register(&value_subject(RAW_TOPIC), RAW_EVENT_SCHEMA)
                 .await
-                .context("starting the processor")?;
-                tracing::info!(lake = %lake.root(), "processor started");
-                let stats = processor.stats();
-                let compactor =
-                    tokio::spawn(run_compactor(lake, lake_config, stats, stop_compactor));
-                let result = processor.run(stop_processor).await.context("processor");
-                let _ = compactor.await;
-                result
+                .context("registering the raw event schema")?;
+            // Registered here too (the processor does at its start), so the latest topic's
+            // subject exists for consumers and the UI even while no processor runs.
+            let latest_id = registry
+                .register(&value_subject(LATEST_TOPIC), LATEST_EVENT_SCHEMA)
+                .await
+                .context("registering the latest event schema")?;
+            tracing::info!(raw_id, latest_id, registry = %self.registry_url, "schemas registered");
+            let state = Arc::new(IngestState {
+                log: log.clone(),
+                validator: Arc::new(EventValidator::new(raw_event_schema()?, raw_id)?),
+                config: config.ingest.clone(),
+            });
+            let extra = clickstream_query::router(query.clone()).merge(ops.clone());
+            let router = clickstream_ingest::router_with(state, extra);
+            let listener = bind(&config.ingest.host, config.ingest.port, "ingest").await?;
+            self.ingest_addr = Some(listener.local_addr()?);
+            let stop = shared.stopped();
+            shared.spawn(Part::Ingest, async move {
+                clickstream_ingest::serve(listener, router, stop)
+                    .await
+                    .context("ingest server")
             });
         }
-
-        let listener = bind(&config.ingest.host, config.ingest.port, "ingest").await?;
-        let ingest_addr = listener.local_addr()?;
-        let state = Arc::new(IngestState {
-            log: log.clone(),
-            validator,
-            config: config.ingest.clone(),
-        });
-        let health = Arc::new(crate::telemetry::HealthState {
-            log: log.clone(),
-            registry: client.clone(),
+        // The sampler sets the lag and lake gauges: it runs whenever /metrics is served.
+        let ui = Ui::new(UiSources {
+            log,
+            registry: registry.clone(),
             lake: lake.clone(),
+            query: query.clone(),
+            processor_group: Some(config.processor.group.clone()),
+            ingest_url: self.ingest_addr.map(display_url).unwrap_or_default(),
+            registry_url: self.registry_url.clone(),
+            enrichment: (self.roles.processor)
+                .then(|| config.enrich_setup().ok())
+                .flatten()
+                .map(|enrich| crate::enrichment_summary::enrichment_summary(&enrich)),
         });
-        let extra = clickstream_query::router(query.clone())
-            .merge(crate::telemetry::router(health.clone()));
-        let router = clickstream_ingest::router_with(state, extra);
-        let stop_ingest = shutdown();
-        tasks.spawn(async move {
-            clickstream_ingest::serve(listener, router, stop_ingest)
-                .await
-                .context("ingest server")
-        });
-
-        let ui_addr = if config.ui.enabled {
-            let listener = bind(&config.ui.host, config.ui.port, "web UI").await?;
-            let ui_addr = listener.local_addr()?;
-            let ui = Ui::new(UiSources {
-                log: log.clone() as Arc<dyn EventLog>,
-                registry: client.clone(),
-                lake: lake.clone(),
-                query: query.clone(),
-                processor_group: Some(config.processor.group.clone()),
-                ingest_url: display_url(ingest_addr),
-                registry_url: registry_url.clone(),
-                enrichment,
-            });
+        if self.roles.ui {
             let router = ui
                 .router()
                 .merge(clickstream_query::router(query.clone()))
-                .merge(crate::telemetry::router(health));
-            let (stop_ui, stop_sampler) = (shutdown(), shutdown());
-            tasks.spawn(async move {
-                clickstream_ingest::serve(listener, router, stop_ui)
+                .merge(ops.clone());
+            let listener = bind(&config.ui.host, config.ui.port, "web UI").await?;
+            self.ui_addr = Some(listener.local_addr()?);
+            let stop = shared.stopped();
+            shared.spawn(Part::Ui, async move {
+                clickstream_ingest::serve(listener, router, stop)
                     .await
                     .context("web UI server")
             });
-            tasks.spawn(async move {
-                ui.run_sampler(stop_sampler).await;
-                Ok(())
+        }
+        if self.roles.processor && !self.roles.ingest && config.processor.metrics_port != 0 {
+            let port = config.processor.metrics_port;
+            let listener = bind(&config.ingest.host, port, "processor metrics").await?;
+            self.metrics_addr = Some(listener.local_addr()?);
+            let stop = shared.stopped();
+            shared.spawn(Part::Metrics, async move {
+                clickstream_ingest::serve(listener, ops, stop)
+                    .await
+                    .context("processor metrics server")
             });
-            Some(ui_addr)
-        } else {
-            None
-        };
-
-        Ok(Pipeline {
-            ingest_addr,
-            ui_addr,
-            registry_url,
-            registry_addr,
-            log: opened,
-            lake,
-            query,
-            stop,
-            tasks,
-        })
+        }
+        let stop = shared.stopped();
+        shared.spawn(Part::Sampler, async move {
+            ui.run_sampler(stop).await;
+            Ok(())
+        });
+        Ok(())
     }
 
-    /// Where the ingest API listens.
-    pub fn ingest_addr(&self) -> SocketAddr {
+    /// Where the ingest API listens, when this process runs ingest.
+    pub fn ingest_addr(&self) -> Option<SocketAddr> {
         self.ingest_addr
     }
 
@@ -220,7 +359,12 @@ impl Pipeline {
         self.ui_addr
     }
 
-    /// Base URL of the registry in use (ours or external).
+    /// Where a processor alone serves `/metrics` and `/health/*`.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
+    }
+
+    /// Base URL of the registry in use (ours or external), without a password.
     pub fn registry_url(&self) -> &str {
         &self.registry_url
     }
@@ -230,27 +374,36 @@ impl Pipeline {
         self.registry_addr
     }
 
-    /// The log, for inspection.
-    pub fn log(&self) -> Arc<dyn EventLog> {
-        self.log.log.clone()
+    /// The log, unless this process is a registry alone.
+    pub fn log(&self) -> Option<Arc<dyn EventLog>> {
+        self.log
+            .as_ref()
+            .map(|o| o.log.clone() as Arc<dyn EventLog>)
     }
 
-    /// The lake.
-    pub fn lake(&self) -> &Lake {
-        &self.lake
+    /// The lake, unless this process is a registry alone.
+    pub fn lake(&self) -> Option<&Lake> {
+        self.lake.as_ref()
     }
 
-    /// The SQL engine over the lake.
-    pub fn query(&self) -> &QueryEngine {
-        &self.query
+    /// The SQL engine over the lake, unless this process is a registry alone.
+    pub fn query(&self) -> Option<&QueryEngine> {
+        self.query.as_ref()
     }
 
-    /// Waits until a server stops on its own (an error): the pipeline cannot go on.
-    pub async fn failed(&mut self) -> anyhow::Error {
+    /// The processor's counters once it has started (for `process --drain`'s summary).
+    pub async fn processor_stats(&mut self) -> Option<Arc<ProcessorStats>> {
+        self.processor_stats.as_mut()?.await.ok()
+    }
+
+    /// Waits until a part stops on its own: `Err` when it failed, `Ok` when a draining
+    /// processor is done.
+    pub async fn failed(&mut self) -> anyhow::Result<()> {
         match self.tasks.join_next().await {
-            Some(Ok(Err(e))) => e,
-            Some(Ok(Ok(()))) => anyhow::anyhow!("a server stopped unexpectedly"),
-            Some(Err(e)) => anyhow::anyhow!("a server task panicked: {e}"),
+            Some(Ok((Part::Processor, Ok(())))) => Ok(()),
+            Some(Ok((_, Err(e)))) => Err(e),
+            Some(Ok((part, Ok(())))) => Err(anyhow::anyhow!("{part:?} stopped unexpectedly")),
+            Some(Err(e)) => Err(anyhow::anyhow!("a part of the pipeline panicked: {e}")),
             None => std::future::pending().await,
         }
     }
@@ -263,7 +416,7 @@ impl Pipeline {
         let mut first_error = None;
         let joined = tokio::time::timeout(SHUTDOWN_TIMEOUT, async {
             while let Some(joined) = self.tasks.join_next().await {
-                let result = joined.context("task panicked").and_then(|r| r);
+                let result = joined.context("task panicked").and_then(|(_, r)| r);
                 if let Err(e) = result {
                     tracing::error!(error = %format!("{e:#}"), "part failed during shutdown");
                     first_error.get_or_insert(e);
@@ -275,9 +428,108 @@ impl Pipeline {
             tracing::warn!("shutdown took too long; aborting what is still running");
             self.tasks.abort_all();
         }
-        self.log.close().await;
+        if let Some(log) = &self.log {
+            log.close().await;
+        }
         first_error.map_or(Ok(()), Err)
     }
+}
+
+/// Serves the registry when this process runs it; returns the URL to reach the registry
+/// in use and, when served here, its address.
+async fn serve_registry(
+    config: &Config,
+    roles: Roles,
+    shared: &mut Shared,
+) -> anyhow::Result<(SecretUrl, Option<SocketAddr>)> {
+    if !roles.registry {
+        return match &config.registry.url {
+            Some(url) => Ok((url.clone(), None)),
+            // A processor or ingest beside a registry of ours: where that one listens.
+            None => Ok((
+                SecretUrl::new(format!(
+                    "http://{}",
+                    connect_addr(&config.registry.host, config.registry.port)
+                )),
+                None,
+            )),
+        };
+    }
+    let dir = config.data_dir.join("registry");
+    let store = Arc::new(
+        SchemaStore::open(&dir)
+            .with_context(|| format!("opening the registry in {}", dir.display()))?,
+    );
+    let listener = bind(&config.registry.host, config.registry.port, "registry").await?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, "schema registry is up");
+    let server_config = RegistryServerConfig {
+        port: config.registry.port,
+        max_body_bytes: config.registry.max_body_bytes,
+    };
+    let stop = shared.stopped();
+    shared.spawn(Part::Registry, async move {
+        clickstream_registry::serve_with_config(listener, store, &server_config, stop)
+            .await
+            .context("schema registry server")
+    });
+    let url = format!(
+        "http://{}",
+        connect_addr(&addr.ip().to_string(), addr.port())
+    );
+    Ok((SecretUrl::new(url), Some(addr)))
+}
+
+/// Starts the processor and its compactor and runs them until `stop`.
+async fn run_processor(
+    config: Config,
+    log: Arc<dyn EventLog>,
+    registry: RegistryClient,
+    lake: Lake,
+    (health, stats, drain): (
+        Arc<ProcessorHealth>,
+        oneshot::Sender<Arc<ProcessorStats>>,
+        bool,
+    ),
+    stop: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let enrich = config.enrich_setup()?;
+    let started = Processor::start(
+        config.processor.clone(),
+        config.lake.clone(),
+        &enrich,
+        log,
+        registry,
+        lake.clone(),
+    )
+    .await
+    .context("starting the processor");
+    let mut processor = match started {
+        Ok(processor) => processor.with_health(health),
+        Err(e) => {
+            health.stopped(format!("{e:#}"));
+            return Err(e);
+        }
+    };
+    if drain {
+        processor = processor.drain();
+    }
+    let _ = stats.send(processor.stats());
+    tracing::info!(lake = %lake.root(), drain, "processor running");
+    let (stop_compactor, compactor_stopped) = watch::channel(false);
+    let compactor = tokio::spawn(run_compactor(
+        lake,
+        config.lake.clone(),
+        processor.stats(),
+        async move {
+            let mut stopped = compactor_stopped;
+            let _ = stopped.wait_for(|s| *s).await;
+        },
+    ));
+    let result = processor.run(stop).await.context("processor");
+    let _ = stop_compactor.send(true);
+    let _ = compactor.await;
+    result
 }
 
 /// How long a graceful shutdown may take before the remaining parts are aborted.
@@ -292,8 +544,38 @@ pub fn display_url(addr: SocketAddr) -> String {
     }
 }
 
+/// The address to connect to for a server bound to `host:port`: the address itself,
+/// except that an any-address bind (`0.0.0.0`, `::`) is reached on loopback.
+pub fn connect_addr(host: &str, port: u16) -> String {
+    match host.parse::<IpAddr>() {
+        Ok(ip) if ip.is_unspecified() && ip.is_ipv6() => {
+            SocketAddr::from((Ipv6Addr::LOCALHOST, port)).to_string()
+        }
+        Ok(ip) if ip.is_unspecified() => SocketAddr::from((Ipv4Addr::LOCALHOST, port)).to_string(),
+        Ok(ip) => SocketAddr::from((ip, port)).to_string(),
+        Err(_) => format!("{host}:{port}"),
+    }
+}
+
 async fn bind(host: &str, port: u16, what: &str) -> anyhow::Result<TcpListener> {
     TcpListener::bind((host, port))
         .await
         .with_context(|| format!("{what}: cannot listen on {host}:{port}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn servers_are_reached_where_they_listen() {
+        assert_eq!(connect_addr("0.0.0.0", 8085), "127.0.0.1:8085");
+        assert_eq!(connect_addr("::", 8085), "[::1]:8085");
+        assert_eq!(connect_addr("127.0.0.2", 8085), "127.0.0.2:8085");
+        assert_eq!(connect_addr("10.1.2.3", 1), "10.1.2.3:1");
+        assert_eq!(
+            connect_addr("registry.internal", 8085),
+            "registry.internal:8085"
+        );
+    }
 }

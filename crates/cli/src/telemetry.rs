@@ -8,15 +8,11 @@
 use std::sync::{Arc, OnceLock};
 
 use axum::Router;
-use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use clickstream_lake::Lake;
-use clickstream_log::EventLog;
-use clickstream_registry::RegistryClient;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use serde_json::json;
+
+use crate::health::HealthState;
 
 /// Buckets of every `*_seconds` histogram: 100 µs to 30 s.
 const SECONDS_BUCKETS: &[f64] = &[
@@ -128,17 +124,8 @@ fn describe() {
     );
 }
 
-/// What readiness checks.
-pub struct HealthState {
-    /// The log must answer.
-    pub log: Arc<dyn EventLog>,
-    /// The registry must answer.
-    pub registry: RegistryClient,
-    /// The lake must load.
-    pub lake: Lake,
-}
-
-/// `/metrics`, `/health/live` and `/health/ready`.
+/// `/metrics`, `/health/live`, `/health/ready` and `/health/ready/{role}` (see
+/// [`crate::health`]).
 pub fn router(health: Arc<HealthState>) -> Router {
     let handle = prometheus();
     Router::new()
@@ -147,32 +134,7 @@ pub fn router(health: Arc<HealthState>) -> Router {
             "/health/live",
             get(|| async { axum::Json(json!({"status": "live"})) }),
         )
-        .route("/health/ready", get(ready))
+        .route("/health/ready", get(crate::health::ready))
+        .route("/health/ready/{role}", get(crate::health::ready_role))
         .with_state(health)
-}
-
-/// Ready only when the log, the registry and the lake all answer within a deadline.
-async fn ready(State(health): State<Arc<HealthState>>) -> Response {
-    let readiness =
-        clickstream_ui::health::check(health.log.as_ref(), &health.registry, &health.lake).await;
-    let verdict = |check: &clickstream_ui::health::Check| {
-        if check.ok { "ok" } else { "unavailable" }
-    };
-    let checks = json!({
-        "log": verdict(&readiness.log),
-        "registry": verdict(&readiness.registry),
-        "lake": verdict(&readiness.lake),
-    });
-    let all_ok = readiness.all_ok();
-    let status = if all_ok {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    let body = json!({
-        "status": if all_ok { "ready" } else { "not ready" },
-        "checks": checks,
-        "details": readiness,
-    });
-    (status, axum::Json(body)).into_response()
 }

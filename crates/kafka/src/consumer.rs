@@ -5,12 +5,15 @@
 //! serves commands (poll, seek, commit) from the async side in order.
 //!
 //! Positions are the caller's: nothing is committed automatically and no offset is stored
-//! by librdkafka. A seek is applied by re-assigning the member's partitions with explicit
-//! offsets, which librdkafka accepts at any time (a plain seek fails on a partition whose
-//! fetcher has not started yet, which is exactly the state right after an assignment). A
-//! record is handed out only if its partition is assigned and its offset is at or beyond
-//! the partition's expected position, so nothing fetched before a seek or a rebalance can
-//! slip through twice.
+//! by librdkafka. A seek is applied with librdkafka's seek, waited for briefly: it fails on
+//! a partition whose fetcher has not started yet (the state right after an assignment) and
+//! is then tried again at the next poll; until it is applied, nothing of that partition is
+//! handed out. (It used to be applied by re-assigning every partition with explicit
+//! offsets; re-assigning twice while the partitions of the first were still stopping, as
+//! happens with brokers down, trips an assertion in librdkafka 2.12 and aborts the
+//! process: confluentinc/librdkafka#5573.) A record is handed out only if its partition is
+//! assigned, has no seek pending and its offset is at or beyond the partition's expected
+//! position, so nothing fetched before a seek or a rebalance can slip through twice.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::mpsc;
@@ -26,6 +29,12 @@ use tokio::sync::oneshot;
 use crate::context::{GroupContext, RebalanceQueue};
 use crate::error::log_error;
 use crate::record::to_log_record;
+
+/// How long a seek may take to be accepted by librdkafka before it is tried again later.
+const SEEK_WAIT: Duration = Duration::from_millis(100);
+
+/// Least time between two attempts at pending seeks.
+const SEEK_RETRY: Duration = Duration::from_millis(100);
 
 enum Command {
     Poll {
@@ -66,6 +75,7 @@ impl KafkaGroupConsumer {
             assignment: BTreeSet::new(),
             expected: HashMap::new(),
             seeks: HashMap::new(),
+            last_seek_attempt: None,
             stash: VecDeque::new(),
             failed: None,
         };
@@ -159,6 +169,8 @@ struct Member {
     expected: HashMap<TopicPartition, u64>,
     /// Seeks asked for and not applied yet.
     seeks: HashMap<TopicPartition, u64>,
+    /// When pending seeks were last tried.
+    last_seek_attempt: Option<Instant>,
     /// Records fetched in the poll that also delivered a rebalance, held back until the
     /// rebalance event has been handed out.
     stash: VecDeque<LogRecord>,
@@ -181,6 +193,8 @@ impl Member {
                 }
                 Command::Seek { partition, offset } => {
                     self.seeks.insert(partition, offset);
+                    // A new seek is tried at once.
+                    self.last_seek_attempt = None;
                 }
                 Command::Commit { offsets, reply } => {
                     let _ = reply.send(self.commit(&offsets));
@@ -284,7 +298,7 @@ impl Member {
     /// Whether a fetched record may be handed out, moving the partition's position past it.
     fn accept(&mut self, record: &LogRecord) -> bool {
         let tp = record.topic_partition();
-        if !self.assignment.contains(&tp) {
+        if !self.assignment.contains(&tp) || self.seeks.contains_key(&tp) {
             return false;
         }
         match self.expected.get(&tp) {
@@ -296,26 +310,38 @@ impl Member {
         }
     }
 
+    /// Applies the pending seeks of assigned partitions; a seek librdkafka refuses now (a
+    /// fetcher not started yet, brokers unreachable) stays pending and is tried again, at
+    /// most every [`SEEK_RETRY`].
     fn apply_seeks(&mut self) -> Result<(), LogError> {
-        let seeks: HashMap<TopicPartition, u64> = std::mem::take(&mut self.seeks)
-            .into_iter()
-            .filter(|(tp, _)| self.assignment.contains(tp))
-            .collect();
-        if seeks.is_empty() {
+        self.seeks.retain(|tp, _| self.assignment.contains(tp));
+        if self.seeks.is_empty()
+            || self
+                .last_seek_attempt
+                .is_some_and(|at| at.elapsed() < SEEK_RETRY)
+        {
             return Ok(());
         }
-        let mut list = TopicPartitionList::new();
-        for tp in &self.assignment {
-            let offset = seeks
-                .get(tp)
-                .or_else(|| self.expected.get(tp))
-                .map_or(Offset::Stored, |o| Offset::Offset(*o as i64));
-            list.add_partition_offset(&tp.topic, tp.partition as i32, offset)
-                .map_err(log_error)?;
+        self.last_seek_attempt = Some(Instant::now());
+        let pending: Vec<(TopicPartition, u64)> =
+            self.seeks.iter().map(|(tp, o)| (tp.clone(), *o)).collect();
+        for (tp, offset) in pending {
+            let at = Offset::Offset(offset as i64);
+            match self
+                .consumer
+                .seek(&tp.topic, tp.partition as i32, at, SEEK_WAIT)
+            {
+                Ok(()) => {
+                    self.seeks.remove(&tp);
+                    self.stash.retain(|r| !is_of(r, &tp));
+                    self.expected.insert(tp, offset);
+                }
+                Err(e) => tracing::debug!(
+                    partition = %tp, offset, error = %e,
+                    "kafka: seek not possible yet; trying again"
+                ),
+            }
         }
-        self.consumer.assign(&list).map_err(log_error)?;
-        self.stash.retain(|r| !seeks.keys().any(|tp| is_of(r, tp)));
-        self.expected.extend(seeks);
         Ok(())
     }
 

@@ -59,6 +59,25 @@ impl SchemaCache {
         }
     }
 
+    /// Loads the decoders of every live version of `subject`, so that records written with
+    /// them decode even while the registry is unreachable later.
+    pub async fn warm(&mut self, subject: &str) -> Result<usize, ProcessError> {
+        let versions = match self.registry.versions(subject).await {
+            Ok(versions) => versions,
+            // Nothing registered yet (no ingest has started): nothing to load.
+            Err(RegistryError::SubjectNotFound(_)) => return Ok(0),
+            Err(e) => return Err(e.into()),
+        };
+        for version in &versions {
+            let registered = self
+                .registry
+                .version(subject, clickstream_registry::VersionSpec::Number(*version))
+                .await?;
+            self.load(registered.id).await?;
+        }
+        Ok(versions.len())
+    }
+
     /// Makes sure the decoder of `id` is known. An unusable schema is remembered as the
     /// reason its records are dead letters; `Err` when the registry cannot be asked
     /// (transient: the caller retries).

@@ -9,16 +9,12 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-/// A loop that has not polled for this long is stuck.
-pub const STUCK_POLL: Duration = Duration::from_secs(30);
-
-/// A batch that has waited this long to be committed means the lake is not moving.
-pub const STUCK_COMMIT: Duration = Duration::from_secs(60);
-
 /// The processor's vital signs, shared with whoever reports readiness. Times are wall
-/// clock milliseconds; 0 means never.
-#[derive(Debug, Default)]
+/// clock milliseconds; 0 means never. A processor whose loop has not polled for
+/// `stuck_after`, or that has held a batch that long without committing it, is stuck.
+#[derive(Debug)]
 pub struct ProcessorHealth {
+    stuck_after_ms: i64,
     started_ms: AtomicI64,
     polled_ms: AtomicI64,
     committed_ms: AtomicI64,
@@ -54,7 +50,26 @@ pub struct HealthReport {
     pub pending_age_ms: Option<i64>,
 }
 
+impl Default for ProcessorHealth {
+    fn default() -> Self {
+        ProcessorHealth::new(Duration::from_secs(60))
+    }
+}
+
 impl ProcessorHealth {
+    /// Vital signs of a processor that counts as stuck after `stuck_after`.
+    pub fn new(stuck_after: Duration) -> Self {
+        ProcessorHealth {
+            stuck_after_ms: millis(stuck_after),
+            started_ms: AtomicI64::new(0),
+            polled_ms: AtomicI64::new(0),
+            committed_ms: AtomicI64::new(0),
+            pending_since_ms: AtomicI64::new(0),
+            waiting_on: Mutex::new(None),
+            stopped: Mutex::new(None),
+        }
+    }
+
     pub(crate) fn started(&self) {
         self.started_ms.store(now_ms(), Ordering::Relaxed);
     }
@@ -103,13 +118,13 @@ impl ProcessorHealth {
             unavailable(format!("stopped: {why}"))
         } else if self.started_ms.load(Ordering::Relaxed) == 0 {
             unavailable("starting: loading its state from the lake".into())
-        } else if report.last_poll_age_ms.unwrap_or(0) > millis(STUCK_POLL) {
+        } else if report.last_poll_age_ms.unwrap_or(0) > self.stuck_after_ms {
             unavailable(stuck(
                 "has not polled the log",
                 report.last_poll_age_ms,
                 &waiting,
             ))
-        } else if report.pending_age_ms.unwrap_or(0) > millis(STUCK_COMMIT) {
+        } else if report.pending_age_ms.unwrap_or(0) > self.stuck_after_ms {
             unavailable(stuck(
                 "holds a batch not committed",
                 report.pending_age_ms,
@@ -161,8 +176,8 @@ mod tests {
         let report = health.report();
         assert_eq!(report.status, Verdict::Degraded);
         assert_eq!(report.reason.as_deref(), Some("lake: commit failed"));
-        // A batch held for longer than STUCK_COMMIT.
-        health.pending_since(now_ms() - millis(STUCK_COMMIT) - 1_000);
+        // A batch held for longer than the stuck threshold.
+        health.pending_since(now_ms() - health.stuck_after_ms - 1_000);
         let report = health.report();
         assert_eq!(report.status, Verdict::Unavailable);
         assert!(
@@ -182,7 +197,7 @@ mod tests {
         health.started();
         health
             .polled_ms
-            .store(now_ms() - millis(STUCK_POLL) - 1_000, Ordering::Relaxed);
+            .store(now_ms() - health.stuck_after_ms - 1_000, Ordering::Relaxed);
         let report = health.report();
         assert_eq!(report.status, Verdict::Unavailable);
         assert!(report.reason.expect("reason").contains("has not polled"));

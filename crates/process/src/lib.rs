@@ -66,6 +66,9 @@ pub struct ProcessorConfig {
     /// Port on which `clickstream process` serves `/metrics` and `/health/*` (on the
     /// ingest host address); 0: none. `up` and `ingest` serve them on the ingest port.
     pub metrics_port: u16,
+    /// A processor whose loop has not polled the log for this long, or that has held a
+    /// batch this long without committing it, is reported stuck (not ready).
+    pub stuck_after_ms: u64,
 }
 
 impl Default for ProcessorConfig {
@@ -75,6 +78,7 @@ impl Default for ProcessorConfig {
             poll_max_records: 20_000,
             enabled: true,
             metrics_port: 9464,
+            stuck_after_ms: 60_000,
         }
     }
 }
@@ -208,13 +212,18 @@ impl Processor {
                 &[RAW_TOPIC.to_string(), INVALID_TOPIC.to_string()],
             )
             .await?;
+        let mut schemas = SchemaCache::new(registry, reader);
+        // Known before the first record, so an outage of the registry later does not stop
+        // records written with any version of the raw subject.
+        let warmed = schemas.warm(&value_subject(RAW_TOPIC)).await?;
+        tracing::debug!(versions = warmed, "raw schemas loaded");
         let mut processor = Processor {
             config,
             lake_config,
             log,
             consumer,
             tables,
-            schemas: SchemaCache::new(registry, reader),
+            schemas,
             latest_schema,
             metadata_schema,
             latest_schema_id,

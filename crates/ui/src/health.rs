@@ -42,7 +42,20 @@ impl Readiness {
 
 /// Asks the three parts at once, each within [`CHECK_DEADLINE`].
 pub async fn check(log: &dyn EventLog, registry: &RegistryClient, lake: &Lake) -> Readiness {
+    check_parts(Some(log), registry, Some(lake)).await
+}
+
+/// [`check`] for a process that may not use the log or the lake (a registry alone): a
+/// part it does not use counts as answering.
+pub async fn check_parts(
+    log: Option<&dyn EventLog>,
+    registry: &RegistryClient,
+    lake: Option<&Lake>,
+) -> Readiness {
     let log_check = timed(async {
+        let Some(log) = log else {
+            return Ok("not used by this process".to_string());
+        };
         log.topics()
             .await
             .map(|topics| format!("{} backend, {} topics", log.backend(), topics.len()))
@@ -56,6 +69,9 @@ pub async fn check(log: &dyn EventLog, registry: &RegistryClient, lake: &Lake) -
             .map_err(|e| e.to_string())
     });
     let lake_check = timed(async {
+        let Some(lake) = lake else {
+            return Ok("not used by this process".to_string());
+        };
         lake.table(TableKind::Events)
             .await
             .map(|table| format!("events at version {} in {}", table.version(), lake.root()))

@@ -33,7 +33,10 @@ impl TestPipeline {
         let pipeline = Pipeline::start(config.clone())
             .await
             .expect("pipeline starts");
-        let base = format!("http://127.0.0.1:{}", pipeline.ingest_addr().port());
+        let base = format!(
+            "http://127.0.0.1:{}",
+            pipeline.ingest_addr().expect("ingest runs").port()
+        );
         TestPipeline {
             pipeline,
             base,
@@ -63,7 +66,10 @@ impl TestPipeline {
         let pipeline = Pipeline::start(config.clone())
             .await
             .expect("pipeline restarts");
-        let base = format!("http://127.0.0.1:{}", pipeline.ingest_addr().port());
+        let base = format!(
+            "http://127.0.0.1:{}",
+            pipeline.ingest_addr().expect("ingest runs").port()
+        );
         TestPipeline {
             pipeline,
             base,
@@ -77,6 +83,7 @@ impl TestPipeline {
     pub async fn sql(&self, query: &str) -> Vec<serde_json::Map<String, Value>> {
         self.pipeline
             .query()
+            .expect("the SQL engine runs")
             .sql(query)
             .await
             .unwrap_or_else(|e| panic!("{query}: {e}"))
@@ -137,7 +144,12 @@ impl TestPipeline {
     }
 
     pub fn log(&self) -> std::sync::Arc<dyn EventLog> {
-        self.pipeline.log()
+        self.pipeline.log().expect("the log is open")
+    }
+
+    /// The pipeline's lake.
+    pub fn lake(&self) -> &clickstream_lake::Lake {
+        self.pipeline.lake().expect("the lake is open")
     }
 }
 

@@ -56,7 +56,6 @@ async fn a_replayed_batch_keeps_the_duplicate_decisions_already_committed() {
     // What a run that crashed between its `duplicates` and `events` commits leaves: the
     // repeat in `duplicates`, with the partition's position after the batch.
     let mut duplicates = t
-        .pipeline
         .lake()
         .table(TableKind::Duplicates)
         .await

@@ -197,7 +197,7 @@ async fn two_processors_one_killed_every_event_exactly_once() {
         config.processor.enabled = false;
     })
     .await;
-    let lake_url = t.pipeline.lake().root().to_string();
+    let lake_url = t.lake().root().to_string();
     let registry_url = t.pipeline.registry_url().to_string();
     let dirs = [
         tempfile::tempdir().expect("dir"),

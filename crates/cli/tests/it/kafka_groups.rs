@@ -43,10 +43,7 @@ impl ChildProcessor {
             .arg("process")
             .envs(backend.env())
             .env("SCHEMA_REGISTRY_URL", t.pipeline.registry_url())
-            .env(
-                "CLICKSTREAM_LAKE__URL",
-                t.pipeline.lake().root().to_string(),
-            )
+            .env("CLICKSTREAM_LAKE__URL", t.lake().root().to_string())
             .env("CLICKSTREAM_LAKE__FLUSH_INTERVAL_MS", "200")
             .env("CLICKSTREAM_PROCESSOR__METRICS_PORT", "0")
             .env("RUST_LOG", "warn,clickstream=info,clickstream_kafka=info")

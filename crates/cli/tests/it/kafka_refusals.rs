@@ -222,10 +222,7 @@ async fn kafka_topic_authorization_failure_on_fetch_stops_the_processor() {
         .arg("process")
         .envs(backend.env())
         .env("SCHEMA_REGISTRY_URL", t.pipeline.registry_url())
-        .env(
-            "CLICKSTREAM_LAKE__URL",
-            t.pipeline.lake().root().to_string(),
-        )
+        .env("CLICKSTREAM_LAKE__URL", t.lake().root().to_string())
         .env("CLICKSTREAM_LAKE__FLUSH_INTERVAL_MS", "200")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())

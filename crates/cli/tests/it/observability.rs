@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 use clickstream_event::RAW_TOPIC;
 
 use crate::common::{TestPipeline, seed_events};
+use crate::eventually::{check, eventually};
 use crate::prometheus::{Exposition, parse};
 
 async fn scrape(t: &TestPipeline, url: String) -> Exposition {
@@ -152,38 +153,60 @@ async fn metrics_parse_and_count_exactly_the_events_posted() {
     }
 }
 
+/// GET `url` as JSON: (status, body).
+async fn get_json(t: &TestPipeline, url: String) -> (u16, serde_json::Value) {
+    let response = t.http.get(url).send().await.expect("answer");
+    let status = response.status().as_u16();
+    (status, response.json().await.expect("json"))
+}
+
 #[tokio::test]
-async fn health_answers_live_and_ready_with_each_check() {
+async fn health_answers_live_and_ready_per_role() {
     let t = TestPipeline::start().await;
     for url in [t.url("/health/live"), t.ui_url("/health/live")] {
         let live = t.http.get(url).send().await.expect("live");
         assert_eq!(live.status(), 200);
     }
-    let ready = t
-        .http
-        .get(t.url("/health/ready"))
-        .send()
-        .await
-        .expect("ready");
-    assert_eq!(ready.status(), 200);
-    let body: serde_json::Value = ready.json().await.expect("json");
+    // Ready once the processor has loaded its state.
+    let body = eventually("ready", Duration::from_secs(30), || async {
+        let (status, body) = get_json(&t, t.url("/health/ready")).await;
+        check(status == 200 && body["status"] == "ready", || {
+            body.to_string()
+        })
+        .map(|()| body)
+    })
+    .await;
+    for role in ["ingest", "processor", "registry", "ui"] {
+        assert_eq!(body["roles"][role]["status"], "ready", "{role}: {body}");
+    }
     assert_eq!(
         body["checks"],
         serde_json::json!({"log": "ok", "registry": "ok", "lake": "ok"})
     );
-    for part in ["log", "registry", "lake"] {
-        assert_eq!(body["details"][part]["ok"], true, "{part}");
-    }
     assert!(
         body["details"]["registry"]["detail"]
             .as_str()
             .is_some_and(|d| d.contains("2 subjects")),
         "{body}"
     );
+    let (status, one) = get_json(&t, t.url("/health/ready/ingest")).await;
+    assert_eq!(status, 200);
+    assert_eq!(one["roles"].as_object().map(|r| r.len()), Some(1), "{one}");
+    let (status, unknown) = get_json(&t, t.url("/health/ready/nope")).await;
+    assert_eq!(status, 404);
+    assert!(
+        unknown["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("ingest")),
+        "{unknown}"
+    );
 }
 
+/// The registry going away degrades ingest and the processor (they go on with the schemas
+/// they have) but makes neither unavailable: readiness stays 200 and names the part, and
+/// an event posted meanwhile is acknowledged and lands. (It answered 503 before.)
 #[tokio::test]
-async fn readiness_fails_when_the_registry_is_gone() {
+async fn readiness_names_the_registry_when_it_is_gone_and_stays_ready() {
     // An external registry that we then stop: the log and lake stay, the registry goes.
     let registry_dir = tempfile::tempdir().expect("tempdir");
     let store = std::sync::Arc::new(
@@ -199,26 +222,52 @@ async fn readiness_fails_when_the_registry_is_gone() {
     }));
     let external = url.clone();
     let t = TestPipeline::start_with(move |c| c.registry.url = Some(external.into())).await;
-    let ready = t
-        .http
-        .get(t.url("/health/ready"))
-        .send()
-        .await
-        .expect("ready");
-    assert_eq!(ready.status(), 200);
+    eventually("ready", Duration::from_secs(30), || async {
+        let (status, body) = get_json(&t, t.url("/health/ready")).await;
+        check(status == 200 && body["status"] == "ready", || {
+            body.to_string()
+        })
+    })
+    .await;
     let _ = stop.send(());
     server.await.expect("join").expect("server");
 
-    let ready = t
-        .http
-        .get(t.url("/health/ready"))
-        .send()
-        .await
-        .expect("ready");
-    assert_eq!(ready.status(), 503);
-    let body: serde_json::Value = ready.json().await.expect("json");
+    let (status, body) = get_json(&t, t.url("/health/ready")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "degraded", "{body}");
     assert_eq!(
         body["checks"],
         serde_json::json!({"log": "ok", "registry": "unavailable", "lake": "ok"})
     );
+    for role in ["ingest", "processor"] {
+        assert_eq!(body["roles"][role]["status"], "degraded", "{role}: {body}");
+        let reason = body["roles"][role]["reason"].as_str().unwrap_or_default();
+        assert!(reason.contains("registry"), "{role}: {reason}");
+    }
+    let response = t
+        .collect(serde_json::to_vec(&crate::common::seed_events()[..3]).expect("json"))
+        .await;
+    assert_eq!(response.status(), 200, "ingest keeps acknowledging");
+    t.wait_for_count("SELECT count(*) AS n FROM events", 3)
+        .await;
+}
+
+/// The lag and lake gauges come from the sampler, which runs whenever `/metrics` is
+/// served, not only with the web UI (they were missing with `--no-ui` and in `process`).
+#[tokio::test]
+async fn lag_and_lake_gauges_are_exported_without_the_ui() {
+    let t = TestPipeline::start_with(|c| c.ui.enabled = false).await;
+    let body = serde_json::to_vec(&seed_events()).expect("json");
+    assert_eq!(t.collect(body).await.status(), 200);
+    t.wait_for_count("SELECT count(*) AS n FROM events", 12)
+        .await;
+    eventually("the gauges", Duration::from_secs(30), || async {
+        let now = scrape(&t, t.url("/metrics")).await;
+        let rows = now.value("clickstream_lake_table_rows", &[("table", "events")]);
+        let lags = now.all("clickstream_process_lag_records").len();
+        check(rows == 12.0 && lags > 0, || {
+            format!("rows {rows}, {lags} lag series")
+        })
+    })
+    .await;
 }

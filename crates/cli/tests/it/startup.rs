@@ -79,3 +79,21 @@ async fn an_external_registry_is_used_instead_of_serving_one() {
     let _ = stop.send(());
     server.await.expect("join").expect("server");
 }
+
+/// A registry bound to one address (not loopback's 127.0.0.1, not any-address) is reached
+/// there by the rest of the process; it used to be asked at 127.0.0.1 and start-up failed.
+#[tokio::test]
+async fn the_own_registry_is_reached_where_it_listens() {
+    let t = TestPipeline::start_with(|c| c.registry.host = "127.0.0.2".into()).await;
+    let addr = t.pipeline.registry_addr().expect("served here");
+    assert_eq!(addr.ip().to_string(), "127.0.0.2");
+    assert!(
+        t.pipeline.registry_url().contains("127.0.0.2"),
+        "{}",
+        t.pipeline.registry_url()
+    );
+    let response = t
+        .collect(serde_json::to_vec(&crate::common::seed_events()[..2]).expect("json"))
+        .await;
+    assert_eq!(response.status(), 200);
+}
