@@ -330,7 +330,7 @@ impl Pipeline {
                     .context("web UI server")
             });
         }
-        if self.roles.processor && !self.roles.ingest && config.processor.metrics_port != 0 {
+        if self.roles.processor && !self.roles.ingest {
             let port = config.processor.metrics_port;
             let listener = bind(&config.ingest.host, port, "processor metrics").await?;
             self.metrics_addr = Some(listener.local_addr()?);

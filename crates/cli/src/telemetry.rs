@@ -94,8 +94,8 @@ fn describe() {
     );
     describe_counter!(
         "clickstream_process_latest_skipped_total",
-        "latest-topic records not emitted because the log refused them as too large (the \
-         events are in the lake)"
+        "latest-topic records not emitted because the log refused them as too large or its \
+         disk was at its reserve (the events are in the lake)"
     );
     describe_gauge!(
         "clickstream_process_lag_records",

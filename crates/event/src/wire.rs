@@ -1,5 +1,8 @@
 //! Confluent wire format: byte 0 (magic), 4-byte big-endian schema id, Avro binary.
 
+use apache_avro::reader::datum::GenericDatumReader;
+use apache_avro::types::Value;
+
 use crate::EventError;
 
 /// The magic byte that starts every Confluent-framed record.
@@ -30,6 +33,31 @@ pub fn split(bytes: &[u8]) -> Result<(u32, &[u8]), EventError> {
     }
     let id = u32::from_be_bytes([bytes[1], bytes[2], bytes[3], bytes[4]]);
     Ok((id, &bytes[HEADER_LEN..]))
+}
+
+/// Decodes the Avro payload of a record framed with schema `id`: exactly one datum, read
+/// with `reader` (the writer schema, resolved to a reader schema if it was built so).
+/// Trailing bytes are an error: the record is not what its schema says.
+pub fn read_datum(
+    reader: &GenericDatumReader<'_>,
+    id: u32,
+    payload: &[u8],
+) -> Result<Value, EventError> {
+    let decode = |reason: String| EventError::Decode {
+        schema_id: id,
+        reason,
+    };
+    let mut rest = payload;
+    let value = reader
+        .read_value(&mut rest)
+        .map_err(|e| decode(e.to_string()))?;
+    if !rest.is_empty() {
+        return Err(decode(format!(
+            "{} trailing bytes after the Avro record",
+            rest.len()
+        )));
+    }
+    Ok(value)
 }
 
 #[cfg(test)]

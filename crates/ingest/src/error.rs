@@ -47,10 +47,11 @@ pub enum IngestError {
     /// The body could not be read from the connection.
     #[error("could not read the request body: {0}")]
     BodyRead(String),
-    /// The log cannot take writes now; nothing of the batch is acknowledged.
-    #[error("the event log cannot accept writes right now; retry later")]
+    /// The log cannot take writes now; nothing of the batch is acknowledged. The reason is
+    /// the log's (an outage, a disk at its reserve), which names no secret.
+    #[error("the event log cannot accept writes right now ({source}); retry later")]
     LogUnavailable {
-        /// The log's error, logged.
+        /// The log's error, shown and logged.
         source: LogError,
         /// Seconds for `Retry-After`.
         retry_after_secs: u32,

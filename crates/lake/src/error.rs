@@ -212,10 +212,19 @@ fn delta_is_transient(err: &DeltaTableError) -> bool {
             TransactionError::LogStoreError { .. } => true,
             _ => false,
         },
-        // The kernel's object store variant is not reachable through deltalake's re-exports
-        // (and not exposed as a `source`); look for a typed cause down the chain instead.
-        DeltaTableError::KernelError(kernel) => {
-            let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(kernel);
+        // The kernel wraps object-store and I/O errors without exposing them as a `source`:
+        // look at its variant, then down the chain for anything else.
+        DeltaTableError::KernelError(kernel) => kernel_is_transient(kernel),
+        _ => false,
+    }
+}
+
+fn kernel_is_transient(kernel: &delta_kernel::Error) -> bool {
+    match kernel {
+        delta_kernel::Error::ObjectStore(store) => object_store_is_transient(store),
+        delta_kernel::Error::IOError(io) => io_is_transient(io),
+        other => {
+            let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(other);
             while let Some(err) = cause {
                 if let Some(store) = err.downcast_ref::<ObjectStoreError>() {
                     return object_store_is_transient(store);
@@ -227,7 +236,6 @@ fn delta_is_transient(err: &DeltaTableError) -> bool {
             }
             false
         }
-        _ => false,
     }
 }
 
@@ -299,6 +307,23 @@ mod tests {
             },
         );
         assert!(race.is_transient());
+    }
+
+    /// A refresh that fails because the store answers 500 comes wrapped in the kernel's
+    /// error, which does not expose the object-store error as a source: still transient.
+    /// (It was classified fatal, and a store outage during a state rebuild stopped the
+    /// processor: the fault matrix's S3 scenario.)
+    #[test]
+    fn classifies_a_store_outage_seen_by_the_kernel_as_transient() {
+        let kernel = delta_kernel::Error::ObjectStore(ObjectStoreError::Generic {
+            store: "S3",
+            source: "500 Internal Server Error".into(),
+        });
+        let err = LakeError::op("events", "refresh", DeltaTableError::KernelError(kernel));
+        assert!(err.is_transient(), "{err}");
+        let schema = delta_kernel::Error::Schema("bad".into());
+        let err = LakeError::op("events", "refresh", DeltaTableError::KernelError(schema));
+        assert!(!err.is_transient(), "{err}");
     }
 
     #[test]

@@ -138,11 +138,41 @@ impl Processor {
             Err(LogError::RecordTooLarge { .. } | LogError::RecordsTooLarge(_)) => {
                 self.append_latest_one_by_one(batch).await?
             }
+            Err(e @ LogError::DiskFull { .. }) => self.append_latest_while_space(batch, &e).await?,
             other => {
                 other?;
             }
         }
         batch.latest_done = true;
+        Ok(())
+    }
+
+    /// The log's disk is at its reserve: the lake comes first. The latest topic (derived,
+    /// at-least-once output: every event is in the lake all the same) gets what fits, in
+    /// chunks, and the rest of the batch is not emitted there, with a warning and a metric,
+    /// rather than stalling the lake behind it.
+    async fn append_latest_while_space(
+        &mut self,
+        batch: &SealedBatch,
+        first: &LogError,
+    ) -> Result<(), ProcessError> {
+        const CHUNK: usize = 256;
+        let mut emitted = 0;
+        for chunk in batch.latest.chunks(CHUNK) {
+            match self.log.append(chunk.to_vec()).await {
+                Ok(_) => emitted += chunk.len(),
+                Err(LogError::DiskFull { .. }) => break,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let skipped = batch.latest.len() - emitted;
+        if skipped > 0 {
+            metrics::counter!("clickstream_process_latest_skipped_total").increment(skipped as u64);
+            tracing::warn!(
+                skipped, emitted, reason = %first,
+                "disk at its reserve: latest-topic records not emitted so the lake can catch up"
+            );
+        }
         Ok(())
     }
 

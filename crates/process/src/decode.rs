@@ -146,18 +146,13 @@ impl SchemaCache {
             Some(Err(reason)) => return undecodable(reason.clone()),
             None => return undecodable(format!("schema id {id} could not be loaded")),
         };
-        let mut rest = payload;
-        match decoder.reader.read_value(&mut rest) {
-            Ok(value) if rest.is_empty() => Ok(Ok(Decoded {
+        match wire::read_datum(&decoder.reader, id, payload) {
+            Ok(value) => Ok(Ok(Decoded {
                 schema_id: id,
                 value,
                 is_raw_schema: decoder.is_raw_schema,
             })),
-            Ok(_) => undecodable(format!(
-                "{} trailing bytes after the Avro record (schema id {id})",
-                rest.len()
-            )),
-            Err(e) => undecodable(format!("avro decoding with schema id {id} failed: {e}")),
+            Err(e) => undecodable(e.to_string()),
         }
     }
 }

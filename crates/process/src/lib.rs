@@ -64,7 +64,8 @@ pub struct ProcessorConfig {
     /// backlog for `clickstream process --drain`).
     pub enabled: bool,
     /// Port on which `clickstream process` serves `/metrics` and `/health/*` (on the
-    /// ingest host address); 0: none. `up` and `ingest` serve them on the ingest port.
+    /// ingest host address); 0: any free port, logged at start like every other port.
+    /// `up` and `ingest` serve them on the ingest port.
     pub metrics_port: u16,
     /// A processor whose loop has not polled the log for this long, or that has held a
     /// batch this long without committing it, is reported stuck (not ready).
@@ -170,6 +171,9 @@ pub struct Processor {
     drain: bool,
     /// When the unique-users state last looked for other processors' commits.
     users_followed: Option<std::time::Instant>,
+    /// Days whose count changed but could not be emitted yet (the log's disk at its
+    /// reserve); emitted with the next emit.
+    users_unemitted: std::collections::BTreeSet<String>,
     /// When `unique_users_daily` was last checked or rewritten, and the `events` version
     /// the table was then known to hold (or pass).
     users_written: Option<(std::time::Instant, i64)>,
@@ -238,6 +242,7 @@ impl Processor {
             stop: watch::channel(false).1,
             drain: false,
             users_followed: None,
+            users_unemitted: std::collections::BTreeSet::new(),
             users_written: None,
         };
         processor.reconcile_unique_users().await?;

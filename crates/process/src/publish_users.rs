@@ -70,7 +70,7 @@ impl Processor {
             self.users_followed = Some(Instant::now());
             self.tables.events.refresh().await?;
             let changed = self.users.catch_up(&self.tables.events).await?;
-            if !changed.is_empty() {
+            if !changed.is_empty() || !self.users_unemitted.is_empty() {
                 self.emit_unique_users(&changed).await?;
             }
         }
@@ -78,7 +78,11 @@ impl Processor {
     }
 
     /// Emits the counts of `days` to the unique users topic.
+    /// While the log's disk is at its reserve the days are kept and emitted with the next
+    /// emit that gets through: the lake (where the counts are in any case) comes first.
     async fn emit_unique_users(&mut self, days: &BTreeSet<String>) -> Result<(), ProcessError> {
+        let mut days = days.clone();
+        days.append(&mut self.users_unemitted);
         let records = days
             .iter()
             .map(|day| {
@@ -94,8 +98,18 @@ impl Processor {
                 }
             })
             .collect();
-        self.log.append(records).await?;
-        Ok(())
+        match self.log.append(records).await {
+            Ok(_) => Ok(()),
+            Err(e @ clickstream_log::LogError::DiskFull { .. }) => {
+                tracing::warn!(error = %e, days = days.len(), "unique users not emitted yet: disk at its reserve");
+                self.users_unemitted = days;
+                Ok(())
+            }
+            Err(e) => {
+                self.users_unemitted = days;
+                Err(e.into())
+            }
+        }
     }
 
     /// Rewrites `unique_users_daily` from the state when the state holds a later `events`

@@ -28,6 +28,7 @@ impl Processor {
         &mut self,
         records: Vec<LogRecord>,
     ) -> Result<(), ProcessError> {
+        tracing::debug!(records = records.len(), "records read");
         let (schema, metadata_schema) = (self.latest_schema.clone(), self.metadata_schema.clone());
         let writers = LatestWriters {
             full: GenericDatumWriter::builder(&schema)

@@ -142,16 +142,7 @@ async fn decode_avro(
     let reader = GenericDatumReader::builder(&schema)
         .build()
         .map_err(|e| format!("schema id {id}: {e}"))?;
-    let mut rest = payload;
-    let value = reader
-        .read_value(&mut rest)
-        .map_err(|e| format!("avro decoding with schema id {id} failed: {e}"))?;
-    if !rest.is_empty() {
-        return Err(format!(
-            "{} trailing bytes after the Avro record (schema id {id})",
-            rest.len()
-        ));
-    }
+    let value = wire::read_datum(&reader, id, payload).map_err(|e| e.to_string())?;
     let text = serde_json::to_string(&AvroJson(&value)).map_err(|e| e.to_string())?;
     RawValue::from_string(text).map_err(|e| e.to_string())
 }

@@ -9,7 +9,7 @@
 //!   disturb another.
 
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use clickstream::Config;
 use clickstream_log::{EmbeddedLog, EmbeddedLogConfig, EventLog};
@@ -102,14 +102,6 @@ impl LogBackend {
     }
 }
 
-/// A free TCP port on loopback (for servers that cannot be told to pick one).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
 /// Where the lake lives in a scenario.
 pub enum LakeBackend {
     /// The default: a `file://` lake in the pipeline's data dir.
@@ -165,43 +157,29 @@ impl MotoServer {
             "moto_server not found at {bin}: run scripts/test, which installs it, or set \
              CLICKSTREAM_MOTO_SERVER"
         );
-        let port = free_port();
-        let child = Command::new(&bin)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        // Port 0: the system picks a free port, and werkzeug says which once it listens.
+        let mut child = Command::new(&bin)
+            .args(["-H", "127.0.0.1", "-p", "0"])
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .unwrap_or_else(|e| panic!("starting {bin}: {e}"));
-        let server = MotoServer {
-            child,
-            endpoint: format!("http://127.0.0.1:{port}"),
-        };
-        server.wait_until_ready();
-        server
-    }
-
-    fn wait_until_ready(&self) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let address = self.endpoint.trim_start_matches("http://").to_string();
-        loop {
-            if let Ok(mut stream) = std::net::TcpStream::connect(&address) {
-                use std::io::{Read, Write};
-                let request = format!("GET / HTTP/1.0\r\nHost: {address}\r\n\r\n");
-                let mut answer = String::new();
-                if stream.write_all(request.as_bytes()).is_ok()
-                    && stream.read_to_string(&mut answer).is_ok()
-                    && answer.starts_with("HTTP/1.")
-                {
-                    return;
+        let stderr = child.stderr.take().expect("piped stderr");
+        let (found, listening) = std::sync::mpsc::channel();
+        // Reads the server's log to the end, so that it never blocks on a full pipe.
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if let Some(at) = line.find("Running on http://") {
+                    let _ = found.send(line[at + "Running on ".len()..].trim().to_string());
                 }
             }
-            assert!(
-                Instant::now() < deadline,
-                "moto server at {} did not come up",
-                self.endpoint
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        });
+        let endpoint = listening
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|e| panic!("moto server at {bin} did not say where it listens: {e}"));
+        MotoServer { child, endpoint }
     }
 
     /// Freezes the server (SIGSTOP): connections are accepted by the kernel but never

@@ -13,7 +13,8 @@ pub struct TestPipeline {
     pub base: String,
     pub http: reqwest::Client,
     pub config: Config,
-    pub _dir: tempfile::TempDir,
+    /// The data dir, removed on drop, when the pipeline made its own.
+    pub _dir: Option<tempfile::TempDir>,
 }
 
 impl TestPipeline {
@@ -28,7 +29,14 @@ impl TestPipeline {
 
     pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> TestPipeline {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut config = test_config(dir.path());
+        let mut t = Self::start_in(dir.path(), adjust).await;
+        t._dir = Some(dir);
+        t
+    }
+
+    /// A pipeline with its data in `dir`, which the caller owns.
+    pub async fn start_in(dir: &Path, adjust: impl FnOnce(&mut Config)) -> TestPipeline {
+        let mut config = test_config(dir);
         adjust(&mut config);
         let pipeline = Pipeline::start(config.clone())
             .await
@@ -42,7 +50,7 @@ impl TestPipeline {
             base,
             http: reqwest::Client::new(),
             config,
-            _dir: dir,
+            _dir: None,
         }
     }
 
@@ -99,27 +107,21 @@ impl TestPipeline {
 
     /// [`Self::wait_for_count`] with a deadline of `within`.
     pub async fn wait_for_count_within(&self, query: &str, expected: i64, within: Duration) {
-        let deadline = std::time::Instant::now() + within;
-        loop {
+        let what = format!("{query} reaches {expected}");
+        crate::eventually::eventually(&what, within, || async move {
             let rows = self.sql(query).await;
             let n = rows
                 .first()
                 .and_then(|r| r.get("n"))
                 .and_then(Value::as_i64)
                 .unwrap_or(0);
-            if n == expected {
-                return;
-            }
             assert!(
-                n < expected,
+                n <= expected,
                 "{query}: {n} rows, more than the {expected} expected"
             );
-            assert!(
-                std::time::Instant::now() < deadline,
-                "{query}: still {n} rows of {expected} after {within:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+            crate::eventually::check(n == expected, || format!("still {n}"))
+        })
+        .await;
     }
 
     pub fn url(&self, path: &str) -> String {

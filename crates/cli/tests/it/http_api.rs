@@ -257,7 +257,7 @@ async fn log_that_cannot_write_answers_503_with_retry_after() {
     assert_eq!(first.status(), 200);
     let before_raw = read_topic(t.log().as_ref(), RAW_TOPIC).await.len();
 
-    let topics_dir = t._dir.path().join("log").join("topics");
+    let topics_dir = t.config.data_dir.join("log").join("topics");
     for topic in [RAW_TOPIC, INVALID_TOPIC] {
         for p in 0..6 {
             let dir = topics_dir.join(topic).join(p.to_string());

@@ -3,10 +3,9 @@
 //! commit, and a processor of a two-member group killed mid-run.
 
 use std::collections::HashSet;
-use std::process::Stdio;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::DefaultProducerContext;
@@ -15,6 +14,8 @@ use serde_json::{Value, json};
 
 use crate::backends::{Backend, LakeBackend, LogBackend};
 use crate::common::{TestPipeline, seed_events};
+use crate::eventually::{check, eventually};
+use crate::faults::child::{Child, field};
 
 fn cluster(backend: &Backend) -> &MockCluster<'static, DefaultProducerContext> {
     match &backend.log {
@@ -82,34 +83,34 @@ async fn brokers_down_during_produce_answer_503_and_lose_nothing_acknowledged() 
         cluster(&backend).broker_up(broker).expect("broker up");
     }
     // The client retries, as Retry-After tells it to, until the cluster is back.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
+    eventually("ingest recovers", Duration::from_secs(60), || async {
         let response = t
             .collect(serde_json::to_vec(&batch(200, 20)).expect("json"))
             .await;
-        if response.status() == 200 {
-            acked.extend(200..220);
-            break;
-        }
-        assert_eq!(response.status(), 503);
-        assert!(Instant::now() < deadline, "ingest did not recover");
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let ids = lake_ids(&t).await;
-        if acked.iter().all(|id| ids.contains(id)) {
-            break;
-        }
         assert!(
-            Instant::now() < deadline,
-            "acknowledged events missing from the lake: {} of {}",
-            acked.iter().filter(|id| !ids.contains(id)).count(),
-            acked.len()
+            matches!(response.status().as_u16(), 200 | 503),
+            "{}",
+            response.status()
         );
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+        check(response.status() == 200, || {
+            format!("{}", response.status())
+        })
+    })
+    .await;
+    acked.extend(200..220);
+
+    eventually(
+        "acknowledged events land",
+        Duration::from_secs(60),
+        || async {
+            let ids = lake_ids(&t).await;
+            let missing = acked.iter().filter(|id| !ids.contains(id)).count();
+            check(missing == 0, || {
+                format!("{missing} of {} missing", acked.len())
+            })
+        },
+    )
+    .await;
 }
 
 /// Fetch and offset-commit requests fail now and then (leadership moves, coordinator
@@ -154,32 +155,32 @@ async fn fetch_and_commit_errors_neither_lose_nor_duplicate() {
     assert_eq!(ids.len() as i64, next - 1);
 }
 
+/// `clickstream process` in `dir` on `backend`, committing every 200 ms, serving its
+/// metrics on a port of the system's choosing (read back from its "is up" line).
 fn spawn_processor(
+    name: &str,
     backend: &Backend,
     registry_url: &str,
     lake_url: &str,
     dir: &std::path::Path,
-    metrics_port: u16,
-) -> tokio::process::Child {
-    tokio::process::Command::new(env!("CARGO_BIN_EXE_clickstream"))
-        .arg("--data-dir")
-        .arg(dir)
-        .arg("process")
-        .envs(backend.env())
-        .env("SCHEMA_REGISTRY_URL", registry_url)
-        .env("CLICKSTREAM_LAKE__URL", lake_url)
-        .env("CLICKSTREAM_LAKE__FLUSH_INTERVAL_MS", "200")
-        .env("CLICKSTREAM_INGEST__HOST", "127.0.0.1")
-        .env(
-            "CLICKSTREAM_PROCESSOR__METRICS_PORT",
-            metrics_port.to_string(),
-        )
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn clickstream process")
+) -> Child {
+    let env = backend
+        .env()
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .chain([
+            ("SCHEMA_REGISTRY_URL".to_string(), registry_url.to_string()),
+            ("CLICKSTREAM_LAKE__URL".to_string(), lake_url.to_string()),
+            (
+                "CLICKSTREAM_LAKE__FLUSH_INTERVAL_MS".to_string(),
+                "200".to_string(),
+            ),
+            (
+                "CLICKSTREAM_PROCESSOR__METRICS_PORT".to_string(),
+                "0".to_string(),
+            ),
+        ]);
+    Child::spawn(name, dir, &["process"], env)
 }
 
 /// Two `clickstream process` instances share the raw topic's six partitions through the
@@ -203,15 +204,10 @@ async fn two_processors_one_killed_every_event_exactly_once() {
         tempfile::tempdir().expect("dir"),
         tempfile::tempdir().expect("dir"),
     ];
-    let metrics_port = crate::backends::free_port();
-    let mut first = spawn_processor(&backend, &registry_url, &lake_url, dirs[0].path(), 0);
-    let mut second = spawn_processor(
-        &backend,
-        &registry_url,
-        &lake_url,
-        dirs[1].path(),
-        metrics_port,
-    );
+    let mut first = spawn_processor("first", &backend, &registry_url, &lake_url, dirs[0].path());
+    let mut second = spawn_processor("second", &backend, &registry_url, &lake_url, dirs[1].path());
+    let up = second.wait_for_line("processor process is up").await;
+    let metrics_url = format!("{}/metrics", field(&up, "metrics"));
 
     let acked: Arc<Mutex<Vec<i64>>> = Arc::default();
     let next_id = Arc::new(AtomicI64::new(1));
@@ -240,20 +236,18 @@ async fn two_processors_one_killed_every_event_exactly_once() {
     };
 
     // Let both members join and commit for a while, then kill one mid-stream.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let rows = t.sql("SELECT count(*) AS n FROM events").await;
-        if rows[0]["n"].as_i64().unwrap_or(0) > 400 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "processors did not start landing events"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    eventually(
+        "processors land events",
+        Duration::from_secs(60),
+        || async {
+            let rows = t.sql("SELECT count(*) AS n FROM events").await;
+            let n = rows[0]["n"].as_i64().unwrap_or(0);
+            check(n > 400, || format!("{n} events"))
+        },
+    )
+    .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    first.kill().await.expect("SIGKILL");
+    first.kill().await;
     tokio::time::sleep(Duration::from_secs(5)).await;
     stop.store(true, Ordering::Relaxed);
     sender.await.expect("sender");
@@ -264,45 +258,45 @@ async fn two_processors_one_killed_every_event_exactly_once() {
         "only {} events acknowledged",
         acked.len()
     );
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let ids = lake_ids(&t).await;
-        let missing = acked.iter().filter(|id| !ids.contains(id)).count();
-        if missing == 0 {
-            break;
-        }
-        if let Ok(Some(status)) = second.try_wait() {
-            panic!("the surviving processor exited: {status}");
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{missing} of {} acknowledged events still missing",
-            acked.len()
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    let (acked, survivor, t) = (&acked, &mut second, &t);
+    eventually(
+        "every acknowledged event lands",
+        Duration::from_secs(120),
+        || {
+            let exited = survivor.has_exited();
+            async move {
+                assert!(
+                    exited.is_none(),
+                    "the surviving processor exited: {exited:?}"
+                );
+                let ids = lake_ids(t).await;
+                let missing = acked.iter().filter(|id| !ids.contains(id)).count();
+                check(missing == 0, || {
+                    format!("{missing} of {} acknowledged events missing", acked.len())
+                })
+            }
+        },
+    )
+    .await;
 
     let truth = "SELECT substr(timestamp, 1, 10) AS day, count(DISTINCT customer_id) AS n \
                  FROM events WHERE customer_id IS NOT NULL GROUP BY 1 ORDER BY 1";
     let expected = t.sql(truth).await;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let table = t
-            .sql("SELECT day, unique_users AS n FROM unique_users_daily ORDER BY day")
-            .await;
-        if table == expected {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "unique_users_daily {table:?} never matched the events {expected:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    eventually(
+        "unique_users_daily matches the events",
+        Duration::from_secs(60),
+        || async {
+            let table = t
+                .sql("SELECT day, unique_users AS n FROM unique_users_daily ORDER BY day")
+                .await;
+            check(table == expected, || format!("{table:?} vs {expected:?}"))
+        },
+    )
+    .await;
     // A separate processor serves its own metrics, librdkafka's statistics among them.
     let metrics = t
         .http
-        .get(format!("http://127.0.0.1:{metrics_port}/metrics"))
+        .get(&metrics_url)
         .send()
         .await
         .expect("processor metrics answer")
@@ -315,5 +309,5 @@ async fn two_processors_one_killed_every_event_exactly_once() {
     ] {
         assert!(metrics.contains(name), "{name} missing from:\n{metrics}");
     }
-    second.kill().await.expect("stop");
+    second.kill().await;
 }

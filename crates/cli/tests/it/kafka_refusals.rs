@@ -12,6 +12,7 @@ use tokio::io::AsyncReadExt;
 
 use crate::backends::{Backend, LakeBackend, LogBackend};
 use crate::common::{TestPipeline, json_body, seed_events};
+use crate::eventually::{check, eventually};
 
 /// Longer than any answer these tests call prompt.
 const DELIVERY_TIMEOUT_MS: u64 = 10_000;
@@ -139,16 +140,14 @@ async fn kafka_not_enough_replicas_still_answers_503_with_retry_after() {
     assert_eq!(body["status"], "error");
     cluster(&backend).clear_request_errors(RDKafkaApiKey::Produce);
 
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
+    eventually("ingest recovers", Duration::from_secs(30), || async {
         let (status, _, _, body) = post(&t, 200).await;
-        if status == 200 {
-            break;
+        if status != 200 {
+            assert_eq!(status, 503, "{body}");
         }
-        assert_eq!(status, 503, "{body}");
-        assert!(Instant::now() < deadline, "ingest did not recover");
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+        check(status == 200, || format!("{status}: {body}"))
+    })
+    .await;
 }
 
 /// A sequence desynchronisation makes librdkafka declare the idempotent producer fatally
@@ -196,18 +195,20 @@ async fn kafka_refused_producer_id_answers_500_until_the_acl_is_fixed() {
     assert_refused(&refused, 500, "cluster authorization failed");
     cluster(&backend).clear_request_errors(RDKafkaApiKey::InitProducerId);
 
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut first = 300;
-    loop {
-        let answer = post(&t, first).await;
-        if answer.0 == 200 {
-            break;
-        }
-        assert_refused(&answer, 500, "cluster authorization failed");
-        assert!(Instant::now() < deadline, "no new producer after the fix");
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        first += 100;
-    }
+    let next = std::sync::atomic::AtomicI64::new(300);
+    eventually(
+        "a new producer after the fix",
+        Duration::from_secs(20),
+        || async {
+            let first = next.fetch_add(100, std::sync::atomic::Ordering::Relaxed);
+            let answer = post(&t, first).await;
+            if answer.0 != 200 {
+                assert_refused(&answer, 500, "cluster authorization failed");
+            }
+            check(answer.0 == 200, || format!("{}: {}", answer.0, answer.3))
+        },
+    )
+    .await;
 }
 
 /// The processor meets a permanent error while reading: `clickstream process` exits

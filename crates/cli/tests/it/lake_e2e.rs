@@ -214,8 +214,10 @@ async fn unique_users_per_day_are_exact_and_survive_a_restart() {
 }
 
 async fn wait_for_unique_users(t: &TestPipeline, expected: &BTreeMap<&str, i64>) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
+    let want: BTreeMap<String, i64> = expected.iter().map(|(d, n)| (d.to_string(), *n)).collect();
+    let want = &want;
+    let within = std::time::Duration::from_secs(30);
+    crate::eventually::eventually("unique_users_daily", within, || async move {
         let rows = t
             .sql("SELECT day, unique_users FROM unique_users_daily ORDER BY day")
             .await;
@@ -228,17 +230,9 @@ async fn wait_for_unique_users(t: &TestPipeline, expected: &BTreeMap<&str, i64>)
                 )
             })
             .collect();
-        let want: BTreeMap<String, i64> =
-            expected.iter().map(|(d, n)| (d.to_string(), *n)).collect();
-        if got == want {
-            return;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "unique_users_daily is {got:?}, expected {want:?}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+        crate::eventually::check(&got == want, || format!("{got:?}, expected {want:?}"))
+    })
+    .await;
 }
 
 /// The latest value per day on the unique users topic, as ksqlDB's changelog would show.

@@ -10,6 +10,7 @@ mod dedup_replay;
 mod enrich_e2e;
 mod enrich_generated;
 mod eventually;
+mod faults;
 mod generate;
 mod http_api;
 mod kafka_faults;

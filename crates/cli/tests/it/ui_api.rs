@@ -1,7 +1,7 @@
 //! The web UI's pages and JSON API over a real socket, against a real pipeline.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use clickstream_event::{INVALID_TOPIC, RAW_TOPIC};
 use serde_json::{Value, json};
@@ -21,16 +21,18 @@ async fn get_ok(t: &TestPipeline, path: &str) -> Value {
 }
 
 /// Polls `path` until `done` holds, for up to 30 s.
-async fn eventually(t: &TestPipeline, path: &str, done: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
+async fn settled(t: &TestPipeline, path: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let what = format!("{path} settles");
+    let done = &done;
+    crate::eventually::eventually(&what, Duration::from_secs(30), || async move {
         let body = get_ok(t, path).await;
         if done(&body) {
-            return body;
+            Ok(body)
+        } else {
+            Err(body.to_string())
         }
-        assert!(Instant::now() < deadline, "{path} never settled: {body}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    })
+    .await
 }
 
 fn messages_path(topic: &str, query: &str) -> String {
@@ -254,7 +256,7 @@ async fn lake_invalid_events_and_overview_follow_the_pipeline() {
     let body = serde_json::to_vec(&seed_events()).expect("json");
     assert_eq!(t.collect(body).await.status(), 200);
 
-    let overview = eventually(&t, "/api/ui/overview", |o| {
+    let overview = settled(&t, "/api/ui/overview", |o| {
         let totals = &o["latest"]["totals"];
         totals["events_in_lake"] == 12
             && totals["invalid_in_lake"] == 3

@@ -181,6 +181,7 @@ impl GroupConsumer for EmbeddedConsumer {
                 return Ok(ConsumerEvent::Records(records));
             }
             let member = self.member.clone();
+            let _parked = super::partition::Parked::new(&self.shared.parked_polls);
             tokio::select! {
                 changed = self.published.changed() => {
                     if changed.is_err() {

@@ -20,6 +20,8 @@
 mod config;
 mod consumer;
 mod fsutil;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 mod groups;
 mod partition;
 mod record;
@@ -62,6 +64,8 @@ pub(crate) struct Shared {
     closed: AtomicBool,
     /// Generation bumped after every group commit; consumers wait on it.
     published: Arc<watch::Sender<u64>>,
+    /// Group consumer polls waiting for records right now.
+    parked_polls: std::sync::atomic::AtomicUsize,
 }
 
 impl Shared {
@@ -137,6 +141,7 @@ impl EmbeddedLog {
             groups,
             closed: AtomicBool::new(false),
             published,
+            parked_polls: std::sync::atomic::AtomicUsize::new(0),
         });
         let retention_stop = start_retention(shared.clone()).map_err(io_err(&shared.config.dir))?;
         tracing::info!(dir = %shared.config.dir.display(), topics = shared.topics.all().len(), "opened embedded log");
@@ -152,6 +157,18 @@ impl EmbeddedLog {
             retention_stop: Mutex::new(Some(retention_stop)),
             _dir_lock: dir_lock,
         })
+    }
+
+    /// Reads of `partition` waiting at its end for a record right now (they wake up when
+    /// one is published).
+    pub fn parked_reads(&self, partition: &TopicPartition) -> Result<usize, LogError> {
+        let partition = self.shared.topics.partition(partition)?;
+        Ok(partition.parked.load(Ordering::Acquire))
+    }
+
+    /// Group consumer polls waiting for records right now.
+    pub fn parked_polls(&self) -> usize {
+        self.shared.parked_polls.load(Ordering::Acquire)
     }
 
     /// Commits what is queued, syncs every file, and stops the background threads. Later

@@ -7,7 +7,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -60,6 +60,24 @@ pub(crate) struct Partition {
     /// Set when a failed write could not be undone: appends are refused until restart,
     /// which re-validates the files.
     pub failed: AtomicBool,
+    /// Reads waiting at the end for a record right now.
+    pub parked: AtomicUsize,
+}
+
+/// Counts one waiter for as long as it lives.
+pub(crate) struct Parked<'a>(&'a AtomicUsize);
+
+impl<'a> Parked<'a> {
+    pub(crate) fn new(count: &'a AtomicUsize) -> Self {
+        count.fetch_add(1, Ordering::AcqRel);
+        Parked(count)
+    }
+}
+
+impl Drop for Parked<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl Partition {
@@ -174,6 +192,7 @@ impl Partition {
             write: Mutex::new(write),
             end,
             failed: AtomicBool::new(false),
+            parked: AtomicUsize::new(0),
         })
     }
 
@@ -208,6 +227,7 @@ impl Partition {
                 return self.read_slices(slices, from, max_records).await;
             }
             // `from` is the end offset: wait for a publish or the deadline.
+            let _parked = Parked::new(&self.parked);
             match tokio::time::timeout_at(deadline, end_rx.changed()).await {
                 Ok(Ok(())) => continue,
                 Ok(Err(_)) | Err(_) => return Ok(Vec::new()),

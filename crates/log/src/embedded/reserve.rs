@@ -12,6 +12,16 @@ use std::time::{Duration, Instant};
 
 use crate::{LogError, OutgoingRecord};
 
+/// What a record takes on disk, about: its key, value and headers plus the framing.
+fn approximate_size(record: &OutgoingRecord) -> usize {
+    let headers: usize = record
+        .headers
+        .iter()
+        .map(|h| h.key.len() + h.value.len() + 8)
+        .sum();
+    record.key.as_ref().map_or(0, |k| k.len()) + record.value.len() + headers + 40
+}
+
 /// How long a free-space reading is trusted.
 const RECHECK_EVERY: Duration = Duration::from_millis(50);
 
@@ -20,8 +30,17 @@ pub(crate) struct DiskReserve {
     dir: PathBuf,
     min_free_bytes: u64,
     derived_topics: HashSet<String>,
-    /// The last reading: when, and the bytes available to us.
-    last: Mutex<Option<(Instant, u64)>>,
+    /// The last reading: when, the bytes available then, and the bytes of the appends let
+    /// through since (not yet visible in a reading: they are on their way to the disk), so
+    /// that appends checked at once cannot all take the same space.
+    last: Mutex<Option<Reading>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Reading {
+    at: Instant,
+    free: u64,
+    granted: u64,
 }
 
 impl DiskReserve {
@@ -34,8 +53,9 @@ impl DiskReserve {
         }
     }
 
-    /// Refuses an append of `records` when the free space is below what their topics may
-    /// use: the whole reserve for new events, a quarter of it for derived topics.
+    /// Refuses an append of `records` when it would leave less free space than their
+    /// topics may use: the whole reserve for new events, a quarter of it for derived
+    /// topics.
     pub(crate) fn check(&self, records: &[OutgoingRecord]) -> Result<(), LogError> {
         if self.min_free_bytes == 0 {
             return Ok(());
@@ -48,47 +68,56 @@ impl DiskReserve {
         } else {
             self.min_free_bytes
         };
-        self.check_floor(floor)
+        let bytes: u64 = records.iter().map(|r| approximate_size(r) as u64).sum();
+        self.check_floor(floor, bytes)
     }
 
     /// Whether appends of new events are accepted now.
     pub(crate) fn check_intake(&self) -> Result<(), LogError> {
-        self.check_floor(self.min_free_bytes)
+        self.check_floor(self.min_free_bytes, 0)
     }
 
-    fn check_floor(&self, floor: u64) -> Result<(), LogError> {
+    /// Lets `bytes` through if that leaves at least `floor` free, and counts them against
+    /// the free space until the next reading.
+    fn check_floor(&self, floor: u64, bytes: u64) -> Result<(), LogError> {
         if floor == 0 {
             return Ok(());
         }
-        let free = self.free_bytes()?;
-        if free < floor {
+        let mut last = self
+            .last
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let reading = match *last {
+            Some(reading) if reading.at.elapsed() < RECHECK_EVERY => reading,
+            _ => Reading {
+                at: Instant::now(),
+                free: self.statvfs()?,
+                granted: 0,
+            },
+        };
+        let free = reading.free.saturating_sub(reading.granted);
+        if free < floor.saturating_add(bytes) {
+            *last = Some(reading);
             return Err(LogError::DiskFull {
                 path: self.dir.clone(),
                 free_bytes: free,
                 reserve_bytes: floor,
             });
         }
+        *last = Some(Reading {
+            granted: reading.granted + bytes,
+            ..reading
+        });
         Ok(())
     }
 
-    /// Bytes available to unprivileged writers on the log's filesystem.
-    fn free_bytes(&self) -> Result<u64, LogError> {
-        let mut last = self
-            .last
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some((at, free)) = *last
-            && at.elapsed() < RECHECK_EVERY
-        {
-            return Ok(free);
-        }
+    /// Bytes available to unprivileged writers on the log's filesystem now.
+    fn statvfs(&self) -> Result<u64, LogError> {
         let stats = rustix::fs::statvfs(&self.dir).map_err(|e| LogError::Io {
             path: self.dir.clone(),
             source: e.into(),
         })?;
-        let free = stats.f_bavail.saturating_mul(stats.f_frsize);
-        *last = Some((Instant::now(), free));
-        Ok(free)
+        Ok(stats.f_bavail.saturating_mul(stats.f_frsize))
     }
 }
 
@@ -115,18 +144,42 @@ mod tests {
     }
 
     #[test]
-    fn a_reserve_beyond_the_disk_refuses_new_events_but_not_derived_ones_below_it() {
+    fn a_reserve_beyond_the_disk_refuses_new_events_but_not_small_derived_ones() {
+        const MIB: u64 = 1024 * 1024;
         let dir = tempfile::tempdir().expect("dir");
         let free = DiskReserve::new(dir.path().into(), 1, &[])
-            .free_bytes()
+            .statvfs()
             .expect("statvfs");
-        // New events need all of it; derived topics a quarter.
-        let reserve = DiskReserve::new(dir.path().into(), free * 2, &["latest".into()]);
+        // Derived topics may go down to a quarter of the reserve: 8 MiB below what is free.
+        let reserve = DiskReserve::new(dir.path().into(), (free - 8 * MIB) * 4, &["latest".into()]);
         let refused = reserve.check(&[record("raw")]).expect_err("refused");
         assert!(matches!(refused, LogError::DiskFull { .. }), "{refused}");
         assert!(refused.is_transient());
+        assert!(reserve.check_intake().is_err());
         assert!(reserve.check(&[record("latest")]).is_ok());
         assert!(reserve.check(&[record("latest"), record("raw")]).is_err());
-        assert!(reserve.check_intake().is_err());
+        // An append bigger than what is left above the floor is refused too.
+        let big = OutgoingRecord {
+            value: bytes::Bytes::from(vec![0u8; (16 * MIB) as usize]),
+            ..record("latest")
+        };
+        assert!(reserve.check(&[big]).is_err());
+    }
+
+    #[test]
+    fn appends_let_through_count_against_the_space_until_the_next_reading() {
+        const MIB: u64 = 1024 * 1024;
+        let dir = tempfile::tempdir().expect("dir");
+        let free = DiskReserve::new(dir.path().into(), 1, &[])
+            .statvfs()
+            .expect("statvfs");
+        // 6 MiB above the floor: two appends of 4 MiB checked at once cannot both pass.
+        let reserve = DiskReserve::new(dir.path().into(), free - 6 * MIB, &[]);
+        let four = || OutgoingRecord {
+            value: bytes::Bytes::from(vec![0u8; (4 * MIB) as usize]),
+            ..record("raw")
+        };
+        assert!(reserve.check(&[four()]).is_ok());
+        assert!(reserve.check(&[four()]).is_err());
     }
 }

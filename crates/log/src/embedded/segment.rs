@@ -91,8 +91,13 @@ pub(crate) struct Scan {
 /// Reads a segment from the start and validates every frame: complete, checksum, offsets
 /// consecutive from `base`. Stops at the first bad frame and says why.
 pub(crate) fn scan(path: &Path, base: u64) -> io::Result<Scan> {
-    let mut file = File::open(path)?;
+    let file = File::open(path)?;
     let file_len = file.metadata()?.len();
+    scan_reader(file, file_len, base)
+}
+
+/// [`scan`] over any reader of `file_len` bytes.
+pub(crate) fn scan_reader(mut file: impl Read, file_len: u64, base: u64) -> io::Result<Scan> {
     let mut scan = Scan {
         valid_len: 0,
         end: base,

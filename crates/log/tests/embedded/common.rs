@@ -99,3 +99,16 @@ pub async fn eventually(timeout: Duration, mut check: impl AsyncFnMut() -> bool)
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
+
+/// Waits until `condition` holds (polling every millisecond), failing after 10 s with
+/// `what`: how a test learns that a reader is parked before it wakes it up.
+pub async fn wait_until(what: &str, condition: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !condition() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: not reached in 10 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+}

@@ -8,7 +8,7 @@ use clickstream_log::{
     ConsumerEvent, EventLog, GroupConsumer, LogError, LogRecord, TopicPartition,
 };
 
-use crate::common::{config, create, open, record};
+use crate::common::{config, create, open, record, wait_until};
 
 fn tps(topic: &str, partitions: &[u32]) -> Vec<TopicPartition> {
     partitions
@@ -224,7 +224,8 @@ async fn a_new_record_wakes_a_waiting_poll() {
             .expect("poll");
         (event, started.elapsed())
     });
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // The poll is parked before the record comes: the wake-up is what is tested.
+    wait_until("the poll waits", || log.parked_polls() == 1).await;
     log.append(vec![record("t", 2, "wake")])
         .await
         .expect("append");

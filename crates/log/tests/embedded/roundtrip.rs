@@ -9,7 +9,7 @@ use clickstream_log::{
     EventLog, Header, LogError, OutgoingRecord, TopicPartition, TopicSpec, partition_for_key,
 };
 
-use crate::common::{config, create, open, read_all, record, values};
+use crate::common::{config, create, open, read_all, record, values, wait_until};
 
 #[tokio::test]
 async fn append_and_read_round_trip_across_topics_and_partitions() {
@@ -227,13 +227,18 @@ async fn read_at_the_end_waits_for_a_new_record() {
         let (log, tp) = (log.clone(), tp.clone());
         tokio::spawn(async move { log.read(&tp, 0, 10, Duration::from_secs(30)).await })
     };
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    // The reader is parked at the end before the record comes: the wake-up is what is tested.
+    wait_until("the reader waits at the end", || {
+        log.parked_reads(&tp).expect("partition") == 1
+    })
+    .await;
     let started = Instant::now();
     log.append(vec![record("t", 0, "wake")])
         .await
         .expect("append");
     let woke = reader.await.expect("join").expect("read");
     assert_eq!(values(&woke), ["wake"]);
+    assert_eq!(log.parked_reads(&tp).expect("partition"), 0);
     assert!(started.elapsed() < Duration::from_secs(10));
 
     let beyond = log.read(&tp, 5, 10, Duration::ZERO).await;

@@ -115,7 +115,7 @@ async fn wait_ready_succeeds_on_a_running_server_and_times_out_on_a_closed_port(
         .expect("ready");
     server.stop().await;
 
-    let port = free_port().await;
+    let (_reserved, port) = refusing_port();
     let client = RegistryClient::new(&format!("http://127.0.0.1:{port}")).expect("client");
     let started = std::time::Instant::now();
     let err = client
@@ -134,18 +134,17 @@ async fn wait_ready_succeeds_on_a_running_server_and_times_out_on_a_closed_port(
     assert!(err.is_transient());
 }
 
+/// A registry that is not answering yet (it closes the first connection without a word,
+/// as one still starting up does) is asked again until it answers.
 #[tokio::test]
-async fn wait_ready_waits_for_a_server_that_starts_late() {
-    let port = free_port().await;
+async fn wait_ready_waits_for_a_server_that_is_not_ready_yet() {
+    let (port, seen) = scripted_peer(vec![String::new(), response("200 OK", "[]")]).await;
     let client = RegistryClient::new(&format!("http://127.0.0.1:{port}")).expect("client");
-    let waiting = tokio::spawn(async move { client.wait_ready(Duration::from_secs(10)).await });
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let seen = scripted_peer_on(port, vec![response("200 OK", "[]")]).await;
-    waiting
+    client
+        .wait_ready(Duration::from_secs(10))
         .await
-        .expect("task")
-        .expect("ready once the server is up");
-    assert_eq!(seen.lock().await.len(), 1);
+        .expect("ready once the server answers");
+    assert_eq!(seen.lock().await.len(), 2, "asked again after no answer");
 }
 
 #[tokio::test]
@@ -203,9 +202,15 @@ fn response(status: &str, body: &str) -> String {
     )
 }
 
-async fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    listener.local_addr().expect("addr").port()
+/// A port bound but not listening: nothing answers there (connections are refused) and
+/// no other test can take it while the socket lives.
+fn refusing_port() -> (tokio::net::TcpSocket, u16) {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .bind("127.0.0.1:0".parse().expect("addr"))
+        .expect("bind");
+    let port = socket.local_addr().expect("addr").port();
+    (socket, port)
 }
 
 type Seen = Arc<Mutex<Vec<String>>>;
@@ -216,14 +221,6 @@ async fn scripted_peer(script: Vec<String>) -> (u16, Seen) {
     let port = listener.local_addr().expect("addr").port();
     let seen = run_script(listener, script);
     (port, seen)
-}
-
-/// Like [`scripted_peer`], on a given port.
-async fn scripted_peer_on(port: u16, script: Vec<String>) -> Seen {
-    let listener = TcpListener::bind(("127.0.0.1", port))
-        .await
-        .expect("bind late");
-    run_script(listener, script)
 }
 
 fn run_script(listener: TcpListener, script: Vec<String>) -> Seen {

@@ -1,0 +1,98 @@
+//! The lake's S3 store misbehaving while events flow, through a fault proxy in front of a
+//! real S3 API server (moto): slow answers, a run of 500s and 503s, and Delta commits that
+//! land but whose answer never comes back (object_store retries the PUT, finds the file
+//! there, and the processor must recognise its own commit by its `txn` version rather than
+//! land the batch twice).
+
+use std::time::Duration;
+
+use crate::backends::{Backend, LakeBackend, LogBackend, MotoServer};
+use crate::common::TestPipeline;
+use crate::eventually::{check, eventually};
+use crate::faults::ledger::{Ledger, Sender};
+use crate::faults::proxy::{FaultyProxy, delta_commit};
+use crate::faults::{http_get_json, lake_matches_log, report, settle};
+
+async fn store_faults(log: LogBackend, name: &str) {
+    let moto = MotoServer::start();
+    let proxy = FaultyProxy::start(&moto.endpoint).await;
+    let backend = Backend::new(log, LakeBackend::File);
+    let endpoint = proxy.url.clone();
+    let t = TestPipeline::start_with(|config| {
+        backend.configure(config);
+        config.lake.s3.endpoint = Some(endpoint);
+        config.lake.s3.access_key_id = Some("testing".into());
+        config.lake.s3.secret_access_key = Some("testing".into());
+        config.lake.flush_interval_ms = 100;
+    })
+    .await;
+    // Everything runs (the processor has started) before the store misbehaves.
+    eventually("the pipeline is ready", Duration::from_secs(60), || async {
+        let (status, ready) = http_get_json(&format!("{}/health/ready", t.base)).await;
+        check(status == 200 && ready["status"] == "ready", || {
+            ready.to_string()
+        })
+    })
+    .await;
+    let ledger = Ledger::starting_at(1);
+    let collect = t.url("/collect");
+    let sender = Sender::start(&ledger, 2, 20, move || collect.clone());
+    let acked_at_least = |n: usize| {
+        let ledger = ledger.clone();
+        async move {
+            eventually("events acknowledged", Duration::from_secs(60), || async {
+                check(ledger.acked() >= n, || format!("{} acked", ledger.acked()))
+            })
+            .await
+        }
+    };
+    acked_at_least(200).await;
+
+    // Slow: every request waits 400 ms.
+    proxy.set_latency(Duration::from_millis(400));
+    acked_at_least(ledger.acked() + 400).await;
+    proxy.set_latency(Duration::ZERO);
+
+    // A run of server errors, then of unavailability.
+    use std::sync::atomic::Ordering::Relaxed;
+    for (round, status) in [(1, 500), (2, 503)] {
+        proxy.fail_next(30, status);
+        eventually("errors served", Duration::from_secs(60), || async {
+            let failed = proxy.seen.failed.load(Relaxed);
+            check(failed >= 30 * round, || format!("{failed} served"))
+        })
+        .await;
+    }
+    acked_at_least(ledger.acked() + 400).await;
+
+    // Commits that land but lose their answer.
+    proxy.lose_answers(3, delta_commit);
+    eventually(
+        "three commit answers lost",
+        Duration::from_secs(60),
+        || async {
+            check(proxy.answers_still_to_lose() == 0, || {
+                format!("{} still to lose", proxy.answers_still_to_lose())
+            })
+        },
+    )
+    .await;
+    acked_at_least(ledger.acked() + 200).await;
+    sender.stop().await;
+
+    let outcome = settle(&ledger, &t.base).await;
+    lake_matches_log(t.log().as_ref(), &t.base).await;
+    assert_eq!(proxy.seen.failed.load(Relaxed), 60, "errors were served");
+    assert_eq!(proxy.seen.lost.load(Relaxed), 3, "answers were lost");
+    report::record("S3 slow, 5xx, lost commit answers", name, 3, outcome);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_faults_embedded_log_s3_lake() {
+    store_faults(LogBackend::Embedded, "embedded, s3").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_faults_kafka_log_s3_lake() {
+    store_faults(LogBackend::kafka(), "kafka, s3").await;
+}
