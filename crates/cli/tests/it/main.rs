@@ -14,6 +14,7 @@ mod kafka_faults;
 mod lake_e2e;
 mod observability;
 mod prometheus;
+mod sql_limits;
 mod startup;
 mod store_outage;
 mod ui_api;
