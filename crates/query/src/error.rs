@@ -4,6 +4,8 @@ use clickstream_lake::LakeError;
 use deltalake::arrow::error::ArrowError;
 use deltalake::datafusion::error::DataFusionError;
 
+use crate::StatementLimit;
+
 /// Why a statement produced no result. `Display` is a message fit for the user, except for
 /// [`QueryError::is_client_error`] `== false` cases, whose detail belongs in the logs.
 #[derive(Debug, thiserror::Error)]
@@ -12,6 +14,15 @@ pub enum QueryError {
     /// `SET`, several statements, …). The message says what was refused and why.
     #[error("{0}")]
     Rejected(String),
+    /// The statement is longer or nested more deeply than the engine plans safely (see
+    /// [`StatementLimit`]); the message names the limit.
+    #[error("statement too complex: {limit} exceeds the limit of {max}")]
+    TooComplex {
+        /// Which bound was exceeded.
+        limit: StatementLimit,
+        /// The bound.
+        max: usize,
+    },
     /// The statement cannot be parsed or planned (syntax, unknown table or column, type
     /// mismatch), or fails on the data because of how it is written (a bad cast).
     #[error("invalid query: {0}")]
@@ -40,7 +51,9 @@ impl QueryError {
     /// True when the statement itself is at fault (HTTP 400): resending it will fail again.
     pub fn is_client_error(&self) -> bool {
         match self {
-            QueryError::Rejected(_) | QueryError::Invalid(_) => true,
+            QueryError::Rejected(_) | QueryError::Invalid(_) | QueryError::TooComplex { .. } => {
+                true
+            }
             QueryError::Execution(_)
             | QueryError::Unavailable(_)
             | QueryError::Lake(_)

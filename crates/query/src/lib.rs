@@ -4,7 +4,9 @@
 //! `unique_users_daily`) in one DataFusion session and runs one statement at a time,
 //! refreshing the tables it reads to their newest Delta version first. Only queries are
 //! accepted: the syntax tree is checked before planning (see `readonly.rs`) and the logical
-//! plan again by DataFusion's `SQLOptions`. [`router`] serves the engine as `POST /api/sql`.
+//! plan again by DataFusion's `SQLOptions`. A statement too long or nested too deeply to plan
+//! within the stack of the engine's own threads is refused ([`StatementLimit`]), so no input
+//! can overflow a stack. [`router`] serves the engine as `POST /api/sql`.
 //!
 //! ```no_run
 //! # async fn demo(lake: clickstream_lake::Lake) -> Result<(), clickstream_query::QueryError> {
@@ -18,10 +20,15 @@ mod catalog;
 mod engine;
 mod error;
 mod http;
+mod limits;
 mod output;
 mod readonly;
+mod runtime;
 
 pub use engine::QueryEngine;
 pub use error::QueryError;
 pub use http::{MAX_BODY_BYTES, SqlRequest, router};
+pub use limits::{
+    MAX_NESTING_DEPTH, MAX_QUERY_DEPTH, MAX_RELATIONS, MAX_SQL_BYTES, StatementLimit,
+};
 pub use output::{Column, JsonRow, OutputFormat, QueryOutput, QueryResponse, UnknownOutputFormat};

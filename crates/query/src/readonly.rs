@@ -6,22 +6,17 @@
 
 use std::ops::ControlFlow;
 
-use deltalake::datafusion::sql::parser::{DFParserBuilder, Statement as DfStatement};
+use deltalake::datafusion::sql::parser::Statement as DfStatement;
 use deltalake::datafusion::sql::sqlparser::ast::{Select, Statement, Visit, Visitor};
-use deltalake::datafusion::sql::sqlparser::dialect::GenericDialect;
 
-use crate::QueryError;
+use crate::{QueryError, limits};
 
 const PREFIX: &str = "only read-only queries are allowed";
 
-/// Parses `sql` into exactly one statement and checks that it only reads.
+/// Parses `sql` into exactly one statement within the shape limits (`limits.rs`) and
+/// checks that it only reads.
 pub(crate) fn parse_read_only(sql: &str) -> Result<DfStatement, QueryError> {
-    let dialect = GenericDialect {};
-    let mut statements = DFParserBuilder::new(sql)
-        .with_dialect(&dialect)
-        .build()
-        .and_then(|mut parser| parser.parse_statements())
-        .map_err(|e| QueryError::from_datafusion(&e))?;
+    let mut statements = limits::parse(sql)?;
     let statement = match statements.len() {
         0 => return Err(QueryError::Invalid("empty statement".into())),
         1 => statements.pop_front(),
@@ -32,6 +27,7 @@ pub(crate) fn parse_read_only(sql: &str) -> Result<DfStatement, QueryError> {
         }
     };
     let statement = statement.ok_or_else(|| QueryError::Invalid("empty statement".into()))?;
+    limits::check_tree(&statement)?;
     check(&statement)?;
     Ok(statement)
 }

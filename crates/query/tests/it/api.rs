@@ -189,3 +189,51 @@ async fn serves_queries_over_a_real_socket() {
     assert_eq!(body["row_count"], 2);
     server.abort();
 }
+
+#[tokio::test]
+async fn answers_400_naming_the_limit_for_statements_nested_too_deeply() {
+    let (_fixture, app) = app().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address = listener.local_addr().expect("address");
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let url = format!("http://{address}/api/sql");
+    let client = reqwest::Client::new();
+
+    let or_chain = (0..3_000)
+        .map(|i| format!("id = {i}"))
+        .collect::<Vec<_>>()
+        .join(" OR ");
+    for statement in [
+        format!("SELECT {}", vec!["1"; 2_000].join("+")),
+        format!("SELECT * FROM events WHERE {or_chain}"),
+        format!("SELECT {}1{}", "(".repeat(3_000), ")".repeat(3_000)),
+        crate::limits::nested_scalar_subqueries(100),
+    ] {
+        let response = client
+            .post(&url)
+            .json(&json!({ "sql": statement }))
+            .send()
+            .await
+            .expect("the server answers");
+        assert_eq!(response.status(), reqwest::StatusCode::BAD_REQUEST);
+        let body: Value = response.json().await.expect("json");
+        assert_eq!(body["status"], "error");
+        let message = body["message"].as_str().expect("message");
+        assert!(
+            message.starts_with("statement too complex: ") && message.contains("exceeds the limit"),
+            "{message}"
+        );
+    }
+    let response = client
+        .post(&url)
+        .json(&json!({"sql": "SELECT count(*) AS n FROM events"}))
+        .send()
+        .await
+        .expect("the server still answers");
+    assert_eq!(response.status(), reqwest::StatusCode::OK);
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(body["rows"], json!([{"n": 32}]));
+    server.abort();
+}

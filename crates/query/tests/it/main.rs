@@ -5,3 +5,4 @@ mod api;
 mod engine;
 mod fixture;
 mod golden;
+mod limits;
