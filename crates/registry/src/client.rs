@@ -185,9 +185,11 @@ impl RegistryClient {
                 "schema {id} uses schema references, which are not supported"
             )));
         }
-        let schema = Schema::parse_str(&answer.schema)
-            .map_err(|e| RegistryError::InvalidSchema(format!("schema {id}: {e}")))?;
-        let schema = Arc::new(schema);
+        // Parsed as our own registry parses, so that what it refuses (a schema apache-avro
+        // parses but cannot put in canonical form) is refused here too.
+        let schema = crate::ParsedSchema::parse(&answer.schema)
+            .map_err(|e| RegistryError::InvalidSchema(format!("schema {id}: {e}")))?
+            .schema;
         let mut cache = self.schemas.write().unwrap_or_else(PoisonError::into_inner);
         Ok(Arc::clone(cache.entry(id).or_insert(schema)))
     }

@@ -34,6 +34,13 @@ impl ParsedSchema {
         }
         let schema =
             Schema::parse_str(text).map_err(|e| RegistryError::InvalidSchema(error_chain(&e)))?;
+        let json = serde_json::to_value(&schema).map_err(|e| {
+            RegistryError::InvalidSchema(format!("schema cannot be serialised: {e}"))
+        })?;
+        if let Some(problem) = canonical_form_problem(&json) {
+            return Err(RegistryError::InvalidSchema(problem));
+        }
+        // Serialised again, not `json.to_string()`: the identity keeps apache-avro's key order.
         let normalized = serde_json::to_string(&schema).map_err(|e| {
             RegistryError::InvalidSchema(format!("schema cannot be serialised: {e}"))
         })?;
@@ -47,6 +54,52 @@ impl ParsedSchema {
     /// decode the bytes, used to compare schemas for wire equivalence.
     pub fn parsing_canonical_form(&self) -> String {
         self.schema.canonical_form()
+    }
+}
+
+/// Keys of a serialised schema that apache-avro's Parsing Canonical Form keeps and reads
+/// as schemas (`name` only outside named types, where it is a name).
+const SCHEMA_KEYS: [&str; 7] = [
+    "name", "type", "fields", "symbols", "items", "values", "order",
+];
+/// Keys it keeps and reads as integers.
+const INTEGER_KEYS: [&str; 3] = ["size", "precision", "scale"];
+
+/// Why apache-avro could not compute the Parsing Canonical Form of this serialised schema,
+/// if it could not. Its walk assumes every key it keeps holds a schema or an integer, and
+/// panics otherwise; a custom attribute named like a keyword breaks that, in a schema that
+/// parses (`{"name": "a", "type": "long", "symbols": null}` as a record field; found by
+/// the `registry_schema` fuzz target). Such a schema is refused instead.
+fn canonical_form_problem(json: &serde_json::Value) -> Option<String> {
+    use serde_json::Value;
+    match json {
+        Value::String(_) => None,
+        Value::Array(items) => items.iter().find_map(canonical_form_problem),
+        Value::Object(map) => {
+            let named = matches!(
+                map.get("type").and_then(Value::as_str),
+                Some("record" | "enum" | "fixed" | "ref")
+            );
+            map.iter().find_map(|(key, value)| {
+                if INTEGER_KEYS.contains(&key.as_str()) {
+                    let integer = value.as_i64().is_some()
+                        || value.as_str().is_some_and(|s| s.parse::<i64>().is_ok());
+                    (!integer).then(|| format!("attribute '{key}' must be an integer, found {value}"))
+                } else if SCHEMA_KEYS.contains(&key.as_str()) && !(key == "name" && named) {
+                    match value {
+                        Value::String(_) | Value::Array(_) | Value::Object(_) => {
+                            canonical_form_problem(value)
+                        }
+                        other => Some(format!(
+                            "attribute '{key}' is an Avro keyword and must hold a schema here, found {other}"
+                        )),
+                    }
+                } else {
+                    None
+                }
+            })
+        }
+        other => Some(format!("not a schema: {other}")),
     }
 }
 
@@ -89,6 +142,37 @@ fn error_chain(err: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Inputs the `registry_schema` fuzz target found: apache-avro parses them, then panics
+    /// computing their canonical form. They are refused as invalid, and nothing panics.
+    #[test]
+    fn keyword_attributes_of_the_wrong_kind_are_refused_not_a_panic() {
+        for (text, says) in [
+            (
+                r#"{"type":"record","name":"R","fields":[{"name":"a","type":"long","symbols":null}]}"#,
+                "'symbols'",
+            ),
+            (
+                r#"{"type":"record","name":"R","fields":[{"name":"a","type":"long","size":"big"}]}"#,
+                "'size'",
+            ),
+            (
+                r#"{"type":"record","name":"R","order":7,"fields":[{"name":"a","type":"long"}]}"#,
+                "'order'",
+            ),
+        ] {
+            match ParsedSchema::parse(text) {
+                Err(RegistryError::InvalidSchema(reason)) => {
+                    assert!(reason.contains(says), "{reason}")
+                }
+                other => panic!("{text}: {other:?}"),
+            }
+        }
+        // The same attributes holding what the canonical form expects are fine.
+        let fine = r#"{"type":"record","name":"R","fields":[{"name":"a","type":"long","symbols":["x"],"size":3}]}"#;
+        let parsed = ParsedSchema::parse(fine).expect("parses");
+        assert!(!parsed.parsing_canonical_form().is_empty());
+    }
 
     const RAW: &str = r#"{"type":"record","name":"ClickstreamEvent","namespace":"acme.clickstream",
       "fields":[{"name":"id","type":"long"},

@@ -189,6 +189,9 @@ fn walk_body(body: &[u8], mut on_part: impl FnMut(Part)) -> Result<(), String> {
         let name_len = read_u32(body, pos).ok_or("truncated header name length")?;
         pos += 4;
         let name = take(body, &mut pos, name_len as usize).ok_or("header name overruns")?;
+        // Names are text (`Header::key`): a frame whose name is not would pass the check
+        // and then fail every read of it.
+        std::str::from_utf8(&body[name.clone()]).map_err(|_| "header name is not UTF-8")?;
         let value_len = read_u32(body, pos).ok_or("truncated header value length")?;
         pos += 4;
         let value = take(body, &mut pos, value_len as usize).ok_or("header value overruns")?;
@@ -280,6 +283,24 @@ mod tests {
         assert_eq!(record.key, None);
         assert!(record.value.is_empty() && record.headers.is_empty());
         assert_eq!(record.timestamp_ms, -5);
+    }
+
+    /// Found by the `log_segment` fuzz target: a checksummed frame whose header name is not
+    /// UTF-8 passed the check (so recovery kept it) and then failed to decode on every read.
+    #[test]
+    fn a_header_name_that_is_not_utf8_fails_the_check() {
+        let mut buf = Vec::new();
+        let headers = [Header::new("h", Bytes::from_static(b"v"))];
+        encode(&mut buf, 0, 1, None, &headers, b"value");
+        let name_at = FRAME_OVERHEAD + 8 + 8 + 4 + 4 + 4;
+        assert_eq!(buf[name_at], b'h');
+        buf[name_at] = 0xff;
+        let crc = crc32c::crc32c(&buf[FRAME_OVERHEAD..]);
+        buf[4..8].copy_from_slice(&crc.to_le_bytes());
+        match check_frame(&buf) {
+            Frame::Invalid(reason) => assert!(reason.contains("UTF-8"), "{reason}"),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
