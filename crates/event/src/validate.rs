@@ -16,6 +16,9 @@ use serde_json::Value as Json;
 
 use crate::{EventError, ValidationError, wire};
 
+mod logical;
+use logical::Unit;
+
 /// Validates JSON events against one writer schema and encodes them in Confluent wire
 /// format with that schema's registry id.
 pub struct EventValidator {
@@ -144,17 +147,27 @@ impl EventValidator {
                 let index = e.symbols.iter().position(|sym| sym == s);
                 Avro::Enum(index.ok_or_else(|| mismatch(path))? as u32, s.clone())
             }
-            (Schema::Date, Json::Number(n)) => Avro::Date(
-                n.as_i64()
-                    .and_then(|v| i32::try_from(v).ok())
-                    .ok_or_else(|| mismatch(path))?,
-            ),
-            (Schema::TimestampMillis, Json::Number(n)) => {
-                Avro::TimestampMillis(n.as_i64().ok_or_else(|| mismatch(path))?)
+            (Schema::Decimal(decimal), _) => {
+                logical::decimal(decimal, json).ok_or_else(|| mismatch(path))?
             }
-            (Schema::TimestampMicros, Json::Number(n)) => {
-                Avro::TimestampMicros(n.as_i64().ok_or_else(|| mismatch(path))?)
+            (Schema::BigDecimal, _) => logical::big_decimal(json).ok_or_else(|| mismatch(path))?,
+            (Schema::Date, _) => logical::date(json).ok_or_else(|| mismatch(path))?,
+            (Schema::TimeMillis, _) => {
+                logical::time(Unit::Millis, json).ok_or_else(|| mismatch(path))?
             }
+            (Schema::TimeMicros, _) => {
+                logical::time(Unit::Micros, json).ok_or_else(|| mismatch(path))?
+            }
+            (Schema::Duration(_), _) => logical::duration(json).ok_or_else(|| mismatch(path))?,
+            (
+                Schema::TimestampMillis
+                | Schema::TimestampMicros
+                | Schema::TimestampNanos
+                | Schema::LocalTimestampMillis
+                | Schema::LocalTimestampMicros
+                | Schema::LocalTimestampNanos,
+                _,
+            ) => timestamp(schema, json).ok_or_else(|| mismatch(path))?,
             (Schema::Array(array), Json::Array(items)) => {
                 let mut out = Vec::with_capacity(items.len());
                 for item in items {
@@ -341,6 +354,20 @@ fn latin1_bytes(s: &str) -> Option<Vec<u8>> {
     s.chars().map(|c| u8::try_from(u32::from(c)).ok()).collect()
 }
 
+/// A timestamp of any of Avro's six kinds, from a number or an RFC 3339 string.
+fn timestamp(schema: &Schema, json: &Json) -> Option<Avro> {
+    let (unit, local, wrap): (Unit, bool, fn(i64) -> Avro) = match schema {
+        Schema::TimestampMillis => (Unit::Millis, false, Avro::TimestampMillis),
+        Schema::TimestampMicros => (Unit::Micros, false, Avro::TimestampMicros),
+        Schema::TimestampNanos => (Unit::Nanos, false, Avro::TimestampNanos),
+        Schema::LocalTimestampMillis => (Unit::Millis, true, Avro::LocalTimestampMillis),
+        Schema::LocalTimestampMicros => (Unit::Micros, true, Avro::LocalTimestampMicros),
+        Schema::LocalTimestampNanos => (Unit::Nanos, true, Avro::LocalTimestampNanos),
+        _ => return None,
+    };
+    logical::timestamp(unit, local, json).map(wrap)
+}
+
 /// What a schema expects, in words a client developer understands.
 fn describe_schema(schema: &Schema) -> String {
     match schema {
@@ -357,8 +384,23 @@ fn describe_schema(schema: &Schema) -> String {
         Schema::Record(r) => format!("object (record {})", r.name.name()),
         Schema::Enum(e) => format!("one of {}", e.symbols.join(", ")),
         Schema::Fixed(f) => format!("string of {} bytes", f.size),
-        Schema::Date => "int (days since epoch)".into(),
-        Schema::TimestampMillis | Schema::TimestampMicros => "long (timestamp)".into(),
+        Schema::Decimal(d) => format!(
+            "decimal({},{}) (a number or a decimal string)",
+            d.precision, d.scale
+        ),
+        Schema::BigDecimal => "decimal (a number or a decimal string)".into(),
+        Schema::Date => "date (\"YYYY-MM-DD\" or days since 1970-01-01)".into(),
+        Schema::TimeMillis => "time of day in milliseconds (0 to 86399999)".into(),
+        Schema::TimeMicros => "time of day in microseconds (0 to 86399999999)".into(),
+        Schema::TimestampMillis | Schema::TimestampMicros | Schema::TimestampNanos => {
+            "timestamp (RFC 3339 with an offset, or a long since the epoch)".into()
+        }
+        Schema::LocalTimestampMillis
+        | Schema::LocalTimestampMicros
+        | Schema::LocalTimestampNanos => {
+            "local timestamp (\"YYYY-MM-DDTHH:MM:SS\" or a long)".into()
+        }
+        Schema::Duration(_) => "duration ({\"months\", \"days\", \"millis\"})".into(),
         Schema::Union(u) => {
             // List null last: "long or null" reads better than "null or long".
             let mut parts: Vec<String> = u
@@ -373,7 +415,6 @@ fn describe_schema(schema: &Schema) -> String {
             parts.join(" or ")
         }
         Schema::Ref { name } => name.name().to_string(),
-        other => format!("{other:?}"),
     }
 }
 
@@ -402,5 +443,7 @@ fn describe_json(json: &Json) -> String {
     }
 }
 
+#[cfg(test)]
+mod proptests;
 #[cfg(test)]
 mod tests;

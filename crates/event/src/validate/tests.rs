@@ -189,3 +189,71 @@ fn uuids_are_checked_and_round_trip_as_text_or_fixed() {
         assert_eq!(wire::read_datum(&reader, id, datum).expect("decodes"), avro);
     }
 }
+
+/// Every logical type: the forms a client sends are taken, encoded, and decode back to the
+/// validated value; a value that does not fit is refused with the field's name.
+#[test]
+fn logical_types_validate_encode_and_decode() {
+    let schema = Schema::parse_str(
+        r#"{"type":"record","name":"L","fields":[
+        {"name":"price","type":{"type":"bytes","logicalType":"decimal","precision":6,"scale":2}},
+        {"name":"total","type":{"type":"fixed","name":"T","size":8,"logicalType":"decimal","precision":12,"scale":3}},
+        {"name":"big","type":{"type":"bytes","logicalType":"big-decimal"}},
+        {"name":"day","type":{"type":"int","logicalType":"date"}},
+        {"name":"tm","type":{"type":"int","logicalType":"time-millis"}},
+        {"name":"tu","type":{"type":"long","logicalType":"time-micros"}},
+        {"name":"at","type":{"type":"long","logicalType":"timestamp-millis"}},
+        {"name":"atu","type":{"type":"long","logicalType":"timestamp-micros"}},
+        {"name":"atn","type":{"type":"long","logicalType":"timestamp-nanos"}},
+        {"name":"local","type":{"type":"long","logicalType":"local-timestamp-millis"}},
+        {"name":"span","type":{"type":"fixed","name":"D","size":12,"logicalType":"duration"}}
+        ]}"#,
+    )
+    .expect("schema");
+    let validator = EventValidator::new(schema.clone(), 9).expect("validator");
+    let event = json!({
+        "price": "-12.5", "total": 1234.567, "big": "3.14159265358979323846",
+        "day": "2024-05-01", "tm": 1000, "tu": 1, "at": "2024-05-01T12:00:00Z",
+        "atu": 1714564800000000_i64, "atn": "2024-05-01T12:00:00.000000001Z",
+        "local": "2024-05-01T12:00:00", "span": {"months": 1, "days": 2, "millis": 3}
+    });
+    let avro = validator.to_avro(&event).expect("valid");
+    let Avro::Record(fields) = &avro else {
+        panic!("record")
+    };
+    assert_eq!(fields[3].1, Avro::Date(19844));
+    assert_eq!(fields[6].1, Avro::TimestampMillis(1_714_564_800_000));
+    assert_eq!(fields[8].1, Avro::TimestampNanos(1_714_564_800_000_000_001));
+    let encoded = validator.validate_batch([&event]).expect("encodes");
+    let payload = &encoded[0].as_ref().expect("valid").payload;
+    let (id, datum) = wire::split(payload).expect("framed");
+    let reader = GenericDatumReader::builder(&schema)
+        .build()
+        .expect("reader");
+    assert_eq!(wire::read_datum(&reader, id, datum).expect("decodes"), avro);
+
+    for (field, value, says) in [
+        ("price", json!("12.345"), "expected decimal(6,2)"),
+        ("price", json!(12345.6), "expected decimal(6,2)"),
+        ("price", json!("twelve"), "found string \"twelve\""),
+        ("day", json!("2024-13-01"), "expected date"),
+        ("tm", json!(86_400_000), "expected time of day"),
+        ("at", json!("2024-05-01 12:00"), "expected timestamp"),
+        (
+            "local",
+            json!("2024-05-01T12:00:00Z"),
+            "expected local timestamp",
+        ),
+        ("span", json!({"months": -1}), "expected duration"),
+        ("span", json!({"weeks": 1}), "expected duration"),
+    ] {
+        let mut bad = event.clone();
+        bad[field] = value;
+        let reason = validator.to_avro(&bad).expect_err(field).to_string();
+        assert!(
+            reason.starts_with(&format!("field '{field}': ")),
+            "{reason}"
+        );
+        assert!(reason.contains(says), "{reason}");
+    }
+}
