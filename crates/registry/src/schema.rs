@@ -32,6 +32,13 @@ impl ParsedSchema {
         if text.trim().is_empty() {
             return Err(RegistryError::InvalidSchema("empty schema".to_owned()));
         }
+        // apache-avro computes canonical forms while parsing too (to report a bad default),
+        // so the text is checked before it is parsed, and the parsed schema after.
+        if let Ok(input) = serde_json::from_str::<serde_json::Value>(text)
+            && let Some(problem) = canonical_form_problem(&input)
+        {
+            return Err(RegistryError::InvalidSchema(problem));
+        }
         let schema =
             Schema::parse_str(text).map_err(|e| RegistryError::InvalidSchema(error_chain(&e)))?;
         let json = serde_json::to_value(&schema).map_err(|e| {
@@ -159,6 +166,12 @@ mod tests {
             (
                 r#"{"type":"record","name":"R","order":7,"fields":[{"name":"a","type":"long"}]}"#,
                 "'order'",
+            ),
+            // Found by a 20-minute run: the panic came from inside parsing, which computes
+            // the canonical form of a record-typed field to report its bad default.
+            (
+                r#"{"type":"record","name":"E","fields":[{"name":"ev","default":null,"type":{"type":"record","name":"D","fields":[{"name":"p","type":"long","symbols":null}]}}]}"#,
+                "'symbols'",
             ),
         ] {
             match ParsedSchema::parse(text) {
