@@ -181,9 +181,16 @@ def test_errors_carry_confluent_codes(client, subject):
     with pytest.raises(SchemaRegistryError) as err:
         client.get_latest_version(subject)
     assert (err.value.http_status_code, err.value.error_code) == (404, 40401)
+    assert err.value.error_message == f"Subject '{subject}' not found."
     with pytest.raises(SchemaRegistryError) as err:
         client.get_schema(2_000_000_000)
     assert (err.value.http_status_code, err.value.error_code) == (404, 40403)
+    assert err.value.error_message == "Schema 2000000000 not found"
+    client.register_schema(subject, record([A]))
+    with pytest.raises(SchemaRegistryError) as err:
+        client.get_version(subject, 7)
+    assert (err.value.http_status_code, err.value.error_code) == (404, 40402)
+    assert err.value.error_message == "Version 7 not found."
     with pytest.raises(SchemaRegistryError) as err:
         client.register_schema(subject, Schema('{"type": "recrd"}', "AVRO"))
     assert (err.value.http_status_code, err.value.error_code) == (422, 42201)

@@ -200,16 +200,40 @@ impl State {
         let level = self.effective_level(subject);
         let previous = match target {
             CheckTarget::Level => self.live_history(subject),
-            CheckTarget::Version(spec) => {
-                let (version, id) = self.resolve(subject, spec, false)?;
-                vec![PreviousVersion {
+            CheckTarget::Version(spec) => self.check_target(subject, spec)?,
+        };
+        Ok(compat::check(level, &candidate.schema, &previous))
+    }
+
+    /// The one live version a check against `spec` compares with. As Confluent's
+    /// CompatibilityResource: a missing numbered version is 40402 even when the subject does
+    /// not exist, and `latest` of a subject without live versions is nothing to compare with.
+    fn check_target(
+        &self,
+        subject: &str,
+        spec: VersionSpec,
+    ) -> Result<Vec<PreviousVersion<'_>>, RegistryError> {
+        let state = self.subjects.get(subject);
+        let found = match spec {
+            VersionSpec::Latest => state.and_then(|s| s.visible(Visibility::Live).next_back()),
+            VersionSpec::Number(n) => {
+                let live = state
+                    .and_then(|s| s.versions.get(&n))
+                    .filter(|v| !v.deleted)
+                    .map(|v| (n, v.id));
+                Some(live.ok_or_else(|| version_not_found(subject, spec))?)
+            }
+        };
+        found
+            .map(|(version, id)| {
+                Ok(PreviousVersion {
                     version,
                     id,
                     schema: &self.schema(id)?.schema,
-                }]
-            }
-        };
-        Ok(compat::check(level, &candidate.schema, &previous))
+                })
+            })
+            .into_iter()
+            .collect()
     }
 
     // ----- planning changes -----
@@ -485,10 +509,7 @@ impl State {
                 .filter(|v| visibility.shows(v.deleted))
                 .map(|v| (n, v.id)),
         };
-        found.ok_or_else(|| RegistryError::VersionNotFound {
-            subject: subject.to_owned(),
-            version: spec.to_string(),
-        })
+        found.ok_or_else(|| version_not_found(subject, spec))
     }
 
     fn registered(
@@ -539,5 +560,16 @@ impl State {
         {
             self.subjects.remove(subject);
         }
+    }
+}
+
+/// Confluent's 40402, which prints `latest` as `-1`.
+fn version_not_found(subject: &str, spec: VersionSpec) -> RegistryError {
+    RegistryError::VersionNotFound {
+        subject: subject.to_owned(),
+        version: match spec {
+            VersionSpec::Latest => "-1".to_owned(),
+            VersionSpec::Number(n) => n.to_string(),
+        },
     }
 }
