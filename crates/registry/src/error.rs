@@ -65,6 +65,11 @@ pub enum RegistryError {
     #[error("Subject '{0}' does not have subject-level compatibility configured")]
     SubjectLevelNotConfigured(String),
 
+    /// The subject has no subject-level mode (this registry never sets one). Confluent code
+    /// 40409 and text.
+    #[error("Subject '{0}' does not have subject-level mode configured")]
+    SubjectModeNotConfigured(String),
+
     /// The schema breaks the subject's compatibility rules; the text says why. HTTP 409,
     /// Confluent's text around our reasons.
     #[error(
@@ -217,6 +222,7 @@ impl RegistryError {
             | Self::VersionSoftDeleted { .. }
             | Self::VersionNotSoftDeleted { .. }
             | Self::SubjectLevelNotConfigured(_)
+            | Self::SubjectModeNotConfigured(_)
             | Self::Incompatible { .. }
             | Self::InvalidSchema(_)
             | Self::InvalidVersion(_)
@@ -246,6 +252,7 @@ impl RegistryError {
             Self::VersionSoftDeleted { .. } => (404, 40406),
             Self::VersionNotSoftDeleted { .. } => (404, 40407),
             Self::SubjectLevelNotConfigured(_) => (404, 40408),
+            Self::SubjectModeNotConfigured(_) => (404, 40409),
             Self::Incompatible { .. } => (409, 409),
             Self::InvalidSchema(_) => (422, 42201),
             Self::InvalidVersion(_) => (422, 42202),

@@ -74,7 +74,7 @@ pub fn router_with_config(store: Arc<SchemaStore>, config: &RegistryServerConfig
                 .delete(config::clear_subject),
         )
         .route("/mode", get(config::mode))
-        .route("/mode/{subject}", get(config::mode))
+        .route("/mode/{subject}", get(config::subject_mode))
         .route(
             "/compatibility/subjects/{subject}/versions",
             post(compatibility::against_level),
