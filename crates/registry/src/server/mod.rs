@@ -56,6 +56,7 @@ pub fn router_with_config(store: Arc<SchemaStore>, config: &RegistryServerConfig
             "/subjects/{subject}/versions/{version}/referencedby",
             get(subjects::referenced_by),
         )
+        .route("/schemas", get(schemas::list))
         .route("/schemas/types", get(schemas::types))
         .route("/schemas/ids/{id}", get(schemas::by_id))
         .route("/schemas/ids/{id}/schema", get(schemas::raw_by_id))

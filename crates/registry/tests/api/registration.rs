@@ -339,3 +339,71 @@ async fn malformed_requests_get_json_errors() {
     }
     server.stop().await;
 }
+
+/// `GET /schemas` as Confluent's `SchemasResource.getSchemas`: every version of the subjects
+/// with a prefix, by subject then version, with `deleted`, `latestOnly`, `offset`, `limit`.
+#[tokio::test]
+async fn schema_search_lists_versions_by_prefix_like_confluent() {
+    let server = TestServer::start().await;
+    let v1 = record("R", &[r#"{"name":"a","type":"long"}"#]);
+    let v2 = record(
+        "R",
+        &[
+            r#"{"name":"a","type":"long"}"#,
+            r#"{"name":"b","type":"long","default":0}"#,
+        ],
+    );
+    server.register_ok("app-b", &v1).await;
+    server.register_ok("app-a", &v1).await;
+    server.register_ok("app-a", &v2).await;
+    server.register_ok("other", RAW_EVENT).await;
+    let mut entries = Vec::new();
+    for path in [
+        "/subjects/app-a/versions/1",
+        "/subjects/app-a/versions/2",
+        "/subjects/app-b/versions/1",
+        "/subjects/other/versions/1",
+    ] {
+        let (status, entry) = server.get(path).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        entries.push(entry);
+    }
+    let [a1, a2, b1, other] = <[serde_json::Value; 4]>::try_from(entries).expect("four");
+    assert_eq!(
+        a2,
+        json!({ "subject": "app-a", "version": 2, "id": 2, "schema": a2["schema"] })
+    );
+
+    for (path, expected) in [
+        ("/schemas", json!([a1, a2, b1, other])),
+        ("/schemas?subjectPrefix=app-", json!([a1, a2, b1])),
+        (
+            "/schemas?subjectPrefix=app-&latestOnly=true",
+            json!([a2, b1]),
+        ),
+        ("/schemas?offset=1&limit=2", json!([a2, b1])),
+        ("/schemas?limit=0", json!([a1, a2, b1, other])),
+        ("/schemas?subjectPrefix=nothing", json!([])),
+        ("/schemas?ruleType=DOMAIN", json!([])),
+    ] {
+        let (status, answer) = server.get(path).await;
+        assert_eq!((status, answer), (StatusCode::OK, expected), "{path}");
+    }
+
+    let (status, _) = server.delete("/subjects/app-a/versions/2").await;
+    assert_eq!(status, StatusCode::OK);
+    for (path, expected) in [
+        ("/schemas?subjectPrefix=app-a", json!([a1])),
+        ("/schemas?subjectPrefix=app-a&deleted=true", json!([a1, a2])),
+        ("/schemas?subjectPrefix=app-a&latestOnly=true", json!([a1])),
+        (
+            "/schemas?subjectPrefix=app-a&latestOnly=true&deleted=true",
+            json!([a2]),
+        ),
+    ] {
+        let (status, answer) = server.get(path).await;
+        assert_eq!((status, answer), (StatusCode::OK, expected), "{path}");
+    }
+    assert_error(&server.get("/schemas?latestOnly=maybe").await, 400, 400);
+    server.stop().await;
+}
