@@ -113,6 +113,11 @@ pub enum RegistryError {
         reason: String,
     },
 
+    /// No media type the registry produces is acceptable by the request's `Accept` (held
+    /// here). HTTP 406, with the text Confluent's registry answers (JAX-RS's default).
+    #[error("HTTP 406 Not Acceptable")]
+    NotAcceptable(String),
+
     /// The request's content type is not JSON. HTTP 415.
     #[error("unsupported content type '{0}'")]
     UnsupportedMediaType(String),
@@ -229,6 +234,7 @@ impl RegistryError {
             | Self::InvalidCompatibilityLevel(_)
             | Self::BadRequest(_)
             | Self::BodyRejected { .. }
+            | Self::NotAcceptable(_)
             | Self::UnsupportedMediaType(_)
             | Self::RouteNotFound(_)
             | Self::MethodNotAllowed
@@ -259,6 +265,7 @@ impl RegistryError {
             Self::InvalidCompatibilityLevel(_) => (422, 42203),
             Self::BadRequest(_) => (400, 400),
             Self::BodyRejected { status, .. } => (*status, i64::from(*status)),
+            Self::NotAcceptable(_) => (406, 406),
             Self::UnsupportedMediaType(_) => (415, 415),
             Self::RouteNotFound(_) => (404, 404),
             Self::MethodNotAllowed => (405, 405),

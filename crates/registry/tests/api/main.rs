@@ -7,5 +7,6 @@ mod config;
 mod deletion;
 mod durability;
 mod limits;
+mod negotiation;
 mod registration;
 mod support;
