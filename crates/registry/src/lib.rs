@@ -14,6 +14,7 @@ mod compat;
 mod config;
 mod error;
 mod model;
+mod normalize;
 mod schema;
 mod server;
 mod store;

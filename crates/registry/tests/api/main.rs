@@ -8,5 +8,6 @@ mod deletion;
 mod durability;
 mod limits;
 mod negotiation;
+mod properties;
 mod registration;
 mod support;
