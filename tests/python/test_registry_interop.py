@@ -196,6 +196,16 @@ def test_errors_carry_confluent_codes(client, subject):
     assert (err.value.http_status_code, err.value.error_code) == (422, 42201)
 
 
+def test_properties_on_primitives_are_part_of_the_schema(client, subject):
+    plain = client.register_schema(subject, Schema('"string"', "AVRO"))
+    tagged = Schema('{"type": "string", "logicalType": "x", "foo": "bar"}', "AVRO")
+    tagged_id = client.register_schema(subject + "-tagged", tagged)
+    assert tagged_id != plain
+    served = json.loads(client.get_schema(tagged_id).schema_str)
+    assert served == {"type": "string", "logicalType": "x", "foo": "bar"}
+    assert client.lookup_schema(subject + "-tagged", tagged).schema_id == tagged_id
+
+
 def test_delete_subject_soft_then_permanent(client, subject):
     client.register_schema(subject, record([A]))
     client.register_schema(subject, record([A, B_DEFAULT]))
