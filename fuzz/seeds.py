@@ -122,6 +122,9 @@ def main():
     write("registry_schema", "evolved-pair", json.dumps(raw_schema).encode() + b"\0"
           + json.dumps(evolved).encode())
     write("registry_schema", "primitives", b'["null","boolean","int","long","float","double","bytes","string"]')
+    write("registry_schema", "primitive-properties",
+          b'["null",{"type":"string","logicalType":"x","foo":{"b":1,"a":[2]}},'
+          b'{"type":"int","logicalType":"date","unit":"d"},{"type":{"type":"bytes","k":true}}]')
 
 
 if __name__ == "__main__":

@@ -181,12 +181,29 @@ def test_errors_carry_confluent_codes(client, subject):
     with pytest.raises(SchemaRegistryError) as err:
         client.get_latest_version(subject)
     assert (err.value.http_status_code, err.value.error_code) == (404, 40401)
+    assert err.value.error_message == f"Subject '{subject}' not found."
     with pytest.raises(SchemaRegistryError) as err:
         client.get_schema(2_000_000_000)
     assert (err.value.http_status_code, err.value.error_code) == (404, 40403)
+    assert err.value.error_message == "Schema 2000000000 not found"
+    client.register_schema(subject, record([A]))
+    with pytest.raises(SchemaRegistryError) as err:
+        client.get_version(subject, 7)
+    assert (err.value.http_status_code, err.value.error_code) == (404, 40402)
+    assert err.value.error_message == "Version 7 not found."
     with pytest.raises(SchemaRegistryError) as err:
         client.register_schema(subject, Schema('{"type": "recrd"}', "AVRO"))
     assert (err.value.http_status_code, err.value.error_code) == (422, 42201)
+
+
+def test_properties_on_primitives_are_part_of_the_schema(client, subject):
+    plain = client.register_schema(subject, Schema('"string"', "AVRO"))
+    tagged = Schema('{"type": "string", "logicalType": "x", "foo": "bar"}', "AVRO")
+    tagged_id = client.register_schema(subject + "-tagged", tagged)
+    assert tagged_id != plain
+    served = json.loads(client.get_schema(tagged_id).schema_str)
+    assert served == {"type": "string", "logicalType": "x", "foo": "bar"}
+    assert client.lookup_schema(subject + "-tagged", tagged).schema_id == tagged_id
 
 
 def test_delete_subject_soft_then_permanent(client, subject):

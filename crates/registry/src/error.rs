@@ -6,38 +6,41 @@ use std::path::PathBuf;
 /// What can go wrong in the schema registry, its store, or when talking to one.
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
-    /// The subject has no (visible) versions. Confluent code 40401.
-    #[error("subject '{0}' not found")]
+    /// The subject has no (visible) versions. Confluent code 40401 and text.
+    #[error("Subject '{0}' not found.")]
     SubjectNotFound(String),
 
-    /// The subject exists but not this version. Confluent code 40402.
-    #[error("version {version} of subject '{subject}' not found")]
+    /// The version does not exist (or is soft-deleted). Confluent code 40402 and text, which
+    /// names the version only.
+    #[error("Version {version} not found.")]
     VersionNotFound {
         /// Subject name.
         subject: String,
-        /// Requested version as given (a number or `latest`).
+        /// Requested version as Confluent prints it (`-1` for `latest`).
         version: String,
     },
 
-    /// No schema has this id. Confluent code 40403.
-    #[error("schema {0} not found")]
+    /// No schema has this id. Confluent code 40403 and text.
+    #[error("Schema {0} not found")]
     SchemaIdNotFound(u32),
 
-    /// The schema is not registered under the subject. Confluent code 40403.
-    #[error("schema not found under subject '{0}'")]
+    /// The schema is not registered under the subject. Confluent code 40403 and text
+    /// (which does not name the subject).
+    #[error("Schema not found")]
     SchemaNotInSubject(String),
 
     /// The subject is already soft-deleted; only a permanent delete may follow. Code 40404.
-    #[error("subject '{0}' was soft deleted; set permanent=true to delete it permanently")]
+    /// Confluent's text, missing space included.
+    #[error("Subject '{0}' was soft deleted.Set permanent=true to delete permanently")]
     SubjectSoftDeleted(String),
 
-    /// A permanent delete was asked before a soft delete. Confluent code 40405.
-    #[error("subject '{0}' was not soft deleted before being permanently deleted")]
+    /// A permanent delete was asked before a soft delete. Confluent code 40405 and text.
+    #[error("Subject '{0}' was not deleted first before being permanently deleted")]
     SubjectNotSoftDeleted(String),
 
-    /// The version is already soft-deleted. Confluent code 40406.
+    /// The version is already soft-deleted. Confluent code 40406 and text.
     #[error(
-        "version {version} of subject '{subject}' was soft deleted; set permanent=true to delete it permanently"
+        "Subject '{subject}' Version {version} was soft deleted.Set permanent=true to delete permanently"
     )]
     VersionSoftDeleted {
         /// Subject name.
@@ -46,9 +49,10 @@ pub enum RegistryError {
         version: u32,
     },
 
-    /// A permanent version delete was asked before a soft delete. Confluent code 40407.
+    /// A permanent version delete was asked before a soft delete. Confluent code 40407 and
+    /// text.
     #[error(
-        "version {version} of subject '{subject}' was not soft deleted before being permanently deleted"
+        "Subject '{subject}' Version {version} was not deleted first before being permanently deleted"
     )]
     VersionNotSoftDeleted {
         /// Subject name.
@@ -57,13 +61,19 @@ pub enum RegistryError {
         version: u32,
     },
 
-    /// The subject has no subject-level compatibility level. Confluent code 40408.
-    #[error("subject '{0}' does not have subject-level compatibility configured")]
+    /// The subject has no subject-level compatibility level. Confluent code 40408 and text.
+    #[error("Subject '{0}' does not have subject-level compatibility configured")]
     SubjectLevelNotConfigured(String),
 
-    /// The schema breaks the subject's compatibility rules; the text says why. HTTP 409.
+    /// The subject has no subject-level mode (this registry never sets one). Confluent code
+    /// 40409 and text.
+    #[error("Subject '{0}' does not have subject-level mode configured")]
+    SubjectModeNotConfigured(String),
+
+    /// The schema breaks the subject's compatibility rules; the text says why. HTTP 409,
+    /// Confluent's text around our reasons.
     #[error(
-        "schema being registered is incompatible with an earlier schema for subject '{subject}': {reason}"
+        "Schema being registered is incompatible with an earlier schema for subject \"{subject}\", details: {reason}"
     )]
     Incompatible {
         /// Subject name.
@@ -76,15 +86,17 @@ pub enum RegistryError {
     #[error("invalid schema: {0}")]
     InvalidSchema(String),
 
-    /// The version is neither a positive 32-bit number nor `latest`/`-1`. Code 42202.
+    /// The version is neither a positive 32-bit number nor `latest`/`-1`. Code 42202 and
+    /// Confluent's text.
     #[error(
-        "the specified version '{0}' is not a valid version id; allowed values are between [1, 2^31-1] and the string \"latest\""
+        "The specified version '{0}' is not a valid version id. Allowed values are between [1, 2^31-1] and the string \"latest\""
     )]
     InvalidVersion(String),
 
-    /// The compatibility level is not one of Confluent's levels. Code 42203.
+    /// The compatibility level is not one of Confluent's levels. Code 42203 and Confluent's
+    /// text (which does not repeat the level given).
     #[error(
-        "invalid compatibility level '{0}'; valid values are none, backward, backward_transitive, forward, forward_transitive, full and full_transitive"
+        "Invalid compatibility level. Valid values are none, backward, forward, full, backward_transitive, forward_transitive, and full_transitive"
     )]
     InvalidCompatibilityLevel(String),
 
@@ -100,6 +112,11 @@ pub enum RegistryError {
         /// Why the body was rejected.
         reason: String,
     },
+
+    /// No media type the registry produces is acceptable by the request's `Accept` (held
+    /// here). HTTP 406, with the text Confluent's registry answers (JAX-RS's default).
+    #[error("HTTP 406 Not Acceptable")]
+    NotAcceptable(String),
 
     /// The request's content type is not JSON. HTTP 415.
     #[error("unsupported content type '{0}'")]
@@ -210,12 +227,14 @@ impl RegistryError {
             | Self::VersionSoftDeleted { .. }
             | Self::VersionNotSoftDeleted { .. }
             | Self::SubjectLevelNotConfigured(_)
+            | Self::SubjectModeNotConfigured(_)
             | Self::Incompatible { .. }
             | Self::InvalidSchema(_)
             | Self::InvalidVersion(_)
             | Self::InvalidCompatibilityLevel(_)
             | Self::BadRequest(_)
             | Self::BodyRejected { .. }
+            | Self::NotAcceptable(_)
             | Self::UnsupportedMediaType(_)
             | Self::RouteNotFound(_)
             | Self::MethodNotAllowed
@@ -239,12 +258,14 @@ impl RegistryError {
             Self::VersionSoftDeleted { .. } => (404, 40406),
             Self::VersionNotSoftDeleted { .. } => (404, 40407),
             Self::SubjectLevelNotConfigured(_) => (404, 40408),
+            Self::SubjectModeNotConfigured(_) => (404, 40409),
             Self::Incompatible { .. } => (409, 409),
             Self::InvalidSchema(_) => (422, 42201),
             Self::InvalidVersion(_) => (422, 42202),
             Self::InvalidCompatibilityLevel(_) => (422, 42203),
             Self::BadRequest(_) => (400, 400),
             Self::BodyRejected { status, .. } => (*status, i64::from(*status)),
+            Self::NotAcceptable(_) => (406, 406),
             Self::UnsupportedMediaType(_) => (415, 415),
             Self::RouteNotFound(_) => (404, 404),
             Self::MethodNotAllowed => (405, 405),

@@ -7,13 +7,16 @@
 //! schema under another subject reuses its id, versions count from 1 per subject and keep
 //! counting after soft deletes, and registrations are checked against the subject's
 //! compatibility level with real Avro schema resolution. See `schema` for what "the same
-//! schema" means and `compat` for how partial compatibility is treated.
+//! schema" means and `compat` for how partial compatibility is treated. Error codes and
+//! texts are Confluent's. Only Avro without schema references is supported: JSON Schema,
+//! Protobuf and `references` are refused (42201).
 
 mod client;
 mod compat;
 mod config;
 mod error;
 mod model;
+mod normalize;
 mod schema;
 mod server;
 mod store;

@@ -6,7 +6,9 @@
 //! types and `order`. This mirrors Confluent, which compares Avro Java's `Schema.toString()`
 //! (not the Parsing Canonical Form): a change that only adds a default or a doc is a new
 //! schema (and a new version), because defaults matter to schema resolution. Whitespace,
-//! key order and `{"type":"string"}` vs `"string"` do not create new schemas.
+//! key order and `{"type":"string"}` vs `"string"` do not create new schemas. Properties on
+//! primitive types, which apache-avro drops, are put back (see `normalize`), so
+//! `{"type":"string","foo":"bar"}` is another schema than `"string"`, as with Confluent.
 //!
 //! The registry stores and returns the normalised text, as Confluent returns its canonical
 //! string rather than the bytes that were posted.
@@ -16,6 +18,7 @@ use std::sync::Arc;
 use apache_avro::Schema;
 
 use crate::error::RegistryError;
+use crate::normalize;
 
 /// An Avro schema parsed from text, with its normalised text (the identity key).
 #[derive(Debug, Clone)]
@@ -48,9 +51,13 @@ impl ParsedSchema {
             return Err(RegistryError::InvalidSchema(problem));
         }
         // Serialised again, not `json.to_string()`: the identity keeps apache-avro's key order.
-        let normalized = serde_json::to_string(&schema).map_err(|e| {
+        let serialised = serde_json::to_string(&schema).map_err(|e| {
             RegistryError::InvalidSchema(format!("schema cannot be serialised: {e}"))
         })?;
+        // apache-avro parsed this same JSON value from `text`.
+        let posted: serde_json::Value = serde_json::from_str(text)
+            .map_err(|e| RegistryError::InvalidSchema(format!("invalid JSON: {e}")))?;
+        let normalized = normalize::with_primitive_properties(&posted, serialised);
         Ok(Self {
             schema: Arc::new(schema),
             normalized,

@@ -119,7 +119,24 @@ struct ModeResponse {
     mode: &'static str,
 }
 
-/// `GET /mode` and `GET /mode/{subject}`: always READWRITE (modes are not supported).
+/// The one mode this registry runs in; modes cannot be changed.
+const GLOBAL_MODE: &str = "READWRITE";
+
+/// `GET /mode`: the global mode, always READWRITE.
 pub(crate) async fn mode() -> Response {
-    ok(&ModeResponse { mode: "READWRITE" })
+    ok(&ModeResponse { mode: GLOBAL_MODE })
+}
+
+/// `GET /mode/{subject}`: no subject ever has its own mode, so 40409 as Confluent's
+/// ModeResource answers for an unset one, unless `?defaultToGlobal=true` asks for the mode
+/// in force (the global one).
+pub(crate) async fn subject_mode(
+    ApiPath(subject): ApiPath<String>,
+    params: Params,
+) -> Result<Response, RegistryError> {
+    if params.flag("defaultToGlobal")? {
+        Ok(ok(&ModeResponse { mode: GLOBAL_MODE }))
+    } else {
+        Err(RegistryError::SubjectModeNotConfigured(subject))
+    }
 }

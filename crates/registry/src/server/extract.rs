@@ -123,6 +123,26 @@ impl Params {
         })
     }
 
+    /// Confluent's pagination of schema searches: `offset` as [`Params::paginate`], and a
+    /// `limit` outside `1..=max` (or none) means `max`.
+    pub(crate) fn paginate_at_most<T>(
+        &self,
+        items: Vec<T>,
+        max: usize,
+    ) -> Result<Vec<T>, RegistryError> {
+        let offset = self.integer("offset")?.unwrap_or(0).max(0);
+        let limit = self
+            .integer("limit")?
+            .and_then(|l| usize::try_from(l).ok())
+            .filter(|l| (1..=max).contains(l))
+            .unwrap_or(max);
+        Ok(items
+            .into_iter()
+            .skip(usize::try_from(offset).unwrap_or(usize::MAX))
+            .take(limit)
+            .collect())
+    }
+
     fn integer(&self, name: &str) -> Result<Option<i64>, RegistryError> {
         match self.0.get(name).map(|v| v.trim()) {
             None | Some("") => Ok(None),
@@ -163,6 +183,25 @@ mod tests {
         let all = params(&[("offset", "0"), ("limit", "-1")]);
         assert_eq!(all.paginate(items.clone()).expect("all"), vec![1, 2, 3, 4]);
         let page = params(&[("offset", "1"), ("limit", "2")]);
-        assert_eq!(page.paginate(items).expect("page"), vec![2, 3]);
+        assert_eq!(page.paginate(items.clone()).expect("page"), vec![2, 3]);
+    }
+
+    #[test]
+    fn schema_searches_are_capped_like_confluent() {
+        let items = vec![1, 2, 3, 4];
+        let none = params(&[]);
+        assert_eq!(
+            none.paginate_at_most(items.clone(), 3).expect("none"),
+            [1, 2, 3]
+        );
+        for limit in ["0", "-1", "9"] {
+            let p = params(&[("limit", limit)]);
+            assert_eq!(
+                p.paginate_at_most(items.clone(), 3).expect(limit),
+                [1, 2, 3]
+            );
+        }
+        let page = params(&[("offset", "2"), ("limit", "1")]);
+        assert_eq!(page.paginate_at_most(items, 3).expect("page"), [3]);
     }
 }

@@ -5,6 +5,7 @@
 mod compatibility;
 mod config;
 mod extract;
+mod negotiate;
 mod response;
 mod schemas;
 mod subjects;
@@ -15,6 +16,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::Uri;
+use axum::middleware;
 use axum::response::Response;
 use axum::routing::{get, post};
 use tokio::net::TcpListener;
@@ -56,6 +58,7 @@ pub fn router_with_config(store: Arc<SchemaStore>, config: &RegistryServerConfig
             "/subjects/{subject}/versions/{version}/referencedby",
             get(subjects::referenced_by),
         )
+        .route("/schemas", get(schemas::list))
         .route("/schemas/types", get(schemas::types))
         .route("/schemas/ids/{id}", get(schemas::by_id))
         .route("/schemas/ids/{id}/schema", get(schemas::raw_by_id))
@@ -74,7 +77,7 @@ pub fn router_with_config(store: Arc<SchemaStore>, config: &RegistryServerConfig
                 .delete(config::clear_subject),
         )
         .route("/mode", get(config::mode))
-        .route("/mode/{subject}", get(config::mode))
+        .route("/mode/{subject}", get(config::subject_mode))
         .route(
             "/compatibility/subjects/{subject}/versions",
             post(compatibility::against_level),
@@ -83,6 +86,8 @@ pub fn router_with_config(store: Arc<SchemaStore>, config: &RegistryServerConfig
             "/compatibility/subjects/{subject}/versions/{version}",
             post(compatibility::against_version),
         )
+        // Only matched routes negotiate: an unknown path is 404 whatever it accepts.
+        .route_layer(middleware::from_fn(negotiate::negotiate))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(config.max_body_bytes))

@@ -8,7 +8,8 @@ use serde::Serialize;
 
 use crate::error::RegistryError;
 
-/// Content type of every response, as Confluent sends.
+/// Content type of responses, as Confluent sends unless the request's `Accept` prefers
+/// `application/vnd.schemaregistry+json` or `application/json` (see `negotiate`).
 pub const RESPONSE_CONTENT_TYPE: &str = "application/vnd.schemaregistry.v1+json";
 
 /// Confluent's error body.

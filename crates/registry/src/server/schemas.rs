@@ -1,4 +1,5 @@
-//! Handlers under `/schemas`: schemas by global id, and the supported schema types.
+//! Handlers under `/schemas`: the schema search, schemas by global id, and the supported
+//! schema types.
 
 use std::sync::Arc;
 
@@ -16,6 +17,29 @@ use crate::store::SchemaStore;
 #[derive(Debug, Serialize)]
 struct SchemaResponse {
     schema: String,
+}
+
+/// Confluent's defaults of `schema.search.default.limit` and `schema.search.max.limit`: a
+/// search answers at most this many schemas.
+const SCHEMA_SEARCH_LIMIT: usize = 1000;
+
+/// `GET /schemas`: `[{subject, version, id, schema}]` of the subjects starting with
+/// `subjectPrefix`, by subject then version, as Confluent's `SchemasResource.getSchemas`:
+/// `deleted` adds soft-deleted versions, `latestOnly` keeps each subject's highest one,
+/// `offset`/`limit` page (at most 1000). Schemas here carry no rules, so a `ruleType`
+/// filter finds none; `aliases` is accepted (there are no aliases).
+pub(crate) async fn list(
+    State(store): State<Arc<SchemaStore>>,
+    params: Params,
+) -> Result<Response, RegistryError> {
+    params.flag("aliases")?;
+    let visibility = Visibility::from_flags(params.flag("deleted")?, false);
+    let prefix = params.text("subjectPrefix").unwrap_or_default();
+    let mut found = store.versions_with_prefix(prefix, visibility, params.flag("latestOnly")?)?;
+    if params.text("ruleType").is_some_and(|t| !t.is_empty()) {
+        found.clear();
+    }
+    Ok(ok(&params.paginate_at_most(found, SCHEMA_SEARCH_LIMIT)?))
 }
 
 /// Ids are unsigned 32-bit numbers; anything else names no resource (as with Confluent,

@@ -104,6 +104,18 @@ impl SchemaStore {
         self.read().subject_names(visibility, prefix)
     }
 
+    /// Every version shown by `visibility` of the subjects starting with `prefix`, by
+    /// subject then version; only each subject's highest shown version with `latest_only`.
+    pub fn versions_with_prefix(
+        &self,
+        prefix: &str,
+        visibility: Visibility,
+        latest_only: bool,
+    ) -> Result<Vec<RegisteredSchema>, RegistryError> {
+        self.read()
+            .versions_with_prefix(prefix, visibility, latest_only)
+    }
+
     /// Version numbers of `subject` shown by `visibility`.
     pub fn versions(
         &self,

@@ -217,26 +217,28 @@ async fn compatibility_endpoint_answers_without_registering() {
         .await;
     assert_eq!(answer, json!({ "is_compatible": true, "messages": [] }));
 
-    // Without versions there is nothing to be incompatible with...
-    let (_, answer) = server
-        .post("/compatibility/subjects/new/versions", bad.clone())
-        .await;
-    assert_eq!(answer["is_compatible"], true);
-    // ...but a named version must exist.
-    assert_error(
-        &server
-            .post("/compatibility/subjects/new/versions/latest", bad.clone())
-            .await,
-        404,
-        40401,
-    );
-    assert_error(
-        &server
-            .post("/compatibility/subjects/s/versions/7", bad)
-            .await,
-        404,
-        40402,
-    );
+    // Without versions there is nothing to be incompatible with, `latest` included (as
+    // Confluent's CompatibilityResource: a missing latest version compares with nothing)...
+    for path in [
+        "/compatibility/subjects/new/versions",
+        "/compatibility/subjects/new/versions/latest",
+    ] {
+        let (status, answer) = server.post(path, bad.clone()).await;
+        assert_eq!(
+            (status, answer),
+            (StatusCode::OK, json!({ "is_compatible": true })),
+            "{path}"
+        );
+    }
+    // ...but a numbered version must exist, in a subject that does not too: 40402.
+    for path in [
+        "/compatibility/subjects/s/versions/7",
+        "/compatibility/subjects/new/versions/7",
+    ] {
+        let answer = server.post(path, bad.clone()).await;
+        assert_error(&answer, 404, 40402);
+        assert_eq!(answer.1["message"], "Version 7 not found.", "{path}");
+    }
     assert_error(
         &server
             .post(

@@ -76,3 +76,40 @@ async fn invalid_levels_are_rejected_with_42203() {
     assert_eq!(level, json!({ "compatibilityLevel": "BACKWARD" }));
     server.stop().await;
 }
+
+#[tokio::test]
+async fn subject_mode_is_40409_unless_defaulting_to_global() {
+    let server = TestServer::start().await;
+    server
+        .register_ok("s", &record("R", &[r#"{"name":"a","type":"long"}"#]))
+        .await;
+    let (status, global) = server.get("/mode").await;
+    assert_eq!(
+        (status, global),
+        (StatusCode::OK, json!({ "mode": "READWRITE" }))
+    );
+    for subject in ["s", "unknown"] {
+        let answer = server.get(&format!("/mode/{subject}")).await;
+        assert_error(&answer, 404, 40409);
+        assert_eq!(
+            answer.1["message"],
+            format!("Subject '{subject}' does not have subject-level mode configured")
+        );
+        assert_error(
+            &server
+                .get(&format!("/mode/{subject}?defaultToGlobal=false"))
+                .await,
+            404,
+            40409,
+        );
+        let (status, mode) = server
+            .get(&format!("/mode/{subject}?defaultToGlobal=true"))
+            .await;
+        assert_eq!(
+            (status, mode),
+            (StatusCode::OK, json!({ "mode": "READWRITE" })),
+            "{subject}"
+        );
+    }
+    server.stop().await;
+}

@@ -7,5 +7,7 @@ mod config;
 mod deletion;
 mod durability;
 mod limits;
+mod negotiation;
+mod properties;
 mod registration;
 mod support;

@@ -212,6 +212,83 @@ async fn unknown_subject_version_and_id_answer_confluent_codes() {
     server.stop().await;
 }
 
+/// The texts of Confluent's `Errors.java` (and its exception classes), word for word.
+#[tokio::test]
+async fn errors_carry_confluent_texts() {
+    let server = TestServer::start().await;
+    server.register_ok("s", RAW_EVENT).await;
+    let other = record("Other", &[r#"{"name":"x","type":"int"}"#]);
+    for (answer, code, text) in [
+        (
+            server.get("/subjects/nope/versions").await,
+            40401,
+            "Subject 'nope' not found.",
+        ),
+        (
+            server.get("/subjects/s/versions/2").await,
+            40402,
+            "Version 2 not found.",
+        ),
+        (
+            server.get("/schemas/ids/42").await,
+            40403,
+            "Schema 42 not found",
+        ),
+        (
+            server.post("/subjects/s", json!({ "schema": other })).await,
+            40403,
+            "Schema not found",
+        ),
+        (
+            server.get("/subjects/s/versions/abc").await,
+            42202,
+            "The specified version 'abc' is not a valid version id. Allowed values are between [1, 2^31-1] and the string \"latest\"",
+        ),
+        (
+            server
+                .put("/config", json!({ "compatibility": "SIDEWAYS" }))
+                .await,
+            42203,
+            "Invalid compatibility level. Valid values are none, backward, forward, full, backward_transitive, forward_transitive, and full_transitive",
+        ),
+        (
+            server.get("/config/s").await,
+            40408,
+            "Subject 's' does not have subject-level compatibility configured",
+        ),
+        (
+            server.delete("/subjects/s?permanent=true").await,
+            40405,
+            "Subject 's' was not deleted first before being permanently deleted",
+        ),
+        (
+            server.delete("/subjects/s/versions/1?permanent=true").await,
+            40407,
+            "Subject 's' Version 1 was not deleted first before being permanently deleted",
+        ),
+    ] {
+        assert_error(&answer, answer.0.as_u16(), code);
+        assert_eq!(answer.1["message"], text, "{}", answer.1);
+    }
+    server.delete("/subjects/s").await;
+    for (answer, code, text) in [
+        (
+            server.delete("/subjects/s").await,
+            40404,
+            "Subject 's' was soft deleted.Set permanent=true to delete permanently",
+        ),
+        (
+            server.delete("/subjects/s/versions/1").await,
+            40406,
+            "Subject 's' Version 1 was soft deleted.Set permanent=true to delete permanently",
+        ),
+    ] {
+        assert_error(&answer, 404, code);
+        assert_eq!(answer.1["message"], text, "{}", answer.1);
+    }
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn malformed_requests_get_json_errors() {
     let server = TestServer::start().await;
@@ -260,5 +337,73 @@ async fn malformed_requests_get_json_errors() {
             .expect("send");
         assert_eq!(ok.status(), StatusCode::OK, "{content_type}");
     }
+    server.stop().await;
+}
+
+/// `GET /schemas` as Confluent's `SchemasResource.getSchemas`: every version of the subjects
+/// with a prefix, by subject then version, with `deleted`, `latestOnly`, `offset`, `limit`.
+#[tokio::test]
+async fn schema_search_lists_versions_by_prefix_like_confluent() {
+    let server = TestServer::start().await;
+    let v1 = record("R", &[r#"{"name":"a","type":"long"}"#]);
+    let v2 = record(
+        "R",
+        &[
+            r#"{"name":"a","type":"long"}"#,
+            r#"{"name":"b","type":"long","default":0}"#,
+        ],
+    );
+    server.register_ok("app-b", &v1).await;
+    server.register_ok("app-a", &v1).await;
+    server.register_ok("app-a", &v2).await;
+    server.register_ok("other", RAW_EVENT).await;
+    let mut entries = Vec::new();
+    for path in [
+        "/subjects/app-a/versions/1",
+        "/subjects/app-a/versions/2",
+        "/subjects/app-b/versions/1",
+        "/subjects/other/versions/1",
+    ] {
+        let (status, entry) = server.get(path).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        entries.push(entry);
+    }
+    let [a1, a2, b1, other] = <[serde_json::Value; 4]>::try_from(entries).expect("four");
+    assert_eq!(
+        a2,
+        json!({ "subject": "app-a", "version": 2, "id": 2, "schema": a2["schema"] })
+    );
+
+    for (path, expected) in [
+        ("/schemas", json!([a1, a2, b1, other])),
+        ("/schemas?subjectPrefix=app-", json!([a1, a2, b1])),
+        (
+            "/schemas?subjectPrefix=app-&latestOnly=true",
+            json!([a2, b1]),
+        ),
+        ("/schemas?offset=1&limit=2", json!([a2, b1])),
+        ("/schemas?limit=0", json!([a1, a2, b1, other])),
+        ("/schemas?subjectPrefix=nothing", json!([])),
+        ("/schemas?ruleType=DOMAIN", json!([])),
+    ] {
+        let (status, answer) = server.get(path).await;
+        assert_eq!((status, answer), (StatusCode::OK, expected), "{path}");
+    }
+
+    let (status, _) = server.delete("/subjects/app-a/versions/2").await;
+    assert_eq!(status, StatusCode::OK);
+    for (path, expected) in [
+        ("/schemas?subjectPrefix=app-a", json!([a1])),
+        ("/schemas?subjectPrefix=app-a&deleted=true", json!([a1, a2])),
+        ("/schemas?subjectPrefix=app-a&latestOnly=true", json!([a1])),
+        (
+            "/schemas?subjectPrefix=app-a&latestOnly=true&deleted=true",
+            json!([a2]),
+        ),
+    ] {
+        let (status, answer) = server.get(path).await;
+        assert_eq!((status, answer), (StatusCode::OK, expected), "{path}");
+    }
+    assert_error(&server.get("/schemas?latestOnly=maybe").await, 400, 400);
     server.stop().await;
 }

@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use clickstream_registry::{RESPONSE_CONTENT_TYPE, RegistryClient, SchemaStore, serve};
+use clickstream_registry::{
+    ParsedSchema, RESPONSE_CONTENT_TYPE, RegistryClient, SchemaStore, serve,
+};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tempfile::TempDir;
@@ -76,7 +78,8 @@ impl TestServer {
     }
 
     /// Sends a request the way Confluent clients do and decodes the JSON answer, checking
-    /// the response content type on the way.
+    /// the response content type on the way. A schema in the body is checked against
+    /// [`assert_identity_unchanged`] first, so every schema the tests send is.
     pub async fn send(
         &self,
         method: reqwest::Method,
@@ -85,6 +88,9 @@ impl TestServer {
     ) -> (StatusCode, Value) {
         let mut request = self.http.request(method, format!("{}{path}", self.base));
         if let Some(body) = body {
+            if let Some(schema) = body["schema"].as_str() {
+                assert_identity_unchanged(schema);
+            }
             request = request
                 .header("content-type", "application/vnd.schemaregistry.v1+json")
                 .body(body.to_string());
@@ -142,6 +148,76 @@ pub fn assert_error(answer: &(StatusCode, Value), status: u16, error_code: i64) 
         answer.1
     );
     assert!(answer.1["message"].is_string(), "{}", answer.1);
+}
+
+/// Asserts that `schema`, unless it carries properties on primitive types, normalises to
+/// apache-avro's serialisation byte for byte, as it did before such properties were kept:
+/// stored journals hold that text, and a schema registered again must find its old id.
+/// Returns whether the schema was checked (it parses and has no such properties).
+#[track_caller]
+pub fn assert_identity_unchanged(schema: &str) -> bool {
+    let Ok(parsed) = ParsedSchema::parse(schema) else {
+        return false;
+    };
+    let json: Value = serde_json::from_str(schema).expect("a parsed schema is JSON");
+    if has_primitive_properties(&json) {
+        return false;
+    }
+    let before = apache_avro::Schema::parse_str(schema).expect("apache-avro parses it");
+    let before = serde_json::to_string(&before).expect("serialises");
+    assert_eq!(
+        parsed.normalized, before,
+        "normalised text changed for {schema}"
+    );
+    true
+}
+
+/// Whether a primitive type in `schema` is an object with keys other than `type` and a
+/// logical type apache-avro knows (with a decimal's precision and scale).
+fn has_primitive_properties(schema: &Value) -> bool {
+    const PRIMITIVES: [&str; 8] = [
+        "null", "boolean", "int", "long", "float", "double", "bytes", "string",
+    ];
+    const LOGICAL: [&str; 13] = [
+        "decimal",
+        "big-decimal",
+        "uuid",
+        "date",
+        "time-millis",
+        "time-micros",
+        "timestamp-millis",
+        "timestamp-micros",
+        "timestamp-nanos",
+        "local-timestamp-millis",
+        "local-timestamp-micros",
+        "local-timestamp-nanos",
+        "duration",
+    ];
+    match schema {
+        Value::Array(branches) => branches.iter().any(has_primitive_properties),
+        Value::Object(map) => match map.get("type") {
+            Some(Value::String(kind)) if PRIMITIVES.contains(&kind.as_str()) => {
+                map.iter().any(|(key, value)| match key.as_str() {
+                    "type" | "precision" | "scale" => false,
+                    "logicalType" => !value.as_str().is_some_and(|l| LOGICAL.contains(&l)),
+                    _ => true,
+                })
+            }
+            Some(Value::String(_)) => {
+                let fields = map.get("fields").and_then(Value::as_array);
+                fields.is_some_and(|fields| {
+                    fields
+                        .iter()
+                        .any(|f| f.get("type").is_some_and(has_primitive_properties))
+                }) || ["items", "values"]
+                    .iter()
+                    .any(|key| map.get(*key).is_some_and(has_primitive_properties))
+            }
+            Some(inner) => has_primitive_properties(inner),
+            None => false,
+        },
+        _ => false,
+    }
 }
 
 /// A record schema named `name` with the given field JSON objects.

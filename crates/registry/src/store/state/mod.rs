@@ -5,12 +5,14 @@
 //! state and returns the event to make durable; [`State::apply`] then performs it. Replaying
 //! the journal calls `apply` only, so live changes and recovery share one code path.
 
+mod queries;
+
 use std::collections::{BTreeMap, HashMap};
 
 use super::event::Event;
-use crate::compat::{self, CompatibilityLevel, PreviousVersion};
+use crate::compat::{CompatibilityLevel, PreviousVersion};
 use crate::error::RegistryError;
-use crate::model::{RegisteredSchema, SubjectVersion, VersionSpec, Visibility};
+use crate::model::{RegisteredSchema, VersionSpec, Visibility};
 use crate::schema::ParsedSchema;
 
 /// What registering a schema under a subject amounts to.
@@ -70,148 +72,6 @@ pub(crate) struct State {
 }
 
 impl State {
-    // ----- queries -----
-
-    /// Subjects with at least one version shown by `visibility`, sorted, optionally
-    /// filtered by prefix. `DeletedOnly` lists subjects whose versions are all soft-deleted.
-    pub(crate) fn subject_names(
-        &self,
-        visibility: Visibility,
-        prefix: Option<&str>,
-    ) -> Vec<String> {
-        self.subjects
-            .iter()
-            .filter(|(name, _)| prefix.is_none_or(|p| name.starts_with(p)))
-            .filter(|(_, s)| match visibility {
-                Visibility::Live => s.has_live(),
-                Visibility::IncludeDeleted => !s.versions.is_empty(),
-                Visibility::DeletedOnly => !s.versions.is_empty() && !s.has_live(),
-            })
-            .map(|(name, _)| name.clone())
-            .collect()
-    }
-
-    /// Version numbers of a subject shown by `visibility`; `SubjectNotFound` when none.
-    pub(crate) fn version_numbers(
-        &self,
-        subject: &str,
-        visibility: Visibility,
-    ) -> Result<Vec<u32>, RegistryError> {
-        let versions: Vec<u32> = self
-            .subjects
-            .get(subject)
-            .map(|s| s.visible(visibility).map(|(n, _)| n).collect())
-            .unwrap_or_default();
-        if versions.is_empty() {
-            return Err(RegistryError::SubjectNotFound(subject.to_owned()));
-        }
-        Ok(versions)
-    }
-
-    /// One version of a subject; soft-deleted versions only with `include_deleted`.
-    pub(crate) fn version(
-        &self,
-        subject: &str,
-        spec: VersionSpec,
-        include_deleted: bool,
-    ) -> Result<RegisteredSchema, RegistryError> {
-        let (version, id) = self.resolve(subject, spec, include_deleted)?;
-        self.registered(subject, version, id)
-    }
-
-    /// The schema with this id (kept even when every version using it was deleted: data
-    /// written with it may still be in the log, and ids are never reused).
-    pub(crate) fn schema(&self, id: u32) -> Result<&ParsedSchema, RegistryError> {
-        self.schemas
-            .get(&id)
-            .ok_or(RegistryError::SchemaIdNotFound(id))
-    }
-
-    /// The subject versions that use schema `id`.
-    pub(crate) fn id_usages(
-        &self,
-        id: u32,
-        visibility: Visibility,
-    ) -> Result<Vec<SubjectVersion>, RegistryError> {
-        self.schema(id)?;
-        Ok(self
-            .subjects
-            .iter()
-            .flat_map(|(name, s)| {
-                s.visible(visibility)
-                    .filter(move |(_, used)| *used == id)
-                    .map(move |(version, _)| SubjectVersion {
-                        subject: name.clone(),
-                        version,
-                    })
-            })
-            .collect())
-    }
-
-    /// The latest version of `subject` whose schema equals `candidate`.
-    pub(crate) fn lookup(
-        &self,
-        subject: &str,
-        candidate: &ParsedSchema,
-        include_deleted: bool,
-    ) -> Result<RegisteredSchema, RegistryError> {
-        let visibility = if include_deleted {
-            Visibility::IncludeDeleted
-        } else {
-            Visibility::Live
-        };
-        let state = self
-            .subjects
-            .get(subject)
-            .filter(|s| s.visible(visibility).next().is_some())
-            .ok_or_else(|| RegistryError::SubjectNotFound(subject.to_owned()))?;
-        let id = self.ids_by_text.get(&candidate.normalized).copied();
-        let found = state
-            .visible(visibility)
-            .rev()
-            .find(|(_, used)| Some(*used) == id)
-            .ok_or_else(|| RegistryError::SchemaNotInSubject(subject.to_owned()))?;
-        self.registered(subject, found.0, found.1)
-    }
-
-    /// The global level (BACKWARD unless set).
-    pub(crate) fn global_level(&self) -> CompatibilityLevel {
-        self.global_level.unwrap_or_default()
-    }
-
-    /// The subject's own level, if set.
-    pub(crate) fn subject_level(&self, subject: &str) -> Option<CompatibilityLevel> {
-        self.subjects.get(subject).and_then(|s| s.level)
-    }
-
-    /// The level that applies to `subject`: its own, else the global one.
-    pub(crate) fn effective_level(&self, subject: &str) -> CompatibilityLevel {
-        self.subject_level(subject)
-            .unwrap_or_else(|| self.global_level())
-    }
-
-    /// Every compatibility violation of `candidate` for `subject` (empty: compatible).
-    pub(crate) fn compatibility_problems(
-        &self,
-        subject: &str,
-        candidate: &ParsedSchema,
-        target: CheckTarget,
-    ) -> Result<Vec<String>, RegistryError> {
-        let level = self.effective_level(subject);
-        let previous = match target {
-            CheckTarget::Level => self.live_history(subject),
-            CheckTarget::Version(spec) => {
-                let (version, id) = self.resolve(subject, spec, false)?;
-                vec![PreviousVersion {
-                    version,
-                    id,
-                    schema: &self.schema(id)?.schema,
-                }]
-            }
-        };
-        Ok(compat::check(level, &candidate.schema, &previous))
-    }
-
     // ----- planning changes -----
 
     /// Plans registering `candidate` under `subject`: same schema as a live version returns
@@ -485,10 +345,7 @@ impl State {
                 .filter(|v| visibility.shows(v.deleted))
                 .map(|v| (n, v.id)),
         };
-        found.ok_or_else(|| RegistryError::VersionNotFound {
-            subject: subject.to_owned(),
-            version: spec.to_string(),
-        })
+        found.ok_or_else(|| version_not_found(subject, spec))
     }
 
     fn registered(
@@ -539,5 +396,16 @@ impl State {
         {
             self.subjects.remove(subject);
         }
+    }
+}
+
+/// Confluent's 40402, which prints `latest` as `-1`.
+fn version_not_found(subject: &str, spec: VersionSpec) -> RegistryError {
+    RegistryError::VersionNotFound {
+        subject: subject.to_owned(),
+        version: match spec {
+            VersionSpec::Latest => "-1".to_owned(),
+            VersionSpec::Number(n) => n.to_string(),
+        },
     }
 }
