@@ -79,62 +79,83 @@ pub(crate) fn with_null_namespaces(normalized: String) -> String {
     serde_json::to_string(&tree).unwrap_or(normalized)
 }
 
-/// Whether `node` is a named type (record, enum, fixed): its name, if so.
-fn named_type(entries: &[(String, Node)]) -> Option<String> {
-    let kind = entries.iter().find_map(|(k, v)| match (k.as_str(), v) {
-        ("type", Node::Scalar(Value::String(kind))) => Some(kind.as_str()),
-        _ => None,
-    })?;
-    if !matches!(kind, "record" | "enum" | "fixed") {
-        return None;
-    }
-    entries.iter().find_map(|(k, v)| match (k.as_str(), v) {
-        ("name", Node::Scalar(Value::String(name))) => Some(name.clone()),
-        _ => None,
-    })
-}
-
-/// Adds the `"namespace": ""` of [`with_null_namespaces`] below `node`, whose enclosing
-/// namespace is `enclosing`; true when it added any.
+/// Adds the `"namespace": ""` of [`with_null_namespaces`] in the schema `node` (and the
+/// schemas below it: record field types, array items, map values, union branches; never
+/// inside custom attributes), whose enclosing namespace is `enclosing`; true when it
+/// added any.
 fn mark_null_namespaces(node: &mut Node, enclosing: &str) -> bool {
-    match node {
-        Node::Array(items) => items.iter_mut().fold(false, |changed, item| {
-            mark_null_namespaces(item, enclosing) | changed
-        }),
-        Node::Object(entries) => {
-            let mut changed = false;
-            let mut inner = enclosing.to_owned();
-            if let Some(name) = named_type(entries) {
-                let explicit = entries.iter().find_map(|(k, v)| match (k.as_str(), v) {
-                    ("namespace", Node::Scalar(Value::String(ns))) => Some(ns.clone()),
-                    _ => None,
-                });
-                match (name.rsplit_once('.'), explicit) {
-                    (Some((namespace, _)), _) => inner = namespace.to_owned(),
-                    (None, Some(namespace)) => inner = namespace,
-                    (None, None) => {
-                        inner = String::new();
-                        if !enclosing.is_empty() {
-                            let at = entries
-                                .iter()
-                                .position(|(k, _)| k == "name")
-                                .map_or(0, |i| i + 1);
-                            let empty = Node::Scalar(Value::String(String::new()));
-                            entries.insert(at, ("namespace".to_owned(), empty));
-                            changed = true;
-                        }
+    let entries = match node {
+        Node::Array(branches) => {
+            return branches.iter_mut().fold(false, |changed, branch| {
+                mark_null_namespaces(branch, enclosing) | changed
+            });
+        }
+        Node::Object(entries) => entries,
+        Node::Scalar(_) => return false,
+    };
+    let kind = match entries.iter_mut().find(|(k, _)| k == "type") {
+        Some((_, Node::Scalar(Value::String(kind)))) => kind.clone(),
+        // A wrapped type: `{"type": {...}}` or `{"type": [...]}`.
+        Some((_, wrapped)) => return mark_null_namespaces(wrapped, enclosing),
+        None => return false,
+    };
+    match kind.as_str() {
+        "array" => child(entries, "items", enclosing),
+        "map" => child(entries, "values", enclosing),
+        "record" | "enum" | "fixed" => {
+            let (inner, mut changed) = name_in(entries, enclosing);
+            if kind == "record"
+                && let Some((_, Node::Array(fields))) =
+                    entries.iter_mut().find(|(k, _)| k == "fields")
+            {
+                for field in fields.iter_mut() {
+                    if let Node::Object(field) = field {
+                        changed |= child(field, "type", &inner);
                     }
-                }
-            }
-            for (key, value) in entries.iter_mut() {
-                if matches!(key.as_str(), "type" | "fields" | "items" | "values") {
-                    changed |= mark_null_namespaces(value, &inner);
                 }
             }
             changed
         }
-        Node::Scalar(_) => false,
+        _ => false,
     }
+}
+
+/// [`mark_null_namespaces`] on the schema under `key`.
+fn child(entries: &mut [(String, Node)], key: &str, enclosing: &str) -> bool {
+    entries
+        .iter_mut()
+        .find(|(k, _)| k == key)
+        .is_some_and(|(_, schema)| mark_null_namespaces(schema, enclosing))
+}
+
+/// The namespace a named type's children inherit, adding `"namespace": ""` to the type when
+/// it is in none but `enclosing` is one; true when added.
+fn name_in(entries: &mut Vec<(String, Node)>, enclosing: &str) -> (String, bool) {
+    let text = |key: &str| {
+        entries.iter().find_map(|(k, v)| match v {
+            Node::Scalar(Value::String(s)) if k == key => Some(s.clone()),
+            _ => None,
+        })
+    };
+    let Some(name) = text("name") else {
+        return (enclosing.to_owned(), false);
+    };
+    if let Some((namespace, _)) = name.rsplit_once('.') {
+        return (namespace.to_owned(), false);
+    }
+    if let Some(namespace) = text("namespace") {
+        return (namespace, false);
+    }
+    if enclosing.is_empty() {
+        return (String::new(), false);
+    }
+    let at = entries
+        .iter()
+        .position(|(k, _)| k == "name")
+        .map_or(0, |i| i + 1);
+    let empty = Node::Scalar(Value::String(String::new()));
+    entries.insert(at, ("namespace".to_owned(), empty));
+    (String::new(), true)
 }
 
 /// Puts back on `node` (and below) what `posted` had on its primitive nodes; true when
