@@ -129,10 +129,14 @@ async fn kill_process(backend: Backend, name: &str) {
     env.push(("CLICKSTREAM_PROCESSOR__METRICS_PORT".into(), "0".into()));
     let ledger = Ledger::starting_at(1);
     let collect = t.url("/collect");
-    let sender = Sender::start(&ledger, 2, 20, move || collect.clone());
+    // Paced (about 150 events/s): every restart rebuilds its state from the lake, so an
+    // unpaced load makes each round slower than the last, most of all on S3.
+    let pause = Duration::from_millis(250);
+    let sender = Sender::paced(&ledger, 2, 20, pause, move || collect.clone());
     for _ in 0..ROUNDS {
         let mut child = Child::spawn("process", dir.path(), &["process"], env.clone());
-        child.wait_for_line("processor running").await;
+        // Killed while it holds partitions, so every kill can land inside a commit.
+        child.wait_for_line("partitions assigned").await;
         tokio::time::sleep(random_pause()).await;
         child.kill().await;
     }

@@ -179,6 +179,18 @@ impl Sender {
         size: i64,
         url: impl Fn() -> String + Send + Sync + Clone + 'static,
     ) -> Sender {
+        Sender::paced(ledger, clients, size, Duration::ZERO, url)
+    }
+
+    /// [`Sender::start`] with each client waiting `pause` after every acknowledged batch:
+    /// a steady load whose volume does not grow with the machine's speed.
+    pub fn paced(
+        ledger: &Ledger,
+        clients: usize,
+        size: i64,
+        pause: Duration,
+        url: impl Fn() -> String + Send + Sync + Clone + 'static,
+    ) -> Sender {
         let stop = Arc::new(AtomicBool::new(false));
         let mut tasks = tokio::task::JoinSet::new();
         let http = reqwest::Client::builder()
@@ -196,6 +208,9 @@ impl Sender {
                         Ok(response) if response.status() == 200 => {
                             ledger.record(&ids, &body);
                             (ids, body) = ledger.batch(size);
+                            if !pause.is_zero() {
+                                tokio::time::sleep(pause).await;
+                            }
                         }
                         _ => {
                             // Not acknowledged: send the same events again, as a client
