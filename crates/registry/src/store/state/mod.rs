@@ -321,12 +321,13 @@ impl State {
 
     // ----- helpers -----
 
-    fn resolve(
+    /// `subject`'s versions seen with or without the soft-deleted ones; `SubjectNotFound`
+    /// when none is visible.
+    fn visible_subject(
         &self,
         subject: &str,
-        spec: VersionSpec,
         include_deleted: bool,
-    ) -> Result<(u32, u32), RegistryError> {
+    ) -> Result<(&SubjectState, Visibility), RegistryError> {
         let visibility = if include_deleted {
             Visibility::IncludeDeleted
         } else {
@@ -337,6 +338,16 @@ impl State {
             .get(subject)
             .filter(|s| s.visible(visibility).next().is_some())
             .ok_or_else(|| RegistryError::SubjectNotFound(subject.to_owned()))?;
+        Ok((state, visibility))
+    }
+
+    fn resolve(
+        &self,
+        subject: &str,
+        spec: VersionSpec,
+        include_deleted: bool,
+    ) -> Result<(u32, u32), RegistryError> {
+        let (state, visibility) = self.visible_subject(subject, include_deleted)?;
         let found = match spec {
             VersionSpec::Latest => state.visible(visibility).next_back(),
             VersionSpec::Number(n) => state

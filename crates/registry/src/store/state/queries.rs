@@ -117,16 +117,7 @@ impl State {
         candidate: &ParsedSchema,
         include_deleted: bool,
     ) -> Result<RegisteredSchema, RegistryError> {
-        let visibility = if include_deleted {
-            Visibility::IncludeDeleted
-        } else {
-            Visibility::Live
-        };
-        let state = self
-            .subjects
-            .get(subject)
-            .filter(|s| s.visible(visibility).next().is_some())
-            .ok_or_else(|| RegistryError::SubjectNotFound(subject.to_owned()))?;
+        let (state, visibility) = self.visible_subject(subject, include_deleted)?;
         let id = self.ids_by_text.get(&candidate.normalized).copied();
         let found = state
             .visible(visibility)
