@@ -32,18 +32,7 @@ async fn broker_faults(lake: LakeBackend, name: &str) {
     let ledger = Ledger::starting_at(1);
     let collect = t.url("/collect");
     let sender = Sender::start(&ledger, 2, 20, move || collect.clone());
-    let more = |n: usize| {
-        let ledger = ledger.clone();
-        async move {
-            let target = ledger.acked() + n;
-            eventually("events acknowledged", Duration::from_secs(90), || async {
-                check(ledger.acked() >= target, || {
-                    format!("{} acked", ledger.acked())
-                })
-            })
-            .await
-        }
-    };
+    let more = |n: usize| ledger.acked_more(n, Duration::from_secs(90));
     more(200).await;
     for broker in 1..=3 {
         let refused = ledger.refused.load(Relaxed);

@@ -83,6 +83,15 @@ impl Ledger {
         self.inner.lock().expect("ledger").valid.len()
     }
 
+    /// Waits until `n` more valid events are acknowledged than now, for up to `within`.
+    pub async fn acked_more(&self, n: usize, within: Duration) {
+        let target = self.acked() + n;
+        crate::eventually::eventually("events acknowledged", within, || async {
+            crate::eventually::check(self.acked() >= target, || format!("{} acked", self.acked()))
+        })
+        .await;
+    }
+
     /// A batch of `n` valid events with fresh ids and [`INVALID_PER_BATCH`] invalid ones.
     fn batch(&self, n: i64) -> (Vec<i64>, Vec<Value>) {
         let first = self.next_id.fetch_add(n, Ordering::Relaxed);

@@ -69,6 +69,17 @@ pub async fn settle(ledger: &Ledger, base: &str) -> Outcome {
     .await
 }
 
+/// Waits until the pipeline at `base` is ready (every role, the processor started).
+pub async fn wait_ready(base: &str) {
+    eventually("the pipeline is ready", Duration::from_secs(60), || async {
+        let (status, ready) = http_get_json(&format!("{base}/health/ready")).await;
+        crate::eventually::check(status == 200 && ready["status"] == "ready", || {
+            ready.to_string()
+        })
+    })
+    .await;
+}
+
 /// Waits until every one of `ids` is in `events`.
 pub async fn wait_landed(base: &str, ids: &[i64]) {
     let wanted: std::collections::HashSet<i64> = ids.iter().copied().collect();

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::backends::{Backend, LakeBackend, LogBackend};
 use crate::common::TestPipeline;
-use crate::eventually::{check, eventually};
+
 use crate::faults::child::{Child, field};
 use crate::faults::ledger::{Ledger, Sender};
 use crate::faults::proxy::FaultyProxy;
@@ -29,28 +29,11 @@ async fn registry_faults(log: LogBackend, name: &str) {
     })
     .await;
     // Everything runs (the processor has started) before the registry misbehaves.
-    eventually("the pipeline is ready", Duration::from_secs(60), || async {
-        let (status, ready) = http_get_json(&format!("{}/health/ready", t.base)).await;
-        check(status == 200 && ready["status"] == "ready", || {
-            ready.to_string()
-        })
-    })
-    .await;
+    crate::faults::wait_ready(&t.base).await;
     let ledger = Ledger::starting_at(1);
     let collect = t.url("/collect");
     let sender = Sender::start(&ledger, 2, 20, move || collect.clone());
-    let more = |n: usize| {
-        let ledger = ledger.clone();
-        async move {
-            let target = ledger.acked() + n;
-            eventually("events acknowledged", Duration::from_secs(60), || async {
-                check(ledger.acked() >= target, || {
-                    format!("{} acked", ledger.acked())
-                })
-            })
-            .await
-        }
-    };
+    let more = |n: usize| ledger.acked_more(n, Duration::from_secs(60));
     more(200).await;
 
     // Slow: two seconds per answer.

@@ -11,7 +11,7 @@ use crate::common::TestPipeline;
 use crate::eventually::{check, eventually};
 use crate::faults::ledger::{Ledger, Sender};
 use crate::faults::proxy::{FaultyProxy, delta_commit};
-use crate::faults::{http_get_json, lake_matches_log, report, settle};
+use crate::faults::{lake_matches_log, report, settle};
 
 async fn store_faults(log: LogBackend, name: &str) {
     let moto = MotoServer::start();
@@ -27,30 +27,16 @@ async fn store_faults(log: LogBackend, name: &str) {
     })
     .await;
     // Everything runs (the processor has started) before the store misbehaves.
-    eventually("the pipeline is ready", Duration::from_secs(60), || async {
-        let (status, ready) = http_get_json(&format!("{}/health/ready", t.base)).await;
-        check(status == 200 && ready["status"] == "ready", || {
-            ready.to_string()
-        })
-    })
-    .await;
+    crate::faults::wait_ready(&t.base).await;
     let ledger = Ledger::starting_at(1);
     let collect = t.url("/collect");
     let sender = Sender::start(&ledger, 2, 20, move || collect.clone());
-    let acked_at_least = |n: usize| {
-        let ledger = ledger.clone();
-        async move {
-            eventually("events acknowledged", Duration::from_secs(60), || async {
-                check(ledger.acked() >= n, || format!("{} acked", ledger.acked()))
-            })
-            .await
-        }
-    };
-    acked_at_least(200).await;
+    let more = |n: usize| ledger.acked_more(n, Duration::from_secs(60));
+    more(200).await;
 
     // Slow: every request waits 400 ms.
     proxy.set_latency(Duration::from_millis(400));
-    acked_at_least(ledger.acked() + 400).await;
+    more(400).await;
     proxy.set_latency(Duration::ZERO);
 
     // A run of server errors, then of unavailability.
@@ -63,7 +49,7 @@ async fn store_faults(log: LogBackend, name: &str) {
         })
         .await;
     }
-    acked_at_least(ledger.acked() + 400).await;
+    more(400).await;
 
     // Commits that land but lose their answer.
     proxy.lose_answers(3, delta_commit);
@@ -77,7 +63,7 @@ async fn store_faults(log: LogBackend, name: &str) {
         },
     )
     .await;
-    acked_at_least(ledger.acked() + 200).await;
+    more(200).await;
     sender.stop().await;
 
     let outcome = settle(&ledger, &t.base).await;
