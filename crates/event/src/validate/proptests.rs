@@ -3,12 +3,10 @@
 //! with one leaf of the wrong kind is refused with a reason naming that leaf.
 
 use apache_avro::Schema;
-use apache_avro::reader::datum::GenericDatumReader;
 use proptest::prelude::*;
 use serde_json::{Map, Value as Json, json};
 
 use super::EventValidator;
-use crate::wire;
 
 /// A schema shape; names are given when it is written out.
 #[derive(Debug, Clone)]
@@ -276,11 +274,7 @@ proptest! {
         let validator = EventValidator::new(schema.clone(), 1).expect("validator");
         let avro = validator.to_avro(&event);
         prop_assert!(avro.is_ok(), "{event} refused: {:?}", avro.err());
-        let encoded = validator.validate_batch([&event]).expect("encodes");
-        let payload = &encoded[0].as_ref().expect("valid").payload;
-        let (id, datum) = wire::split(payload).expect("framed");
-        let reader = GenericDatumReader::builder(&schema).build().expect("reader");
-        let decoded = wire::read_datum(&reader, id, datum).expect("decodes");
+        let decoded = super::tests::encode_then_decode(&validator, &schema, &event);
         prop_assert_eq!(decoded, avro.expect("checked above"));
     }
 

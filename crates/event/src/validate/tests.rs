@@ -15,6 +15,19 @@ fn reason(event: Json) -> String {
         .to_string()
 }
 
+/// `event` validated and encoded as ingest does, then decoded as the processor does.
+pub(super) fn encode_then_decode(
+    validator: &EventValidator,
+    schema: &Schema,
+    event: &Json,
+) -> Avro {
+    let encoded = validator.validate_batch([event]).expect("encodes");
+    let payload = &encoded[0].as_ref().expect("valid").payload;
+    let (id, datum) = wire::split(payload).expect("framed");
+    let reader = GenericDatumReader::builder(schema).build().expect("reader");
+    wire::read_datum(&reader, id, datum).expect("decodes")
+}
+
 fn valid_event() -> Json {
     json!({"id": 367851, "type": "page_view", "event": {
         "user_agent": "Mozilla/5.0", "ip": "39.202.24.19", "customer_id": 1404,
@@ -180,13 +193,7 @@ fn uuids_are_checked_and_round_trip_as_text_or_fixed() {
 
         let event = json!({"u": "3F2B1C9E-0000-4000-8000-00000000000A"});
         let avro = validator.to_avro(&event).expect("valid uuid");
-        let encoded = validator.validate_batch([&event]).expect("encodes");
-        let payload = &encoded[0].as_ref().expect("valid").payload;
-        let (id, datum) = wire::split(payload).expect("framed");
-        let reader = GenericDatumReader::builder(&schema)
-            .build()
-            .expect("reader");
-        assert_eq!(wire::read_datum(&reader, id, datum).expect("decodes"), avro);
+        assert_eq!(encode_then_decode(&validator, &schema, &event), avro);
     }
 }
 
@@ -224,13 +231,7 @@ fn logical_types_validate_encode_and_decode() {
     assert_eq!(fields[3].1, Avro::Date(19844));
     assert_eq!(fields[6].1, Avro::TimestampMillis(1_714_564_800_000));
     assert_eq!(fields[8].1, Avro::TimestampNanos(1_714_564_800_000_000_001));
-    let encoded = validator.validate_batch([&event]).expect("encodes");
-    let payload = &encoded[0].as_ref().expect("valid").payload;
-    let (id, datum) = wire::split(payload).expect("framed");
-    let reader = GenericDatumReader::builder(&schema)
-        .build()
-        .expect("reader");
-    assert_eq!(wire::read_datum(&reader, id, datum).expect("decodes"), avro);
+    assert_eq!(encode_then_decode(&validator, &schema, &event), avro);
 
     for (field, value, says) in [
         ("price", json!("12.345"), "expected decimal(6,2)"),
