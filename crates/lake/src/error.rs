@@ -164,6 +164,20 @@ impl LakeError {
         }
     }
 
+    /// Whether another writer changed the table's schema since it was loaded: the operation
+    /// succeeds when redone on the refreshed table.
+    pub fn is_schema_moved(&self) -> bool {
+        matches!(
+            self,
+            LakeError::Delta { source, .. } if matches!(
+                source.as_ref(),
+                DeltaTableError::Transaction {
+                    source: TransactionError::CommitConflict(CommitConflictError::MetadataChanged)
+                }
+            )
+        )
+    }
+
     /// Name of the table involved, if any.
     pub fn table(&self) -> Option<&'static str> {
         match self {
@@ -206,6 +220,8 @@ fn delta_is_transient(err: &DeltaTableError) -> bool {
             TransactionError::CommitConflict(conflict) => matches!(
                 conflict,
                 CommitConflictError::ConcurrentAppend
+                    // Another writer added columns: redone on the refreshed table.
+                    | CommitConflictError::MetadataChanged
                     | CommitConflictError::ConcurrentDeleteRead
                     | CommitConflictError::ConcurrentDeleteDelete
             ),

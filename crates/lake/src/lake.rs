@@ -69,7 +69,7 @@ impl Lake {
             .load()
             .await
             .map_err(|err| LakeError::op(kind.name(), "load", err))?;
-        Ok(LakeTable::new(kind, table))
+        Ok(LakeTable::new(kind, table, self.storage_options.clone()))
     }
 
     /// An unloaded handle on a table's location.
@@ -223,8 +223,9 @@ fn parse_root(root_url: &str) -> Result<Url, LakeError> {
 }
 
 /// Checks that an existing table has the schema and partitioning this build writes, or
-/// an older form of it: the same columns followed by none, some or all of the nullable
-/// columns this build appends. Returns the columns to add.
+/// an older form of it: every column of this build that the table has, with the same type
+/// and nullability; the ones it lacks nullable (they are returned, to add); any other
+/// column a site's own field (tagged with its Avro path, see [`crate::avro`]).
 fn check_layout(
     kind: TableKind,
     table: &DeltaTable,
@@ -235,38 +236,47 @@ fn check_layout(
         .map_err(|err| LakeError::op(name, "load", err))?;
     let expected = kind.arrow_schema();
     let found = state.snapshot().arrow_schema();
-    let describe = |schema: &deltalake::arrow::datatypes::Schema| {
-        schema
-            .fields()
-            .iter()
-            .map(|f| {
-                format!(
-                    "{}:{}{}",
-                    f.name(),
-                    f.data_type(),
-                    if f.is_nullable() { "?" } else { "" }
-                )
-            })
-            .collect::<Vec<_>>()
-            .join(", ")
+    let mismatch = |detail: String| LakeError::SchemaMismatch {
+        table: name,
+        detail,
     };
-    let prefix_matches = found.fields().len() <= expected.fields().len()
-        && expected.fields().iter().zip(found.fields()).all(|(e, f)| {
-            e.name() == f.name()
-                && e.data_type() == f.data_type()
-                && e.is_nullable() == f.is_nullable()
-        });
-    let missing: Vec<_> =
-        expected.fields()[found.fields().len().min(expected.fields().len())..].to_vec();
-    if !prefix_matches || missing.iter().any(|f| !f.is_nullable()) {
-        return Err(LakeError::SchemaMismatch {
-            table: name,
-            detail: format!(
-                "expected [{}], found [{}]",
-                describe(&expected),
-                describe(&found)
-            ),
-        });
+    let mut missing = Vec::new();
+    for want in expected.fields() {
+        match found.field_with_name(want.name()) {
+            Ok(have)
+                if have.data_type() == want.data_type()
+                    && have.is_nullable() == want.is_nullable() => {}
+            Ok(have) => {
+                return Err(mismatch(format!(
+                    "column {} is {}, expected {}",
+                    want.name(),
+                    describe(have),
+                    describe(want)
+                )));
+            }
+            Err(_) if want.is_nullable() => missing.push(want.clone()),
+            Err(_) => {
+                return Err(mismatch(format!(
+                    "column {} is missing and not nullable",
+                    describe(want)
+                )));
+            }
+        }
+    }
+    let foreign: Vec<String> = found
+        .fields()
+        .iter()
+        .filter(|f| {
+            expected.field_with_name(f.name()).is_err()
+                && !f.metadata().contains_key(crate::avro::AVRO_PATH_KEY)
+        })
+        .map(|f| describe(f))
+        .collect();
+    if !foreign.is_empty() {
+        return Err(mismatch(format!(
+            "columns [{}] are neither this build's nor a schema field's",
+            foreign.join(", ")
+        )));
     }
     let partitions = state.metadata().partition_columns();
     if partitions
@@ -274,15 +284,21 @@ fn check_layout(
         .map(String::as_str)
         .ne(kind.partition_columns().iter().copied())
     {
-        return Err(LakeError::SchemaMismatch {
-            table: name,
-            detail: format!(
-                "expected partition columns {:?}, found {partitions:?}",
-                kind.partition_columns()
-            ),
-        });
+        return Err(mismatch(format!(
+            "expected partition columns {:?}, found {partitions:?}",
+            kind.partition_columns()
+        )));
     }
     Ok(missing)
+}
+
+fn describe(field: &deltalake::arrow::datatypes::Field) -> String {
+    format!(
+        "{}:{}{}",
+        field.name(),
+        field.data_type(),
+        if field.is_nullable() { "?" } else { "" }
+    )
 }
 
 #[cfg(test)]

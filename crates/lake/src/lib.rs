@@ -18,9 +18,11 @@
 //! Tables use Delta protocol reader 1 / writer 2 and plain Parquet (zstd), so Spark, Python
 //! `deltalake` and DuckDB read them. A checkpoint is written every 100 commits.
 
+pub mod avro;
 mod bucket;
 mod config;
 mod error;
+mod evolve;
 mod inspect;
 mod lake;
 mod maintenance;

@@ -1,18 +1,20 @@
 //! One loaded table: commits of data together with the consumed log positions.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+
+use clickstream_secret::Settings;
 
 use deltalake::DeltaTable;
 use deltalake::arrow::array::RecordBatch;
 use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
-use deltalake::kernel::{Action, Transaction};
+use deltalake::kernel::{Action, MetadataExt, Transaction};
 use deltalake::parquet::basic::{Compression, ZstdLevel};
 use deltalake::parquet::file::properties::{EnabledStatistics, WriterProperties};
 use deltalake::protocol::{DeltaOperation, SaveMode};
 use deltalake::writer::{DeltaWriter, RecordBatchWriter};
 
-use crate::{AppTxn, LakeError, TableKind};
+use crate::{AppTxn, LakeError, TableKind, evolve};
 
 /// Rows per Parquet row group: small enough for readers (DuckDB, DataFusion) to split a
 /// compacted 128 MiB file across cores, large enough to keep per-group overhead low.
@@ -46,6 +48,8 @@ pub struct LakeTable {
     /// Latest `txn` versions known for the loaded snapshot (`None`: no `txn` for that app
     /// id). Filled lazily; dropped whenever the snapshot moves past commits we did not make.
     txns: Mutex<HashMap<String, Option<i64>>>,
+    /// How to reach the store, for writers of an evolving schema.
+    storage_options: Arc<Settings>,
 }
 
 impl std::fmt::Debug for LakeTable {
@@ -59,11 +63,12 @@ impl std::fmt::Debug for LakeTable {
 }
 
 impl LakeTable {
-    pub(crate) fn new(kind: TableKind, table: DeltaTable) -> Self {
+    pub(crate) fn new(kind: TableKind, table: DeltaTable, storage_options: Arc<Settings>) -> Self {
         LakeTable {
             kind,
             table,
             txns: Mutex::new(HashMap::new()),
+            storage_options,
         }
     }
 
@@ -140,24 +145,93 @@ impl LakeTable {
     /// the table was loaded are merged by delta-rs; a commit of another writer for one of the
     /// same app ids fails this call with [`LakeError::TxnConflict`] and nothing is written
     /// twice.
+    ///
+    /// Batches are matched to the table's columns by name; columns of the table a batch
+    /// lacks are null. A batch column the table lacks (a site's own field, tagged with its
+    /// Avro path, see [`crate::avro`]) is added to the table's schema **in the same
+    /// commit** as the rows, so the schema change, the rows and the `txn`s land together.
+    /// If another writer changed the schema meanwhile, the append is redone on the new
+    /// schema.
     pub async fn append(
         &mut self,
         batches: Vec<RecordBatch>,
         txns: &[AppTxn],
     ) -> Result<i64, LakeError> {
-        let name = self.kind.name();
+        /// Schema changes of other writers to wait out before giving up (transiently).
+        const SCHEMA_MOVES: usize = 3;
         let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
         if rows == 0 && txns.is_empty() {
             return Ok(self.version());
         }
-        self.check_txns_advance(txns).await?;
-        let adds = if rows == 0 {
+        let mut moves = 0;
+        loop {
+            self.check_txns_advance(txns).await?;
+            match self.append_once(&batches, txns, rows).await {
+                Err(err) if err.is_schema_moved() && moves < SCHEMA_MOVES => {
+                    moves += 1;
+                    tracing::info!(table = self.kind.name(), error = %err, "table schema changed under an append; redoing it on the new schema");
+                    self.refresh().await?;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn append_once(
+        &mut self,
+        batches: &[RecordBatch],
+        txns: &[AppTxn],
+        rows: usize,
+    ) -> Result<i64, LakeError> {
+        let name = self.kind.name();
+        let state = self
+            .table
+            .snapshot()
+            .map_err(|err| LakeError::op(name, "append", err))?;
+        let table_schema = state.snapshot().arrow_schema();
+        let evolution = evolve::plan(name, &table_schema, batches)?;
+        let target = evolution
+            .as_ref()
+            .map_or(table_schema.clone(), |e| e.arrow.clone());
+        let batches = batches
+            .iter()
+            .filter(|b| b.num_rows() > 0)
+            .map(|b| evolve::conform(name, b, &target))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut actions: Vec<Action> = if rows == 0 {
             Vec::new()
         } else {
-            self.write_files(batches).await?
+            self.write_files(batches, evolution.as_ref().map(|e| e.arrow.clone()))
+                .await?
+                .into_iter()
+                .map(Action::Add)
+                .collect()
         };
-        let files = adds.len();
-        let bytes: i64 = adds.iter().map(|add| add.size).sum();
+        let files = actions.len();
+        let bytes: i64 = actions
+            .iter()
+            .map(|a| match a {
+                Action::Add(add) => add.size,
+                _ => 0,
+            })
+            .sum();
+        let mut metrics = serde_json::json!({
+            "num_added_files": files,
+            "num_added_rows": rows,
+            "num_added_bytes": bytes,
+        });
+        if let Some(evolution) = &evolution {
+            let metadata = state
+                .metadata()
+                .clone()
+                .with_schema(&evolution.kernel)
+                .map_err(|err| LakeError::SchemaMismatch {
+                    table: name,
+                    detail: format!("cannot record the new schema: {err}"),
+                })?;
+            actions.push(Action::Metadata(metadata));
+            metrics["columns_added"] = serde_json::json!(evolution.added);
+        }
         let partitions = self.kind.partition_columns();
         let operation = DeltaOperation::Write {
             mode: SaveMode::Append,
@@ -165,27 +239,20 @@ impl LakeTable {
                 .then(|| partitions.iter().map(|c| (*c).to_string()).collect()),
             predicate: None,
         };
-        let properties = commit_properties(txns).with_metadata([(
-            "operationMetrics".to_string(),
-            serde_json::json!({
-                "num_added_files": files,
-                "num_added_rows": rows,
-                "num_added_bytes": bytes,
-            }),
-        )]);
+        let properties =
+            commit_properties(txns).with_metadata([("operationMetrics".to_string(), metrics)]);
         let before = self.version();
-        let state = self
-            .table
-            .snapshot()
-            .map_err(|err| LakeError::op(name, "append", err))?;
         let finalized = CommitBuilder::from(properties)
-            .with_actions(adds.into_iter().map(Action::Add).collect())
+            .with_actions(actions)
             .build(Some(state), self.table.log_store(), operation)
             .await
             .map_err(|err| LakeError::delta(name, "append", err, || app_ids(txns)))?;
         self.table.state = Some(finalized.snapshot());
         self.after_commit(before, txns);
         let version = self.version();
+        if let Some(evolution) = &evolution {
+            tracing::info!(table = name, version, columns = ?evolution.added, "table schema evolved with the rows that first carry the new columns");
+        }
         tracing::debug!(
             table = name,
             version,
@@ -228,12 +295,35 @@ impl LakeTable {
 
     /// Writes the batches as Parquet files (one per partition value) and returns their `add`
     /// actions, not yet committed.
+    /// With `evolved`, the files have that schema (the table's plus new columns, committed
+    /// with them), not the loaded one.
     async fn write_files(
         &self,
         batches: Vec<RecordBatch>,
+        evolved: Option<deltalake::arrow::datatypes::SchemaRef>,
     ) -> Result<Vec<deltalake::kernel::Add>, LakeError> {
         let name = self.kind.name();
-        let mut writer = RecordBatchWriter::for_table(&self.table)
+        let writer = match evolved {
+            None => RecordBatchWriter::for_table(&self.table),
+            Some(schema) => RecordBatchWriter::try_new(
+                self.table.table_url().as_str(),
+                schema,
+                Some(
+                    self.kind
+                        .partition_columns()
+                        .iter()
+                        .map(|c| (*c).to_string())
+                        .collect(),
+                ),
+                Some(
+                    self.storage_options
+                        .exposed()
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .collect(),
+                ),
+            ),
+        };
+        let mut writer = writer
             .map_err(|err| LakeError::op(name, "append", err))?
             .with_writer_properties(writer_properties());
         for batch in batches {

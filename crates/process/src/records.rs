@@ -234,6 +234,7 @@ impl Processor {
                 source_offset: record.offset as i64,
                 ingested_at_ms: now_ms,
                 enrichment: crate::enrichment::columns(&enriched),
+                user: None,
             },
             session,
             latest,

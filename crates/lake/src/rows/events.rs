@@ -8,8 +8,10 @@ use deltalake::arrow::array::{
 };
 
 use super::enrichment::{EnrichmentBuilder, EventEnrichment, SessionColumns};
+use super::user_columns::UserColumns;
 use super::{batch, timestamp_builder};
 use crate::TableKind;
+use crate::avro::WriterPlan;
 use crate::time::{date32, micros_from_millis, parse_event_time};
 
 /// One valid event, as the processor decoded it from the log.
@@ -53,6 +55,9 @@ pub struct EventRow<'a> {
     pub ingested_at_ms: i64,
     /// What the enrichers derived (sessions come at [`EventsBuilder::finish_with_sessions`]).
     pub enrichment: EventEnrichment<'a>,
+    /// The decoded record with its writer's plan, for the fields of the site's own schema
+    /// beyond the seed's (`None`: no such fields).
+    pub user: Option<(&'a WriterPlan, &'a apache_avro::types::Value)>,
 }
 
 /// Accumulates [`EventRow`]s into a batch of the `events` schema.
@@ -80,6 +85,7 @@ pub struct EventsBuilder {
     source_partition: Int32Builder,
     source_offset: Int64Builder,
     enrichment: EnrichmentBuilder,
+    user: UserColumns,
     len: usize,
 }
 
@@ -115,6 +121,7 @@ impl EventsBuilder {
             source_partition: Int32Builder::new(),
             source_offset: Int64Builder::new(),
             enrichment: EnrichmentBuilder::new(),
+            user: UserColumns::default(),
             len: 0,
         }
     }
@@ -148,6 +155,7 @@ impl EventsBuilder {
         self.source_partition.append_value(row.source_partition);
         self.source_offset.append_value(row.source_offset);
         self.enrichment.push(&row.enrichment);
+        self.user.push(self.len, row.user);
         self.len += 1;
     }
 
@@ -196,7 +204,20 @@ impl EventsBuilder {
             Arc::new(self.source_offset.finish()),
         ];
         columns.extend(self.enrichment.finish(rows, sessions));
-        batch(TableKind::Events, columns)
+        let user = self.user.finish();
+        if user.is_empty() {
+            return batch(TableKind::Events, columns);
+        }
+        // The site's own columns follow this build's; the lake puts them in table order.
+        let mut fields: Vec<_> = TableKind::Events.arrow_schema().fields().to_vec();
+        for (field, column) in user {
+            fields.push(field);
+            columns.push(column);
+        }
+        let schema = std::sync::Arc::new(deltalake::arrow::datatypes::Schema::new(fields));
+        // Every user column was built from its own field's type, one value per row.
+        #[allow(clippy::expect_used)]
+        RecordBatch::try_new(schema, columns).expect("user columns match their fields")
     }
 }
 
@@ -230,6 +251,7 @@ mod tests {
             source_offset: 40 + id,
             ingested_at_ms: 1_653_457_294_000,
             enrichment: EventEnrichment::default(),
+            user: None,
         }
     }
 

@@ -8,6 +8,7 @@ mod enrichment;
 mod events;
 mod invalid_events;
 mod unique_users;
+mod user_columns;
 
 pub use dead_letters::{DeadLetterRow, DeadLettersBuilder};
 pub use duplicates::{DuplicateRow, DuplicatesBuilder};
@@ -15,6 +16,8 @@ pub use enrichment::{EventEnrichment, SessionColumns};
 pub use events::{EventRow, EventsBuilder};
 pub use invalid_events::{InvalidEventRow, InvalidEventsBuilder};
 pub use unique_users::{UniqueUsersBuilder, UniqueUsersRow};
+#[cfg(test)]
+pub(crate) use user_columns::UserColumns as UserColumnsForTests;
 
 use deltalake::arrow::array::{ArrayRef, RecordBatch, TimestampMicrosecondBuilder};
 

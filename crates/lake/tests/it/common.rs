@@ -48,6 +48,7 @@ pub fn events(ids: std::ops::Range<i64>, timestamp: &str) -> RecordBatch {
             source_offset: id,
             ingested_at_ms: 1_653_457_294_000,
             enrichment: Default::default(),
+            user: None,
         });
     }
     builder.finish()

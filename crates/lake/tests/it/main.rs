@@ -1,6 +1,7 @@
 //! Integration tests of the lake against real Delta tables in temporary directories.
 
 mod common;
+mod evolution;
 mod maintenance;
 mod open;
 mod tables;

@@ -248,6 +248,7 @@ pub fn events_batch(events: &[Event]) -> clickstream_lake::RecordBatch {
             source_offset: event.id,
             ingested_at_ms: log_timestamp_ms + 250,
             enrichment: Default::default(),
+            user: None,
         });
     }
     builder.finish()

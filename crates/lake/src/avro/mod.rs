@@ -1,0 +1,26 @@
+//! A site's own event fields in `events`: the Avro → Arrow/Delta mapping, which column each
+//! field lands in, and the builders that turn decoded Avro values into those columns.
+//!
+//! The processor plans each writer schema once ([`WriterPlan::new`]) and hands the plan
+//! with every decoded record to [`crate::EventsBuilder`]; the lake adds the columns a batch
+//! brings in the same commit as its rows ([`crate::LakeTable::append`]).
+
+mod builder;
+mod mapping;
+mod plan;
+#[cfg(test)]
+mod tests;
+
+pub use builder::ColumnBuilder;
+pub use mapping::{Names, Scope, collect_names};
+pub use plan::{
+    AVRO_PATH_KEY, PlannedColumn, SCHEMA_ID_KEY, SEED_PATHS, SubjectVersion, WriterPlan,
+};
+
+/// The Arrow type of `schema`'s values in the lake, or `None` when there is nothing to
+/// store (the `null` type).
+pub fn data_type(schema: &apache_avro::Schema) -> Option<deltalake::arrow::datatypes::DataType> {
+    let mut names = Names::new();
+    collect_names(schema, &mut names);
+    Scope { names: &names }.data_type(schema)
+}

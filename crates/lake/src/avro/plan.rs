@@ -1,0 +1,387 @@
+//! Which `events` column each field of a writer schema lands in.
+//!
+//! The seed's twelve fields have their own columns (see [`SEED_PATHS`]). Every other field
+//! of the top-level record and of its `event` record becomes a top-level column named by
+//! the field; deeper records stay structs. A name taken already (by a column of this build
+//! or by another path) becomes the path joined with `__` (`event__session_id`, or
+//! `raw__<name>` at the top level).
+//!
+//! **Which name and type win** is a pure function of the table's committed columns, the
+//! raw subject's versions and the writer schema, so a replay after a crash decides exactly
+//! as the first attempt did, whatever records shared its batch:
+//! 1. a column already in the table (found by the Avro path in its metadata) keeps its
+//!    name and type;
+//! 2. otherwise the earliest subject version that has the path decides, versions taken in
+//!    order and fields in schema order (a writer id outside the subject comes last);
+//! 3. a writer whose type for a path maps differently is a conflict: its records are dead
+//!    letters with the reason.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use apache_avro::Schema;
+use apache_avro::types::Value;
+use deltalake::arrow::datatypes::{DataType, Field, FieldRef, Schema as ArrowSchema};
+
+use super::builder::check;
+use super::mapping::{Names, Scope, collect_names};
+use crate::TableKind;
+
+/// Field metadata key holding the Avro path a user column comes from.
+pub const AVRO_PATH_KEY: &str = "clickstream.avro.path";
+/// Field metadata key holding the id of the schema version that added the column.
+pub const SCHEMA_ID_KEY: &str = "clickstream.schema_id";
+
+/// Top-level fields of the seed schema with columns of their own.
+const SEED_TOP: [&str; 3] = ["id", "type", "package_id"];
+/// Fields of the seed's `event` record with columns of their own.
+const SEED_EVENT: [&str; 9] = [
+    "user_agent",
+    "ip",
+    "customer_id",
+    "timestamp",
+    "page",
+    "query",
+    "product",
+    "referrer",
+    "position",
+];
+/// The record whose fields are flattened into top-level columns, like the top level's.
+const FLATTENED: &str = "event";
+
+/// Avro paths of the seed's fields, which fill the seed's columns.
+pub const SEED_PATHS: [&str; 12] = [
+    "id",
+    "type",
+    "package_id",
+    "event.user_agent",
+    "event.ip",
+    "event.customer_id",
+    "event.timestamp",
+    "event.page",
+    "event.query",
+    "event.product",
+    "event.referrer",
+    "event.position",
+];
+
+/// One version of the raw subject.
+#[derive(Debug, Clone)]
+pub struct SubjectVersion {
+    /// Version number within the subject.
+    pub version: u32,
+    /// Registry id of its schema.
+    pub id: u32,
+    /// The schema.
+    pub schema: Arc<Schema>,
+}
+
+/// Where a user field's value sits in a decoded record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Access {
+    /// A field of the top-level record.
+    Top(usize),
+    /// A field of a top-level record field (the flattened `event`).
+    Nested { parent: usize, field: usize },
+}
+
+/// A field of a schema that is not one of the seed's.
+#[derive(Debug, Clone)]
+struct UserField {
+    path: String,
+    name: String,
+    top_level: bool,
+    access: Access,
+    schema: Schema,
+}
+
+/// One column a writer schema fills.
+#[derive(Debug, Clone)]
+pub struct PlannedColumn {
+    /// The column, with its Avro path and origin in the metadata.
+    pub field: FieldRef,
+    /// Avro path of the field (`event.price`).
+    pub path: String,
+    access: Access,
+    schema: Schema,
+    /// Whether a value can be refused (timestamps, decimals).
+    fallible: bool,
+}
+
+/// How the records of one writer schema fill the user columns of `events`.
+#[derive(Debug, Clone)]
+pub struct WriterPlan {
+    schema_id: u32,
+    columns: Vec<PlannedColumn>,
+    names: Names,
+}
+
+impl WriterPlan {
+    /// Plans the columns of writer schema `writer_id` against the table's columns and the
+    /// subject's versions (in any order). `Err` is the reason its records cannot land.
+    pub fn new(
+        table: &ArrowSchema,
+        history: &[SubjectVersion],
+        writer_id: u32,
+        writer: &Schema,
+    ) -> Result<WriterPlan, String> {
+        let assigned = assign_columns(table, history, writer_id, writer)?;
+        let mut names = Names::new();
+        collect_names(writer, &mut names);
+        let scope = Scope { names: &names };
+        let mut columns = Vec::new();
+        for user in user_fields(writer, &names)? {
+            let Some(data_type) = scope.data_type(&user.schema) else {
+                continue;
+            };
+            let Some(field) = assigned.get(&user.path) else {
+                continue;
+            };
+            if *field.data_type() != data_type {
+                return Err(conflict(&user.path, field, writer_id, &data_type));
+            }
+            columns.push(PlannedColumn {
+                field: field.clone(),
+                fallible: fallible(&scope, &user.schema, &mut Vec::new()),
+                path: user.path,
+                access: user.access,
+                schema: user.schema,
+            });
+        }
+        Ok(WriterPlan {
+            schema_id: writer_id,
+            columns,
+            names,
+        })
+    }
+
+    /// The writer schema's id.
+    pub fn schema_id(&self) -> u32 {
+        self.schema_id
+    }
+
+    /// The user columns this writer fills, in its field order.
+    pub fn columns(&self) -> &[PlannedColumn] {
+        &self.columns
+    }
+
+    /// The named types of the writer schema.
+    pub(crate) fn scope(&self) -> Scope<'_> {
+        Scope { names: &self.names }
+    }
+
+    /// Column `index`'s value in `record` (`None`: absent or under a null parent).
+    pub(crate) fn value<'v>(&self, index: usize, record: &'v Value) -> Option<&'v Value> {
+        let Value::Record(top) = record else {
+            return None;
+        };
+        match self.columns.get(index)?.access {
+            Access::Top(i) => top.get(i).map(|(_, v)| v),
+            Access::Nested { parent, field } => {
+                let mut parent = &top.get(parent)?.1;
+                if let Value::Union(_, inner) = parent {
+                    parent = inner;
+                }
+                let Value::Record(fields) = parent else {
+                    return None;
+                };
+                fields.get(field).map(|(_, v)| v)
+            }
+        }
+    }
+
+    /// Why `record` cannot land in the user columns (a value out of its column's range),
+    /// naming the field; `Ok` when it can.
+    pub fn check(&self, record: &Value) -> Result<(), String> {
+        let scope = self.scope();
+        for (index, column) in self.columns.iter().enumerate() {
+            if !column.fallible {
+                continue;
+            }
+            if let Some(value) = self.value(index, record) {
+                check(
+                    &scope,
+                    &column.schema,
+                    value,
+                    column.field.data_type(),
+                    &column.path,
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Column `index`'s writer schema.
+    pub(crate) fn column_schema(&self, index: usize) -> Option<&Schema> {
+        self.columns.get(index).map(|c| &c.schema)
+    }
+}
+
+fn conflict(path: &str, column: &Field, writer_id: u32, writes: &DataType) -> String {
+    let origin = column
+        .metadata()
+        .get(SCHEMA_ID_KEY)
+        .map_or(String::new(), |id| format!(" (from schema {id})"));
+    format!(
+        "field '{path}': column {} is {}{origin}; schema {writer_id} writes {writes}, which Delta cannot store in it",
+        column.name(),
+        column.data_type()
+    )
+}
+
+/// The column of every user path, per the rules of this module.
+fn assign_columns(
+    table: &ArrowSchema,
+    history: &[SubjectVersion],
+    writer_id: u32,
+    writer: &Schema,
+) -> Result<HashMap<String, FieldRef>, String> {
+    let mut taken: HashSet<String> = TableKind::Events
+        .arrow_schema()
+        .fields()
+        .iter()
+        .chain(table.fields().iter())
+        .map(|f| f.name().to_lowercase())
+        .collect();
+    let mut assigned: HashMap<String, FieldRef> = table
+        .fields()
+        .iter()
+        .filter_map(|f| Some((f.metadata().get(AVRO_PATH_KEY)?.clone(), f.clone())))
+        .collect();
+    let mut versions: Vec<&SubjectVersion> = history.iter().collect();
+    versions.sort_by_key(|v| v.version);
+    let mut sources: Vec<(u32, &Schema)> = versions.iter().map(|v| (v.id, &*v.schema)).collect();
+    if !history.iter().any(|v| v.id == writer_id) {
+        sources.push((writer_id, writer));
+    }
+    for (id, schema) in sources {
+        let mut names = Names::new();
+        collect_names(schema, &mut names);
+        let scope = Scope { names: &names };
+        let Ok(fields) = user_fields(schema, &names) else {
+            // A version that is not a record has no columns to give; the writer's own
+            // shape is checked below.
+            continue;
+        };
+        for user in fields {
+            if assigned.contains_key(&user.path) {
+                continue;
+            }
+            let Some(data_type) = scope.data_type(&user.schema) else {
+                continue;
+            };
+            let name = column_name(&user, &mut taken);
+            let field = Field::new(name, data_type, true).with_metadata(HashMap::from([
+                (AVRO_PATH_KEY.to_string(), user.path.clone()),
+                (SCHEMA_ID_KEY.to_string(), id.to_string()),
+            ]));
+            assigned.insert(user.path, Arc::new(field));
+        }
+    }
+    Ok(assigned)
+}
+
+/// A free column name for `user`, marked taken.
+fn column_name(user: &UserField, taken: &mut HashSet<String>) -> String {
+    let mut name = user.name.clone();
+    if taken.contains(&name.to_lowercase()) {
+        name = if user.top_level {
+            format!("raw__{}", user.name)
+        } else {
+            user.path.replace('.', "__")
+        };
+    }
+    let base = name.clone();
+    let mut n = 2;
+    while taken.contains(&name.to_lowercase()) {
+        name = format!("{base}_{n}");
+        n += 1;
+    }
+    taken.insert(name.to_lowercase());
+    name
+}
+
+/// The fields of `schema` that are not the seed's, top level and flattened `event`.
+fn user_fields(schema: &Schema, names: &Names) -> Result<Vec<UserField>, String> {
+    let scope = Scope { names };
+    let Some(Schema::Record(top)) = scope.resolve(schema) else {
+        return Err("the writer schema is not a record".to_string());
+    };
+    let mut out = Vec::new();
+    for (i, field) in top.fields.iter().enumerate() {
+        if SEED_TOP.contains(&field.name.as_str()) {
+            continue;
+        }
+        if field.name == FLATTENED
+            && let Some(event) = flattened_record(&scope, &field.schema)
+        {
+            for (j, inner) in event.fields.iter().enumerate() {
+                if SEED_EVENT.contains(&inner.name.as_str()) {
+                    continue;
+                }
+                out.push(UserField {
+                    path: format!("{FLATTENED}.{}", inner.name),
+                    name: inner.name.clone(),
+                    top_level: false,
+                    access: Access::Nested {
+                        parent: i,
+                        field: j,
+                    },
+                    schema: inner.schema.clone(),
+                });
+            }
+            continue;
+        }
+        out.push(UserField {
+            path: field.name.clone(),
+            name: field.name.clone(),
+            top_level: true,
+            access: Access::Top(i),
+            schema: field.schema.clone(),
+        });
+    }
+    Ok(out)
+}
+
+/// The `event` record, directly or as the one non-null branch of a union.
+fn flattened_record<'s>(
+    scope: &Scope<'s>,
+    schema: &'s Schema,
+) -> Option<&'s apache_avro::schema::RecordSchema> {
+    match scope.resolve(schema)? {
+        Schema::Record(record) => Some(record),
+        Schema::Union(union) => match super::mapping::non_null_branches(union).as_slice() {
+            [(_, only)] => match scope.resolve(only)? {
+                Schema::Record(record) => Some(record),
+                _ => None,
+            },
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Whether a value of `schema` can be refused by [`check`].
+fn fallible(scope: &Scope<'_>, schema: &Schema, seen: &mut Vec<String>) -> bool {
+    match schema {
+        Schema::TimestampMillis | Schema::Decimal(_) => true,
+        Schema::Ref { name } => {
+            if seen.contains(&name.fullname(None)) {
+                return false;
+            }
+            seen.push(name.fullname(None));
+            scope
+                .names
+                .get(name)
+                .is_some_and(|s| fallible(scope, s, seen))
+        }
+        Schema::Record(r) => {
+            seen.push(r.name.fullname(None));
+            r.fields.iter().any(|f| fallible(scope, &f.schema, seen))
+        }
+        Schema::Array(a) => fallible(scope, &a.items, seen),
+        Schema::Map(m) => fallible(scope, &m.types, seen),
+        Schema::Union(u) => u.variants().iter().any(|v| fallible(scope, v, seen)),
+        _ => false,
+    }
+}

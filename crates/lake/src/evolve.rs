@@ -1,0 +1,122 @@
+//! Schema evolution inside an append: which columns a batch adds to its table, and the
+//! batch laid out in the table's column order.
+
+use std::sync::Arc;
+
+use deltalake::arrow::array::{ArrayRef, RecordBatch, new_null_array};
+use deltalake::arrow::datatypes::{FieldRef, Schema, SchemaRef};
+use deltalake::kernel::StructType;
+use deltalake::kernel::engine::arrow_conversion::{TryIntoArrow, TryIntoKernel};
+
+use crate::LakeError;
+use crate::avro::AVRO_PATH_KEY;
+
+/// A table schema grown by the columns of a batch.
+#[derive(Debug)]
+pub(crate) struct Evolution {
+    /// The new schema, as Delta stores it.
+    pub kernel: StructType,
+    /// The new schema as Arrow, exactly as the table will report it once committed.
+    pub arrow: SchemaRef,
+    /// Names of the added columns.
+    pub added: Vec<String>,
+}
+
+/// The evolution `batches` need on a table of `table` schema, `None` if none. A column
+/// may be added only if it is nullable and carries its Avro path; the same name in two
+/// batches must have the same type.
+pub(crate) fn plan(
+    name: &'static str,
+    table: &Schema,
+    batches: &[RecordBatch],
+) -> Result<Option<Evolution>, LakeError> {
+    let mismatch = |detail: String| LakeError::SchemaMismatch {
+        table: name,
+        detail,
+    };
+    let mut added: Vec<FieldRef> = Vec::new();
+    for batch in batches.iter().filter(|b| b.num_rows() > 0) {
+        for field in batch.schema().fields() {
+            if table.field_with_name(field.name()).is_ok() {
+                continue;
+            }
+            if let Some(seen) = added.iter().find(|f| f.name() == field.name()) {
+                if seen.data_type() != field.data_type() {
+                    return Err(mismatch(format!(
+                        "new column {} is {} in one batch and {} in another",
+                        field.name(),
+                        seen.data_type(),
+                        field.data_type()
+                    )));
+                }
+                continue;
+            }
+            if !field.is_nullable() || !field.metadata().contains_key(AVRO_PATH_KEY) {
+                return Err(mismatch(format!(
+                    "a batch brings column {} ({}), which is not a nullable schema field",
+                    field.name(),
+                    field.data_type()
+                )));
+            }
+            added.push(field.clone());
+        }
+    }
+    if added.is_empty() {
+        return Ok(None);
+    }
+    let fields: Vec<FieldRef> = table.fields().iter().chain(&added).cloned().collect();
+    let grown = Schema::new_with_metadata(fields, table.metadata().clone());
+    let kernel: StructType = (&grown)
+        .try_into_kernel()
+        .map_err(|err| mismatch(format!("cannot express the new columns in delta: {err}")))?;
+    let arrow: Schema = (&kernel)
+        .try_into_arrow()
+        .map_err(|err| mismatch(format!("cannot read the new schema back: {err}")))?;
+    Ok(Some(Evolution {
+        kernel,
+        arrow: Arc::new(arrow),
+        added: added.iter().map(|f| f.name().clone()).collect(),
+    }))
+}
+
+/// `batch` with exactly `target`'s columns, in its order: the batch's column of each name,
+/// or nulls where the batch has none. A column whose type differs is refused.
+pub(crate) fn conform(
+    name: &'static str,
+    batch: &RecordBatch,
+    target: &SchemaRef,
+) -> Result<RecordBatch, LakeError> {
+    if batch.schema() == *target {
+        return Ok(batch.clone());
+    }
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(target.fields().len());
+    for field in target.fields() {
+        match batch.column_by_name(field.name()) {
+            Some(column) if column.data_type() == field.data_type() => columns.push(column.clone()),
+            Some(column) => {
+                return Err(LakeError::SchemaMismatch {
+                    table: name,
+                    detail: format!(
+                        "column {} is {} in the table and {} in the batch",
+                        field.name(),
+                        field.data_type(),
+                        column.data_type()
+                    ),
+                });
+            }
+            None if field.is_nullable() => {
+                columns.push(new_null_array(field.data_type(), batch.num_rows()))
+            }
+            None => {
+                return Err(LakeError::SchemaMismatch {
+                    table: name,
+                    detail: format!("the batch lacks non-nullable column {}", field.name()),
+                });
+            }
+        }
+    }
+    RecordBatch::try_new(target.clone(), columns).map_err(|source| LakeError::Arrow {
+        table: name,
+        source,
+    })
+}
