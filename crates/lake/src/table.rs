@@ -90,6 +90,15 @@ impl LakeTable {
         &self.table
     }
 
+    /// The loaded version's schema as Arrow, with each column's metadata.
+    pub fn arrow_schema(&self) -> Result<deltalake::arrow::datatypes::SchemaRef, LakeError> {
+        let state = self
+            .table
+            .snapshot()
+            .map_err(|err| LakeError::op(self.kind.name(), "schema", err))?;
+        Ok(state.snapshot().arrow_schema())
+    }
+
     /// Loads the newest version of the table.
     pub async fn refresh(&mut self) -> Result<(), LakeError> {
         let before = self.version();

@@ -97,11 +97,11 @@ impl PendingBatch {
         &mut self,
         row: &EventRow<'_>,
         session: Option<SessionInput>,
-        latest: OutgoingRecord,
+        latest: Option<OutgoingRecord>,
     ) {
         self.events.push(row);
         self.session_inputs.extend(session);
-        self.latest.push(latest);
+        self.latest.extend(latest);
         self.rows += 1;
     }
 

@@ -1,16 +1,22 @@
 //! From a raw-topic record to a typed event: wire header, schema by id, Avro decoding
-//! resolved to the bundled raw schema, and field access.
+//! with the writer's own schema, and field access.
 //!
-//! Resolving every writer schema to the bundled raw schema (Avro schema resolution) means
-//! the rest of the processor sees one shape, whatever compatible version wrote the record.
+//! Every record is decoded with the schema it was written with, so fields of later
+//! versions reach the lake. Per writer schema the cache holds the plan of its user columns
+//! (see `clickstream_lake::avro`, planned against the raw subject's versions) and the id
+//! of its latest-topic schema.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use apache_avro::Schema;
 use apache_avro::reader::datum::GenericDatumReader;
 use apache_avro::types::Value;
-use clickstream_event::wire;
-use clickstream_registry::{RegistryClient, RegistryError};
+use clickstream_event::schemas::derive_latest;
+use clickstream_event::{LATEST_TOPIC, RAW_TOPIC, value_subject, wire};
+use clickstream_lake::LakeTable;
+use clickstream_lake::avro::{SubjectVersion, WriterPlan};
+use clickstream_registry::{RegistryClient, RegistryError, VersionSpec};
 
 use crate::ProcessError;
 
@@ -24,17 +30,21 @@ pub(crate) struct Undecodable {
 /// A ready decoder for one writer schema id.
 struct Decoder {
     reader: GenericDatumReader<'static>,
-    /// The writer schema is the raw schema itself: no resolution, and the Avro bytes are
-    /// already the latest schema's prefix.
-    is_raw_schema: bool,
+    /// Where its fields land in `events`; `Err`: why its records cannot land there.
+    plan: Result<Arc<WriterPlan>, String>,
+    /// Id of its latest-topic schema; `None` when that schema was refused.
+    latest_id: Option<u32>,
 }
 
 /// A decoded raw record.
 pub(crate) struct Decoded {
     pub schema_id: u32,
+    /// The record, in its writer schema's shape.
     pub value: Value,
-    /// Written with exactly the raw schema (see [`Decoder::is_raw_schema`]).
-    pub is_raw_schema: bool,
+    /// Where its fields beyond the seed's land.
+    pub plan: Arc<WriterPlan>,
+    /// Id of the latest-topic schema for it (`None`: not emitted there).
+    pub latest_id: Option<u32>,
 }
 
 /// Decoders by writer schema id, each built once from the registry's schema.
@@ -43,67 +53,81 @@ pub(crate) struct Decoded {
 /// one schema per id ever seen, immutable, a few kilobytes each, for the process' life.
 pub(crate) struct SchemaCache {
     registry: RegistryClient,
-    reader: &'static Schema,
-    reader_form: String,
+    /// Versions of the raw subject known so far.
+    history: Vec<SubjectVersion>,
     decoders: HashMap<u32, Result<Decoder, String>>,
 }
 
 impl SchemaCache {
-    pub fn new(registry: RegistryClient, reader: Schema) -> Self {
-        let reader_form = reader.canonical_form();
+    pub fn new(registry: RegistryClient) -> Self {
         Self {
             registry,
-            reader: Box::leak(Box::new(reader)),
-            reader_form,
+            history: Vec::new(),
             decoders: HashMap::new(),
         }
     }
 
-    /// Loads the decoders of every live version of `subject`, so that records written with
-    /// them decode even while the registry is unreachable later.
-    pub async fn warm(&mut self, subject: &str) -> Result<usize, ProcessError> {
-        let versions = match self.registry.versions(subject).await {
+    /// Loads the decoders of every live version of the raw subject, so that records
+    /// written with them decode even while the registry is unreachable later.
+    pub async fn warm(&mut self, events: &LakeTable) -> Result<usize, ProcessError> {
+        self.refresh_history().await?;
+        let ids: Vec<u32> = self.history.iter().map(|v| v.id).collect();
+        for id in &ids {
+            self.load(*id, events).await?;
+        }
+        Ok(ids.len())
+    }
+
+    /// Reads the raw subject's versions not known yet.
+    async fn refresh_history(&mut self) -> Result<(), ProcessError> {
+        let subject = value_subject(RAW_TOPIC);
+        let versions = match self.registry.versions(&subject).await {
             Ok(versions) => versions,
             // Nothing registered yet (no ingest has started): nothing to load.
-            Err(RegistryError::SubjectNotFound(_)) => return Ok(0),
+            Err(RegistryError::SubjectNotFound(_)) => return Ok(()),
             Err(e) => return Err(e.into()),
         };
-        for version in &versions {
+        for version in versions {
+            if self.history.iter().any(|v| v.version == version) {
+                continue;
+            }
             let registered = self
                 .registry
-                .version(subject, clickstream_registry::VersionSpec::Number(*version))
+                .version(&subject, VersionSpec::Number(version))
                 .await?;
-            self.load(registered.id).await?;
+            let schema = self.registry.schema_by_id(registered.id).await?;
+            self.history.push(SubjectVersion {
+                version,
+                id: registered.id,
+                schema,
+            });
         }
-        Ok(versions.len())
+        Ok(())
     }
 
     /// Makes sure the decoder of `id` is known. An unusable schema is remembered as the
     /// reason its records are dead letters; `Err` when the registry cannot be asked
     /// (transient: the caller retries).
-    async fn load(&mut self, id: u32) -> Result<(), ProcessError> {
+    async fn load(&mut self, id: u32, events: &LakeTable) -> Result<(), ProcessError> {
         if self.decoders.contains_key(&id) {
             return Ok(());
+        }
+        if !self.history.iter().any(|v| v.id == id) {
+            // A version registered since: its columns are planned in subject order.
+            self.refresh_history().await?;
         }
         let decoder = match self.registry.schema_by_id(id).await {
             Ok(schema) => {
                 let schema: &'static Schema = Box::leak(Box::new((*schema).clone()));
-                let is_raw_schema = schema.canonical_form() == self.reader_form;
-                let built = if is_raw_schema {
-                    GenericDatumReader::builder(schema).build()
-                } else {
-                    GenericDatumReader::builder(schema)
-                        .reader_schema(self.reader)
-                        .build()
-                };
-                built
-                    .map(|reader| Decoder {
+                let table = events.arrow_schema()?;
+                match GenericDatumReader::builder(schema).build() {
+                    Ok(reader) => Ok(Decoder {
                         reader,
-                        is_raw_schema,
-                    })
-                    .map_err(|e| {
-                        format!("writer schema {id} does not resolve to the raw event schema: {e}")
-                    })
+                        plan: WriterPlan::new(&table, &self.history, id, schema).map(Arc::new),
+                        latest_id: self.latest_id(id, schema).await?,
+                    }),
+                    Err(e) => Err(format!("schema id {id} cannot decode: {e}")),
+                }
             }
             // Ids are assigned before any record uses them: a 404 now is a 404 forever, and
             // a schema that does not parse will not parse later either. Anything else
@@ -116,14 +140,49 @@ impl SchemaCache {
             ) => Err(format!("schema id {id} could not be used: {e}")),
             Err(e) => return Err(ProcessError::Registry(e)),
         };
+        if let Ok(Decoder {
+            plan: Err(reason), ..
+        }) = &decoder
+        {
+            tracing::warn!(schema_id = id, %reason, "records of this schema cannot land in events; they are kept in dead_letters");
+        }
         self.decoders.insert(id, decoder);
         Ok(())
     }
 
-    /// Decodes one framed record into an Avro record of the raw schema's shape.
+    /// Registers the latest-topic schema derived from writer schema `id` (idempotent) and
+    /// returns its id; `None`, with a warning, when it cannot be (the latest topic is
+    /// derived, at-least-once output; the lake has every event all the same).
+    async fn latest_id(&self, id: u32, schema: &Schema) -> Result<Option<u32>, ProcessError> {
+        let derived = serde_json::to_string(schema)
+            .map_err(|e| e.to_string())
+            .and_then(|raw| derive_latest(&raw).map_err(|e| e.to_string()));
+        let text = match derived {
+            Ok(text) => text,
+            Err(reason) => {
+                tracing::warn!(schema_id = id, %reason, "no latest-topic schema for this writer schema; its records are not emitted to the latest topic");
+                return Ok(None);
+            }
+        };
+        match self
+            .registry
+            .register(&value_subject(LATEST_TOPIC), &text)
+            .await
+        {
+            Ok(latest) => Ok(Some(latest)),
+            Err(e) if e.is_transient() => Err(ProcessError::Registry(e)),
+            Err(e) => {
+                tracing::warn!(schema_id = id, error = %e, "the latest topic's subject refused the schema derived from this writer schema; its records are not emitted to the latest topic");
+                Ok(None)
+            }
+        }
+    }
+
+    /// Decodes one framed record with its writer schema.
     pub async fn decode(
         &mut self,
         bytes: &[u8],
+        events: &LakeTable,
     ) -> Result<Result<Decoded, Undecodable>, ProcessError> {
         let (id, payload) = match wire::split(bytes) {
             Ok(split) => split,
@@ -134,7 +193,7 @@ impl SchemaCache {
                 }));
             }
         };
-        self.load(id).await?;
+        self.load(id, events).await?;
         let undecodable = |reason: String| {
             Ok(Err(Undecodable {
                 reason,
@@ -146,14 +205,23 @@ impl SchemaCache {
             Some(Err(reason)) => return undecodable(reason.clone()),
             None => return undecodable(format!("schema id {id} could not be loaded")),
         };
-        match wire::read_datum(&decoder.reader, id, payload) {
-            Ok(value) => Ok(Ok(Decoded {
-                schema_id: id,
-                value,
-                is_raw_schema: decoder.is_raw_schema,
-            })),
-            Err(e) => undecodable(e.to_string()),
+        let plan = match &decoder.plan {
+            Ok(plan) => plan.clone(),
+            Err(reason) => return undecodable(reason.clone()),
+        };
+        let value = match wire::read_datum(&decoder.reader, id, payload) {
+            Ok(value) => value,
+            Err(e) => return undecodable(e.to_string()),
+        };
+        if let Err(reason) = plan.check(&value) {
+            return undecodable(reason);
         }
+        Ok(Ok(Decoded {
+            schema_id: id,
+            value,
+            plan,
+            latest_id: decoder.latest_id,
+        }))
     }
 }
 
@@ -184,13 +252,15 @@ impl<'v> RawEvent<'v> {
             return Err("field 'event' is missing or not a record".into());
         };
         Ok(RawEvent {
-            id: long(top, "id")?.ok_or("field 'id' is null")?,
-            event_type: string(top, "type")?.ok_or("field 'type' is null")?,
+            id: long(top, "id")?.ok_or("field 'id' is missing or null")?,
+            event_type: string(top, "type")?.ok_or("field 'type' is missing or null")?,
             package_id: string(top, "package_id")?,
-            user_agent: string(event, "user_agent")?.ok_or("field 'event.user_agent' is null")?,
-            ip: string(event, "ip")?.ok_or("field 'event.ip' is null")?,
+            user_agent: string(event, "user_agent")?
+                .ok_or("field 'event.user_agent' is missing or null")?,
+            ip: string(event, "ip")?.ok_or("field 'event.ip' is missing or null")?,
             customer_id: long(event, "customer_id")?,
-            timestamp: string(event, "timestamp")?.ok_or("field 'event.timestamp' is null")?,
+            timestamp: string(event, "timestamp")?
+                .ok_or("field 'event.timestamp' is missing or null")?,
             page: string(event, "page")?,
             query: string(event, "query")?,
             product: long(event, "product")?,

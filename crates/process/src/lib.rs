@@ -33,7 +33,7 @@ use tokio::sync::watch;
 
 use apache_avro::Schema;
 use clickstream_enrich::EnrichConfig;
-use clickstream_event::schemas::{LATEST_EVENT_SCHEMA, latest_event_schema, raw_event_schema};
+use clickstream_event::schemas::{LATEST_EVENT_SCHEMA, latest_event_schema};
 use clickstream_event::{INVALID_TOPIC, LATEST_TOPIC, RAW_TOPIC, value_subject};
 use clickstream_lake::{Lake, LakeConfig, LakeTable, TableKind, txn_app_id};
 use clickstream_log::{ConsumerEvent, EventLog, GroupConsumer, TopicPartition};
@@ -150,10 +150,8 @@ pub struct Processor {
     consumer: Box<dyn GroupConsumer>,
     tables: Tables,
     schemas: SchemaCache,
-    latest_schema: Arc<Schema>,
     /// The `metadata` field's record schema, to encode it alone.
     metadata_schema: Arc<Schema>,
-    latest_schema_id: u32,
     /// Where each assigned partition stands in the tables it feeds.
     committed: HashMap<TopicPartition, Positions>,
     /// Per raw partition: the offsets in its [`Positions::decided_range`] that
@@ -191,12 +189,15 @@ impl Processor {
         registry: RegistryClient,
         lake: Lake,
     ) -> Result<Processor, ProcessError> {
+        // The latest subject exists for consumers before the first record; each writer
+        // schema registers its own derived version when first seen (the bundled one's is
+        // this one).
         let latest_schema_id = registry
             .register(&value_subject(LATEST_TOPIC), LATEST_EVENT_SCHEMA)
             .await?;
-        let reader = raw_event_schema().map_err(|e| ProcessError::Internal(e.to_string()))?;
+        tracing::debug!(latest_schema_id, "latest schema registered");
         let latest_schema =
-            Arc::new(latest_event_schema().map_err(|e| ProcessError::Internal(e.to_string()))?);
+            latest_event_schema().map_err(|e| ProcessError::Internal(e.to_string()))?;
         let metadata_schema = Arc::new(metadata_schema(&latest_schema)?);
         let tables = Tables {
             events: lake.table(TableKind::Events).await?,
@@ -216,10 +217,10 @@ impl Processor {
                 &[RAW_TOPIC.to_string(), INVALID_TOPIC.to_string()],
             )
             .await?;
-        let mut schemas = SchemaCache::new(registry, reader);
+        let mut schemas = SchemaCache::new(registry);
         // Known before the first record, so an outage of the registry later does not stop
         // records written with any version of the raw subject.
-        let warmed = schemas.warm(&value_subject(RAW_TOPIC)).await?;
+        let warmed = schemas.warm(&tables.events).await?;
         tracing::debug!(versions = warmed, "raw schemas loaded");
         let mut processor = Processor {
             config,
@@ -228,9 +229,7 @@ impl Processor {
             consumer,
             tables,
             schemas,
-            latest_schema,
             metadata_schema,
-            latest_schema_id,
             committed: HashMap::new(),
             replayed_duplicates: HashMap::new(),
             pending: PendingBatch::new(),

@@ -13,10 +13,8 @@ use crate::exactly_once::{self, Feed, Positions, RawRecord, Route, Table};
 use crate::unique_users::day_of;
 use crate::{ProcessError, Processor};
 
-/// Encoders of the latest schema, built once per poll.
+/// Encoder of the latest schema's `metadata` record, built once per poll.
 struct LatestWriters<'s> {
-    /// The whole latest record (for writer schemas other than the raw one).
-    full: GenericDatumWriter<'s>,
     /// Only the `metadata` record, appended to raw Avro bytes.
     metadata: GenericDatumWriter<'s>,
 }
@@ -29,12 +27,8 @@ impl Processor {
         records: Vec<LogRecord>,
     ) -> Result<(), ProcessError> {
         tracing::debug!(records = records.len(), "records read");
-        let (schema, metadata_schema) = (self.latest_schema.clone(), self.metadata_schema.clone());
+        let metadata_schema = self.metadata_schema.clone();
         let writers = LatestWriters {
-            full: GenericDatumWriter::builder(&schema)
-                .validate(false)
-                .build()
-                .map_err(|e| ProcessError::Internal(format!("latest schema: {e}")))?,
             metadata: GenericDatumWriter::builder(&metadata_schema)
                 .validate(false)
                 .build()
@@ -156,7 +150,7 @@ impl Processor {
     ) -> Result<Option<Result<Decoded, Undecodable>>, ProcessError> {
         let mut backoff = std::time::Duration::from_millis(200);
         loop {
-            match self.schemas.decode(bytes).await {
+            match self.schemas.decode(bytes, &self.tables.events).await {
                 Ok(decoded) => {
                     if backoff > std::time::Duration::from_millis(200) {
                         self.health.waiting_on(None);
@@ -234,7 +228,8 @@ impl Processor {
                 source_offset: record.offset as i64,
                 ingested_at_ms: now_ms,
                 enrichment: crate::enrichment::columns(&enriched),
-                user: None,
+                user: (!decoded.plan.columns().is_empty())
+                    .then_some((decoded.plan.as_ref(), &decoded.value)),
             },
             session,
             latest,
@@ -284,17 +279,23 @@ impl Processor {
         );
     }
 
-    /// The latest-topic record: the event (in the raw schema's shape) plus `metadata`, in
-    /// wire format with the latest schema's id. The latest schema is the raw one with
-    /// `metadata` appended, and Avro encodes a record as its fields in order, so a record
-    /// written with the raw schema needs no re-encoding: its bytes, then the metadata's.
+    /// The latest-topic record: the event plus `metadata`, in wire format with the id of
+    /// the latest schema derived from its writer schema (that schema with `metadata`
+    /// appended). Avro encodes a record as its fields in order, so the record's own bytes
+    /// need no re-encoding: its bytes, then the metadata's. `None` when the writer schema
+    /// has no latest schema (refused by the latest subject), counted and warned about when
+    /// the schema was loaded.
     fn latest_record(
         &self,
         record: &LogRecord,
         writers: &LatestWriters<'_>,
         decoded: &Decoded,
         correlation_id: &str,
-    ) -> Result<OutgoingRecord, ProcessError> {
+    ) -> Result<Option<OutgoingRecord>, ProcessError> {
+        let Some(latest_id) = decoded.latest_id else {
+            metrics::counter!("clickstream_process_latest_skipped_total").increment(1);
+            return Ok(None);
+        };
         let timestamp = chrono::DateTime::from_timestamp_millis(record.timestamp_ms)
             .unwrap_or_default()
             .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
@@ -309,28 +310,14 @@ impl Processor {
                 Value::Long(i64::from(decoded.schema_id)),
             ),
         ]);
-        let encoding =
-            |e: apache_avro::Error| ProcessError::Internal(format!("encoding a latest event: {e}"));
         let mut payload = Vec::with_capacity(record.value.len() + 96);
-        wire::write_header(&mut payload, self.latest_schema_id);
-        if decoded.is_raw_schema {
-            payload.extend_from_slice(&record.value[wire::HEADER_LEN..]);
-            writers
-                .metadata
-                .write_value_ref(&mut payload, &metadata)
-                .map_err(encoding)?;
-        } else {
-            let Value::Record(fields) = &decoded.value else {
-                return Err(ProcessError::Internal("raw value is not a record".into()));
-            };
-            let mut fields = fields.clone();
-            fields.push(("metadata".into(), metadata));
-            writers
-                .full
-                .write_value_ref(&mut payload, &Value::Record(fields))
-                .map_err(encoding)?;
-        }
-        Ok(OutgoingRecord {
+        wire::write_header(&mut payload, latest_id);
+        payload.extend_from_slice(&record.value[wire::HEADER_LEN..]);
+        writers
+            .metadata
+            .write_value_ref(&mut payload, &metadata)
+            .map_err(|e| ProcessError::Internal(format!("encoding a latest event: {e}")))?;
+        Ok(Some(OutgoingRecord {
             topic: LATEST_TOPIC.to_string(),
             partition: None,
             key: record.key.clone(),
@@ -340,7 +327,7 @@ impl Processor {
                 Bytes::copy_from_slice(correlation_id.as_bytes()),
             )],
             timestamp_ms: Some(record.timestamp_ms),
-        })
+        }))
     }
 
     fn push_dead_letter(&mut self, record: &LogRecord, undecodable: &Undecodable, now_ms: i64) {

@@ -1,0 +1,240 @@
+//! A site's own schema, evolving: records written with a later version of the raw subject
+//! land with their new fields as new `events` columns, older rows null there, without a
+//! restart; a version whose field cannot share a column is kept in `dead_letters` with
+//! the reason.
+
+use bytes::Bytes;
+use clickstream_event::{EventValidator, RAW_TOPIC, value_subject};
+use clickstream_log::OutgoingRecord;
+use serde_json::{Value, json};
+
+use crate::backends::{Backend, LakeBackend, LogBackend};
+use crate::common::{TestPipeline, json_body};
+
+const RAW: &str = include_str!("../../../event/schemas/acme.clickstream.raw.events.avsc");
+
+/// Fields the v2 of the tests adds to `event`: a double, a nested record, an array, a map,
+/// an enum, a decimal and a timestamp-millis.
+pub const V2_FIELDS: &str = r#"
+    {"name": "price", "type": ["null", "double"], "default": null},
+    {"name": "experiment", "type": ["null", {"type": "record", "name": "Experiment",
+        "fields": [{"name": "name", "type": "string"}, {"name": "variant", "type": "int"}]}], "default": null},
+    {"name": "cart", "type": ["null", {"type": "array", "items": "string"}], "default": null},
+    {"name": "labels", "type": ["null", {"type": "map", "values": "string"}], "default": null},
+    {"name": "tier", "type": ["null", {"type": "enum", "name": "Tier", "symbols": ["FREE", "PRO"]}], "default": null},
+    {"name": "amount", "type": ["null", {"type": "bytes", "logicalType": "decimal", "precision": 10, "scale": 2}], "default": null},
+    {"name": "placed_at", "type": ["null", {"type": "long", "logicalType": "timestamp-millis"}], "default": null}
+"#;
+
+/// The raw schema with `extra` appended to its `event` record.
+pub fn raw_with(extra: &str) -> String {
+    RAW.replace(
+        r#"{"name": "position", "type": ["null", "long"], "default": null}"#,
+        &format!(r#"{{"name": "position", "type": ["null", "long"], "default": null}}, {extra}"#),
+    )
+}
+
+/// A seed-shaped event with `extra` merged into `event`.
+pub fn event_with(id: i64, extra: Value) -> Value {
+    let mut event = json!({
+        "id": id,
+        "type": "purchase",
+        "event": {
+            "user_agent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/124.0",
+            "ip": "203.0.113.7",
+            "customer_id": 40 + id % 3,
+            "timestamp": "2024-03-01T10:00:00.000000",
+            "page": "/checkout"
+        }
+    });
+    if let (Some(target), Value::Object(extra)) = (event["event"].as_object_mut(), extra) {
+        target.extend(extra);
+    }
+    event
+}
+
+/// The v2 fields of event `id`, as posted.
+pub fn v2_values(id: i64) -> Value {
+    json!({
+        "price": id as f64 + 0.25,
+        "experiment": {"name": "checkout-button", "variant": id % 2},
+        "cart": ["sku-1", format!("sku-{id}")],
+        "labels": {"channel": "web"},
+        "tier": "PRO",
+        "amount": "12.34",
+        "placed_at": 1_709_287_200_000_i64 + id,
+    })
+}
+
+/// Registers `schema` under the raw subject of the pipeline's registry; returns its id,
+/// or the HTTP status and body when refused.
+pub async fn register(t: &TestPipeline, schema: &str) -> Result<u32, (u16, Value)> {
+    let url = format!(
+        "{}/subjects/{}/versions",
+        t.pipeline.registry_url(),
+        value_subject(RAW_TOPIC)
+    );
+    let answer = t
+        .http
+        .post(url)
+        .header("content-type", "application/vnd.schemaregistry.v1+json")
+        .json(&json!({ "schema": schema }))
+        .send()
+        .await
+        .expect("registry answers");
+    let status = answer.status().as_u16();
+    let body: Value = answer.json().await.expect("json");
+    match body["id"].as_u64() {
+        Some(id) if status == 200 => Ok(id as u32),
+        _ => Err((status, body)),
+    }
+}
+
+/// Frames `events` with `schema` (registered as `id`) the way a producer would, and
+/// appends them straight to the raw topic in one append.
+async fn produce(t: &TestPipeline, batches: &[(&str, u32, Vec<Value>)]) {
+    let mut records = Vec::new();
+    for (schema, id, events) in batches {
+        let schema = apache_avro::Schema::parse_str(schema).expect("schema");
+        let validator = EventValidator::new(schema, *id).expect("validator");
+        for checked in validator.validate_batch(events.iter()).expect("encoder") {
+            let valid = checked.expect("the event conforms");
+            records.push((valid.payload, valid.key));
+        }
+    }
+    let records = records
+        .into_iter()
+        .map(|(payload, key)| OutgoingRecord {
+            topic: RAW_TOPIC.to_string(),
+            partition: Some(0),
+            key: key.map(Bytes::from),
+            value: Bytes::from(payload),
+            headers: Vec::new(),
+            timestamp_ms: None,
+        })
+        .collect();
+    t.log().append(records).await.expect("appended");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_later_version_lands_as_new_columns_embedded_log_file_lake() {
+    a_later_version_lands_as_new_columns(Backend::new(LogBackend::Embedded, LakeBackend::File))
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_later_version_lands_as_new_columns_kafka_log_s3_lake() {
+    a_later_version_lands_as_new_columns(Backend::new(LogBackend::kafka(), LakeBackend::s3()))
+        .await;
+}
+
+async fn a_later_version_lands_as_new_columns(backend: Backend) {
+    let t = TestPipeline::start_on(&backend).await;
+    let v1_events: Vec<Value> = (1..=3).map(|id| event_with(id, json!({}))).collect();
+    let answer = json_body(
+        t.collect(serde_json::to_vec(&v1_events).expect("json"))
+            .await,
+    )
+    .await;
+    assert_eq!(answer["valid_count"], 3, "{answer}");
+    t.wait_for_count("SELECT count(*) AS n FROM events", 3)
+        .await;
+
+    let v1_id = register(&t, RAW).await.expect("v1 is registered already");
+    let v2 = raw_with(V2_FIELDS);
+    let v2_id = register(&t, &v2).await.expect("v2 is backward compatible");
+    assert_ne!(v1_id, v2_id);
+
+    // v1 and v2 records interleaved in one append: one poll, one batch.
+    let v2_events: Vec<Value> = (10..14).map(|id| event_with(id, v2_values(id))).collect();
+    let v1_more: Vec<Value> = (20..22).map(|id| event_with(id, json!({}))).collect();
+    produce(
+        &t,
+        &[
+            (&v2, v2_id, v2_events[..2].to_vec()),
+            (RAW, v1_id, v1_more.clone()),
+            (&v2, v2_id, v2_events[2..].to_vec()),
+        ],
+    )
+    .await;
+    t.wait_for_count("SELECT count(*) AS n FROM events", 9)
+        .await;
+
+    let rows = t
+        .sql(
+            "SELECT id, schema_id, price, experiment, cart, labels, tier, CAST(amount AS VARCHAR) AS amount, \
+             placed_at, customer_id, browser_family FROM events ORDER BY id",
+        )
+        .await;
+    assert_eq!(rows.len(), 9);
+    for row in &rows {
+        let id = row["id"].as_i64().expect("id");
+        if (10..14).contains(&id) {
+            let sent = v2_values(id);
+            assert_eq!(row["schema_id"], json!(v2_id), "{row:?}");
+            assert_eq!(row["price"], sent["price"], "{row:?}");
+            assert_eq!(row["experiment"], sent["experiment"], "{row:?}");
+            assert_eq!(row["cart"], sent["cart"], "{row:?}");
+            assert_eq!(row["labels"], sent["labels"], "{row:?}");
+            assert_eq!(row["tier"], sent["tier"], "{row:?}");
+            assert_eq!(row["amount"], sent["amount"], "{row:?}");
+            let placed =
+                chrono::DateTime::parse_from_rfc3339(row["placed_at"].as_str().expect("text"))
+                    .expect("rfc3339");
+            assert_eq!(
+                placed.timestamp_millis(),
+                sent["placed_at"].as_i64().expect("ms"),
+                "{row:?}"
+            );
+        } else {
+            for column in [
+                "price",
+                "experiment",
+                "cart",
+                "labels",
+                "tier",
+                "amount",
+                "placed_at",
+            ] {
+                assert_eq!(row[column], Value::Null, "v1 row {id}: {column}");
+            }
+        }
+        // Seed columns and enrichment as for any event.
+        assert_eq!(row["customer_id"], json!(40 + id % 3), "{row:?}");
+        assert_eq!(row["browser_family"], json!("Firefox"), "{row:?}");
+    }
+
+    // A version whose `price` is a string cannot share the double column: its records are
+    // dead letters naming the field, never dropped, and the stream goes on.
+    let config_url = format!(
+        "{}/config/{}",
+        t.pipeline.registry_url(),
+        value_subject(RAW_TOPIC)
+    );
+    let set = t
+        .http
+        .put(config_url)
+        .json(&json!({"compatibility": "NONE"}))
+        .send()
+        .await
+        .expect("config");
+    assert!(set.status().is_success());
+    let v3 = raw_with(r#"{"name": "price", "type": ["null", "string"], "default": null}"#);
+    let v3_id = register(&t, &v3).await.expect("NONE accepts anything");
+    produce(
+        &t,
+        &[
+            (&v3, v3_id, vec![event_with(30, json!({"price": "twelve"}))]),
+            (&v2, v2_id, vec![event_with(31, v2_values(31))]),
+        ],
+    )
+    .await;
+    t.wait_for_count("SELECT count(*) AS n FROM events", 10)
+        .await;
+    t.wait_for_count("SELECT count(*) AS n FROM dead_letters", 1)
+        .await;
+    let dead = t.sql("SELECT reason, schema_id FROM dead_letters").await;
+    let reason = dead[0]["reason"].as_str().expect("reason");
+    assert!(reason.contains("field 'event.price'"), "{reason}");
+    assert_eq!(dead[0]["schema_id"], json!(v3_id));
+}
