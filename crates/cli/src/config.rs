@@ -80,6 +80,11 @@ pub struct RegistryConfig {
     pub port: u16,
     /// Largest request body the embedded registry accepts.
     pub max_body_bytes: usize,
+    /// How often ingest asks a registry outside its process (`url`, or `clickstream
+    /// registry`) for the raw subject's latest version, to validate with it from then on
+    /// (0: never; new versions then apply at the next start). A registry in the same
+    /// process needs no polling: its new versions apply from the next request.
+    pub poll_interval_ms: u64,
 }
 
 impl Default for RegistryConfig {
@@ -89,6 +94,7 @@ impl Default for RegistryConfig {
             host: "0.0.0.0".into(),
             port: 8085,
             max_body_bytes: 4 * 1024 * 1024,
+            poll_interval_ms: 2000,
         }
     }
 }

@@ -3,8 +3,10 @@
 //!
 //! - **ingest** is unavailable when the log does not answer or refuses new events (its
 //!   disk reserve is reached); a registry that does not answer only degrades it (events
-//!   are validated with the schema loaded at start), as does a lake that does not (only
-//!   `/api/sql` on the same port needs it).
+//!   are validated with the schema in force, named by id), as does a raw subject whose
+//!   latest version cannot be used (the previous one stays in force) and a lake that does
+//!   not answer (only `/api/sql` on the same port needs it). The body names the raw schema
+//!   in force under `raw_schema`.
 //! - **processor** is what its heartbeat says ([`ProcessorHealth`]): unavailable while
 //!   starting, stopped or stuck (not polling, or a batch not committed for a minute),
 //!   degraded while it waits out a failure; a registry or lake that does not answer
@@ -31,6 +33,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::pipeline::Roles;
+use crate::schema_follow::{RawSchema, RawSchemaStatus};
 
 /// What readiness looks at.
 pub struct HealthState {
@@ -44,6 +47,8 @@ pub struct HealthState {
     pub lake: Option<Lake>,
     /// The processor's heartbeat, when this process runs one.
     pub processor: Option<Arc<ProcessorHealth>>,
+    /// The raw schema ingest validates with, when this process runs ingest.
+    pub raw_schema: Option<Arc<RawSchema>>,
 }
 
 /// One role's verdict.
@@ -93,6 +98,8 @@ pub struct Report {
     pub readiness: Readiness,
     /// Why the log refuses new events, if it does.
     pub intake: Option<String>,
+    /// The raw schema ingest validates with.
+    pub raw_schema: Option<RawSchemaStatus>,
 }
 
 impl HealthState {
@@ -106,12 +113,16 @@ impl HealthState {
             ),
             self.intake(),
         );
+        let raw_schema = self.raw_schema.as_ref().map(|r| r.status());
         let mut roles = BTreeMap::new();
         if self.roles.registry {
             roles.insert("registry", registry(&readiness));
         }
         if self.roles.ingest {
-            roles.insert("ingest", ingest(&readiness, intake.as_deref()));
+            roles.insert(
+                "ingest",
+                ingest(&readiness, intake.as_deref(), raw_schema.as_ref()),
+            );
         }
         if self.roles.processor {
             let heartbeat = self.processor.as_ref().map(|h| h.report());
@@ -124,6 +135,7 @@ impl HealthState {
             roles,
             readiness,
             intake,
+            raw_schema,
         }
     }
 
@@ -153,7 +165,11 @@ fn registry(readiness: &Readiness) -> RoleStatus {
     }
 }
 
-fn ingest(readiness: &Readiness, intake: Option<&str>) -> RoleStatus {
+fn ingest(
+    readiness: &Readiness,
+    intake: Option<&str>,
+    raw_schema: Option<&RawSchemaStatus>,
+) -> RoleStatus {
     if let Some(why) = failed(&readiness.log) {
         return RoleStatus::unavailable(format!("the log does not answer: {why}"));
     }
@@ -161,9 +177,23 @@ fn ingest(readiness: &Readiness, intake: Option<&str>) -> RoleStatus {
         return RoleStatus::unavailable(format!("the log refuses new events: {why}"));
     }
     let mut status = RoleStatus::ready();
+    let in_force = raw_schema.map_or_else(
+        || "the schema in force".to_owned(),
+        |s| {
+            format!(
+                "schema {} (version {} of {})",
+                s.schema_id, s.version, s.subject
+            )
+        },
+    );
     if let Some(why) = failed(&readiness.registry) {
         status.degrade(format!(
-            "the registry does not answer ({why}); validating with the schema loaded at start"
+            "the registry does not answer ({why}); validating with {in_force}"
+        ));
+    }
+    if let Some(problem) = raw_schema.and_then(|s| s.problem.as_deref()) {
+        status.degrade(format!(
+            "following the registry failed ({problem}); validating with {in_force}"
         ));
     }
     if let Some(why) = failed(&readiness.lake) {
@@ -261,6 +291,7 @@ fn answer(report: &Report, wanted: impl Fn(&str) -> bool) -> Response {
             "lake": verdict(&r.lake),
         },
         "details": r,
+        "raw_schema": report.raw_schema,
     });
     (code, axum::Json(body)).into_response()
 }

@@ -10,6 +10,7 @@ pub mod health;
 pub mod lake_cmd;
 pub mod pipeline;
 pub mod progress;
+pub mod schema_follow;
 pub mod serve;
 pub mod telemetry;
 pub mod topics;

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use clickstream_event::schemas::{LATEST_EVENT_SCHEMA, RAW_EVENT_SCHEMA, raw_event_schema};
-use clickstream_event::{EventValidator, LATEST_TOPIC, RAW_TOPIC, value_subject};
+use clickstream_event::schemas::LATEST_EVENT_SCHEMA;
+use clickstream_event::{LATEST_TOPIC, value_subject};
 use clickstream_ingest::IngestState;
 use clickstream_lake::Lake;
 use clickstream_log::EventLog;
@@ -26,6 +26,7 @@ use tokio::task::JoinSet;
 use crate::backend::OpenedLog;
 use crate::config::Config;
 use crate::health::HealthState;
+use crate::schema_follow::RawSchema;
 use crate::topics::topic_specs;
 
 /// Which parts a process runs.
@@ -115,6 +116,7 @@ enum Part {
     Ui,
     Sampler,
     Metrics,
+    SchemaFollower,
 }
 
 /// What the parts share while starting.
@@ -162,7 +164,8 @@ impl Pipeline {
             stop: stopped,
             tasks: JoinSet::new(),
         };
-        let (registry_url, registry_addr) = serve_registry(&config, roles, &mut shared).await?;
+        let (registry_url, registry_addr, store) =
+            serve_registry(&config, roles, &mut shared).await?;
         let registry = RegistryClient::new(registry_url.expose())?;
         // Logs, errors and the UI show the URL without its password.
         let registry_url = registry_url.redacted().to_owned();
@@ -200,6 +203,17 @@ impl Pipeline {
                 )
                 .await?;
         }
+        let raw_schema = match roles.ingest {
+            true => {
+                let every = Duration::from_millis(config.registry.poll_interval_ms);
+                let raw_schema = RawSchema::start(&registry, store, every).await?;
+                if let Some(poll) = raw_schema.poller(&registry, shared.stopped()) {
+                    shared.spawn(Part::SchemaFollower, poll);
+                }
+                Some(raw_schema)
+            }
+            false => None,
+        };
         let health = Arc::new(HealthState {
             roles,
             log: pipeline
@@ -209,9 +223,10 @@ impl Pipeline {
             registry: registry.clone(),
             lake: pipeline.lake.clone(),
             processor: processor_health,
+            raw_schema: raw_schema.clone(),
         });
         pipeline
-            .serve_http(&config, &registry, health, &mut shared)
+            .serve_http(&config, &registry, raw_schema, health, &mut shared)
             .await?;
         pipeline.tasks = shared.tasks;
         Ok(pipeline)
@@ -266,6 +281,7 @@ impl Pipeline {
         &mut self,
         config: &Config,
         registry: &RegistryClient,
+        raw_schema: Option<Arc<RawSchema>>,
         health: Arc<HealthState>,
         shared: &mut Shared,
     ) -> anyhow::Result<()> {
@@ -274,21 +290,18 @@ impl Pipeline {
         };
         let log = opened.log.clone() as Arc<dyn EventLog>;
         let ops = crate::telemetry::router(health);
-        if self.roles.ingest {
-            let raw_id = registry
-                .register(&value_subject(RAW_TOPIC), RAW_EVENT_SCHEMA)
-                .await
-                .context("registering the raw event schema")?;
+        if let Some(raw_schema) = raw_schema {
             // Registered here too (the processor does at its start), so the latest topic's
             // subject exists for consumers and the UI even while no processor runs.
             let latest_id = registry
                 .register(&value_subject(LATEST_TOPIC), LATEST_EVENT_SCHEMA)
                 .await
                 .context("registering the latest event schema")?;
+            let raw_id = raw_schema.status().schema_id;
             tracing::info!(raw_id, latest_id, registry = %self.registry_url, "schemas registered");
             let state = Arc::new(IngestState {
                 log: log.clone(),
-                validator: Arc::new(EventValidator::new(raw_event_schema()?, raw_id)?),
+                validator: raw_schema,
                 config: config.ingest.clone(),
             });
             let extra = clickstream_query::router(query.clone()).merge(ops.clone());
@@ -436,21 +449,22 @@ impl Pipeline {
 }
 
 /// Serves the registry when this process runs it; returns the URL to reach the registry
-/// in use and, when served here, its address.
+/// in use and, when served here, its address and its store.
 async fn serve_registry(
     config: &Config,
     roles: Roles,
     shared: &mut Shared,
-) -> anyhow::Result<(SecretUrl, Option<SocketAddr>)> {
+) -> anyhow::Result<(SecretUrl, Option<SocketAddr>, Option<Arc<SchemaStore>>)> {
     if !roles.registry {
         return match &config.registry.url {
-            Some(url) => Ok((url.clone(), None)),
+            Some(url) => Ok((url.clone(), None, None)),
             // A processor or ingest beside a registry of ours: where that one listens.
             None => Ok((
                 SecretUrl::new(format!(
                     "http://{}",
                     connect_addr(&config.registry.host, config.registry.port)
                 )),
+                None,
                 None,
             )),
         };
@@ -468,8 +482,9 @@ async fn serve_registry(
         max_body_bytes: config.registry.max_body_bytes,
     };
     let stop = shared.stopped();
+    let served = Arc::clone(&store);
     shared.spawn(Part::Registry, async move {
-        clickstream_registry::serve_with_config(listener, store, &server_config, stop)
+        clickstream_registry::serve_with_config(listener, served, &server_config, stop)
             .await
             .context("schema registry server")
     });
@@ -477,7 +492,7 @@ async fn serve_registry(
         "http://{}",
         connect_addr(&addr.ip().to_string(), addr.port())
     );
-    Ok((SecretUrl::new(url), Some(addr)))
+    Ok((SecretUrl::new(url), Some(addr), Some(store)))
 }
 
 /// Starts the processor and its compactor and runs them until `stop`.

@@ -20,6 +20,14 @@ pub enum EventError {
         /// What the decoder said.
         reason: String,
     },
+    /// A schema meant for events is not a record (events are JSON objects).
+    #[error("schema {schema_id} is not a record (events are JSON objects); found {found}")]
+    NotARecord {
+        /// Registry id of the schema.
+        schema_id: u32,
+        /// What the schema describes instead.
+        found: String,
+    },
     /// The bytes are not in Confluent wire format.
     #[error("not confluent wire format: {0}")]
     Wire(String),

@@ -4,12 +4,16 @@
 //! Ingest uses [`EventValidator`] to turn each JSON event of a request into either Avro
 //! binary (valid) or a [`ValidationError`] naming the field and what was expected (invalid).
 //! The processor uses [`wire`] to split a record into schema id and Avro payload.
+//! [`ValidatorCell`] holds the validator in force, which a newer registry version replaces
+//! while ingest runs.
 
+mod current;
 mod error;
 pub mod schemas;
 mod validate;
 pub mod wire;
 
+pub use current::{ValidatorCell, ValidatorSource};
 pub use error::{EventError, ValidationError};
 pub use validate::{EventValidator, ValidatedEvent};
 

@@ -28,6 +28,19 @@ pub struct EventValidator {
     schema_id: u32,
 }
 
+impl std::fmt::Debug for EventValidator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = match &self.schema {
+            Schema::Record(record) => record.name.fullname(None),
+            other => describe_schema(other),
+        };
+        f.debug_struct("EventValidator")
+            .field("schema_id", &self.schema_id)
+            .field("schema", &name)
+            .finish_non_exhaustive()
+    }
+}
+
 /// A valid event, ready for the raw topic.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ValidatedEvent {
@@ -369,7 +382,7 @@ fn timestamp(schema: &Schema, json: &Json) -> Option<Avro> {
 }
 
 /// What a schema expects, in words a client developer understands.
-fn describe_schema(schema: &Schema) -> String {
+pub(crate) fn describe_schema(schema: &Schema) -> String {
     match schema {
         Schema::Null => "null".into(),
         Schema::Boolean => "boolean".into(),

@@ -54,7 +54,12 @@ pub(crate) async fn collect(
     }
 
     let correlation_id = uuid::Uuid::new_v4().to_string();
-    let span = tracing::debug_span!("collect", %correlation_id, events = events.len());
+    let span = tracing::debug_span!(
+        "collect",
+        %correlation_id,
+        events = events.len(),
+        schema_id = tracing::field::Empty
+    );
     let _enter = span.enter();
     let (records, valid_count) = route_events(&state, &events, &correlation_id)?;
     drop(_enter);
@@ -146,8 +151,11 @@ fn route_events(
         .map(|raw| serde_json::from_str(raw.get()).map_err(|e| e.to_string()))
         .collect();
     let nothing = serde_json::Value::Null;
-    let checked = state
-        .validator
+    // One snapshot for the whole request: every record of it carries one schema id, even if
+    // a new version is put in force meanwhile.
+    let validator = state.validator.current();
+    tracing::Span::current().record("schema_id", validator.schema_id());
+    let checked = validator
         .validate_batch(parsed.iter().map(|p| p.as_ref().unwrap_or(&nothing)))
         .map_err(|e| IngestError::Internal(e.to_string()))?;
 

@@ -3,7 +3,9 @@
 //! `POST /collect` validates each event of a batch against the raw Avro schema, writes valid
 //! events to the raw topic (Confluent wire format) and invalid ones to the invalid topic
 //! (original JSON with the reason in a header), and answers only once the whole batch is
-//! durable in the log.
+//! durable in the log. Which version of the raw schema is in force is asked of a
+//! [`ValidatorSource`] once per request, so the schema can change while ingest runs and a
+//! request is still validated and framed with one version.
 
 mod collect;
 mod error;
@@ -14,7 +16,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
-use clickstream_event::EventValidator;
+use clickstream_event::ValidatorSource;
 use clickstream_log::EventLog;
 use http::Method;
 use serde::{Deserialize, Serialize};
@@ -56,8 +58,8 @@ impl Default for IngestConfig {
 pub struct IngestState {
     /// Destination of valid and invalid events.
     pub log: Arc<dyn EventLog>,
-    /// The raw schema and its registry id.
-    pub validator: Arc<EventValidator>,
+    /// The raw schema version in force and its registry id (asked once per request).
+    pub validator: Arc<dyn ValidatorSource>,
     /// Limits and retry hints.
     pub config: IngestConfig,
 }

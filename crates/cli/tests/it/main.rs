@@ -20,6 +20,7 @@ mod lake_e2e;
 mod observability;
 mod prometheus;
 mod schema_evolution;
+mod schema_follow;
 mod sql_limits;
 mod startup;
 mod store_outage;

@@ -97,3 +97,65 @@ async fn the_own_registry_is_reached_where_it_listens() {
         .await;
     assert_eq!(response.status(), 200);
 }
+
+/// The registry is the contract: a raw subject that already has versions is used as it is.
+/// Started on a registry whose raw subject holds only a priced schema, the pipeline does
+/// not add the bundled schema as a version and validates with the priced one; registered
+/// as v2 while running, it is still in force after a restart.
+#[tokio::test]
+async fn an_existing_raw_subject_is_used_at_start_without_registering_the_bundled_schema() {
+    use crate::schema_follow::{priced_event, register, schema_with_price, wire_id};
+    use serde_json::json;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let subject = clickstream_event::value_subject(RAW_TOPIC);
+    let priced_id = {
+        let store = SchemaStore::open(&dir.path().join("registry")).expect("store");
+        store
+            .register(&subject, &schema_with_price())
+            .expect("registered")
+            .id
+    };
+    let t = TestPipeline::start_in(dir.path(), |_| {}).await;
+    let client = RegistryClient::new(t.pipeline.registry_url()).expect("client");
+    assert_eq!(
+        client.versions(&subject).await.expect("versions"),
+        [1],
+        "the bundled schema is not registered into an existing subject"
+    );
+    let sent = json!([
+        priced_event(1, json!(12.5)),
+        priced_event(2, json!("twelve"))
+    ]);
+    let answer = crate::common::json_body(t.collect(sent.to_string()).await).await;
+    assert_eq!(
+        (
+            answer["valid_count"].clone(),
+            answer["invalid_count"].clone()
+        ),
+        (json!(1), json!(1)),
+        "{answer}"
+    );
+    let raw = crate::common::read_topic(t.log().as_ref(), RAW_TOPIC).await;
+    assert_eq!(wire_id(&raw[0]), priced_id);
+    // The processor reads the priced version too; landed, it has also finished starting,
+    // so the restart below stops a running processor.
+    t.wait_for_count("SELECT count(*) AS n FROM events", 1)
+        .await;
+
+    // The bundled schema as v2 (BACKWARD allows dropping the price), then a restart: v2
+    // is the latest, so v2 is in force.
+    let bundled = clickstream_event::schemas::RAW_EVENT_SCHEMA;
+    let v2 = register(&t.http, t.pipeline.registry_url(), &subject, bundled).await;
+    let t = t.restart().await;
+    let client = RegistryClient::new(t.pipeline.registry_url()).expect("client");
+    assert_eq!(client.versions(&subject).await.expect("versions"), [1, 2]);
+    let sent = json!([priced_event(3, json!("no price in v2"))]);
+    let answer = crate::common::json_body(t.collect(sent.to_string()).await).await;
+    assert_eq!(answer["valid_count"], 1, "{answer}");
+    let raw = crate::common::read_topic(t.log().as_ref(), RAW_TOPIC).await;
+    assert!(
+        raw.iter().any(|r| wire_id(r) == v2),
+        "a record framed with v2"
+    );
+}

@@ -162,6 +162,26 @@ fn key_falls_back_to_id_without_customer() {
     assert_eq!(partition_key(&event).as_deref(), Some("367851"));
 }
 
+/// The key is read from the JSON as sent, not through the schema: a registry version
+/// without `id` or `event.customer_id` still keys by what an event carries, or not at all.
+#[test]
+fn key_does_not_need_the_fields_in_the_schema() {
+    let schema = Schema::parse_str(
+        r#"{"type":"record","name":"Other","fields":[{"name":"sku","type":"string"}]}"#,
+    )
+    .expect("schema");
+    let v = EventValidator::for_events(schema, 9).expect("validator");
+    let bare = json!({"sku": "a"});
+    let keyed = json!({"sku": "b", "id": 5, "event": {"customer_id": 77}});
+    let odd = json!({"sku": "c", "id": "5", "event": "not an object"});
+    let results = v.validate_batch([&bare, &keyed, &odd]).expect("encoder");
+    let keys: Vec<Option<&str>> = results
+        .iter()
+        .map(|r| r.as_ref().expect("valid").key.as_deref())
+        .collect();
+    assert_eq!(keys, [None, Some("77"), None]);
+}
+
 #[test]
 fn batch_keeps_order_and_mixes_results() {
     let v = validator();

@@ -11,6 +11,7 @@ mod state;
 
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard};
 
 use apache_avro::Schema;
@@ -46,6 +47,8 @@ pub struct SchemaStore {
     dir: PathBuf,
     state: RwLock<State>,
     journal: Mutex<Journal>,
+    /// Changes applied since open; see [`SchemaStore::generation`].
+    generation: AtomicU64,
     _lock: File,
 }
 
@@ -88,6 +91,7 @@ impl SchemaStore {
             dir: dir.to_owned(),
             state: RwLock::new(state),
             journal: Mutex::new(journal),
+            generation: AtomicU64::new(0),
             _lock: lock,
         })
     }
@@ -95,6 +99,15 @@ impl SchemaStore {
     /// The directory the store lives in.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// How many changes were applied since the store was opened. It moves once a change is
+    /// visible to reads and before the call that made it returns (so before the registry's
+    /// HTTP answer): a reader in the same process that finds the same number as before knows
+    /// nothing changed, without reading the state. Repeated registrations change nothing
+    /// and do not move it.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
     }
 
     // ----- reads -----
@@ -280,7 +293,10 @@ impl SchemaStore {
                 // so refuse to go on rather than serve a state that replay would not rebuild.
                 tracing::error!(%reason, "journaled event does not apply to the state");
                 RegistryError::StoreUnavailable(reason)
-            })
+            })?;
+        // After the state lock is released: whoever sees the new number reads the change.
+        self.generation.fetch_add(1, Ordering::Release);
+        Ok(())
     }
 
     fn read(&self) -> RwLockReadGuard<'_, State> {
@@ -307,6 +323,28 @@ mod tests {
             matches!(err, RegistryError::CorruptJournal { line: 1, .. }),
             "{err}"
         );
+    }
+
+    #[test]
+    fn generation_moves_with_every_change_and_not_for_repeats() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SchemaStore::open(dir.path()).expect("open");
+        assert_eq!(store.generation(), 0);
+        let schema = r#"{"type":"record","name":"R","fields":[{"name":"a","type":"long"}]}"#;
+        store.register("s", schema).expect("register");
+        assert_eq!(store.generation(), 1);
+        store.register("s", schema).expect("register again");
+        assert_eq!(store.generation(), 1, "nothing changed");
+        store
+            .set_level(Some("s"), CompatibilityLevel::None)
+            .expect("level");
+        store.register("s", r#""string""#).expect("v2");
+        assert_eq!(store.generation(), 3);
+        assert!(store.register("s", "not json").is_err());
+        assert_eq!(store.generation(), 3, "a refused change is no change");
+        drop(store);
+        let reopened = SchemaStore::open(dir.path()).expect("reopen");
+        assert_eq!(reopened.generation(), 0, "counted per open, not persisted");
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The Schema Registry slow, down, and restarted while ingest and the processor run: both
-//! go on with the schemas they loaded (ingest validates with the raw schema it resolved at
-//! start, the processor decodes with the versions it loaded), readiness names the registry
+//! go on with the schemas they loaded (ingest validates with the raw schema version in
+//! force, the processor decodes with the versions it loaded), readiness names the registry
 //! without taking them out of service, and nothing acknowledged is lost or doubled.
 
 use std::time::Duration;
