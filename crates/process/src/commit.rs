@@ -211,9 +211,16 @@ impl Processor {
         }
         let table = self.tables.get_mut(commit.table);
         let before = table.version();
+        let evolving = crate::fault::armed() && adds_columns(table, commit)?;
+        if evolving {
+            crate::fault::abort_at(crate::fault::AbortPoint::BeforeEvolvingEvents);
+        }
         let after = table
             .append(commit.rows.iter().cloned().collect(), &commit.txns)
             .await?;
+        if evolving {
+            crate::fault::abort_at(crate::fault::AbortPoint::AfterEvolvingEvents);
+        }
         if commit.table == Table::Events {
             self.stats.event_commits.fetch_add(1, RELAXED);
         }
@@ -282,6 +289,21 @@ impl Processor {
             tracing::debug!(error = %e, "committing group offsets failed (informational only)");
         }
     }
+}
+
+/// Whether `commit`'s rows bring columns `table` does not have yet.
+fn adds_columns(
+    table: &clickstream_lake::LakeTable,
+    commit: &TableCommit,
+) -> Result<bool, ProcessError> {
+    let schema = table.arrow_schema()?;
+    Ok(commit.rows.iter().any(|batch| {
+        batch
+            .schema()
+            .fields()
+            .iter()
+            .any(|f| schema.field_with_name(f.name()).is_err())
+    }))
 }
 
 const RELAXED: std::sync::atomic::Ordering = std::sync::atomic::Ordering::Relaxed;

@@ -17,6 +17,7 @@ mod decode;
 mod enrichment;
 mod error;
 mod exactly_once;
+mod fault;
 mod health;
 mod publish_users;
 mod records;

@@ -19,6 +19,7 @@ mod kafka_refusals;
 mod lake_e2e;
 mod observability;
 mod prometheus;
+mod schema_crash;
 mod schema_evolution;
 mod schema_follow;
 mod sql_limits;
