@@ -6,6 +6,7 @@
 //! (see `clickstream_lake::avro`, planned against the raw subject's versions) and the id
 //! of its latest-topic schema.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -19,6 +20,7 @@ use clickstream_lake::avro::{SubjectVersion, WriterPlan};
 use clickstream_registry::{RegistryClient, RegistryError, VersionSpec};
 
 use crate::ProcessError;
+use crate::roles::{FieldRoles, long_at, string_at, timestamp_at};
 
 /// Why a record cannot become an event: kept in `dead_letters` with this reason.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,15 +55,18 @@ pub(crate) struct Decoded {
 /// one schema per id ever seen, immutable, a few kilobytes each, for the process' life.
 pub(crate) struct SchemaCache {
     registry: RegistryClient,
+    /// Where the fields with a role are, to say at load which a schema lacks.
+    roles: FieldRoles,
     /// Versions of the raw subject known so far.
     history: Vec<SubjectVersion>,
     decoders: HashMap<u32, Result<Decoder, String>>,
 }
 
 impl SchemaCache {
-    pub fn new(registry: RegistryClient) -> Self {
+    pub fn new(registry: RegistryClient, roles: FieldRoles) -> Self {
         Self {
             registry,
+            roles,
             history: Vec::new(),
             decoders: HashMap::new(),
         }
@@ -118,6 +123,7 @@ impl SchemaCache {
         }
         let decoder = match self.registry.schema_by_id(id).await {
             Ok(schema) => {
+                warn_missing_roles(id, &schema, &self.roles);
                 let schema: &'static Schema = Box::leak(Box::new((*schema).clone()));
                 let table = events.arrow_schema()?;
                 match GenericDatumReader::builder(schema).build() {
@@ -234,7 +240,8 @@ pub(crate) struct RawEvent<'v> {
     pub user_agent: &'v str,
     pub ip: &'v str,
     pub customer_id: Option<i64>,
-    pub timestamp: &'v str,
+    /// As sent, or a timestamp-millis/-micros in RFC 3339.
+    pub timestamp: Cow<'v, str>,
     pub page: Option<&'v str>,
     pub query: Option<&'v str>,
     pub product: Option<i64>,
@@ -243,55 +250,51 @@ pub(crate) struct RawEvent<'v> {
 }
 
 impl<'v> RawEvent<'v> {
-    /// Reads the fields out of a value of the raw schema's shape.
-    pub fn from_value(value: &'v Value) -> Result<Self, String> {
-        let Value::Record(top) = value else {
+    /// Reads the fields out of a decoded record: the roles where `roles` says, the seed's
+    /// other fields (`package_id`, `event.query`, `event.product`, `event.position`) by
+    /// their seed paths. A required role missing or null is the reason the record is a
+    /// dead letter.
+    pub fn from_value(value: &'v Value, roles: &FieldRoles) -> Result<Self, String> {
+        if !matches!(value, Value::Record(_)) {
             return Err("decoded value is not a record".into());
-        };
-        let Some(Value::Record(event)) = field(top, "event") else {
-            return Err("field 'event' is missing or not a record".into());
-        };
+        }
+        let required =
+            |path: &str, role: &str| format!("field '{path}' (the {role} role) is missing or null");
         Ok(RawEvent {
-            id: long(top, "id")?.ok_or("field 'id' is missing or null")?,
-            event_type: string(top, "type")?.ok_or("field 'type' is missing or null")?,
-            package_id: string(top, "package_id")?,
-            user_agent: string(event, "user_agent")?
-                .ok_or("field 'event.user_agent' is missing or null")?,
-            ip: string(event, "ip")?.ok_or("field 'event.ip' is missing or null")?,
-            customer_id: long(event, "customer_id")?,
-            timestamp: string(event, "timestamp")?
-                .ok_or("field 'event.timestamp' is missing or null")?,
-            page: string(event, "page")?,
-            query: string(event, "query")?,
-            product: long(event, "product")?,
-            referrer: string(event, "referrer")?,
-            position: long(event, "position")?,
+            id: long_at(value, &roles.id)?.ok_or_else(|| required(&roles.id, "id"))?,
+            event_type: string_at(value, &roles.event_type)?
+                .ok_or_else(|| required(&roles.event_type, "type"))?,
+            package_id: string_at(value, "package_id")?,
+            user_agent: string_at(value, &roles.user_agent)?
+                .ok_or_else(|| required(&roles.user_agent, "user_agent"))?,
+            ip: string_at(value, &roles.ip)?.ok_or_else(|| required(&roles.ip, "ip"))?,
+            customer_id: long_at(value, &roles.customer_id)?,
+            timestamp: timestamp_at(value, &roles.timestamp)?
+                .ok_or_else(|| required(&roles.timestamp, "timestamp"))?,
+            page: string_at(value, &roles.page)?,
+            query: string_at(value, "event.query")?,
+            product: long_at(value, "event.product")?,
+            referrer: string_at(value, &roles.referrer)?,
+            position: long_at(value, "event.position")?,
         })
     }
 }
 
-/// A record field, with a union unwrapped to its branch.
-fn field<'v>(record: &'v [(String, Value)], name: &str) -> Option<&'v Value> {
-    let value = record.iter().find(|(n, _)| n == name).map(|(_, v)| v)?;
-    match value {
-        Value::Union(_, inner) => Some(inner),
-        other => Some(other),
-    }
-}
-
-fn string<'v>(record: &'v [(String, Value)], name: &str) -> Result<Option<&'v str>, String> {
-    match field(record, name) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s)),
-        Some(other) => Err(format!("field '{name}' is {other:?}, expected a string")),
-    }
-}
-
-fn long(record: &[(String, Value)], name: &str) -> Result<Option<i64>, String> {
-    match field(record, name) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Long(v)) => Ok(Some(*v)),
-        Some(Value::Int(v)) => Ok(Some(i64::from(*v))),
-        Some(other) => Err(format!("field '{name}' is {other:?}, expected a long")),
+/// Says, once per writer schema, which roles it has no field for and what that leaves
+/// null (or, for a required role, that its records are dead letters).
+fn warn_missing_roles(id: u32, schema: &Schema, roles: &FieldRoles) {
+    for missing in roles.missing_in(schema) {
+        if missing.required {
+            tracing::warn!(
+                schema_id = id, role = missing.role, path = %missing.path,
+                "schema has no field for a required role: its records are kept in dead_letters (set processor.fields.{} to where the schema keeps it)",
+                missing.role
+            );
+        } else {
+            tracing::warn!(
+                schema_id = id, role = missing.role, path = %missing.path, stays_null = missing.effect,
+                "schema has no field for this role: what it feeds stays null for its events"
+            );
+        }
     }
 }

@@ -21,6 +21,7 @@ mod fault;
 mod health;
 mod publish_users;
 mod records;
+mod roles;
 mod unique_users;
 
 use std::collections::{HashMap, HashSet};
@@ -45,6 +46,7 @@ use serde::{Deserialize, Serialize};
 pub use compaction::run_compactor;
 pub use error::ProcessError;
 pub use health::{HealthReport, ProcessorHealth, Verdict};
+pub use roles::FieldRoles;
 
 use batch::PendingBatch;
 use decode::SchemaCache;
@@ -71,6 +73,9 @@ pub struct ProcessorConfig {
     /// A processor whose loop has not polled the log for this long, or that has held a
     /// batch this long without committing it, is reported stuck (not ready).
     pub stuck_after_ms: u64,
+    /// Where the fields the seed columns and the enrichers need are in the raw schema
+    /// (`[processor.fields]`); the seed's fields by default.
+    pub fields: FieldRoles,
 }
 
 impl Default for ProcessorConfig {
@@ -81,6 +86,7 @@ impl Default for ProcessorConfig {
             enabled: true,
             metrics_port: 9464,
             stuck_after_ms: 60_000,
+            fields: FieldRoles::default(),
         }
     }
 }
@@ -218,7 +224,7 @@ impl Processor {
                 &[RAW_TOPIC.to_string(), INVALID_TOPIC.to_string()],
             )
             .await?;
-        let mut schemas = SchemaCache::new(registry);
+        let mut schemas = SchemaCache::new(registry, config.fields.clone());
         // Known before the first record, so an outage of the registry later does not stop
         // records written with any version of the raw subject.
         let warmed = schemas.warm(&tables.events).await?;

@@ -79,7 +79,7 @@ impl Processor {
         now_ms: i64,
     ) -> Result<(), ProcessError> {
         let outcome = match decoded {
-            Ok(decoded) => RawEvent::from_value(&decoded.value)
+            Ok(decoded) => RawEvent::from_value(&decoded.value, &self.config.fields)
                 .map(|event| (decoded, event))
                 .map_err(|reason| Undecodable {
                     reason,
@@ -201,7 +201,7 @@ impl Processor {
         };
         let session = self.enrichment.sessions_enabled().then(|| SessionInput {
             visitor: enriched.visitor,
-            time_us: clickstream_lake::parse_event_time(event.timestamp)
+            time_us: clickstream_lake::parse_event_time(&event.timestamp)
                 .map_or(record.timestamp_ms.saturating_mul(1000), |t| {
                     t.timestamp_micros()
                 }),
@@ -215,7 +215,7 @@ impl Processor {
                 user_agent: event.user_agent,
                 ip,
                 customer_id,
-                timestamp: event.timestamp,
+                timestamp: &event.timestamp,
                 page: event.page,
                 query: event.query,
                 product: event.product,
@@ -236,7 +236,7 @@ impl Processor {
         );
         if let Some(customer) = customer_id {
             self.pending
-                .push_new_user(day_of(event.timestamp), customer);
+                .push_new_user(day_of(&event.timestamp), customer);
         }
         Ok(())
     }
@@ -267,7 +267,7 @@ impl Processor {
                 id: event.id,
                 event_type: event.event_type,
                 customer_id,
-                timestamp: event.timestamp,
+                timestamp: &event.timestamp,
                 correlation_id,
                 schema_id: decoded.schema_id as i32,
                 first_seen_ms,

@@ -238,3 +238,77 @@ async fn a_later_version_lands_as_new_columns(backend: Backend) {
     assert!(reason.contains("field 'event.price'"), "{reason}");
     assert_eq!(dead[0]["schema_id"], json!(v3_id));
 }
+
+/// A site whose schema keeps the user agent, IP and time elsewhere says where, and the
+/// seed columns and enrichment follow; a role it has no field for stays null.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fields_with_a_role_are_read_where_the_config_says() {
+    let t = TestPipeline::start_with(|config| {
+        let fields = &mut config.processor.fields;
+        fields.user_agent = "context.ua".into();
+        fields.ip = "context.ip".into();
+        fields.timestamp = "context.sent_at".into();
+        fields.customer_id = "context.user".into();
+    })
+    .await;
+    let schema = r#"{"type": "record", "name": "SiteEvent", "namespace": "shop",
+        "fields": [
+            {"name": "id", "type": "long"},
+            {"name": "type", "type": "string"},
+            {"name": "context", "type": {"type": "record", "name": "Context", "fields": [
+                {"name": "ua", "type": "string"},
+                {"name": "ip", "type": "string"},
+                {"name": "sent_at", "type": {"type": "long", "logicalType": "timestamp-millis"}}
+            ]}},
+            {"name": "sku", "type": ["null", "string"], "default": null}
+        ]}"#;
+    let config_url = format!(
+        "{}/config/{}",
+        t.pipeline.registry_url(),
+        value_subject(RAW_TOPIC)
+    );
+    let set = t
+        .http
+        .put(config_url)
+        .json(&json!({"compatibility": "NONE"}))
+        .send()
+        .await
+        .expect("config");
+    assert!(set.status().is_success());
+    register(&t, schema).await.expect("registered");
+    let event = json!({
+        "id": 7, "type": "add_to_cart", "sku": "A-1",
+        "context": {
+            "ua": "Mozilla/5.0 (X11; Linux x86_64) Firefox/124.0",
+            "ip": "203.0.113.7",
+            "sent_at": 1_709_287_200_123_i64
+        }
+    });
+    let answer = json_body(t.collect(serde_json::to_vec(&[event]).expect("json")).await).await;
+    assert_eq!(answer["valid_count"], 1, "{answer}");
+    t.wait_for_count("SELECT count(*) AS n FROM events", 1)
+        .await;
+    let rows = t
+        .sql(
+            "SELECT user_agent, ip, timestamp, CAST(event_time AS VARCHAR) AS event_time, \
+             customer_id, browser_family, sku, context FROM events",
+        )
+        .await;
+    let row = &rows[0];
+    assert_eq!(
+        row["user_agent"],
+        json!("Mozilla/5.0 (X11; Linux x86_64) Firefox/124.0")
+    );
+    assert_eq!(row["ip"], json!("203.0.113.7"));
+    assert_eq!(row["timestamp"], json!("2024-03-01T10:00:00.123Z"));
+    assert!(
+        row["event_time"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("2024-03-01T10:00:00.123")),
+        "{row:?}"
+    );
+    assert_eq!(row["customer_id"], Value::Null);
+    assert_eq!(row["browser_family"], json!("Firefox"));
+    assert_eq!(row["sku"], json!("A-1"));
+    assert_eq!(row["context"]["ip"], json!("203.0.113.7"));
+}
