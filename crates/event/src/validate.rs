@@ -457,6 +457,8 @@ fn describe_json(json: &Json) -> String {
 }
 
 #[cfg(test)]
+mod arrow_leg;
+#[cfg(test)]
 mod proptests;
 #[cfg(test)]
 mod tests;

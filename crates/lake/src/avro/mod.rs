@@ -17,6 +17,22 @@ pub use plan::{
     AVRO_PATH_KEY, PlannedColumn, SCHEMA_ID_KEY, SEED_PATHS, SubjectVersion, WriterPlan,
 };
 
+/// The user columns `records` (all written with `plan`'s schema) fill, built as the
+/// events builder builds them: for tests and benchmarks of the mapping on its own.
+pub fn build_columns(
+    plan: &WriterPlan,
+    records: &[apache_avro::types::Value],
+) -> Vec<(
+    deltalake::arrow::datatypes::FieldRef,
+    deltalake::arrow::array::ArrayRef,
+)> {
+    let mut columns = crate::rows::UserColumns::default();
+    for (rows, record) in records.iter().enumerate() {
+        columns.push(rows, Some((plan, record)));
+    }
+    columns.finish()
+}
+
 /// The Arrow type of `schema`'s values in the lake, or `None` when there is nothing to
 /// store (the `null` type).
 pub fn data_type(schema: &apache_avro::Schema) -> Option<deltalake::arrow::datatypes::DataType> {

@@ -16,6 +16,7 @@ pub use enrichment::{EventEnrichment, SessionColumns};
 pub use events::{EventRow, EventsBuilder};
 pub use invalid_events::{InvalidEventRow, InvalidEventsBuilder};
 pub use unique_users::{UniqueUsersBuilder, UniqueUsersRow};
+pub(crate) use user_columns::UserColumns;
 #[cfg(test)]
 pub(crate) use user_columns::UserColumns as UserColumnsForTests;
 
