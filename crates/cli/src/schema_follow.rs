@@ -182,6 +182,11 @@ impl RawSchema {
 
     /// Which schema is in force and whether following works.
     pub fn status(&self) -> RawSchemaStatus {
+        // What the next request would use: a version registered in our own store since
+        // the last request is put in force first.
+        if let Some(local) = &self.local {
+            self.refresh_from_store(local);
+        }
         // Under the state lock, which a switch holds while it replaces the validator, so
         // the id and the version belong together.
         let state = self.lock_state();

@@ -3,13 +3,14 @@
 //! restart; a version whose field cannot share a column is kept in `dead_letters` with
 //! the reason.
 
+use apache_avro::types::Value as Avro;
 use bytes::Bytes;
-use clickstream_event::{EventValidator, RAW_TOPIC, value_subject};
+use clickstream_event::{EventValidator, LATEST_TOPIC, RAW_TOPIC, value_subject};
 use clickstream_log::OutgoingRecord;
 use serde_json::{Value, json};
 
 use crate::backends::{Backend, LakeBackend, LogBackend};
-use crate::common::{TestPipeline, json_body};
+use crate::common::{TestPipeline, decode_via_registry, json_body, read_topic};
 
 const RAW: &str = include_str!("../../../event/schemas/acme.clickstream.raw.events.avsc");
 
@@ -203,6 +204,31 @@ async fn a_later_version_lands_as_new_columns(backend: Backend) {
         assert_eq!(row["customer_id"], json!(40 + id % 3), "{row:?}");
         assert_eq!(row["browser_family"], json!("Firefox"), "{row:?}");
     }
+
+    // The latest topic carries each record with its own fields plus metadata, under the
+    // latest schema derived from its writer schema.
+    let latest = read_topic(t.log().as_ref(), LATEST_TOPIC).await;
+    assert_eq!(latest.len(), 9);
+    let mut schemas = std::collections::HashMap::new();
+    let mut prices = Vec::new();
+    for record in &latest {
+        let Avro::Record(fields) = decode_via_registry(&t, &mut schemas, &record.value).await
+        else {
+            panic!("a record")
+        };
+        let names: Vec<&str> = fields.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["id", "type", "package_id", "event", "metadata"]);
+        let Avro::Record(event) = &fields[3].1 else {
+            panic!("event is a record")
+        };
+        if let Some((_, Avro::Union(_, price))) = event.iter().find(|(n, _)| n == "price")
+            && let Avro::Double(price) = price.as_ref()
+        {
+            prices.push(*price);
+        }
+    }
+    prices.sort_by(f64::total_cmp);
+    assert_eq!(prices, [10.25, 11.25, 12.25, 13.25]);
 
     // A version whose `price` is a string cannot share the double column: its records are
     // dead letters naming the field, never dropped, and the stream goes on.
