@@ -9,7 +9,7 @@ use deltalake::kernel::StructType;
 use deltalake::kernel::engine::arrow_conversion::{TryIntoArrow, TryIntoKernel};
 
 use crate::LakeError;
-use crate::avro::AVRO_PATH_KEY;
+use crate::avro::{AVRO_PATH_KEY, holds, merge_types, widen};
 
 /// A table schema grown by the columns of a batch.
 #[derive(Debug)]
@@ -20,11 +20,14 @@ pub(crate) struct Evolution {
     pub arrow: SchemaRef,
     /// Names of the added columns.
     pub added: Vec<String>,
+    /// Names of the struct columns that grew children.
+    pub widened: Vec<String>,
 }
 
 /// The evolution `batches` need on a table of `table` schema, `None` if none. A column
-/// may be added only if it is nullable and carries its Avro path; the same name in two
-/// batches must have the same type.
+/// may be added only if it is nullable and carries its Avro path; a user struct column may
+/// grow children (see [`crate::avro::merge_types`]); the same name in two batches must
+/// have merging types.
 pub(crate) fn plan(
     name: &'static str,
     table: &Schema,
@@ -35,19 +38,42 @@ pub(crate) fn plan(
         detail,
     };
     let mut added: Vec<FieldRef> = Vec::new();
+    let mut widened: Vec<FieldRef> = Vec::new();
     for batch in batches.iter().filter(|b| b.num_rows() > 0) {
         for field in batch.schema().fields() {
-            if table.field_with_name(field.name()).is_ok() {
+            if let Ok(have) = table.field_with_name(field.name()) {
+                let current = widened
+                    .iter()
+                    .find(|f| f.name() == field.name())
+                    .map_or(have.data_type(), |f| f.data_type());
+                match merge_types(current, field.data_type()) {
+                    Some(merged) if merged == *current => {}
+                    Some(merged) if have.metadata().contains_key(AVRO_PATH_KEY) => {
+                        widened.retain(|f| f.name() != field.name());
+                        widened.push(Arc::new(have.clone().with_data_type(merged)));
+                    }
+                    _ => {
+                        return Err(mismatch(format!(
+                            "column {} is {} in the table and {} in a batch",
+                            field.name(),
+                            have.data_type(),
+                            field.data_type()
+                        )));
+                    }
+                }
                 continue;
             }
-            if let Some(seen) = added.iter().find(|f| f.name() == field.name()) {
-                if seen.data_type() != field.data_type() {
-                    return Err(mismatch(format!(
-                        "new column {} is {} in one batch and {} in another",
-                        field.name(),
-                        seen.data_type(),
-                        field.data_type()
-                    )));
+            if let Some(seen) = added.iter_mut().find(|f| f.name() == field.name()) {
+                match merge_types(seen.data_type(), field.data_type()) {
+                    Some(merged) => *seen = Arc::new(seen.as_ref().clone().with_data_type(merged)),
+                    None => {
+                        return Err(mismatch(format!(
+                            "new column {} is {} in one batch and {} in another",
+                            field.name(),
+                            seen.data_type(),
+                            field.data_type()
+                        )));
+                    }
                 }
                 continue;
             }
@@ -61,10 +87,22 @@ pub(crate) fn plan(
             added.push(field.clone());
         }
     }
-    if added.is_empty() {
+    if added.is_empty() && widened.is_empty() {
         return Ok(None);
     }
-    let fields: Vec<FieldRef> = table.fields().iter().chain(&added).cloned().collect();
+    let grown_field = |f: &FieldRef| {
+        widened
+            .iter()
+            .find(|w| w.name() == f.name())
+            .cloned()
+            .unwrap_or_else(|| f.clone())
+    };
+    let fields: Vec<FieldRef> = table
+        .fields()
+        .iter()
+        .map(grown_field)
+        .chain(added.iter().cloned())
+        .collect();
     let grown = Schema::new_with_metadata(fields, table.metadata().clone());
     let kernel: StructType = (&grown)
         .try_into_kernel()
@@ -76,6 +114,7 @@ pub(crate) fn plan(
         kernel,
         arrow: Arc::new(arrow),
         added: added.iter().map(|f| f.name().clone()).collect(),
+        widened: widened.iter().map(|f| f.name().clone()).collect(),
     }))
 }
 
@@ -93,6 +132,16 @@ pub(crate) fn conform(
     for field in target.fields() {
         match batch.column_by_name(field.name()) {
             Some(column) if column.data_type() == field.data_type() => columns.push(column.clone()),
+            // A narrower struct (a batch planned before the column grew): nulls in the
+            // children it lacks.
+            Some(column) if holds(field.data_type(), column.data_type()) => {
+                columns.push(widen(column, field.data_type()).map_err(|detail| {
+                    LakeError::SchemaMismatch {
+                        table: name,
+                        detail,
+                    }
+                })?)
+            }
             Some(column) => {
                 return Err(LakeError::SchemaMismatch {
                     table: name,

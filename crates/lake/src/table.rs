@@ -240,6 +240,7 @@ impl LakeTable {
                 })?;
             actions.push(Action::Metadata(metadata));
             metrics["columns_added"] = serde_json::json!(evolution.added);
+            metrics["columns_widened"] = serde_json::json!(evolution.widened);
         }
         let partitions = self.kind.partition_columns();
         let operation = DeltaOperation::Write {
@@ -260,7 +261,7 @@ impl LakeTable {
         self.after_commit(before, txns);
         let version = self.version();
         if let Some(evolution) = &evolution {
-            tracing::info!(table = name, version, columns = ?evolution.added, "table schema evolved with the rows that first carry the new columns");
+            tracing::info!(table = name, version, added = ?evolution.added, widened = ?evolution.widened, "table schema evolved with the rows that first carry the new columns");
         }
         tracing::debug!(
             table = name,

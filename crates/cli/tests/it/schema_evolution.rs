@@ -338,3 +338,58 @@ async fn fields_with_a_role_are_read_where_the_config_says() {
     assert_eq!(row["sku"], json!("A-1"));
     assert_eq!(row["context"]["ip"], json!("203.0.113.7"));
 }
+
+/// A version adding a field inside a record grows the struct column: records of the older
+/// version, before and interleaved after, read null in the new child.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_field_added_inside_a_record_grows_its_struct_column() {
+    let t = TestPipeline::start().await;
+    let experiment = |extra: &str| {
+        raw_with(&format!(
+            r#"{{"name": "experiment", "type": ["null", {{"type": "record", "name": "Experiment",
+                "fields": [{{"name": "name", "type": "string"}}{extra}]}}], "default": null}}"#
+        ))
+    };
+    let v2 = experiment("");
+    let v3 = experiment(r#", {"name": "bucket", "type": ["null", "long"], "default": null}"#);
+    let v2_id = register(&t, &v2).await.expect("v2");
+    let v2_event = |id: i64| event_with(id, json!({"experiment": {"name": format!("e{id}")}}));
+    let v3_event = |id: i64| {
+        event_with(
+            id,
+            json!({"experiment": {"name": format!("e{id}"), "bucket": id}}),
+        )
+    };
+    produce(&t, &[(&v2, v2_id, (1..3).map(v2_event).collect())]).await;
+    t.wait_for_count("SELECT count(*) AS n FROM events", 2)
+        .await;
+    let v3_id = register(&t, &v3).await.expect("v3 is backward compatible");
+    produce(
+        &t,
+        &[
+            (&v2, v2_id, (3..5).map(v2_event).collect()),
+            (&v3, v3_id, (5..7).map(v3_event).collect()),
+            (&v2, v2_id, (7..8).map(v2_event).collect()),
+        ],
+    )
+    .await;
+    t.wait_for_count("SELECT count(*) AS n FROM events", 7)
+        .await;
+    let rows = t
+        .sql("SELECT id, experiment['name'] AS name, experiment['bucket'] AS bucket FROM events ORDER BY id")
+        .await;
+    for row in &rows {
+        let id = row["id"].as_i64().expect("id");
+        assert_eq!(row["name"], json!(format!("e{id}")), "{row:?}");
+        let bucket = if (5..7).contains(&id) {
+            json!(id)
+        } else {
+            Value::Null
+        };
+        assert_eq!(row["bucket"], bucket, "{row:?}");
+    }
+    assert_eq!(
+        t.sql("SELECT count(*) AS n FROM dead_letters").await[0]["n"],
+        json!(0)
+    );
+}

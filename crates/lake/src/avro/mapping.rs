@@ -239,3 +239,46 @@ pub fn map_entries_field(value: DataType) -> Field {
         false,
     )
 }
+
+/// The narrowest type holding values of both `a` and `b`: equal types, or structs (at any
+/// depth, through lists and maps) whose common children merge, with the children only one
+/// has added (`a`'s first, then `b`'s new ones, in order). `None` when they conflict.
+pub fn merge_types(a: &DataType, b: &DataType) -> Option<DataType> {
+    if a == b {
+        return Some(a.clone());
+    }
+    match (a, b) {
+        (DataType::Struct(left), DataType::Struct(right)) => {
+            let mut fields: Vec<Field> = Vec::with_capacity(left.len().max(right.len()));
+            for field in left {
+                let data_type = match right.find(field.name()) {
+                    Some((_, other)) => merge_types(field.data_type(), other.data_type())?,
+                    None => field.data_type().clone(),
+                };
+                fields.push(Field::new(field.name(), data_type, true));
+            }
+            for field in right {
+                if left.find(field.name()).is_none() {
+                    fields.push(Field::new(field.name(), field.data_type().clone(), true));
+                }
+            }
+            Some(DataType::Struct(fields.into()))
+        }
+        (DataType::List(left), DataType::List(right)) => {
+            Some(list_type(merge_types(left.data_type(), right.data_type())?))
+        }
+        (DataType::Map(left, _), DataType::Map(right, _)) => {
+            let value = |entries: &Field| match entries.data_type() {
+                DataType::Struct(kv) if kv.len() == 2 => Some(kv[1].data_type().clone()),
+                _ => None,
+            };
+            Some(map_type(merge_types(&value(left)?, &value(right)?)?))
+        }
+        _ => None,
+    }
+}
+
+/// Whether `wide` holds every value of `narrow` (merging adds nothing to it).
+pub fn holds(wide: &DataType, narrow: &DataType) -> bool {
+    merge_types(wide, narrow).as_ref() == Some(wide)
+}

@@ -6,13 +6,13 @@
 //! brings in the same commit as its rows ([`crate::LakeTable::append`]).
 
 mod builder;
-mod mapping;
+pub(crate) mod mapping;
 mod plan;
 #[cfg(test)]
 mod tests;
 
-pub use builder::ColumnBuilder;
-pub use mapping::{Names, Scope, collect_names};
+pub use builder::{ColumnBuilder, widen};
+pub use mapping::{Names, Scope, collect_names, holds, merge_types};
 pub use plan::{
     AVRO_PATH_KEY, PlannedColumn, SCHEMA_ID_KEY, SEED_PATHS, SubjectVersion, WriterPlan,
 };

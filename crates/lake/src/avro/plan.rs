@@ -10,11 +10,13 @@
 //! raw subject's versions and the writer schema, so a replay after a crash decides exactly
 //! as the first attempt did, whatever records shared its batch:
 //! 1. a column already in the table (found by the Avro path in its metadata) keeps its
-//!    name and type;
+//!    name and its leaf types;
 //! 2. otherwise the earliest subject version that has the path decides, versions taken in
 //!    order and fields in schema order (a writer id outside the subject comes last);
-//! 3. a writer whose type for a path maps differently is a conflict: its records are dead
-//!    letters with the reason.
+//! 3. records grow: a version adding fields inside a record (at any depth, through arrays
+//!    and maps) widens the struct with them, children in order of first appearance;
+//! 4. a writer whose type for a path does not fit the column's (a leaf of another type)
+//!    is a conflict: its records are dead letters with the reason.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -24,7 +26,7 @@ use apache_avro::types::Value;
 use deltalake::arrow::datatypes::{DataType, Field, FieldRef, Schema as ArrowSchema};
 
 use super::builder::check;
-use super::mapping::{Names, Scope, collect_names};
+use super::mapping::{Names, Scope, collect_names, holds, merge_types};
 use crate::TableKind;
 
 /// Field metadata key holding the Avro path a user column comes from.
@@ -137,7 +139,7 @@ impl WriterPlan {
             let Some(field) = assigned.get(&user.path) else {
                 continue;
             };
-            if *field.data_type() != data_type {
+            if !holds(field.data_type(), &data_type) {
                 return Err(conflict(&user.path, field, writer_id, &data_type));
             }
             columns.push(PlannedColumn {
@@ -264,12 +266,20 @@ fn assign_columns(
             continue;
         };
         for user in fields {
-            if assigned.contains_key(&user.path) {
-                continue;
-            }
             let Some(data_type) = scope.data_type(&user.schema) else {
                 continue;
             };
+            if let Some(field) = assigned.get(&user.path) {
+                // A later version adding fields inside a record grows the struct; a leaf
+                // of another type is left for the writer check to refuse.
+                if let Some(merged) = merge_types(field.data_type(), &data_type)
+                    && merged != *field.data_type()
+                {
+                    let grown = field.as_ref().clone().with_data_type(merged);
+                    assigned.insert(user.path.clone(), Arc::new(grown));
+                }
+                continue;
+            }
             let name = column_name(&user, &mut taken);
             let field = Field::new(name, data_type, true).with_metadata(HashMap::from([
                 (AVRO_PATH_KEY.to_string(), user.path.clone()),

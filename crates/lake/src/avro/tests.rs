@@ -355,3 +355,72 @@ fn a_value_out_of_its_columns_range_is_refused_naming_the_field() {
     let reason = plan.check(&value).expect_err("out of range");
     assert!(reason.starts_with("field 'event.placed'"), "{reason}");
 }
+
+#[test]
+fn a_version_adding_fields_inside_a_record_grows_the_struct_column() {
+    let raw = parse(RAW);
+    let v2 = evolved(
+        r#"{"name": "experiment", "type": ["null", {"type": "record", "name": "Experiment",
+            "fields": [{"name": "name", "type": "string"}]}], "default": null}"#,
+    );
+    let v3 = evolved(
+        r#"{"name": "experiment", "type": ["null", {"type": "record", "name": "Experiment",
+            "fields": [{"name": "name", "type": "string"},
+                       {"name": "bucket", "type": ["null", "long"], "default": null}]}], "default": null}"#,
+    );
+    let history = [version(1, 1, &raw), version(2, 2, &v2), version(3, 3, &v3)];
+    let table = TableKind::Events.arrow_schema();
+    let grown = DataType::Struct(Fields::from(vec![
+        Field::new("name", DataType::Utf8, true),
+        Field::new("bucket", DataType::Int64, true),
+    ]));
+    for (id, schema) in [(2, &v2), (3, &v3)] {
+        let plan = WriterPlan::new(&table, &history, id, schema).expect("plan");
+        assert_eq!(plan.columns()[0].field.data_type(), &grown, "schema {id}");
+    }
+    // A struct column grows through lists and maps too, and a leaf of another type is
+    // still a conflict.
+    let list = |t: DataType| mapping::list_type(t);
+    let narrow = DataType::Struct(Fields::from(vec![Field::new("name", DataType::Utf8, true)]));
+    assert_eq!(
+        merge_types(&list(narrow.clone()), &list(grown.clone())),
+        Some(list(grown.clone()))
+    );
+    assert!(holds(&grown, &narrow));
+    assert!(!holds(&narrow, &grown));
+    let clash = DataType::Struct(Fields::from(vec![Field::new(
+        "name",
+        DataType::Int64,
+        true,
+    )]));
+    assert_eq!(merge_types(&narrow, &clash), None);
+}
+
+#[test]
+fn a_narrow_struct_column_widens_with_nulls_in_the_new_children() {
+    let narrow = DataType::Struct(Fields::from(vec![Field::new("a", DataType::Int64, true)]));
+    let wide = DataType::Struct(Fields::from(vec![
+        Field::new("a", DataType::Int64, true),
+        Field::new("b", DataType::Utf8, true),
+    ]));
+    let mut builder = ColumnBuilder::new(&mapping::list_type(narrow));
+    let schema = parse(
+        r#"{"type":"array","items":{"type":"record","name":"R","fields":[{"name":"a","type":"long"}]}}"#,
+    );
+    let names = Names::new();
+    let scope = Scope { names: &names };
+    builder.append(
+        &scope,
+        &schema,
+        &Value::Array(vec![Value::Record(vec![("a".into(), Value::Long(7))])]),
+    );
+    builder.append_null();
+    let array = builder.finish();
+    let widened = widen(&array, &mapping::list_type(wide)).expect("widens");
+    let list = widened.as_list::<i32>();
+    assert!(list.is_null(1));
+    let items = list.value(0);
+    let items = items.as_struct();
+    assert_eq!(items.column(0).as_primitive::<Int64Type>().value(0), 7);
+    assert!(items.column(1).is_null(0));
+}

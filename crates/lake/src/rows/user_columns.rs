@@ -5,14 +5,82 @@ use std::collections::HashMap;
 
 use apache_avro::types::Value;
 use deltalake::arrow::array::ArrayRef;
+use deltalake::arrow::compute::concat;
 use deltalake::arrow::datatypes::FieldRef;
 
-use crate::avro::{ColumnBuilder, WriterPlan};
+use crate::avro::{ColumnBuilder, WriterPlan, merge_types, widen};
+
+/// One user column of a batch. Plans made before and after a version that grew a struct
+/// column disagree on its type: the rows built so far are kept as a finished chunk and
+/// widened at [`UserColumns::finish`], so one column of the widest type comes out.
+struct Column {
+    field: FieldRef,
+    chunks: Vec<ArrayRef>,
+    builder: ColumnBuilder,
+    /// Rows in `chunks` and `builder`.
+    rows: usize,
+}
+
+impl Column {
+    fn new(field: &FieldRef, rows: usize) -> Self {
+        let mut builder = ColumnBuilder::new(field.data_type());
+        builder.append_nulls(rows);
+        Column {
+            field: field.clone(),
+            chunks: Vec::new(),
+            builder,
+            rows,
+        }
+    }
+
+    /// Makes the builder build `field`'s type, when it is wider.
+    fn accept(&mut self, field: &FieldRef) {
+        if field.data_type() == self.field.data_type() {
+            return;
+        }
+        let Some(merged) = merge_types(self.field.data_type(), field.data_type()) else {
+            // The planning rules give every plan the same leaf types for a path.
+            tracing::error!(column = %field.name(), have = %self.field.data_type(), got = %field.data_type(), "user column types disagree; keeping the first");
+            return;
+        };
+        if merged == *self.field.data_type() {
+            return;
+        }
+        self.chunks.push(self.builder.finish());
+        self.builder = ColumnBuilder::new(&merged);
+        self.field = std::sync::Arc::new(self.field.as_ref().clone().with_data_type(merged));
+    }
+
+    fn finish(mut self) -> (FieldRef, ArrayRef) {
+        let last = self.builder.finish();
+        if self.chunks.is_empty() {
+            return (self.field, last);
+        }
+        self.chunks.push(last);
+        let to = self.field.data_type();
+        let widened: Result<Vec<ArrayRef>, String> =
+            self.chunks.iter().map(|chunk| widen(chunk, to)).collect();
+        let array = widened.and_then(|parts| {
+            let refs: Vec<&dyn deltalake::arrow::array::Array> =
+                parts.iter().map(|a| a.as_ref()).collect();
+            concat(&refs).map_err(|e| e.to_string())
+        });
+        match array {
+            Ok(array) => (self.field, array),
+            // Every chunk was built from a type the final one holds.
+            Err(reason) => {
+                tracing::error!(column = %self.field.name(), %reason, "widening a user column failed; it is null in this batch");
+                let nulls = deltalake::arrow::array::new_null_array(to, self.rows);
+                (self.field, nulls)
+            }
+        }
+    }
+}
 
 /// User columns of one batch, in the order they first appeared.
 #[derive(Default)]
 pub(crate) struct UserColumns {
-    columns: Vec<(FieldRef, ColumnBuilder)>,
+    columns: Vec<Column>,
     by_name: HashMap<String, usize>,
 }
 
@@ -22,30 +90,31 @@ impl UserColumns {
     pub fn push(&mut self, rows: usize, plan: Option<(&WriterPlan, &Value)>) {
         if let Some((plan, record)) = plan {
             let scope = plan.scope();
-            for (index, column) in plan.columns().iter().enumerate() {
-                let position = self.position(&column.field, rows);
-                let builder = &mut self.columns[position].1;
+            for (index, planned) in plan.columns().iter().enumerate() {
+                let position = self.position(&planned.field, rows);
+                let column = &mut self.columns[position];
+                column.accept(&planned.field);
                 match (plan.value(index, record), plan.column_schema(index)) {
-                    (Some(value), Some(schema)) => builder.append(&scope, schema, value),
-                    _ => builder.append_null(),
+                    (Some(value), Some(schema)) => column.builder.append(&scope, schema, value),
+                    _ => column.builder.append_null(),
                 }
+                column.rows += 1;
             }
         }
-        for (_, builder) in &mut self.columns {
-            if builder.len() == rows {
-                builder.append_null();
+        for column in &mut self.columns {
+            if column.rows == rows {
+                column.builder.append_null();
+                column.rows += 1;
             }
         }
     }
 
-    /// The builder of `field`, created with `rows` nulls when new.
+    /// The column of `field`'s name, created with `rows` nulls when new.
     fn position(&mut self, field: &FieldRef, rows: usize) -> usize {
         if let Some(position) = self.by_name.get(field.name()) {
             return *position;
         }
-        let mut builder = ColumnBuilder::new(field.data_type());
-        builder.append_nulls(rows);
-        self.columns.push((field.clone(), builder));
+        self.columns.push(Column::new(field, rows));
         self.by_name
             .insert(field.name().clone(), self.columns.len() - 1);
         self.columns.len() - 1
@@ -56,10 +125,7 @@ impl UserColumns {
         self.by_name.clear();
         std::mem::take(&mut self.columns)
             .into_iter()
-            .map(|(field, mut builder)| {
-                let array = builder.finish();
-                (field, array)
-            })
+            .map(Column::finish)
             .collect()
     }
 }
@@ -67,11 +133,7 @@ impl UserColumns {
 impl std::fmt::Debug for UserColumns {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_list()
-            .entries(
-                self.columns
-                    .iter()
-                    .map(|(field, b)| (field.name(), b.len())),
-            )
+            .entries(self.columns.iter().map(|c| (c.field.name(), c.rows)))
             .finish()
     }
 }

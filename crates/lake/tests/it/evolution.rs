@@ -380,3 +380,141 @@ async fn optimize_after_evolution_keeps_every_value() {
         .as_primitive::<deltalake::arrow::datatypes::Int64Type>();
     assert_eq!(carts.value(0), 3);
 }
+
+const NARROW: &str = r#"{"name": "experiment", "type": ["null", {"type": "record", "name": "Experiment",
+    "fields": [{"name": "name", "type": "string"}]}], "default": null}"#;
+const GROWN: &str = r#"{"name": "experiment", "type": ["null", {"type": "record", "name": "Experiment",
+    "fields": [{"name": "name", "type": "string"}, {"name": "bucket", "type": ["null", "long"], "default": null}]}], "default": null}"#;
+
+/// A batch of events `ids` written with `schema`, planned against `history`, whose
+/// `experiment` is `{"name": "e<id>", "bucket": id}` (bucket only where the schema has it).
+fn experiment_batch(
+    table: &deltalake::arrow::datatypes::SchemaRef,
+    history: &[SubjectVersion],
+    id: u32,
+    schema: &Schema,
+    ids: std::ops::Range<i64>,
+) -> RecordBatch {
+    let plan = WriterPlan::new(table, history, id, schema).expect("plan");
+    let has_bucket = schema.canonical_form().contains("bucket");
+    let values: Vec<Value> = ids
+        .clone()
+        .map(|event_id| {
+            let mut experiment = serde_json::json!({"name": format!("e{event_id}")});
+            if has_bucket {
+                experiment["bucket"] = serde_json::json!(event_id);
+            }
+            let json = serde_json::json!({
+                "id": event_id, "type": "t", "package_id": null,
+                "event": {"user_agent": "u", "ip": "i", "customer_id": null,
+                          "timestamp": "2024-03-01T10:00:00Z", "page": null, "query": null,
+                          "product": null, "referrer": null, "position": null,
+                          "experiment": experiment}
+            });
+            avro(json).resolve(schema).expect("record")
+        })
+        .collect();
+    let mut builder = EventsBuilder::new();
+    for (event_id, value) in ids.zip(&values) {
+        builder.push(&EventRow {
+            id: event_id,
+            event_type: "t",
+            package_id: None,
+            user_agent: "u",
+            ip: "i",
+            customer_id: None,
+            timestamp: "2024-03-01T10:00:00Z",
+            page: None,
+            query: None,
+            product: None,
+            referrer: None,
+            position: None,
+            correlation_id: "c",
+            schema_id: id as i32,
+            log_timestamp_ms: 0,
+            source_partition: 0,
+            source_offset: event_id,
+            ingested_at_ms: 0,
+            enrichment: Default::default(),
+            user: Some((&plan, value)),
+        });
+    }
+    builder.finish()
+}
+
+#[tokio::test]
+async fn a_struct_column_grows_in_the_commit_of_its_first_wider_rows() {
+    let (dir, lake) = temp_lake().await;
+    let mut table = lake.table(TableKind::Events).await.expect("load");
+    let (v2, v3) = (evolved(NARROW), evolved(GROWN));
+    let v2_only = [SubjectVersion {
+        version: 2,
+        id: 2,
+        schema: Arc::new(v2.clone()),
+    }];
+    let both = [
+        SubjectVersion {
+            version: 2,
+            id: 2,
+            schema: Arc::new(v2.clone()),
+        },
+        SubjectVersion {
+            version: 3,
+            id: 3,
+            schema: Arc::new(v3.clone()),
+        },
+    ];
+    let schema = table.arrow_schema().expect("schema");
+    table
+        .append(
+            vec![experiment_batch(&schema, &v2_only, 2, &v2, 0..2)],
+            &[AppTxn::new("g:raw:0", 2)],
+        )
+        .await
+        .expect("narrow struct column");
+    let schema = table.arrow_schema().expect("schema");
+    let version = table
+        .append(
+            vec![experiment_batch(&schema, &both, 3, &v3, 2..4)],
+            &[AppTxn::new("g:raw:0", 4)],
+        )
+        .await
+        .expect("the struct grows");
+    assert!(
+        commit_actions(dir.path(), version)
+            .iter()
+            .any(|a| a == "metaData")
+    );
+    // A writer still planning with the narrow type (before it knew v3) lands too.
+    table
+        .append(
+            vec![experiment_batch(
+                &TableKind::Events.arrow_schema(),
+                &v2_only,
+                2,
+                &v2,
+                4..6,
+            )],
+            &[AppTxn::new("g:raw:0", 6)],
+        )
+        .await
+        .expect("a narrow batch widens");
+    let batches = rows(
+        &table,
+        "SELECT id, experiment['name'] AS name, experiment['bucket'] AS bucket FROM events ORDER BY id",
+    )
+    .await;
+    let batch =
+        deltalake::arrow::compute::concat_batches(&batches[0].schema(), &batches).expect("concat");
+    let text = |column: usize, row: usize| {
+        let array = batch.column(column);
+        (!array.is_null(row)).then(|| {
+            deltalake::arrow::util::display::array_value_to_string(array, row).expect("display")
+        })
+    };
+    for row in 0..6 {
+        assert_eq!(text(1, row), Some(format!("e{row}")));
+        let bucket = (2..4).contains(&row).then(|| row.to_string());
+        assert_eq!(text(2, row), bucket, "row {row}");
+    }
+}
