@@ -13,9 +13,9 @@ use apache_avro::Schema;
 use apache_avro::types::Value;
 use deltalake::arrow::array::builder::NullBufferBuilder;
 use deltalake::arrow::array::{
-    Array, ArrayRef, AsArray, BinaryBuilder, BooleanBuilder, Date32Builder, Decimal128Builder,
-    Float64Builder, Int64Builder, ListArray, MapArray, StringBuilder, StructArray,
-    TimestampMicrosecondBuilder, new_null_array,
+    ArrayRef, BinaryBuilder, BooleanBuilder, Date32Builder, Decimal128Builder, Float64Builder,
+    Int64Builder, ListArray, MapArray, StringBuilder, StructArray, TimestampMicrosecondBuilder,
+    new_null_array,
 };
 use deltalake::arrow::buffer::OffsetBuffer;
 use deltalake::arrow::datatypes::{DataType, Decimal128Type, DecimalType, FieldRef, Fields};
@@ -487,136 +487,4 @@ pub(crate) fn decimal(value: &Value, precision: u8) -> Option<i128> {
     buf[16 - bytes.len()..].copy_from_slice(&bytes);
     let unscaled = i128::from_be_bytes(buf);
     Decimal128Type::is_valid_decimal_precision(unscaled, precision).then_some(unscaled)
-}
-
-/// Why `value` (written with `schema`) cannot be stored as `data_type`, naming the field
-/// at `path`; `Ok` when it can. Only timestamps and decimals can fail.
-pub fn check(
-    scope: &Scope<'_>,
-    schema: &Schema,
-    value: &Value,
-    data_type: &DataType,
-    path: &str,
-) -> Result<(), String> {
-    let Some(schema) = scope.resolve(schema) else {
-        return Ok(());
-    };
-    match (schema, value) {
-        (_, Value::Null) => Ok(()),
-        (Schema::Union(union), Value::Union(index, inner)) => {
-            let Some(branch) = union.variants().get(*index as usize) else {
-                return Ok(());
-            };
-            let branch_type = match data_type {
-                DataType::Struct(members) if non_null_branches(union).len() > 1 => {
-                    let position = non_null_branches(union)
-                        .iter()
-                        .position(|(i, _)| *i == *index as usize);
-                    match position.and_then(|p| members.get(p)) {
-                        Some(member) => member.data_type().clone(),
-                        None => return Ok(()),
-                    }
-                }
-                other => other.clone(),
-            };
-            check(scope, branch, inner, &branch_type, path)
-        }
-        (Schema::TimestampMillis, v) if timestamp_micros(v).is_none() => Err(format!(
-            "field '{path}': timestamp-millis {v:?} is beyond the microsecond range of a Delta timestamp"
-        )),
-        (Schema::Decimal(d), v) => match data_type {
-            DataType::Decimal128(p, _) if decimal(v, *p).is_none() => Err(format!(
-                "field '{path}': decimal value has more than the {} digits of decimal({}, {})",
-                p, d.precision, d.scale
-            )),
-            _ => Ok(()),
-        },
-        (Schema::Record(record), Value::Record(values)) => {
-            let DataType::Struct(fields) = data_type else {
-                return Ok(());
-            };
-            for field in fields {
-                let Some(i) = record.lookup.get(field.name()).copied() else {
-                    continue;
-                };
-                if let (Some(avro), Some((name, value))) = (record.fields.get(i), values.get(i)) {
-                    check(
-                        scope,
-                        &avro.schema,
-                        value,
-                        field.data_type(),
-                        &format!("{path}.{name}"),
-                    )?;
-                }
-            }
-            Ok(())
-        }
-        (Schema::Array(array), Value::Array(items)) => match data_type {
-            DataType::List(item) => items
-                .iter()
-                .try_for_each(|v| check(scope, &array.items, v, item.data_type(), path)),
-            _ => Ok(()),
-        },
-        (Schema::Map(map), Value::Map(entries)) => match data_type {
-            DataType::Map(entry, _) => match entry.data_type() {
-                DataType::Struct(kv) if kv.len() == 2 => entries
-                    .values()
-                    .try_for_each(|v| check(scope, &map.types, v, kv[1].data_type(), path)),
-                _ => Ok(()),
-            },
-            _ => Ok(()),
-        },
-        _ => Ok(()),
-    }
-}
-
-/// `array` as the wider type `to` (see [`super::mapping::merge_types`]): children `to`
-/// adds are null, at any depth. `Err` when `to` does not hold `array`'s type.
-pub fn widen(array: &ArrayRef, to: &DataType) -> Result<ArrayRef, String> {
-    if array.data_type() == to {
-        return Ok(array.clone());
-    }
-    let refuse = || format!("cannot widen {} to {to}", array.data_type());
-    match (array.data_type(), to) {
-        (DataType::Struct(_), DataType::Struct(fields)) => {
-            let source = array.as_struct();
-            let columns = fields
-                .iter()
-                .map(|field| match source.column_by_name(field.name()) {
-                    Some(child) => widen(child, field.data_type()),
-                    None => Ok(new_null_array(field.data_type(), array.len())),
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            StructArray::try_new(fields.clone(), columns, source.nulls().cloned())
-                .map(|a| Arc::new(a) as ArrayRef)
-                .map_err(|e| e.to_string())
-        }
-        (DataType::List(_), DataType::List(item)) => {
-            let source = array.as_list::<i32>();
-            let values = widen(source.values(), item.data_type())?;
-            ListArray::try_new(
-                item.clone(),
-                source.offsets().clone(),
-                values,
-                source.nulls().cloned(),
-            )
-            .map(|a| Arc::new(a) as ArrayRef)
-            .map_err(|e| e.to_string())
-        }
-        (DataType::Map(_, _), DataType::Map(entries, sorted)) => {
-            let source = array.as_map();
-            let entries_array: ArrayRef = Arc::new(source.entries().clone());
-            let widened = widen(&entries_array, entries.data_type())?;
-            MapArray::try_new(
-                entries.clone(),
-                source.offsets().clone(),
-                widened.as_struct().clone(),
-                source.nulls().cloned(),
-                *sorted,
-            )
-            .map(|a| Arc::new(a) as ArrayRef)
-            .map_err(|e| e.to_string())
-        }
-        _ => Err(refuse()),
-    }
 }

@@ -6,16 +6,19 @@
 //! brings in the same commit as its rows ([`crate::LakeTable::append`]).
 
 mod builder;
+mod check;
 pub(crate) mod mapping;
 mod plan;
 #[cfg(test)]
 mod tests;
+mod widen;
 
-pub use builder::{ColumnBuilder, widen};
+pub use builder::ColumnBuilder;
 pub use mapping::{Names, Scope, collect_names, holds, merge_types};
 pub use plan::{
     AVRO_PATH_KEY, PlannedColumn, SCHEMA_ID_KEY, SEED_PATHS, SubjectVersion, WriterPlan,
 };
+pub use widen::widen;
 
 /// The user columns `records` (all written with `plan`'s schema) fill, built as the
 /// events builder builds them: for tests and benchmarks of the mapping on its own.

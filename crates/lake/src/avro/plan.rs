@@ -25,7 +25,7 @@ use apache_avro::Schema;
 use apache_avro::types::Value;
 use deltalake::arrow::datatypes::{DataType, Field, FieldRef, Schema as ArrowSchema};
 
-use super::builder::check;
+use super::check::check;
 use super::mapping::{Names, Scope, collect_names, holds, merge_types};
 use crate::TableKind;
 
