@@ -456,6 +456,11 @@ async fn the_client_returns_a_complete_schema_that_encodes_and_decodes() {
     // Complete: its own text parses alone, and it is the inlined schema.
     let text = serde_json::to_string(&*schema).expect("serialises");
     let alone = Schema::parse_str(&text).expect("stands alone");
+    assert_eq!(
+        serde_json::to_string(&alone).ok().as_deref(),
+        Some(text.as_str()),
+        "the complete schema is what its text parses to, Refs and all"
+    );
     let inlined = Schema::parse_str(VISIT_INLINED).expect("inlined parses");
     assert_eq!(alone.canonical_form(), inlined.canonical_form());
     assert_eq!(schema.canonical_form(), inlined.canonical_form());
