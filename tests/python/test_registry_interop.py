@@ -1,4 +1,5 @@
-"""Interop: Confluent's own Python client (confluent_kafka.schema_registry) against our registry.
+"""Interop: Confluent's own Python client (confluent_kafka.schema_registry) against our registry,
+schema references included.
 
 The server is started from the binary in CLICKSTREAM_BIN as
 ``$CLICKSTREAM_BIN --data-dir <tmp> registry --port <free port>`` (the ``clickstream`` CLI, or
@@ -18,7 +19,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
+from confluent_kafka.schema_registry import Schema, SchemaReference, SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 from confluent_kafka.schema_registry.schema_registry_client import ConfigCompatibilityLevel, ServerConfig
@@ -252,3 +253,90 @@ def test_avro_serializer_round_trip_uses_the_wire_format(registry_url, client, r
     with SchemaRegistryClient({"url": registry_url}) as fresh:
         assert AvroDeserializer(fresh)(data, context) == event
     assert deserializer(data, context) == event
+
+
+# Schema references: a shared Context record, registered once, used by an event schema.
+CONTEXT = {
+    "type": "record",
+    "name": "Context",
+    "namespace": "interop",
+    "fields": [{"name": "user_agent", "type": "string"}, {"name": "ip", "type": "string"}],
+}
+# CONTEXT without user_agent: a new reader can read old data (backward), not the reverse.
+CONTEXT_WITHOUT_USER_AGENT = {**CONTEXT, "fields": [{"name": "ip", "type": "string"}]}
+PAGE_VIEW = {
+    "type": "record",
+    "name": "PageView",
+    "namespace": "interop",
+    "fields": [{"name": "url", "type": "string"}, {"name": "context", "type": "interop.Context"}],
+}
+
+
+def page_view(context_subject: str, version: int) -> Schema:
+    return Schema(json.dumps(PAGE_VIEW), "AVRO", references=[SchemaReference("interop.Context", context_subject, version)])
+
+
+def test_schema_references_register_fetch_and_protect_the_referenced_version(registry_url, client, subject):
+    context_subject = subject.replace("-value", "-context-value")
+    context_id = client.register_schema(context_subject, Schema(json.dumps(CONTEXT), "AVRO"))
+    schema_id = client.register_schema(subject, page_view(context_subject, 1))
+    assert schema_id != context_id
+
+    with SchemaRegistryClient({"url": registry_url}) as fresh:
+        fetched = fresh.get_schema(schema_id)
+        assert [(r.name, r.subject, r.version) for r in fetched.references] == [("interop.Context", context_subject, 1)]
+        assert "user_agent" not in fetched.schema_str, "the referenced type is named, not inlined"
+        assert fresh.get_schema(context_id).references in (None, [])
+        version = fresh.get_version(subject, 1)
+        assert version.schema_id == schema_id
+        assert [(r.subject, r.version) for r in version.schema.references] == [(context_subject, 1)]
+        assert fresh.get_referenced_by(context_subject, 1) == [schema_id]
+        assert fresh.lookup_schema(subject, page_view(context_subject, 1)).version == 1
+        assert fresh.register_schema(subject, page_view(context_subject, 1)) == schema_id
+        assert fresh.get_versions(subject) == [1]
+
+        with pytest.raises(SchemaRegistryError) as err:
+            fresh.delete_version(context_subject, 1)
+        assert (err.value.http_status_code, err.value.error_code) == (422, 42206)
+        assert err.value.error_message == (
+            f"One or more references exist to the schema {{magic=1,keytype=SCHEMA,subject={context_subject},version=1}}."
+        )
+        with pytest.raises(SchemaRegistryError) as err:
+            fresh.register_schema(subject + "-other", page_view(context_subject, 9))
+        assert (err.value.http_status_code, err.value.error_code) == (422, 42201)
+        assert f'No schema reference found for subject "{context_subject}" and version 9' in err.value.error_message
+
+
+def test_compatibility_follows_the_references(client, subject):
+    context_subject = subject.replace("-value", "-context-value")
+    client.register_schema(context_subject, Schema(json.dumps(CONTEXT), "AVRO"))
+    client.register_schema(subject, page_view(context_subject, 1))
+    client.set_compatibility(subject, "FORWARD")
+    # Context's own level (BACKWARD) allows dropping a field; the referencing subject is not
+    # re-checked and keeps version 1.
+    client.register_schema(context_subject, Schema(json.dumps(CONTEXT_WITHOUT_USER_AGENT), "AVRO"))
+    assert client.get_latest_version(context_subject).version == 2
+    # Moving the event to Context version 2 breaks FORWARD: version 1 readers need user_agent.
+    assert client.test_compatibility(subject, page_view(context_subject, 2)) is False
+    with pytest.raises(SchemaRegistryError) as err:
+        client.register_schema(subject, page_view(context_subject, 2))
+    assert (err.value.http_status_code, err.value.error_code) == (409, 409)
+    assert "user_agent" in err.value.error_message
+    assert client.test_compatibility(subject, page_view(context_subject, 1)) is True
+
+
+def test_avro_serializer_round_trip_with_a_referenced_schema(registry_url, client):
+    topic = f"interop-{uuid.uuid4().hex[:8]}"
+    context_subject = f"{topic}-context"
+    client.register_schema(context_subject, Schema(json.dumps(CONTEXT), "AVRO"))
+    serializer = AvroSerializer(client, page_view(context_subject, 1))
+    context = SerializationContext(topic, MessageField.VALUE)
+    view = {"url": "/p/1", "context": {"user_agent": "Opera/9.49", "ip": "134.147.148.171"}}
+    data = serializer(view, context)
+    assert data[0] == 0
+    schema_id = int.from_bytes(data[1:5], "big")
+    latest = client.get_latest_version(f"{topic}-value")
+    assert latest.schema_id == schema_id
+    assert [(r.name, r.subject, r.version) for r in latest.schema.references] == [("interop.Context", context_subject, 1)]
+    with SchemaRegistryClient({"url": registry_url}) as fresh:
+        assert AvroDeserializer(fresh)(data, context) == view

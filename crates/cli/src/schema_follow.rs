@@ -12,7 +12,7 @@
 //!   polls the subject's latest version every `registry.poll_interval_ms` and swaps the
 //!   validator when the id changes.
 //!
-//! A latest version that cannot be used (not Avro, references, not a record) keeps the
+//! A latest version that cannot be used (not Avro, not a record) keeps the
 //! validator in force; the problem is logged once and shown by readiness until a usable
 //! version is the latest again.
 

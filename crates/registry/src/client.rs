@@ -3,10 +3,14 @@
 //!
 //! Transport failures, 5xx, 408 and 429 are retried with exponential backoff a few times;
 //! other 4xx answers are returned at once as [`RegistryError::Http`] carrying Confluent's
-//! `error_code`. Schemas fetched by id are cached forever: ids are immutable.
+//! `error_code`. Schemas fetched by id are cached forever: ids are immutable. A schema with
+//! references is returned complete (referenced types defined where first used), so its
+//! users never see references.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
@@ -21,7 +25,8 @@ use serde_json::json;
 
 use crate::compat::CompatibilityLevel;
 use crate::error::RegistryError;
-use crate::model::{RegisteredSchema, VersionSpec};
+use crate::model::{RegisteredSchema, SchemaReference, VersionSpec};
+use crate::schema::ParsedSchema;
 
 const CONTENT_TYPE_V1: &str = "application/vnd.schemaregistry.v1+json";
 const ACCEPT_ALL: &str =
@@ -31,6 +36,9 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 const ATTEMPTS: u32 = 4;
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const READY_POLL: Duration = Duration::from_millis(100);
+/// At most this many referenced schemas are fetched for one schema: a bound on what a
+/// broken registry can make the client do.
+const MAX_REFERENCED: usize = 1000;
 
 /// Client for a Confluent-compatible schema registry. Cheap to clone (shared pool and cache).
 #[derive(Clone)]
@@ -58,7 +66,8 @@ impl fmt::Debug for RegistryClient {
 struct SchemaById {
     schema: String,
     schema_type: Option<String>,
-    references: Option<Vec<serde_json::Value>>,
+    #[serde(default)]
+    references: Option<Vec<SchemaReference>>,
 }
 
 /// Body of `GET /config[/{subject}]`.
@@ -132,7 +141,22 @@ impl RegistryClient {
     /// Registers `schema` (Avro JSON) under `subject` and returns its global id; the same
     /// schema again returns the same id.
     pub async fn register(&self, subject: &str, schema: &str) -> Result<u32, RegistryError> {
-        let body = json!({ "schema": schema });
+        self.register_with_references(subject, schema, &[]).await
+    }
+
+    /// Registers `schema`, which uses the named types of the versions `references` names,
+    /// under `subject` and returns its global id.
+    pub async fn register_with_references(
+        &self,
+        subject: &str,
+        schema: &str,
+        references: &[SchemaReference],
+    ) -> Result<u32, RegistryError> {
+        let body = if references.is_empty() {
+            json!({ "schema": schema })
+        } else {
+            json!({ "schema": schema, "references": references })
+        };
         let answer: IdOnly = self
             .call(
                 Method::POST,
@@ -165,7 +189,10 @@ impl RegistryClient {
     }
 
     /// The parsed schema with global id `id`, cached forever after the first fetch.
-    /// Concurrent misses may fetch twice; both get the same schema.
+    /// Concurrent misses may fetch twice; both get the same schema. A schema with references
+    /// is parsed with the referenced versions (fetched transitively, soft-deleted ones
+    /// included, as Confluent's clients do) and returned complete: each referenced named
+    /// type is defined where it is first used, so the schema stands alone.
     pub async fn schema_by_id(&self, id: u32) -> Result<Arc<Schema>, RegistryError> {
         if let Some(found) = self.cached(id) {
             return Ok(found);
@@ -180,14 +207,13 @@ impl RegistryClient {
                 "schema {id} is of type {kind}, not AVRO"
             )));
         }
-        if answer.references.as_ref().is_some_and(|r| !r.is_empty()) {
-            return Err(RegistryError::InvalidSchema(format!(
-                "schema {id} uses schema references, which are not supported"
-            )));
-        }
+        let references = answer.references.unwrap_or_default();
+        let mut referenced = Vec::new();
+        self.collect_referenced(&references, &mut HashSet::new(), &mut referenced)
+            .await?;
         // Parsed as our own registry parses, so that what it refuses (a schema apache-avro
         // parses but cannot put in canonical form) is refused here too.
-        let schema = crate::ParsedSchema::parse(&answer.schema)
+        let schema = ParsedSchema::parse_with_references(&answer.schema, references, &referenced)
             .map_err(|e| RegistryError::InvalidSchema(format!("schema {id}: {e}")))?
             .schema;
         let mut cache = self.schemas.write().unwrap_or_else(PoisonError::into_inner);
@@ -281,6 +307,44 @@ impl RegistryClient {
         }
     }
 
+    /// The texts of the versions `references` names and of those they reference, each after
+    /// the ones it references, skipping reference names seen before: the order and choice
+    /// of Confluent's `resolveReferences`, and of this registry's server.
+    fn collect_referenced<'a>(
+        &'a self,
+        references: &'a [SchemaReference],
+        seen: &'a mut HashSet<String>,
+        texts: &'a mut Vec<String>,
+    ) -> Pin<Box<dyn Future<Output = Result<(), RegistryError>> + Send + 'a>> {
+        Box::pin(async move {
+            for reference in references {
+                let version = reference.version.to_string();
+                let found: RegisteredSchema = self
+                    .call_url(
+                        Method::GET,
+                        self.url_with_query(
+                            &["subjects", &reference.subject, "versions", &version],
+                            &[("deleted", "true")],
+                        )?,
+                        None,
+                    )
+                    .await?;
+                if !seen.insert(reference.name.clone()) {
+                    continue;
+                }
+                if seen.len() > MAX_REFERENCED {
+                    return Err(RegistryError::InvalidSchema(format!(
+                        "more than {MAX_REFERENCED} referenced schemas"
+                    )));
+                }
+                self.collect_referenced(&found.references, seen, texts)
+                    .await?;
+                texts.push(found.schema);
+            }
+            Ok(())
+        })
+    }
+
     fn cached(&self, id: u32) -> Option<Arc<Schema>> {
         self.schemas
             .read()
@@ -301,6 +365,16 @@ impl RegistryClient {
         Ok(url)
     }
 
+    fn url_with_query(
+        &self,
+        segments: &[&str],
+        query: &[(&str, &str)],
+    ) -> Result<Url, RegistryError> {
+        let mut url = self.url(segments)?;
+        url.query_pairs_mut().extend_pairs(query);
+        Ok(url)
+    }
+
     /// Sends a request with retries and decodes the JSON answer.
     async fn call<T: DeserializeOwned>(
         &self,
@@ -308,7 +382,16 @@ impl RegistryClient {
         segments: &[&str],
         body: Option<&serde_json::Value>,
     ) -> Result<T, RegistryError> {
-        let url = self.url(segments)?;
+        self.call_url(method, self.url(segments)?, body).await
+    }
+
+    /// [`RegistryClient::call`] on a complete URL.
+    async fn call_url<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<&serde_json::Value>,
+    ) -> Result<T, RegistryError> {
         let mut backoff = FIRST_BACKOFF;
         let mut attempt = 1;
         let bytes = loop {

@@ -82,6 +82,19 @@ pub enum RegistryError {
         reason: String,
     },
 
+    /// A version other schemas reference cannot be deleted (soft-deleted referrers count for
+    /// a permanent delete). Confluent code 42206 and text, which prints Confluent's key of
+    /// the version.
+    #[error(
+        "One or more references exist to the schema {{magic=1,keytype=SCHEMA,subject={subject},version={version}}}."
+    )]
+    ReferenceExists {
+        /// Subject of the referenced version.
+        subject: String,
+        /// The referenced version.
+        version: u32,
+    },
+
     /// The schema text is not a valid Avro schema (or uses an unsupported feature). Code 42201.
     #[error("invalid schema: {0}")]
     InvalidSchema(String),
@@ -228,6 +241,7 @@ impl RegistryError {
             | Self::VersionNotSoftDeleted { .. }
             | Self::SubjectLevelNotConfigured(_)
             | Self::SubjectModeNotConfigured(_)
+            | Self::ReferenceExists { .. }
             | Self::Incompatible { .. }
             | Self::InvalidSchema(_)
             | Self::InvalidVersion(_)
@@ -263,6 +277,7 @@ impl RegistryError {
             Self::InvalidSchema(_) => (422, 42201),
             Self::InvalidVersion(_) => (422, 42202),
             Self::InvalidCompatibilityLevel(_) => (422, 42203),
+            Self::ReferenceExists { .. } => (422, 42206),
             Self::BadRequest(_) => (400, 400),
             Self::BodyRejected { status, .. } => (*status, i64::from(*status)),
             Self::NotAcceptable(_) => (406, 406),

@@ -8,8 +8,9 @@
 //! counting after soft deletes, and registrations are checked against the subject's
 //! compatibility level with real Avro schema resolution. See `schema` for what "the same
 //! schema" means and `compat` for how partial compatibility is treated. Error codes and
-//! texts are Confluent's. Only Avro without schema references is supported: JSON Schema,
-//! Protobuf and `references` are refused (42201).
+//! texts are Confluent's. Only Avro is supported, with Confluent's schema references (a
+//! schema using the named types of other registered versions; see `references`); JSON
+//! Schema and Protobuf are refused (42201).
 
 mod client;
 mod compat;
@@ -17,6 +18,7 @@ mod config;
 mod error;
 mod model;
 mod normalize;
+mod references;
 mod schema;
 mod server;
 mod store;
@@ -25,7 +27,7 @@ pub use client::RegistryClient;
 pub use compat::{CompatibilityLevel, PreviousVersion, check as check_compatibility};
 pub use config::RegistryServerConfig;
 pub use error::RegistryError;
-pub use model::{RegisteredSchema, SubjectVersion, VersionSpec, Visibility};
+pub use model::{RegisteredSchema, SchemaReference, SubjectVersion, VersionSpec, Visibility};
 pub use schema::ParsedSchema;
 pub use server::{RESPONSE_CONTENT_TYPE, router, router_with_config, serve, serve_with_config};
 pub use store::{Registration, SchemaStore};

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::RegistryError;
 
-/// One version of a subject: Confluent's `{subject, id, version, schema}`.
+/// One version of a subject: Confluent's `{subject, id, version, schema[, references]}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RegisteredSchema {
     /// Subject name.
@@ -15,8 +15,26 @@ pub struct RegisteredSchema {
     pub id: u32,
     /// Version within the subject, from 1.
     pub version: u32,
-    /// Schema text (normalised JSON when served by this registry).
+    /// Schema text (normalised JSON when served by this registry). Types it takes from its
+    /// references appear by name only.
     pub schema: String,
+    /// The versions whose named types the schema uses; absent from the JSON when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub references: Vec<SchemaReference>,
+}
+
+/// Confluent's schema reference: the named types of `subject`'s `version` are available to
+/// the referencing schema. `name` is the name the referencing schema uses (for Avro, the
+/// full name of the referenced type); schemas are parsed with every referenced schema,
+/// transitively, whatever the names.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SchemaReference {
+    /// Reference name, e.g. `acme.Context`.
+    pub name: String,
+    /// Subject of the referenced schema.
+    pub subject: String,
+    /// Version of the referenced schema within its subject.
+    pub version: u32,
 }
 
 /// A `(subject, version)` pair, as in `GET /schemas/ids/{id}/versions`.

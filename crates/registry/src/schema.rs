@@ -11,27 +11,47 @@
 //! `{"type":"string","foo":"bar"}` is another schema than `"string"`, as with Confluent.
 //!
 //! The registry stores and returns the normalised text, as Confluent returns its canonical
-//! string rather than the bytes that were posted.
+//! string rather than the bytes that were posted. A schema with references is identified by
+//! its normalised text *and* its references (Confluent hashes both), so the same text
+//! referencing another version is another schema.
 
 use std::sync::Arc;
 
 use apache_avro::Schema;
 
 use crate::error::RegistryError;
-use crate::normalize;
+use crate::model::SchemaReference;
+use crate::{normalize, references};
 
-/// An Avro schema parsed from text, with its normalised text (the identity key).
+/// An Avro schema parsed from text, with its normalised text (the identity key, with the
+/// references).
 #[derive(Debug, Clone)]
 pub struct ParsedSchema {
-    /// The parsed schema, shared with compatibility checks.
+    /// The parsed schema, shared with compatibility checks. When the schema has references,
+    /// this is its complete form: every referenced named type defined at its first use (see
+    /// `references`), so that it stands alone.
     pub schema: Arc<Schema>,
-    /// Normalised JSON text: what the registry stores, compares and returns.
+    /// Normalised JSON text: what the registry stores, compares and returns. Referenced
+    /// types appear in it by name only.
     pub normalized: String,
+    /// The versions whose named types the schema uses (Confluent's `references`).
+    pub references: Vec<SchemaReference>,
 }
 
 impl ParsedSchema {
-    /// Parses `text` as an Avro schema and computes its normalised text.
+    /// Parses `text` as an Avro schema without references and computes its normalised text.
     pub fn parse(text: &str) -> Result<Self, RegistryError> {
+        Self::parse_with_references(text, Vec::new(), &[])
+    }
+
+    /// Parses `text` as an Avro schema that may use the named types of `referenced`: the
+    /// texts of the versions `references` names and of those they reference, transitively.
+    /// The result's `schema` is the complete form (referenced types inlined).
+    pub fn parse_with_references(
+        text: &str,
+        references: Vec<SchemaReference>,
+        referenced: &[String],
+    ) -> Result<Self, RegistryError> {
         if text.trim().is_empty() {
             return Err(RegistryError::InvalidSchema("empty schema".to_owned()));
         }
@@ -42,27 +62,30 @@ impl ParsedSchema {
         {
             return Err(RegistryError::InvalidSchema(problem));
         }
-        let schema =
-            Schema::parse_str(text).map_err(|e| RegistryError::InvalidSchema(error_chain(&e)))?;
-        let json = serde_json::to_value(&schema).map_err(|e| {
-            RegistryError::InvalidSchema(format!("schema cannot be serialised: {e}"))
-        })?;
-        if let Some(problem) = canonical_form_problem(&json) {
-            return Err(RegistryError::InvalidSchema(problem));
+        if references.is_empty() {
+            let schema = Schema::parse_str(text)
+                .map_err(|e| RegistryError::InvalidSchema(error_chain(&e)))?;
+            let normalized = normalized_text(text, &schema)?;
+            return Ok(Self {
+                schema: Arc::new(schema),
+                normalized,
+                references,
+            });
         }
-        // Serialised again, not `json.to_string()`: the identity keeps apache-avro's key order.
-        let serialised = serde_json::to_string(&schema).map_err(|e| {
-            RegistryError::InvalidSchema(format!("schema cannot be serialised: {e}"))
-        })?;
-        // apache-avro parsed this same JSON value from `text`.
-        let posted: serde_json::Value = serde_json::from_str(text)
-            .map_err(|e| RegistryError::InvalidSchema(format!("invalid JSON: {e}")))?;
-        let normalized = normalize::with_null_namespaces(normalize::with_primitive_properties(
-            &posted, serialised,
-        ));
+        let (own, complete) = parse_completing(text, referenced)?;
+        let normalized = normalized_text(text, &own)?;
+        // The stored text is parsed again on every restart and by every client: it must
+        // mean the same schema (a reference's bare name could resolve otherwise).
+        let (_, again) = parse_completing(&normalized, referenced)?;
+        if again.canonical_form() != complete.canonical_form() {
+            return Err(RegistryError::InvalidSchema(
+                "the schema's normalised text does not read back as the same schema".to_owned(),
+            ));
+        }
         Ok(Self {
-            schema: Arc::new(schema),
+            schema: Arc::new(complete),
             normalized,
+            references,
         })
     }
 
@@ -71,6 +94,46 @@ impl ParsedSchema {
     pub fn parsing_canonical_form(&self) -> String {
         self.schema.canonical_form()
     }
+
+    /// The text of the complete form: equal for two schemas that are the same once their
+    /// references are resolved, whoever defines which type. Confluent finds a version with
+    /// references from the same schema sent with its references resolved.
+    pub(crate) fn resolved_text(&self) -> Option<String> {
+        serde_json::to_string(&*self.schema).ok()
+    }
+}
+
+/// `text` parsed with the `referenced` texts: its own form (referenced types by name) and
+/// its complete form.
+fn parse_completing(text: &str, referenced: &[String]) -> Result<(Schema, Schema), RegistryError> {
+    let (own, named) = Schema::parse_str_with_list(text, referenced)
+        .map_err(|e| RegistryError::InvalidSchema(error_chain(&e)))?;
+    let complete = references::complete(&own, &named).map_err(RegistryError::InvalidSchema)?;
+    let json = serde_json::to_value(&complete)
+        .map_err(|e| RegistryError::InvalidSchema(format!("schema cannot be serialised: {e}")))?;
+    if let Some(problem) = canonical_form_problem(&json) {
+        return Err(RegistryError::InvalidSchema(problem));
+    }
+    Ok((own, complete))
+}
+
+/// The normalised text of `schema`, parsed from `text`: apache-avro's serialisation with
+/// the properties it drops put back (see `normalize`).
+fn normalized_text(text: &str, schema: &Schema) -> Result<String, RegistryError> {
+    let json = serde_json::to_value(schema)
+        .map_err(|e| RegistryError::InvalidSchema(format!("schema cannot be serialised: {e}")))?;
+    if let Some(problem) = canonical_form_problem(&json) {
+        return Err(RegistryError::InvalidSchema(problem));
+    }
+    // Serialised again, not `json.to_string()`: the identity keeps apache-avro's key order.
+    let serialised = serde_json::to_string(schema)
+        .map_err(|e| RegistryError::InvalidSchema(format!("schema cannot be serialised: {e}")))?;
+    // apache-avro parsed this same JSON value from `text`.
+    let posted: serde_json::Value = serde_json::from_str(text)
+        .map_err(|e| RegistryError::InvalidSchema(format!("invalid JSON: {e}")))?;
+    Ok(normalize::with_null_namespaces(
+        normalize::with_primitive_properties(&posted, serialised),
+    ))
 }
 
 /// Keys of a serialised schema that apache-avro's Parsing Canonical Form keeps and reads
@@ -119,25 +182,15 @@ fn canonical_form_problem(json: &serde_json::Value) -> Option<String> {
     }
 }
 
-/// Validates the `schemaType` and `references` fields of a request: only Avro without
-/// references is supported.
-pub fn check_request_kind(
-    schema_type: Option<&str>,
-    references_len: usize,
-) -> Result<(), RegistryError> {
-    if let Some(kind) = schema_type
-        && !kind.eq_ignore_ascii_case("AVRO")
-    {
-        return Err(RegistryError::InvalidSchema(format!(
-            "unsupported schema type '{kind}': this registry supports AVRO only"
-        )));
+/// Validates the `schemaType` field of a request: only Avro is supported (JSON Schema and
+/// Protobuf are not, with or without references).
+pub(crate) fn check_schema_type(schema_type: Option<&str>) -> Result<(), RegistryError> {
+    match schema_type {
+        Some(kind) if !kind.eq_ignore_ascii_case("AVRO") => Err(RegistryError::InvalidSchema(
+            format!("unsupported schema type '{kind}': this registry supports AVRO only"),
+        )),
+        _ => Ok(()),
     }
-    if references_len > 0 {
-        return Err(RegistryError::InvalidSchema(
-            "schema references are not supported by this registry".to_owned(),
-        ));
-    }
-    Ok(())
 }
 
 /// The error and its causes on one line, as parse errors nest their details.
@@ -260,12 +313,76 @@ mod tests {
         }
     }
 
+    const CONTEXT: &str = r#"{"type":"record","name":"Context","namespace":"acme","fields":[{"name":"ip","type":"string"}]}"#;
+    const PAGE_VIEW: &str = r#"{"type":"record","name":"PageView","namespace":"acme","fields":[{"name":"url","type":"string"},{"name":"context","type":"Context"}]}"#;
+
+    fn context_reference() -> Vec<SchemaReference> {
+        vec![SchemaReference {
+            name: "acme.Context".to_owned(),
+            subject: "context-value".to_owned(),
+            version: 1,
+        }]
+    }
+
     #[test]
-    fn only_avro_without_references_is_accepted() {
-        assert!(check_request_kind(None, 0).is_ok());
-        assert!(check_request_kind(Some("avro"), 0).is_ok());
-        assert!(check_request_kind(Some("PROTOBUF"), 0).is_err());
-        assert!(check_request_kind(Some("AVRO"), 1).is_err());
+    fn a_schema_with_references_stores_its_own_text_and_parses_complete() {
+        let parsed = ParsedSchema::parse_with_references(
+            PAGE_VIEW,
+            context_reference(),
+            &[CONTEXT.to_owned()],
+        )
+        .expect("parses with the referenced text");
+        // The stored text names the referenced type; the schema defines it.
+        assert!(
+            !parsed.normalized.contains("\"ip\""),
+            "{}",
+            parsed.normalized
+        );
+        assert!(
+            parsed.normalized.contains(r#""type":"acme.Context""#),
+            "{}",
+            parsed.normalized
+        );
+        let alone = ParsedSchema::parse(&parsed.resolved_text().expect("serialises"))
+            .expect("the complete form stands alone");
+        assert_eq!(
+            alone.parsing_canonical_form(),
+            parsed.parsing_canonical_form()
+        );
+        assert!(parsed.parsing_canonical_form().contains("\"ip\""));
+        // The stored text, read with the same references, is the same schema.
+        let again = ParsedSchema::parse_with_references(
+            &parsed.normalized,
+            context_reference(),
+            &[CONTEXT.to_owned()],
+        )
+        .expect("stored text parses");
+        assert_eq!(again.normalized, parsed.normalized);
+    }
+
+    #[test]
+    fn a_referenced_type_without_its_text_is_an_invalid_schema() {
+        for (references, referenced) in
+            [(Vec::new(), Vec::new()), (context_reference(), Vec::new())]
+        {
+            let err = ParsedSchema::parse_with_references(PAGE_VIEW, references, &referenced)
+                .expect_err("acme.Context is unknown");
+            assert!(matches!(err, RegistryError::InvalidSchema(_)), "{err}");
+        }
+        let not_named = ParsedSchema::parse_with_references(
+            PAGE_VIEW,
+            context_reference(),
+            &[r#""string""#.to_owned()],
+        );
+        assert!(not_named.is_err());
+    }
+
+    #[test]
+    fn only_avro_is_accepted() {
+        assert!(check_schema_type(None).is_ok());
+        assert!(check_schema_type(Some("avro")).is_ok());
+        assert!(check_schema_type(Some("PROTOBUF")).is_err());
+        assert!(check_schema_type(Some("JSON")).is_err());
     }
 
     /// Found by a second 20-minute run of the `registry_schema` fuzz target: a nested record

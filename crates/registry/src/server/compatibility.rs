@@ -1,4 +1,5 @@
-//! Handlers under `/compatibility`: test a candidate schema without registering it.
+//! Handlers under `/compatibility`: test a candidate schema without registering it. A
+//! candidate with references is checked in its resolved form, against resolved versions.
 
 use std::sync::Arc;
 
@@ -8,7 +9,7 @@ use serde::Serialize;
 
 use super::extract::{ApiJson, ApiPath, Params};
 use super::response::ok;
-use super::subjects::SchemaRequest;
+use super::subjects::{Candidate, SchemaRequest};
 use crate::error::RegistryError;
 use crate::model::VersionSpec;
 use crate::store::{CheckTarget, SchemaStore};
@@ -29,8 +30,9 @@ pub(crate) async fn against_version(
     ApiJson(request): ApiJson<SchemaRequest>,
 ) -> Result<Response, RegistryError> {
     let spec: VersionSpec = version.parse()?;
-    let schema = request.into_schema()?;
-    let problems = store.compatibility_problems(&subject, &schema, CheckTarget::Version(spec))?;
+    let Candidate { schema, references } = request.into_candidate(&store)?;
+    let problems =
+        store.compatibility_problems(&subject, &schema, &references, CheckTarget::Version(spec))?;
     answer(problems, params.flag("verbose")?)
 }
 
@@ -42,8 +44,9 @@ pub(crate) async fn against_level(
     params: Params,
     ApiJson(request): ApiJson<SchemaRequest>,
 ) -> Result<Response, RegistryError> {
-    let schema = request.into_schema()?;
-    let problems = store.compatibility_problems(&subject, &schema, CheckTarget::Level)?;
+    let Candidate { schema, references } = request.into_candidate(&store)?;
+    let problems =
+        store.compatibility_problems(&subject, &schema, &references, CheckTarget::Level)?;
     answer(problems, params.flag("verbose")?)
 }
 

@@ -11,19 +11,21 @@ use serde::Serialize;
 use super::extract::{ApiPath, Params};
 use super::response::{ok, raw};
 use crate::error::RegistryError;
-use crate::model::Visibility;
+use crate::model::{SchemaReference, Visibility};
 use crate::store::SchemaStore;
 
 #[derive(Debug, Serialize)]
 struct SchemaResponse {
     schema: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    references: Vec<SchemaReference>,
 }
 
 /// Confluent's defaults of `schema.search.default.limit` and `schema.search.max.limit`: a
 /// search answers at most this many schemas.
 const SCHEMA_SEARCH_LIMIT: usize = 1000;
 
-/// `GET /schemas`: `[{subject, version, id, schema}]` of the subjects starting with
+/// `GET /schemas`: `[{subject, version, id, schema[, references]}]` of the subjects starting with
 /// `subjectPrefix`, by subject then version, as Confluent's `SchemasResource.getSchemas`:
 /// `deleted` adds soft-deleted versions, `latestOnly` keeps each subject's highest one,
 /// `offset`/`limit` page (at most 1000). Schemas here carry no rules, so a `ruleType`
@@ -49,13 +51,16 @@ fn parse_id(text: &str) -> Result<u32, RegistryError> {
         .map_err(|_| RegistryError::RouteNotFound(format!("/schemas/ids/{text}")))
 }
 
-/// `GET /schemas/ids/{id}`: `{"schema": "..."}` (`?subject=` is accepted; ids are global).
+/// `GET /schemas/ids/{id}`: `{"schema": "..."[, "references": [...]]}` (`?subject=` is
+/// accepted; ids are global).
 pub(crate) async fn by_id(
     State(store): State<Arc<SchemaStore>>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Response, RegistryError> {
-    let schema = store.schema_text(parse_id(&id)?)?;
-    Ok(ok(&SchemaResponse { schema }))
+    let id = parse_id(&id)?;
+    let schema = store.schema_text(id)?;
+    let references = store.schema_references(id)?;
+    Ok(ok(&SchemaResponse { schema, references }))
 }
 
 /// `GET /schemas/ids/{id}/schema`: the schema itself, unescaped.

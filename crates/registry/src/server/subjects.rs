@@ -11,8 +11,8 @@ use super::blocking;
 use super::extract::{ApiJson, ApiPath, Params};
 use super::response::{ok, raw};
 use crate::error::RegistryError;
-use crate::model::{VersionSpec, Visibility};
-use crate::schema::check_request_kind;
+use crate::model::{SchemaReference, VersionSpec, Visibility};
+use crate::schema::check_schema_type;
 use crate::store::SchemaStore;
 
 /// Body of registration, lookup and compatibility requests. Fields Confluent added later
@@ -22,19 +22,74 @@ use crate::store::SchemaStore;
 pub(crate) struct SchemaRequest {
     schema: Option<String>,
     schema_type: Option<String>,
-    references: Option<Vec<serde_json::Value>>,
+    references: Option<Vec<ReferenceRequest>>,
+}
+
+/// A reference as sent: Confluent reads missing fields as nulls and refuses them as an
+/// invalid schema, and takes version `-1` for the subject's latest version.
+#[derive(Debug, Deserialize)]
+struct ReferenceRequest {
+    name: Option<String>,
+    subject: Option<String>,
+    version: Option<i64>,
+}
+
+/// The schema and references of a request.
+pub(crate) struct Candidate {
+    pub(crate) schema: String,
+    pub(crate) references: Vec<SchemaReference>,
 }
 
 impl SchemaRequest {
-    /// The schema text, once `schemaType` and `references` are known to be supported.
-    pub(crate) fn into_schema(self) -> Result<String, RegistryError> {
-        check_request_kind(
-            self.schema_type.as_deref(),
-            self.references.as_ref().map_or(0, Vec::len),
-        )?;
-        self.schema
+    /// The schema text and its references, once `schemaType` is known to be supported; a
+    /// reference to version `-1` is to the latest live version of its subject, and is
+    /// answered with that number from then on, as Confluent does.
+    pub(crate) fn into_candidate(self, store: &SchemaStore) -> Result<Candidate, RegistryError> {
+        check_schema_type(self.schema_type.as_deref())?;
+        let schema = self
+            .schema
             .filter(|s| !s.trim().is_empty())
-            .ok_or_else(|| RegistryError::InvalidSchema("empty schema".to_owned()))
+            .ok_or_else(|| RegistryError::InvalidSchema("empty schema".to_owned()))?;
+        let references = self
+            .references
+            .unwrap_or_default()
+            .into_iter()
+            .map(|reference| reference.resolve(store))
+            .collect::<Result<_, _>>()?;
+        Ok(Candidate { schema, references })
+    }
+}
+
+impl ReferenceRequest {
+    fn resolve(self, store: &SchemaStore) -> Result<SchemaReference, RegistryError> {
+        let (Some(name), Some(subject), Some(version)) = (self.name, self.subject, self.version)
+        else {
+            return Err(RegistryError::InvalidSchema(
+                "Invalid reference: a reference needs a name, a subject and a version".to_owned(),
+            ));
+        };
+        let not_found = || {
+            RegistryError::InvalidSchema(format!(
+                "No schema reference found for subject \"{subject}\" and version {version}"
+            ))
+        };
+        let version = match version {
+            -1 => {
+                store
+                    .version(&subject, VersionSpec::Latest, false)
+                    .map_err(|_| not_found())?
+                    .version
+            }
+            n => u32::try_from(n)
+                .ok()
+                .filter(|n| (1..=i32::MAX.unsigned_abs()).contains(n))
+                .ok_or_else(not_found)?,
+        };
+        Ok(SchemaReference {
+            name,
+            subject,
+            version,
+        })
     }
 }
 
@@ -70,8 +125,9 @@ pub(crate) async fn register(
     ApiPath(subject): ApiPath<String>,
     ApiJson(request): ApiJson<SchemaRequest>,
 ) -> Result<Response, RegistryError> {
-    let schema = request.into_schema()?;
-    let registration = blocking(move || store.register(&subject, &schema)).await?;
+    let Candidate { schema, references } = request.into_candidate(&store)?;
+    let registration =
+        blocking(move || store.register_with_references(&subject, &schema, &references)).await?;
     Ok(ok(&IdResponse {
         id: registration.id,
     }))
@@ -84,8 +140,9 @@ pub(crate) async fn lookup(
     params: Params,
     ApiJson(request): ApiJson<SchemaRequest>,
 ) -> Result<Response, RegistryError> {
-    let schema = request.into_schema()?;
-    let found = store.lookup(&subject, &schema, params.flag("deleted")?)?;
+    let Candidate { schema, references } = request.into_candidate(&store)?;
+    let found =
+        store.lookup_with_references(&subject, &schema, &references, params.flag("deleted")?)?;
     Ok(ok(&found))
 }
 
@@ -114,15 +171,17 @@ pub(crate) async fn version_schema(
     Ok(raw(StatusCode::OK, found.schema))
 }
 
-/// `GET /subjects/{subject}/versions/{version}/referencedby`: always empty, as schema
-/// references are not supported.
+/// `GET /subjects/{subject}/versions/{version}/referencedby`: ids of the schemas that
+/// reference the version, ascending (`deleted` counts referrers whose versions are all
+/// soft-deleted; `offset`/`limit` page).
 pub(crate) async fn referenced_by(
     State(store): State<Arc<SchemaStore>>,
     ApiPath((subject, version)): ApiPath<(String, String)>,
+    params: Params,
 ) -> Result<Response, RegistryError> {
     let spec: VersionSpec = version.parse()?;
-    store.version(&subject, spec, true)?;
-    Ok(ok(&Vec::<u32>::new()))
+    let ids = store.referenced_by(&subject, spec, params.flag("deleted")?)?;
+    Ok(ok(&params.paginate(ids)?))
 }
 
 /// `DELETE /subjects/{subject}`: answers the deleted version numbers.

@@ -18,7 +18,7 @@ use apache_avro::Schema;
 
 use crate::compat::CompatibilityLevel;
 use crate::error::RegistryError;
-use crate::model::{RegisteredSchema, SubjectVersion, VersionSpec, Visibility};
+use crate::model::{RegisteredSchema, SchemaReference, SubjectVersion, VersionSpec, Visibility};
 use crate::schema::ParsedSchema;
 use event::Event;
 use journal::Journal;
@@ -153,9 +153,27 @@ impl SchemaStore {
         self.read().schema(id).map(|s| s.normalized.clone())
     }
 
-    /// The parsed schema of `id`.
+    /// The parsed schema of `id`; with references, its complete form (referenced types
+    /// defined where first used), which stands alone.
     pub fn schema(&self, id: u32) -> Result<Arc<Schema>, RegistryError> {
         self.read().schema(id).map(|s| Arc::clone(&s.schema))
+    }
+
+    /// The references of schema `id` (empty for most schemas).
+    pub fn schema_references(&self, id: u32) -> Result<Vec<SchemaReference>, RegistryError> {
+        self.read().schema(id).map(|s| s.references.clone())
+    }
+
+    /// Ids of the schemas referencing `subject`'s version `spec` (found even when
+    /// soft-deleted), ascending; referrers whose versions are all soft-deleted count only
+    /// with `include_deleted`.
+    pub fn referenced_by(
+        &self,
+        subject: &str,
+        spec: VersionSpec,
+        include_deleted: bool,
+    ) -> Result<Vec<u32>, RegistryError> {
+        self.read().referenced_by(subject, spec, include_deleted)
     }
 
     /// The subject versions using schema `id`.
@@ -174,7 +192,21 @@ impl SchemaStore {
         schema: &str,
         include_deleted: bool,
     ) -> Result<RegisteredSchema, RegistryError> {
-        let candidate = ParsedSchema::parse(schema)?;
+        self.lookup_with_references(subject, schema, &[], include_deleted)
+    }
+
+    /// The version of `subject` holding `schema` with `references` (the latest if several).
+    /// A schema without references also finds a version with references whose resolved
+    /// form it is, as Confluent's lookup does.
+    pub fn lookup_with_references(
+        &self,
+        subject: &str,
+        schema: &str,
+        references: &[SchemaReference],
+        include_deleted: bool,
+    ) -> Result<RegisteredSchema, RegistryError> {
+        // Confluent parses a looked-up schema as a stored one: soft-deleted references count.
+        let candidate = self.candidate(schema, references, Visibility::IncludeDeleted)?;
         self.read().lookup(subject, &candidate, include_deleted)
     }
 
@@ -193,9 +225,10 @@ impl SchemaStore {
         &self,
         subject: &str,
         schema: &str,
+        references: &[SchemaReference],
         target: CheckTarget,
     ) -> Result<Vec<String>, RegistryError> {
-        let candidate = ParsedSchema::parse(schema)?;
+        let candidate = self.candidate(schema, references, Visibility::Live)?;
         self.read()
             .compatibility_problems(subject, &candidate, target)
     }
@@ -204,8 +237,30 @@ impl SchemaStore {
 
     /// Registers `schema` under `subject`, enforcing the subject's compatibility level.
     pub fn register(&self, subject: &str, schema: &str) -> Result<Registration, RegistryError> {
-        let candidate = ParsedSchema::parse(schema)?;
+        self.register_with_references(subject, schema, &[])
+    }
+
+    /// Registers `schema`, which may use the named types of the live versions `references`
+    /// names (and of theirs, transitively), under `subject`. Compatibility is checked on the
+    /// resolved schemas; the same text with other references is another schema.
+    pub fn register_with_references(
+        &self,
+        subject: &str,
+        schema: &str,
+        references: &[SchemaReference],
+    ) -> Result<Registration, RegistryError> {
+        // A schema without references is parsed before waiting for the writers' lock; one
+        // with references needs the state it is planned against.
+        let plain = if references.is_empty() {
+            Some(ParsedSchema::parse(schema)?)
+        } else {
+            None
+        };
         let mut journal = self.lock_journal();
+        let candidate = match plain {
+            Some(candidate) => candidate,
+            None => self.candidate(schema, references, Visibility::Live)?,
+        };
         let plan = self.read().plan_register(subject, &candidate)?;
         match plan {
             RegisterPlan::Existing { id, version } => Ok(Registration {
@@ -280,6 +335,21 @@ impl SchemaStore {
             "compatibility level cleared"
         );
         Ok(previous)
+    }
+
+    /// `schema` parsed with the texts of the versions `references` names (shown by
+    /// `visibility`), transitively.
+    fn candidate(
+        &self,
+        schema: &str,
+        references: &[SchemaReference],
+        visibility: Visibility,
+    ) -> Result<ParsedSchema, RegistryError> {
+        if references.is_empty() {
+            return ParsedSchema::parse(schema);
+        }
+        let referenced = self.read().referenced_texts(references, visibility)?;
+        ParsedSchema::parse_with_references(schema, references.to_vec(), &referenced)
     }
 
     fn commit(&self, journal: &mut Journal, event: Event) -> Result<(), RegistryError> {

@@ -9,5 +9,6 @@ mod durability;
 mod limits;
 mod negotiation;
 mod properties;
+mod references;
 mod registration;
 mod support;

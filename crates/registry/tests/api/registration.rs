@@ -182,13 +182,13 @@ async fn invalid_schemas_are_rejected_with_42201() {
         )
         .await;
     assert_error(&unsupported, 422, 42201);
-    let references = server
+    let unknown_reference = server
         .post(
             "/subjects/s/versions",
             json!({ "schema": RAW_EVENT, "references": [{"name": "x", "subject": "y", "version": 1}] }),
         )
         .await;
-    assert_error(&references, 422, 42201);
+    assert_error(&unknown_reference, 422, 42201);
     let (_, subjects) = server.get("/subjects").await;
     assert_eq!(subjects, json!([]), "nothing registered");
     server.stop().await;

@@ -6,14 +6,23 @@
 //! the journal calls `apply` only, so live changes and recovery share one code path.
 
 mod queries;
+mod references;
 
 use std::collections::{BTreeMap, HashMap};
 
 use super::event::Event;
 use crate::compat::{CompatibilityLevel, PreviousVersion};
 use crate::error::RegistryError;
-use crate::model::{RegisteredSchema, VersionSpec, Visibility};
+use crate::model::{RegisteredSchema, SchemaReference, VersionSpec, Visibility};
 use crate::schema::ParsedSchema;
+
+/// What makes two registrations the same schema: the normalised text and the references,
+/// in order (Confluent hashes both).
+type Identity = (String, Vec<SchemaReference>);
+
+fn identity(schema: &ParsedSchema) -> Identity {
+    (schema.normalized.clone(), schema.references.clone())
+}
 
 /// What registering a schema under a subject amounts to.
 #[derive(Debug)]
@@ -66,7 +75,7 @@ impl SubjectState {
 #[derive(Debug, Default)]
 pub(crate) struct State {
     schemas: BTreeMap<u32, ParsedSchema>,
-    ids_by_text: HashMap<String, u32>,
+    ids_by_identity: HashMap<Identity, u32>,
     subjects: BTreeMap<String, SubjectState>,
     global_level: Option<CompatibilityLevel>,
 }
@@ -82,13 +91,19 @@ impl State {
         subject: &str,
         candidate: &ParsedSchema,
     ) -> Result<RegisterPlan, RegistryError> {
-        let existing_id = self.ids_by_text.get(&candidate.normalized).copied();
+        let existing_id = self.ids_by_identity.get(&identity(candidate)).copied();
         let state = self.subjects.get(subject);
         if let (Some(id), Some(state)) = (existing_id, state)
             && let Some((version, _)) = state
                 .visible(Visibility::Live)
                 .rev()
                 .find(|(_, used)| *used == id)
+        {
+            return Ok(RegisterPlan::Existing { id, version });
+        }
+        // Confluent matches the resolved form only when the schema as sent has no id yet.
+        if existing_id.is_none()
+            && let Some((version, id)) = self.resolved_match(subject, candidate, Visibility::Live)
         {
             return Ok(RegisterPlan::Existing { id, version });
         }
@@ -120,6 +135,7 @@ impl State {
                 version,
                 id,
                 schema: candidate.normalized.clone(),
+                references: candidate.references.clone(),
             },
         })
     }
@@ -136,9 +152,6 @@ impl State {
             .filter(|s| !s.versions.is_empty())
             .ok_or_else(|| RegistryError::SubjectNotFound(subject.to_owned()))?;
         let versions: Vec<u32> = if permanent {
-            if state.has_live() {
-                return Err(RegistryError::SubjectNotSoftDeleted(subject.to_owned()));
-            }
             state.versions.keys().copied().collect()
         } else {
             if !state.has_live() {
@@ -146,6 +159,19 @@ impl State {
             }
             state.visible(Visibility::Live).map(|(n, _)| n).collect()
         };
+        // Version by version, as Confluent: references from other subjects (soft-deleted
+        // ones too for a permanent delete), then whether the version was soft-deleted first.
+        for &version in &versions {
+            if self.referenced_from_other_subjects(subject, version, visibility_of(permanent)) {
+                return Err(RegistryError::ReferenceExists {
+                    subject: subject.to_owned(),
+                    version,
+                });
+            }
+            if permanent && state.versions.get(&version).is_some_and(|v| !v.deleted) {
+                return Err(RegistryError::SubjectNotSoftDeleted(subject.to_owned()));
+            }
+        }
         let event = Event::DeleteSubject {
             subject: subject.to_owned(),
             permanent,
@@ -171,11 +197,24 @@ impl State {
             .get(subject)
             .and_then(|s| s.versions.get(&version))
             .is_some_and(|v| v.deleted);
-        match (permanent, deleted) {
-            (false, true) => Err(RegistryError::VersionSoftDeleted {
+        // Confluent's order: a second soft delete, then references (only from live schemas
+        // for a soft delete), then a permanent delete that was not preceded by a soft one.
+        if !permanent && deleted {
+            return Err(RegistryError::VersionSoftDeleted {
                 subject: subject.to_owned(),
                 version,
-            }),
+            });
+        }
+        if !self
+            .referencing_ids(subject, version, visibility_of(permanent))
+            .is_empty()
+        {
+            return Err(RegistryError::ReferenceExists {
+                subject: subject.to_owned(),
+                version,
+            });
+        }
+        match (permanent, deleted) {
             (true, false) => Err(RegistryError::VersionNotSoftDeleted {
                 subject: subject.to_owned(),
                 version,
@@ -222,7 +261,8 @@ impl State {
                 version,
                 id,
                 schema,
-            } => self.apply_register(subject, version, id, schema),
+                references,
+            } => self.apply_register(subject, version, id, schema, references),
             Event::DeleteVersion {
                 subject,
                 version,
@@ -287,6 +327,7 @@ impl State {
         version: u32,
         id: u32,
         schema: String,
+        references: Vec<SchemaReference>,
     ) -> Result<(), String> {
         if self
             .subjects
@@ -296,20 +337,28 @@ impl State {
             return Err(format!("version {version} of '{subject}' registered twice"));
         }
         match self.schemas.get(&id) {
-            Some(known) if known.normalized != schema => {
+            Some(known) if known.normalized != schema || known.references != references => {
                 return Err(format!("id {id} registered again with a different schema"));
             }
             Some(_) => {}
             None => {
-                if self.ids_by_text.contains_key(&schema) {
+                let key = (schema, references);
+                if self.ids_by_identity.contains_key(&key) {
                     return Err(format!("schema of id {id} already has another id"));
                 }
-                let mut parsed = ParsedSchema::parse(&schema)
-                    .map_err(|e| format!("schema of id {id} does not parse: {e}"))?;
+                let (schema, references) = key;
+                // The referenced versions were live when this was planned, and replay
+                // rebuilds the same state in the same order.
+                let referenced = self
+                    .referenced_texts(&references, Visibility::IncludeDeleted)
+                    .map_err(|e| format!("references of schema {id}: {e}"))?;
+                let mut parsed =
+                    ParsedSchema::parse_with_references(&schema, references, &referenced)
+                        .map_err(|e| format!("schema of id {id} does not parse: {e}"))?;
                 // Key by the journaled text so lookups match what was planned.
-                parsed.normalized = schema.clone();
+                parsed.normalized = schema;
+                self.ids_by_identity.insert(identity(&parsed), id);
                 self.schemas.insert(id, parsed);
-                self.ids_by_text.insert(schema, id);
             }
         }
         let state = self.subjects.entry(subject).or_default();
@@ -328,11 +377,7 @@ impl State {
         subject: &str,
         include_deleted: bool,
     ) -> Result<(&SubjectState, Visibility), RegistryError> {
-        let visibility = if include_deleted {
-            Visibility::IncludeDeleted
-        } else {
-            Visibility::Live
-        };
+        let visibility = visibility_of(include_deleted);
         let state = self
             .subjects
             .get(subject)
@@ -365,11 +410,13 @@ impl State {
         version: u32,
         id: u32,
     ) -> Result<RegisteredSchema, RegistryError> {
+        let parsed = self.schema(id)?;
         Ok(RegisteredSchema {
             subject: subject.to_owned(),
             id,
             version,
-            schema: self.schema(id)?.normalized.clone(),
+            schema: parsed.normalized.clone(),
+            references: parsed.references.clone(),
         })
     }
 
@@ -407,6 +454,15 @@ impl State {
         {
             self.subjects.remove(subject);
         }
+    }
+}
+
+/// Live versions only, or soft-deleted ones too.
+fn visibility_of(include_deleted: bool) -> Visibility {
+    if include_deleted {
+        Visibility::IncludeDeleted
+    } else {
+        Visibility::Live
     }
 }
 

@@ -1,7 +1,7 @@
 //! Read-only questions to the [`State`]: listings, versions, schemas, lookups, levels and
 //! compatibility checks.
 
-use super::{CheckTarget, State, Visibility, version_not_found};
+use super::{CheckTarget, State, Visibility, identity, version_not_found};
 use crate::compat::{self, CompatibilityLevel, PreviousVersion};
 use crate::error::RegistryError;
 use crate::model::{RegisteredSchema, SubjectVersion, VersionSpec};
@@ -118,11 +118,12 @@ impl State {
         include_deleted: bool,
     ) -> Result<RegisteredSchema, RegistryError> {
         let (state, visibility) = self.visible_subject(subject, include_deleted)?;
-        let id = self.ids_by_text.get(&candidate.normalized).copied();
+        let id = self.ids_by_identity.get(&identity(candidate)).copied();
         let found = state
             .visible(visibility)
             .rev()
             .find(|(_, used)| Some(*used) == id)
+            .or_else(|| self.resolved_match(subject, candidate, visibility))
             .ok_or_else(|| RegistryError::SchemaNotInSubject(subject.to_owned()))?;
         self.registered(subject, found.0, found.1)
     }
