@@ -393,3 +393,73 @@ async fn a_field_added_inside_a_record_grows_its_struct_column() {
         json!(0)
     );
 }
+
+/// A version that uses a shared record through a Confluent schema reference validates,
+/// lands and evolves like one that defines it inline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_with_a_schema_reference_lands_like_an_inline_one() {
+    let t = TestPipeline::start().await;
+    let context = r#"{"type": "record", "name": "Context", "namespace": "shared",
+        "fields": [{"name": "app_version", "type": "string"}, {"name": "consent", "type": "boolean"}]}"#;
+    let answer = t
+        .http
+        .post(format!(
+            "{}/subjects/shared-context/versions",
+            t.pipeline.registry_url()
+        ))
+        .json(&json!({ "schema": context }))
+        .send()
+        .await
+        .expect("registry answers");
+    assert!(answer.status().is_success());
+    let v2 =
+        raw_with(r#"{"name": "context", "type": ["null", "shared.Context"], "default": null}"#);
+    let answer: Value = t
+        .http
+        .post(format!(
+            "{}/subjects/{}/versions",
+            t.pipeline.registry_url(),
+            value_subject(RAW_TOPIC)
+        ))
+        .json(&json!({
+            "schema": v2,
+            "references": [{"name": "shared.Context", "subject": "shared-context", "version": 1}]
+        }))
+        .send()
+        .await
+        .expect("registry answers")
+        .json()
+        .await
+        .expect("json");
+    assert!(answer["id"].is_u64(), "{answer}");
+    let event = event_with(
+        1,
+        json!({"context": {"app_version": "2.3.1", "consent": true}}),
+    );
+    let wrong = event_with(2, json!({"context": {"app_version": 7, "consent": true}}));
+    let answer = json_body(
+        t.collect(serde_json::to_vec(&[event, wrong]).expect("json"))
+            .await,
+    )
+    .await;
+    assert_eq!(
+        (
+            answer["valid_count"].clone(),
+            answer["invalid_count"].clone()
+        ),
+        (json!(1), json!(1)),
+        "{answer}"
+    );
+    t.wait_for_count("SELECT count(*) AS n FROM events", 1)
+        .await;
+    t.wait_for_count("SELECT count(*) AS n FROM invalid_events", 1)
+        .await;
+    let rows = t.sql("SELECT context FROM events").await;
+    assert_eq!(
+        rows[0]["context"],
+        json!({"app_version": "2.3.1", "consent": true})
+    );
+    let reasons = t.sql("SELECT reason FROM invalid_events").await;
+    let reason = reasons[0]["reason"].as_str().expect("reason");
+    assert!(reason.contains("event.context.app_version"), "{reason}");
+}
