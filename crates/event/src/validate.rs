@@ -378,7 +378,14 @@ fn timestamp(schema: &Schema, json: &Json) -> Option<Avro> {
         Schema::LocalTimestampNanos => (Unit::Nanos, true, Avro::LocalTimestampNanos),
         _ => return None,
     };
-    logical::timestamp(unit, local, json).map(wrap)
+    let value = logical::timestamp(unit, local, json)?;
+    // The lake keeps timestamps in microseconds: a millisecond count beyond that range
+    // (past the year 294,000) is refused here rather than accepted and then kept only as
+    // a dead letter.
+    if matches!(unit, Unit::Millis) && value.checked_mul(1000).is_none() {
+        return None;
+    }
+    Some(wrap(value))
 }
 
 /// What a schema expects, in words a client developer understands.

@@ -278,3 +278,21 @@ fn logical_types_validate_encode_and_decode() {
         assert!(reason.contains(says), "{reason}");
     }
 }
+
+#[test]
+fn a_timestamp_millis_beyond_the_lakes_microsecond_range_is_refused() {
+    let schema = Schema::parse_str(
+        r#"{"type":"record","name":"R","fields":[{"name":"t","type":{"type":"long","logicalType":"timestamp-millis"}}]}"#,
+    )
+    .expect("schema");
+    let validator = EventValidator::new(schema, 1).expect("validator");
+    assert!(
+        validator
+            .to_avro(&serde_json::json!({"t": i64::MAX / 1000}))
+            .is_ok()
+    );
+    let error = validator
+        .to_avro(&serde_json::json!({"t": i64::MAX / 1000 + 1}))
+        .expect_err("beyond microseconds");
+    assert_eq!(error.path, "t");
+}
