@@ -45,6 +45,10 @@ const RAW_V2 = RAW_SCHEMA.replace(POSITION, `${POSITION},
   {"name": "experiment", "type": ["null", {"type": "record", "name": "Experiment",
     "fields": [{"name": "name", "type": "string"}, {"name": "variant", "type": "int"}]}], "default": null}`);
 
+/** v2 with a field more inside the `experiment` record. */
+const VARIANT = '{"name": "variant", "type": "int"}';
+const RAW_V3 = RAW_V2.replace(VARIANT, `${VARIANT}, {"name": "bucket", "type": ["null", "long"], "default": null}`);
+
 let server, browser, page, work, ingest, ui, registry;
 
 /** Polls `check` until it returns a truthy value, or fails after `ms`. */
@@ -98,6 +102,12 @@ async function collect(events) {
 
 async function shot(name) {
   await page.screenshot({path: join(ARTIFACTS, `${name}.png`), fullPage: false});
+}
+
+/** The text of the first element `selector` matches now, or null: never waits for it. */
+async function textNow(selector) {
+  const element = await page.$(selector);
+  return element ? element.textContent() : null;
 }
 
 const value = async (testid) => Number(await page.getAttribute(`[data-testid="${testid}"]`, "data-value"));
@@ -336,6 +346,29 @@ test("a later schema version: the schemas page lists the columns it adds, the la
     ["price", "double", "event.price", String(v2Id)],
     ["experiment", "struct<name: string, variant: long>", "event.experiment", String(v2Id)],
   ]);
+
+  // v3 grows the experiment struct: the schemas page says so, and so does the lake's history.
+  const v3 = await fetch(`${registry}/subjects/${subject}/versions`, {
+    method: "POST", headers: {"content-type": "application/vnd.schemaregistry.v1+json"},
+    body: JSON.stringify({schema: RAW_V3}),
+  });
+  assert.equal(v3.status, 200, await v3.clone().text());
+  const v3Id = (await v3.json()).id;
+  assert.equal((await collect([{...event, id: 9_000_004,
+    event: {...event.event, experiment: {name: "checkout-button", variant: 1, bucket: 4}}}])).valid_count, 1);
+  await page.goto(`${ui}/#/schemas/${encodeURIComponent(subject)}`);
+  const grown = await eventually("v3's grown column listed", async () =>
+    (await textNow('[data-testid="columns-added"] tbody tr:first-child'))?.includes(`v3 · id ${v3Id}`) &&
+      textNow('[data-testid="columns-added"] [data-widened="experiment"]'));
+  assert.equal(grown, "experiment · event.experiment · struct<name: string, variant: long, bucket: long> " +
+    "(grown from struct<name: string, variant: long>)");
+  await page.goto(`${ui}/#/lake/events`);
+  const widened = await eventually("the growing commit in the schema history", async () =>
+    textNow('[data-testid="schema-history"] [data-widened="experiment"]'));
+  assert.equal(widened, `grown: experiment · struct<name: string, variant: long, bucket: long> · event.experiment · schema ${v2Id}`);
+  const addedThen = await textNow('[data-testid="schema-history"] tbody tr:nth-child(2) [data-column="experiment"]');
+  assert.equal(addedThen, `experiment · struct<name: string, variant: long> · event.experiment · schema ${v2Id}`,
+    "the commit that added the column shows the type it had then");
   await page.locator('[data-testid="schema-history"]').scrollIntoViewIfNeeded();
   await shot("lake-schema-history");
 });

@@ -60,12 +60,15 @@ pub struct CommitSummary {
 /// A commit's `metaData` action: the table's columns from then on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SchemaUpdate {
-    /// The table's top-level columns after the commit, in order.
-    pub columns: Vec<String>,
+    /// The table's top-level columns after the commit, in order: name and Delta type.
+    pub columns: Vec<(String, String)>,
     /// The columns the commit's info says it added: `operationMetrics.columns_added` of an
     /// append that brought new columns ([`LakeTable::append`]), the fields of an `ADD
     /// COLUMN` (a newer build's columns, added at open); `None` when it says nothing.
     pub declared_added: Option<Vec<String>>,
+    /// The struct columns the commit's info says it grew children in
+    /// (`operationMetrics.columns_widened` of an append); `None` when it says nothing.
+    pub declared_widened: Option<Vec<String>>,
 }
 
 /// One column of a table's schema.
@@ -203,11 +206,11 @@ fn summarize(version: u64, actions: Vec<Action>) -> CommitSummary {
         bytes_added: 0,
         schema: None,
     };
-    let mut declared_added = None;
+    let mut declared = (None, None);
     for action in actions {
         match action {
             Action::CommitInfo(info) => {
-                declared_added = declared_columns(&info);
+                declared = declared_columns(&info);
                 summary.timestamp_ms = info.in_commit_timestamp.or(info.timestamp);
                 summary.operation = info.operation;
             }
@@ -221,8 +224,12 @@ fn summarize(version: u64, actions: Vec<Action>) -> CommitSummary {
                 // A schema the kernel cannot read is not a column change we can show.
                 if let Ok(schema) = metadata.parse_schema() {
                     summary.schema = Some(SchemaUpdate {
-                        columns: schema.fields().map(|f| f.name().clone()).collect(),
+                        columns: schema
+                            .fields()
+                            .map(|f| (f.name().clone(), f.data_type().to_string()))
+                            .collect(),
                         declared_added: None,
+                        declared_widened: None,
                     });
                 }
             }
@@ -230,36 +237,44 @@ fn summarize(version: u64, actions: Vec<Action>) -> CommitSummary {
         }
     }
     if let Some(schema) = &mut summary.schema {
-        schema.declared_added = declared_added;
+        (schema.declared_added, schema.declared_widened) = declared;
     }
     summary
 }
 
-/// The columns a commit's info says it added: `operationMetrics.columns_added` (our
-/// appends) or the `fields` parameter of an `ADD COLUMN` (a JSON text of Delta fields).
-fn declared_columns(info: &CommitInfo) -> Option<Vec<String>> {
-    let names = |value: &serde_json::Value, key: Option<&str>| -> Option<Vec<String>> {
-        value
-            .as_array()?
-            .iter()
-            .map(|item| {
-                key.map_or(Some(item), |key| item.get(key))
-                    .and_then(|name| name.as_str().map(str::to_string))
-            })
-            .collect()
+/// The columns a commit's info says it added and widened: `operationMetrics.columns_added`
+/// and `columns_widened` (our appends), or the `fields` parameter of an `ADD COLUMN` (a
+/// JSON text of Delta fields).
+fn declared_columns(info: &CommitInfo) -> (Option<Vec<String>>, Option<Vec<String>>) {
+    let metrics = info.info.get("operationMetrics");
+    let metric = |key: &str| names(metrics?.get(key)?, None);
+    if let Some(added) = metric("columns_added") {
+        return (Some(added), metric("columns_widened"));
+    }
+    let fields = info
+        .operation_parameters
+        .as_ref()
+        .and_then(|parameters| parameters.get("fields"));
+    let added = match fields {
+        Some(serde_json::Value::String(text)) => serde_json::from_str(text)
+            .ok()
+            .and_then(|fields| names(&fields, Some("name"))),
+        Some(other) => names(other, Some("name")),
+        None => None,
     };
-    if let Some(added) = info
-        .info
-        .get("operationMetrics")
-        .and_then(|metrics| metrics.get("columns_added"))
-    {
-        return names(added, None);
-    }
-    let fields = info.operation_parameters.as_ref()?.get("fields")?;
-    match fields {
-        serde_json::Value::String(text) => names(&serde_json::from_str(text).ok()?, Some("name")),
-        other => names(other, Some("name")),
-    }
+    (added, None)
+}
+
+/// The strings of a JSON array, or of field `key` of each of its objects.
+fn names(value: &serde_json::Value, key: Option<&str>) -> Option<Vec<String>> {
+    value
+        .as_array()?
+        .iter()
+        .map(|item| {
+            key.map_or(Some(item), |key| item.get(key))
+                .and_then(|name| name.as_str().map(str::to_string))
+        })
+        .collect()
 }
 
 impl LakeTable {
@@ -398,10 +413,11 @@ mod tests {
         serde_json::json!({ "commitInfo": info }).to_string()
     }
 
-    fn metadata(columns: &[&str]) -> String {
+    /// A `metaData` action with `columns`: `(name, Delta type as JSON)`.
+    fn metadata(columns: &[(&str, serde_json::Value)]) -> String {
         let fields: Vec<_> = columns
             .iter()
-            .map(|c| serde_json::json!({"name": c, "type": "long", "nullable": true, "metadata": {}}))
+            .map(|(c, t)| serde_json::json!({"name": c, "type": t, "nullable": true, "metadata": {}}))
             .collect();
         let schema = serde_json::json!({"type": "struct", "fields": fields}).to_string();
         serde_json::json!({"metaData": {
@@ -426,10 +442,15 @@ mod tests {
             7,
             actions(&[
                 add(),
-                metadata(&["id", "price"]),
+                metadata(&[
+                    ("id", "long".into()),
+                    ("price", "double".into()),
+                    ("experiment", experiment()),
+                ]),
                 commit_info(
                     "WRITE",
-                    serde_json::json!({"operationMetrics": {"num_added_rows": 3, "columns_added": ["price"]}}),
+                    serde_json::json!({"operationMetrics": {"num_added_rows": 3,
+                        "columns_added": ["price"], "columns_widened": ["experiment"]}}),
                 ),
             ]),
         );
@@ -437,8 +458,16 @@ mod tests {
         assert_eq!(
             commit.schema,
             Some(SchemaUpdate {
-                columns: vec!["id".into(), "price".into()],
+                columns: vec![
+                    ("id".into(), "long".into()),
+                    ("price".into(), "double".into()),
+                    (
+                        "experiment".into(),
+                        "struct<name: string, bucket: long>".into()
+                    ),
+                ],
                 declared_added: Some(vec!["price".into()]),
+                declared_widened: Some(vec!["experiment".into()]),
             })
         );
         let plain = summarize(
@@ -454,7 +483,7 @@ mod tests {
         let commit = summarize(
             3,
             actions(&[
-                metadata(&["id", "bot_kind"]),
+                metadata(&[("id", "long".into()), ("bot_kind", "string".into())]),
                 commit_info(
                     "ADD COLUMN",
                     serde_json::json!({"operationParameters": {"fields": fields}}),
@@ -463,6 +492,15 @@ mod tests {
         );
         let schema = commit.schema.expect("metaData");
         assert_eq!(schema.declared_added, Some(vec!["bot_kind".to_string()]));
+        assert_eq!(schema.declared_widened, None);
+    }
+
+    /// A struct type as a Delta schema writes it.
+    fn experiment() -> serde_json::Value {
+        serde_json::json!({"type": "struct", "fields": [
+            {"name": "name", "type": "string", "nullable": true, "metadata": {}},
+            {"name": "bucket", "type": "long", "nullable": true, "metadata": {}},
+        ]})
     }
 
     #[test]

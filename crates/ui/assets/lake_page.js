@@ -81,20 +81,21 @@ function tableDetail(t) {
 function schemaHistory(t) {
   const history = t.schema_history;
   const byName = Object.fromEntries(t.columns.map((c) => [c.name, c]));
-  const describe = (name) => {
-    const c = byName[name];
-    if (!c) return name;
-    return [name, c.type, c.avro_path, c.schema_id != null ? `schema ${c.schema_id}` : null].filter(Boolean).join(" · ");
+  // The type the commit gave the column; the Avro path and schema id it has now.
+  const describe = ({name, type}) => {
+    const c = byName[name] || {};
+    return [name, type, c.avro_path, c.schema_id != null ? `schema ${c.schema_id}` : null].filter(Boolean).join(" · ");
   };
-  const list = (names) => {
-    const items = names.map((n) => h("div", {"data-column": n}, describe(n)));
-    return names.length > 8
-      ? h("details", {}, h("summary", {}, `${names.length} columns`), h("div", {class: "mono small"}, items))
+  const list = (columns) => {
+    const items = columns.map((c) => h("div", {"data-column": c.name}, describe(c)));
+    return columns.length > 8
+      ? h("details", {}, h("summary", {}, `${columns.length} columns`), h("div", {class: "mono small"}, items))
       : h("div", {class: "mono small"}, items);
   };
   const rows = [...history.changes].reverse();
   if (history.columns_before.length) {
-    rows.push({version: null, columns_added: history.columns_before, columns_removed: []});
+    const before = history.columns_before.map((name) => ({name, type: byName[name]?.type}));
+    rows.push({version: null, columns_added: before, columns_widened: [], columns_removed: []});
   }
   const behind = history.read_to < t.version;
   return h("div", {},
@@ -106,6 +107,7 @@ function schemaHistory(t) {
         : h("span", {class: "small"}, fmtTime(c.timestamp_ms)))},
       {label: "Operation", value: (c) => (c.operation ? h("span", {class: "badge"}, c.operation) : "")},
       {label: "Columns added", value: (c) => [list(c.columns_added),
+        c.columns_widened.map((w) => h("div", {class: "mono small", "data-widened": w.name}, `grown: ${describe(w)}`)),
         c.columns_removed.length ? h("div", {class: "small error"}, `removed: ${c.columns_removed.join(", ")}`) : null]},
     ], rows, {testid: "schema-history"})));
 }

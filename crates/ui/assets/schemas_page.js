@@ -78,15 +78,18 @@ function columnsPanel(view) {
   const rows = [...view.versions].reverse();
   return h("div", {class: "panel"},
     h("h2", {}, `Columns each version adds to ${view.table}`),
-    h("p", {class: "small muted"}, "A field no earlier version has becomes a column of its own; later versions keep it. ",
+    h("p", {class: "small muted"}, "A field no earlier version has becomes a column of its own; later versions keep it. " +
+      "Fields added inside a record grow its column. ",
       h("a", {href: `#/lake/${view.table}`}, `The ${view.table} table's schema and history`), "."),
     table([
       {label: "Version", value: (v) => h("span", {class: "mono"}, `v${v.version} · id ${v.id}`)},
       {label: "Columns added (column · Avro path · type)", value: (v) => v.error
         ? h("span", {class: "error small", "data-testid": "version-error"}, `its records cannot land: ${v.error}`)
-        : v.columns_added.length
-          ? h("div", {class: "mono small"}, v.columns_added.map((c) =>
-            h("div", {"data-column": c.column}, `${c.column} · ${c.path} · ${c.type}`)))
+        : v.columns_added.length || v.columns_widened.length
+          ? h("div", {class: "mono small"},
+            v.columns_added.map((c) => h("div", {"data-column": c.column}, `${c.column} · ${c.path} · ${c.type}`)),
+            v.columns_widened.map((c) => h("div", {"data-widened": c.column},
+              `${c.column} · ${c.path} · ${c.type} `, h("span", {class: "muted"}, `(grown from ${c.was})`))))
           : h("span", {class: "muted small"}, "none")},
     ], rows, {testid: "columns-added"}));
 }

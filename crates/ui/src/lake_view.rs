@@ -111,8 +111,28 @@ struct SchemaChangeView {
     version: i64,
     timestamp_ms: Option<i64>,
     operation: Option<String>,
-    columns_added: Vec<String>,
+    /// With their Delta types then.
+    columns_added: Vec<ChangedColumnView>,
+    /// Struct columns that grew children, with their Delta types after the commit.
+    columns_widened: Vec<ChangedColumnView>,
     columns_removed: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct ChangedColumnView {
+    name: String,
+    #[serde(rename = "type")]
+    data_type: String,
+}
+
+fn changed_columns(columns: &[(String, String)]) -> Vec<ChangedColumnView> {
+    columns
+        .iter()
+        .map(|(name, data_type)| ChangedColumnView {
+            name: name.clone(),
+            data_type: data_type.clone(),
+        })
+        .collect()
 }
 
 #[derive(Debug, Serialize)]
@@ -275,7 +295,7 @@ async fn schema_history(
     let accounted: std::collections::HashSet<&str> = history
         .changes()
         .iter()
-        .flat_map(|c| c.columns_added.iter().map(String::as_str))
+        .flat_map(|c| c.columns_added.iter().map(|(name, _)| name.as_str()))
         .collect();
     Ok(SchemaHistoryView {
         changes: history
@@ -285,7 +305,8 @@ async fn schema_history(
                 version: c.version,
                 timestamp_ms: c.timestamp_ms,
                 operation: c.operation.clone(),
-                columns_added: c.columns_added.clone(),
+                columns_added: changed_columns(&c.columns_added),
+                columns_widened: changed_columns(&c.columns_widened),
                 columns_removed: c.columns_removed.clone(),
             })
             .collect(),

@@ -1,11 +1,12 @@
 //! Subjects, their versions and compatibility levels, and a diff between two versions.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Path, State};
 use clickstream_event::{RAW_TOPIC, value_subject};
-use clickstream_lake::avro::{SubjectVersion, columns_added};
+use clickstream_lake::avro::{PlannedColumn, SubjectVersion, columns_by_version};
 use clickstream_lake::{TableKind, delta_type_name};
 use clickstream_registry::{RegisteredSchema, RegistryClient, RegistryError, VersionSpec};
 use serde::{Deserialize, Serialize};
@@ -137,7 +138,7 @@ pub(crate) async fn diff(
 }
 
 /// `GET /api/ui/schemas/{subject}/columns`: what each version of the raw subject adds to
-/// `events`.
+/// `events` and which struct columns it grows.
 #[derive(Debug, Serialize)]
 pub(crate) struct ColumnsView {
     subject: String,
@@ -147,24 +148,41 @@ pub(crate) struct ColumnsView {
     versions: Vec<VersionColumns>,
 }
 
-/// The `events` columns one version adds.
+/// The `events` columns one version adds and grows.
 #[derive(Debug, Serialize)]
 struct VersionColumns {
     version: u32,
     id: u32,
     /// Columns for fields no earlier version has (empty: none); empty too when `error`.
-    columns_added: Vec<AddedColumn>,
+    columns_added: Vec<ColumnView>,
+    /// Struct columns it gives new children (fields added inside a record), with `was`,
+    /// their type before it.
+    columns_widened: Vec<ColumnView>,
     /// Why the version's records cannot land (they become dead letters), if they cannot.
     error: Option<String>,
 }
 
-/// A column a version adds: its name, the Avro path it holds and its Delta type.
+/// A column a version adds or grows: its name, the Avro path it holds and its Delta type
+/// (and, grown, the type it had before).
 #[derive(Debug, Serialize)]
-struct AddedColumn {
+struct ColumnView {
     column: String,
     path: String,
     #[serde(rename = "type")]
     data_type: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    was: Option<String>,
+}
+
+impl ColumnView {
+    fn new(column: PlannedColumn, was: Option<String>) -> ColumnView {
+        ColumnView {
+            column: column.field.name().clone(),
+            data_type: delta_type_name(column.field.data_type()),
+            path: column.path,
+            was,
+        }
+    }
 }
 
 /// `GET /api/ui/schemas/{subject}/columns`
@@ -191,29 +209,41 @@ pub(crate) async fn columns(
         .iter()
         .filter_map(|(_, _, schema)| schema.as_ref().ok().cloned())
         .collect();
+    let mut planned: HashMap<u32, _> = columns_by_version(&history)
+        .into_iter()
+        .map(|v| (v.version, v.changes))
+        .collect();
     let versions = fetched
         .into_iter()
         .map(|(version, id, schema)| {
-            let added = schema.and_then(|_| columns_added(&history, version));
-            let (columns_added, error) = match added {
-                Ok(columns) => (
-                    columns
+            let changes = schema.and_then(|_| {
+                planned
+                    .remove(&version)
+                    .unwrap_or_else(|| Err(format!("version {version} was not planned")))
+            });
+            match changes {
+                Ok(changes) => VersionColumns {
+                    version,
+                    id,
+                    columns_added: changes
+                        .added
                         .into_iter()
-                        .map(|c| AddedColumn {
-                            column: c.field.name().clone(),
-                            data_type: delta_type_name(c.field.data_type()),
-                            path: c.path,
-                        })
+                        .map(|c| ColumnView::new(c, None))
                         .collect(),
-                    None,
-                ),
-                Err(reason) => (Vec::new(), Some(reason)),
-            };
-            VersionColumns {
-                version,
-                id,
-                columns_added,
-                error,
+                    columns_widened: changes
+                        .widened
+                        .into_iter()
+                        .map(|(c, was)| ColumnView::new(c, Some(delta_type_name(&was))))
+                        .collect(),
+                    error: None,
+                },
+                Err(reason) => VersionColumns {
+                    version,
+                    id,
+                    columns_added: Vec::new(),
+                    columns_widened: Vec::new(),
+                    error: Some(reason),
+                },
             }
         })
         .collect();

@@ -1,7 +1,7 @@
-//! Schemas are data, as the UI shows them: after records of a later raw version land, the
-//! schemas API says which `events` columns each version added, the lake API lists the
-//! table's columns with their Avro paths and the commit that added them, and `clickstream
-//! sql --format csv` prints the new nested columns.
+//! Schemas are data, as the UI shows them: after records of later raw versions land, the
+//! schemas API says which `events` columns each version added or grew, the lake API lists
+//! the table's columns with their Avro paths and the commits that added or grew them, and
+//! `clickstream sql --format csv` prints the new nested columns.
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -34,6 +34,20 @@ async fn get_ok(t: &TestPipeline, path: &str) -> Value {
     assert_eq!(status, 200, "{path}: {body}");
     body
 }
+
+/// The tests' v2 with a field more inside the `experiment` record.
+fn v3_grown() -> String {
+    let variant = r#"{"name": "variant", "type": "int"}"#;
+    let fields = V2_FIELDS.replace(
+        variant,
+        &format!(r#"{variant}, {{"name": "bucket", "type": ["null", "long"], "default": null}}"#),
+    );
+    assert_ne!(fields, V2_FIELDS);
+    raw_with(&fields)
+}
+
+const EXPERIMENT_V2: &str = "struct<name: string, variant: long>";
+const EXPERIMENT_V3: &str = "struct<name: string, variant: long, bucket: long>";
 
 async fn post_events(t: &TestPipeline, events: &[Value]) {
     let answer = json_body(t.collect(serde_json::to_vec(events).expect("json")).await).await;
@@ -94,6 +108,20 @@ async fn the_schemas_api_says_which_events_columns_each_version_added() {
         .map(|(column, kind)| json!({"column": column, "path": format!("event.{column}"), "type": kind}))
         .collect();
     assert_eq!(versions[1]["columns_added"], json!(expected));
+    assert_eq!(versions[1]["columns_widened"], json!([]));
+
+    // A field inside the record grows its column.
+    let v3_id = register(&t, &v3_grown())
+        .await
+        .expect("v3 is backward compatible");
+    let columns = get_ok(&t, &format!("/api/ui/schemas/{subject}/columns")).await;
+    let v3 = &columns["versions"][2];
+    assert_eq!(v3["id"], v3_id);
+    assert_eq!(v3["columns_added"], json!([]));
+    assert_eq!(
+        v3["columns_widened"],
+        json!([{"column": "experiment", "path": "event.experiment", "type": EXPERIMENT_V3, "was": EXPERIMENT_V2}])
+    );
 
     // A version whose `price` is a string cannot share the double column: the page says
     // why its records cannot land, and that it adds nothing.
@@ -105,12 +133,12 @@ async fn the_schemas_api_says_which_events_columns_each_version_added() {
         .await
         .expect("config");
     assert!(set.status().is_success());
-    let v3 = raw_with(r#"{"name": "price", "type": ["null", "string"], "default": null}"#);
-    register(&t, &v3).await.expect("NONE accepts anything");
+    let v4 = raw_with(r#"{"name": "price", "type": ["null", "string"], "default": null}"#);
+    register(&t, &v4).await.expect("NONE accepts anything");
     let columns = get_ok(&t, &format!("/api/ui/schemas/{subject}/columns")).await;
-    let v3 = &columns["versions"][2];
-    assert_eq!(v3["columns_added"], json!([]));
-    let reason = v3["error"].as_str().expect("a reason");
+    let v4 = &columns["versions"][3];
+    assert_eq!(v4["columns_added"], json!([]));
+    let reason = v4["error"].as_str().expect("a reason");
     assert!(reason.contains("field 'event.price'"), "{reason}");
 
     let (status, body) = get(
@@ -124,8 +152,23 @@ async fn the_schemas_api_says_which_events_columns_each_version_added() {
 }
 
 #[tokio::test]
-async fn the_lake_api_shows_the_schema_and_the_commit_that_added_each_column() {
+async fn the_lake_api_shows_the_schema_and_the_commits_that_added_and_grew_columns() {
     let (t, v2_id) = evolved_pipeline().await;
+    // Look once before v3: a later look reads on from there.
+    let before = get_ok(&t, "/api/ui/lake/events").await;
+    assert_eq!(
+        before["schema_history"]["changes"].as_array().map(Vec::len),
+        Some(2),
+        "{before}"
+    );
+    register(&t, &v3_grown())
+        .await
+        .expect("v3 is backward compatible");
+    let mut grown = event_with(20, v2_values(20));
+    grown["event"]["experiment"]["bucket"] = json!(7);
+    post_events(&t, &[grown]).await;
+    t.wait_for_count("SELECT count(*) AS n FROM events", 7)
+        .await;
     let table = get_ok(&t, "/api/ui/lake/events").await;
     let columns = table["columns"].as_array().expect("columns");
     let column = |name: &str| -> &Value {
@@ -139,6 +182,11 @@ async fn the_lake_api_shows_the_schema_and_the_commit_that_added_each_column() {
         &json!({"name": "id", "type": "long", "nullable": false, "avro_path": null, "schema_id": null})
     );
     for (name, kind) in V2_COLUMNS {
+        let kind = if name == "experiment" {
+            EXPERIMENT_V3
+        } else {
+            kind
+        };
         assert_eq!(
             column(name),
             &json!({"name": name, "type": kind, "nullable": true,
@@ -157,8 +205,8 @@ async fn the_lake_api_shows_the_schema_and_the_commit_that_added_each_column() {
     let changes = history["changes"].as_array().expect("changes");
     assert_eq!(
         changes.len(),
-        2,
-        "the creation and the append that evolved it: {changes:?}"
+        3,
+        "the creation and the appends that evolved it: {changes:?}"
     );
     assert_eq!(
         (&changes[0]["version"], &changes[0]["operation"]),
@@ -166,19 +214,40 @@ async fn the_lake_api_shows_the_schema_and_the_commit_that_added_each_column() {
     );
     let created: Vec<&str> = changes[0]["columns_added"]
         .as_array()
-        .expect("names")
+        .expect("columns")
         .iter()
-        .filter_map(Value::as_str)
+        .filter_map(|c| c["name"].as_str())
         .collect();
     assert!(created.starts_with(&["id", "type"]), "{created:?}");
+    assert_eq!(
+        changes[0]["columns_added"][0],
+        json!({"name": "id", "type": "long"})
+    );
     assert!(!created.contains(&"price"));
     let evolved = &changes[1];
     assert_eq!(evolved["operation"], "WRITE");
-    assert_eq!(
-        evolved["columns_added"],
-        json!(V2_COLUMNS.map(|(name, _)| name))
-    );
+    // Each with its type then: experiment before v3 grew it.
+    let expected: Vec<Value> = V2_COLUMNS
+        .iter()
+        .map(|(name, kind)| json!({"name": name, "type": kind}))
+        .collect();
+    assert_eq!(evolved["columns_added"], json!(expected));
+    assert_eq!(evolved["columns_widened"], json!([]));
     assert!(evolved["timestamp_ms"].as_i64().is_some());
+    let widened = &changes[2];
+    assert_eq!(
+        (
+            &widened["operation"],
+            &widened["columns_added"],
+            &widened["columns_widened"]
+        ),
+        (
+            &json!("WRITE"),
+            &json!([]),
+            &json!([{"name": "experiment", "type": EXPERIMENT_V3}])
+        )
+    );
+    assert!(widened["version"].as_i64() > evolved["version"].as_i64());
     // It is one of the table's commits, the one that carried the first v2 rows.
     let commit = table["commits"]
         .as_array()

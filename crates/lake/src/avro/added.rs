@@ -1,47 +1,94 @@
-//! Which `events` columns each version of the raw subject adds, as the schemas page shows
-//! them: the columns [`WriterPlan`] gives the version whose Avro path no earlier version
-//! has.
+//! What each version of the raw subject does to the `events` columns, as the schemas page
+//! shows it: the columns [`WriterPlan`] gives the version whose Avro path no earlier
+//! version has, and the struct columns it grows with fields inside a record.
+
+use deltalake::arrow::datatypes::DataType;
 
 use super::plan::{PlannedColumn, SCHEMA_ID_KEY, SubjectVersion, WriterPlan};
 use crate::TableKind;
 
-/// The `events` columns version `version` of the subject adds, named and typed as the
-/// processor plans them on a table with this build's columns (`history` in any order,
-/// versions after `version` ignored). A path an earlier version already has adds nothing,
+/// What one version of the subject does to the `events` columns.
+#[derive(Debug, Clone)]
+pub struct VersionColumns {
+    /// Version number within the subject.
+    pub version: u32,
+    /// Registry id of its schema.
+    pub id: u32,
+    /// The columns it adds and grows, or why its records cannot land (a field whose type
+    /// conflicts with an earlier version's column: the reason their dead letters carry).
+    pub changes: Result<ColumnChanges, String>,
+}
+
+/// The columns one version adds and grows.
+#[derive(Debug, Clone)]
+pub struct ColumnChanges {
+    /// Columns for the paths no earlier version has, in field order.
+    pub added: Vec<PlannedColumn>,
+    /// Struct columns it gives new children (fields added inside a record), with their
+    /// type before it.
+    pub widened: Vec<(PlannedColumn, DataType)>,
+}
+
+/// What each version in `history` (any order) does to the `events` columns of a table
+/// with this build's columns, oldest version first: each planned as the processor plans
+/// it against the versions up to it. A path an earlier version already has adds nothing,
 /// even when a version in between dropped it: the column stays in the table.
-///
-/// `Err` when `version` is not in `history`, or when its records cannot land (a field
-/// whose type conflicts with an earlier version's column): the reason their dead letters
-/// carry.
-pub fn columns_added(
-    history: &[SubjectVersion],
-    version: u32,
-) -> Result<Vec<PlannedColumn>, String> {
-    let Some(this) = history.iter().find(|v| v.version == version) else {
-        return Err(format!(
-            "version {version} is not among the subject's versions"
-        ));
-    };
-    let up_to: Vec<SubjectVersion> = history
+pub fn columns_by_version(history: &[SubjectVersion]) -> Vec<VersionColumns> {
+    let mut versions: Vec<&SubjectVersion> = history.iter().collect();
+    versions.sort_by_key(|v| v.version);
+    let table = TableKind::Events.arrow_schema();
+    let plans: Vec<Result<WriterPlan, String>> = versions
         .iter()
-        .filter(|v| v.version <= version)
-        .cloned()
+        .map(|this| {
+            let up_to: Vec<SubjectVersion> = versions
+                .iter()
+                .filter(|v| v.version <= this.version)
+                .map(|v| (*v).clone())
+                .collect();
+            WriterPlan::new(&table, &up_to, this.id, &this.schema)
+        })
         .collect();
-    let plan = WriterPlan::new(
-        &TableKind::Events.arrow_schema(),
-        &up_to,
-        this.id,
-        &this.schema,
-    )?;
+    versions
+        .iter()
+        .enumerate()
+        .map(|(index, this)| VersionColumns {
+            version: this.version,
+            id: this.id,
+            changes: plans[index]
+                .as_ref()
+                .map(|plan| changes(plan, this.id, &plans[..index]))
+                .map_err(Clone::clone),
+        })
+        .collect()
+}
+
+/// What `plan` (of schema `id`) changes against the plans of the versions before it.
+fn changes(plan: &WriterPlan, id: u32, earlier: &[Result<WriterPlan, String>]) -> ColumnChanges {
     // A column carries the id of the earliest version with its path (ids are unique
     // within a subject: registering a schema again returns its existing version).
-    let own_id = this.id.to_string();
-    Ok(plan
-        .columns()
-        .iter()
-        .filter(|c| c.field.metadata().get(SCHEMA_ID_KEY) == Some(&own_id))
-        .cloned()
-        .collect())
+    let own_id = id.to_string();
+    let mut added = Vec::new();
+    let mut widened = Vec::new();
+    for column in plan.columns() {
+        if column.field.metadata().get(SCHEMA_ID_KEY) == Some(&own_id) {
+            added.push(column.clone());
+            continue;
+        }
+        // The column's type so far: the latest earlier version with the path has it
+        // merged over every version up to it. Versions whose records cannot land are
+        // passed over.
+        let before = earlier.iter().rev().find_map(|plan| {
+            let plan = plan.as_ref().ok()?;
+            let same = plan.columns().iter().find(|c| c.path == column.path)?;
+            Some(same.field.data_type().clone())
+        });
+        if let Some(before) = before
+            && before != *column.field.data_type()
+        {
+            widened.push((column.clone(), before));
+        }
+    }
+    ColumnChanges { added, widened }
 }
 
 #[cfg(test)]
@@ -78,10 +125,19 @@ mod tests {
     const PRICE: &str = r#"{"name": "price", "type": ["null", "double"], "default": null}"#;
     const TIER: &str = r#"{"name": "tier", "type": ["null", "string"], "default": null}"#;
 
+    fn changes(history: &[SubjectVersion], version: u32) -> Result<ColumnChanges, String> {
+        columns_by_version(history)
+            .into_iter()
+            .find(|v| v.version == version)
+            .expect("the version")
+            .changes
+    }
+
     /// `(column, path, type)` of what `version` adds.
     fn added(history: &[SubjectVersion], version: u32) -> Vec<(String, String, DataType)> {
-        columns_added(history, version)
+        changes(history, version)
             .expect("plans")
+            .added
             .into_iter()
             .map(|c| {
                 assert_eq!(c.field.metadata().get(AVRO_PATH_KEY), Some(&c.path));
@@ -155,9 +211,55 @@ mod tests {
                 r#"{"name": "price", "type": ["null", "string"], "default": null}"#,
             ),
         ];
-        let reason = columns_added(&history, 3).expect_err("conflict");
+        let reason = changes(&history, 3).expect_err("conflict");
         assert!(reason.contains("field 'event.price'"), "{reason}");
-        let missing = columns_added(&history, 5).expect_err("no such version");
-        assert!(missing.contains("version 5"), "{missing}");
+        let versions: Vec<(u32, u32)> = columns_by_version(&history)
+            .iter()
+            .map(|v| (v.version, v.id))
+            .collect();
+        assert_eq!(versions, vec![(1, 1), (2, 7), (3, 8)]);
+    }
+
+    #[test]
+    fn a_field_added_inside_a_record_grows_its_column() {
+        let experiment = |extra: &str| {
+            format!(
+                r#"{{"name": "experiment", "type": ["null", {{"type": "record", "name": "Experiment",
+                    "fields": [{{"name": "name", "type": "string"}}{extra}]}}], "default": null}}"#
+            )
+        };
+        let bucket = r#", {"name": "bucket", "type": ["null", "long"], "default": null}"#;
+        let history = [
+            version(1, 1, ""),
+            version(2, 7, &experiment("")),
+            version(3, 8, &format!("{}, {PRICE}", experiment(bucket))),
+            // Dropping the field again narrows nothing.
+            version(4, 9, &experiment("")),
+        ];
+        let v3 = changes(&history, 3).expect("plans");
+        assert_eq!(
+            v3.added
+                .iter()
+                .map(|c| c.field.name().as_str())
+                .collect::<Vec<_>>(),
+            vec!["price"]
+        );
+        let [(grown, before)] = v3.widened.as_slice() else {
+            panic!("one grown column: {:?}", v3.widened);
+        };
+        assert_eq!(grown.field.name(), "experiment");
+        let names = |t: &DataType| -> Vec<String> {
+            match t {
+                DataType::Struct(fields) => fields.iter().map(|f| f.name().clone()).collect(),
+                other => panic!("a struct: {other}"),
+            }
+        };
+        assert_eq!(names(before), vec!["name".to_string()]);
+        assert_eq!(
+            names(grown.field.data_type()),
+            vec!["name".to_string(), "bucket".to_string()]
+        );
+        let v4 = changes(&history, 4).expect("plans");
+        assert!(v4.added.is_empty() && v4.widened.is_empty(), "{v4:?}");
     }
 }

@@ -14,7 +14,7 @@ mod plan;
 mod tests;
 mod widen;
 
-pub use added::columns_added;
+pub use added::{ColumnChanges, VersionColumns, columns_by_version};
 pub use builder::ColumnBuilder;
 pub use mapping::{Names, Scope, collect_names, holds, merge_types};
 pub use plan::{

@@ -11,8 +11,12 @@ pub struct SchemaChange {
     pub timestamp_ms: Option<i64>,
     /// Operation (`CREATE TABLE`, `WRITE`, `ADD COLUMN`...), if recorded.
     pub operation: Option<String>,
-    /// Columns the commit added, in the table's order (every column for the creation).
-    pub columns_added: Vec<String>,
+    /// Columns the commit added, in the table's order (every column for the creation),
+    /// with their Delta types then.
+    pub columns_added: Vec<(String, String)>,
+    /// Columns whose type the commit changed (struct columns that grew children), with
+    /// their Delta types after it.
+    pub columns_widened: Vec<(String, String)>,
     /// Columns the commit dropped (none of the lake's own writers does).
     pub columns_removed: Vec<String>,
 }
@@ -20,15 +24,17 @@ pub struct SchemaChange {
 /// The commits that changed a table's columns, followed through the log in version order
 /// ([`Self::extend`]), so a reader keeps it and reads only the commits since.
 ///
-/// A change is the difference between a commit's `metaData` schema and the previous one.
-/// When the previous one was never read (the history starts after the table's creation,
-/// or the log was cleaned up before it), the commit's own word is taken
-/// ([`SchemaUpdate::declared_added`]).
+/// A change is the difference between a commit's `metaData` schema and the previous one:
+/// names new to it, names gone, names whose type differs. When the previous one was never
+/// read (the history starts after the table's creation, or the log was cleaned up before
+/// it), the commit's own word is taken ([`crate::SchemaUpdate::declared_added`] and
+/// `declared_widened`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SchemaHistory {
     read_to: i64,
     read_from: Option<i64>,
-    columns: Option<Vec<String>>,
+    /// The latest schema read: column names and Delta types.
+    columns: Option<Vec<(String, String)>>,
     changes: Vec<SchemaChange>,
 }
 
@@ -76,24 +82,45 @@ impl SchemaHistory {
                 .operation
                 .as_deref()
                 .is_some_and(|op| op.starts_with("CREATE"));
-        let missing_from = |have: &[String], wanted: &[String]| -> Vec<String> {
-            wanted
+        let type_in = |columns: &[(String, String)], name: &str| {
+            columns
                 .iter()
-                .filter(|c| !have.contains(c))
+                .find(|(n, _)| n == name)
+                .map(|(_, t)| t.clone())
+        };
+        let select = |columns: &[(String, String)], keep: &dyn Fn(&str, &str) -> bool| {
+            columns
+                .iter()
+                .filter(|(name, data_type)| keep(name, data_type))
                 .cloned()
+                .collect::<Vec<_>>()
+        };
+        let now = &update.columns;
+        let declared = |names: &Option<Vec<String>>| {
+            let names = names.as_deref().unwrap_or_default();
+            select(now, &|name, _| names.iter().any(|n| n == name))
+        };
+        let (columns_added, columns_widened) = match (&self.columns, created) {
+            (_, true) => (now.clone(), Vec::new()),
+            (Some(before), false) => (
+                select(now, &|name, _| type_in(before, name).is_none()),
+                select(now, &|name, data_type| {
+                    type_in(before, name).is_some_and(|was| was != data_type)
+                }),
+            ),
+            (None, false) => (
+                declared(&update.declared_added),
+                declared(&update.declared_widened),
+            ),
+        };
+        let columns_removed = self.columns.as_deref().map_or_else(Vec::new, |before| {
+            select(before, &|name, _| type_in(now, name).is_none())
+                .into_iter()
+                .map(|(name, _)| name)
                 .collect()
-        };
-        let columns_added = match (&self.columns, created) {
-            (_, true) => update.columns.clone(),
-            (Some(before), false) => missing_from(before, &update.columns),
-            (None, false) => update.declared_added.clone().unwrap_or_default(),
-        };
-        let columns_removed = self
-            .columns
-            .as_deref()
-            .map_or_else(Vec::new, |before| missing_from(&update.columns, before));
-        self.columns = Some(update.columns.clone());
-        if columns_added.is_empty() && columns_removed.is_empty() {
+        });
+        self.columns = Some(now.clone());
+        if columns_added.is_empty() && columns_widened.is_empty() && columns_removed.is_empty() {
             return;
         }
         self.changes.push(SchemaChange {
@@ -101,6 +128,7 @@ impl SchemaHistory {
             timestamp_ms: commit.timestamp_ms,
             operation: commit.operation.clone(),
             columns_added,
+            columns_widened,
             columns_removed,
         });
     }
@@ -126,10 +154,13 @@ mod tests {
     use super::*;
     use crate::SchemaUpdate;
 
-    fn summary(
+    /// A commit; with `columns` (`name` or `name:type`, `long` by default) it sets the
+    /// schema, saying it added `declared` when given.
+    fn commit(
         version: i64,
         operation: &str,
-        schema: Option<(&[&str], Option<&[&str]>)>,
+        columns: Option<&str>,
+        declared: &[&str],
     ) -> CommitSummary {
         let owned = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
         CommitSummary {
@@ -140,79 +171,94 @@ mod tests {
             files_added: 0,
             files_removed: 0,
             bytes_added: 0,
-            schema: schema.map(|(columns, declared)| SchemaUpdate {
-                columns: owned(columns),
-                declared_added: declared.map(owned),
+            schema: columns.map(|columns| SchemaUpdate {
+                columns: columns
+                    .split_whitespace()
+                    .map(|c| {
+                        let (name, data_type) = c.split_once(':').unwrap_or((c, "long"));
+                        (name.to_string(), data_type.to_string())
+                    })
+                    .collect(),
+                declared_added: (!declared.is_empty()).then(|| owned(declared)),
+                declared_widened: None,
             }),
         }
     }
 
-    fn added(history: &SchemaHistory) -> Vec<(i64, Vec<String>)> {
+    /// `(version, added, widened)` of each change, columns as `name:type`.
+    fn changes(history: &SchemaHistory) -> Vec<(i64, String, String)> {
+        let text = |columns: &[(String, String)]| {
+            columns
+                .iter()
+                .map(|(name, data_type)| format!("{name}:{data_type}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
         history
             .changes()
             .iter()
-            .map(|c| (c.version, c.columns_added.clone()))
+            .map(|c| (c.version, text(&c.columns_added), text(&c.columns_widened)))
             .collect()
     }
 
     #[test]
-    fn the_history_holds_the_creation_and_each_commit_that_added_columns() {
+    fn the_history_holds_the_creation_and_each_commit_that_added_or_grew_columns() {
         let mut history = SchemaHistory::new();
         history.extend(
             &[
-                summary(0, "CREATE TABLE", Some((&["id", "type"], None))),
-                summary(1, "WRITE", None),
+                commit(0, "CREATE TABLE", Some("id type"), &[]),
+                commit(1, "WRITE", None, &[]),
             ],
             1,
         );
         // Read on later: a commit read already is ignored; version 4 was cleaned up.
         history.extend(
             &[
-                summary(1, "WRITE", Some((&["id"], None))),
-                summary(2, "ADD COLUMN", Some((&["id", "type", "bot"], None))),
-                summary(3, "SET TBLPROPERTIES", Some((&["id", "type", "bot"], None))),
-                summary(
-                    5,
-                    "WRITE",
-                    Some((&["id", "type", "bot", "price"], Some(&["x"]))),
-                ),
+                commit(1, "WRITE", Some("id"), &[]),
+                commit(2, "ADD COLUMN", Some("id type bot"), &[]),
+                commit(3, "SET TBLPROPERTIES", Some("id type bot"), &[]),
+                commit(5, "WRITE", Some("id type bot e:struct<a>"), &["x"]),
+                commit(6, "WRITE", Some("id type bot e:struct<a,b>"), &[]),
             ],
-            6,
+            7,
         );
+        let (none, one) = (String::new, |s: &str| s.to_string());
         assert_eq!(
-            added(&history),
+            changes(&history),
             vec![
-                (0, vec!["id".to_string(), "type".to_string()]),
-                (2, vec!["bot".to_string()]),
-                (5, vec!["price".to_string()]),
+                (0, one("id:long type:long"), none()),
+                (2, one("bot:long"), none()),
+                (5, one("e:struct<a>"), none()),
+                (6, none(), one("e:struct<a,b>")),
             ],
             "the schema read before wins over what a commit says"
         );
-        assert_eq!((history.read_from(), history.read_to()), (Some(0), 6));
+        assert_eq!((history.read_from(), history.read_to()), (Some(0), 7));
         assert_eq!(history.changes()[2].timestamp_ms, Some(5000));
     }
 
     #[test]
     fn a_history_that_starts_late_takes_each_commits_word_then_the_difference() {
         let mut history = SchemaHistory::new();
+        let mut widening = commit(40, "WRITE", Some("id price e:struct<a,b>"), &["price"]);
+        if let Some(schema) = &mut widening.schema {
+            schema.declared_widened = Some(vec!["e".to_string()]);
+        }
         history.extend(
             &[
-                summary(40, "WRITE", Some((&["id", "price"], Some(&["price"])))),
-                summary(
-                    41,
-                    "WRITE",
-                    Some((&["id", "price", "tier"], Some(&["tier"]))),
-                ),
-                summary(42, "OVERWRITE", Some((&["id", "tier"], None))),
+                widening,
+                commit(41, "WRITE", Some("id price e:struct<a,b> tier"), &["tier"]),
+                commit(42, "OVERWRITE", Some("id e:struct<a,b> tier"), &[]),
             ],
             42,
         );
+        let (none, one) = (String::new, |s: &str| s.to_string());
         assert_eq!(
-            added(&history),
+            changes(&history),
             vec![
-                (40, vec!["price".to_string()]),
-                (41, vec!["tier".to_string()]),
-                (42, vec![]),
+                (40, one("price:long"), one("e:struct<a,b>")),
+                (41, one("tier:long"), none()),
+                (42, none(), none()),
             ]
         );
         assert_eq!(
