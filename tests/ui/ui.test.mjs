@@ -37,7 +37,19 @@ const POSTED = ROUNDS.flat();
 const GEOIP_DIR = process.env.CLICKSTREAM_TEST_GEOIP_DIR ||
   join(process.env.HOME, ".cache/clickstream-geoip/package");
 
-let server, browser, page, work, ingest, ui;
+/** The bundled raw schema, and a later version with two fields more in `event`. */
+const RAW_SCHEMA = readFileSync(join(REPO, "crates/event/schemas/acme.clickstream.raw.events.avsc"), "utf8");
+const POSITION = '{"name": "position", "type": ["null", "long"], "default": null}';
+const RAW_V2 = RAW_SCHEMA.replace(POSITION, `${POSITION},
+  {"name": "price", "type": ["null", "double"], "default": null},
+  {"name": "experiment", "type": ["null", {"type": "record", "name": "Experiment",
+    "fields": [{"name": "name", "type": "string"}, {"name": "variant", "type": "int"}]}], "default": null}`);
+
+/** v2 with a field more inside the `experiment` record. */
+const VARIANT = '{"name": "variant", "type": "int"}';
+const RAW_V3 = RAW_V2.replace(VARIANT, `${VARIANT}, {"name": "bucket", "type": ["null", "long"], "default": null}`);
+
+let server, browser, page, work, ingest, ui, registry;
 
 /** Polls `check` until it returns a truthy value, or fails after `ms`. */
 async function eventually(what, check, ms = 30_000) {
@@ -73,7 +85,7 @@ function startPipeline(dataDir) {
       const fields = entry.fields || {};
       if (String(fields.message).startsWith("clickstream is up")) {
         clearTimeout(timer);
-        resolvePromise({child, ingest: fields.ingest, ui: fields.ui});
+        resolvePromise({child, ingest: fields.ingest, ui: fields.ui, registry: fields.registry});
       }
     });
   });
@@ -90,6 +102,12 @@ async function collect(events) {
 
 async function shot(name) {
   await page.screenshot({path: join(ARTIFACTS, `${name}.png`), fullPage: false});
+}
+
+/** The text of the first element `selector` matches now, or null: never waits for it. */
+async function textNow(selector) {
+  const element = await page.$(selector);
+  return element ? element.textContent() : null;
 }
 
 const value = async (testid) => Number(await page.getAttribute(`[data-testid="${testid}"]`, "data-value"));
@@ -110,6 +128,7 @@ before(async () => {
   server = started.child;
   ingest = started.ingest;
   ui = started.ui;
+  registry = started.registry;
   assert.match(ui, /^http:\/\/127\.0\.0\.1:\d+$/);
   const context = await chromium.launchPersistentContext(join(work, "chromium-profile"), {
     executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, viewport: {width: 1400, height: 900},
@@ -275,4 +294,81 @@ test("a retried batch lands once; the overview lists the enrichers and credits t
   await page.goto(`${ui}/#/overview`);
   await page.waitForSelector('[data-testid="enrichment"] li');
   await shot("overview-enrichment");
+});
+
+test("a later schema version: the schemas page lists the columns it adds, the lake page the commit that added them", async () => {
+  assert.notEqual(RAW_V2, RAW_SCHEMA, "the test's v2 extends the bundled schema");
+  const subject = `${RAW_TOPIC}-value`;
+  const registered = await fetch(`${registry}/subjects/${subject}/versions`, {
+    method: "POST", headers: {"content-type": "application/vnd.schemaregistry.v1+json"},
+    body: JSON.stringify({schema: RAW_V2}),
+  });
+  const text = await registered.text();
+  assert.equal(registered.status, 200, text);
+  const v2Id = JSON.parse(text).id;
+  // Ingest follows the registry: these are validated and framed with v2.
+  const event = SEED.find((e) => e.id === 367861);
+  const answer = await collect([2, 3].map((n) => ({
+    ...event, id: 9_000_000 + n,
+    event: {...event.event, price: n + 0.5, experiment: {name: "checkout-button", variant: n}},
+  })));
+  assert.equal(answer.valid_count, 2);
+
+  await page.goto(`${ui}/#/schemas/${encodeURIComponent(subject)}`);
+  const added = await eventually("v2's columns listed", async () => {
+    const rows = await page.$$eval('[data-testid="columns-added"] tbody tr', (trs) =>
+      trs.map((tr) => [tr.children[0].textContent, [...tr.querySelectorAll("[data-column]")].map((d) => d.textContent)]));
+    return rows.length === 2 ? rows : null;
+  });
+  assert.deepEqual(added[0], [`v2 · id ${v2Id}`,
+    ["price · event.price · double", "experiment · event.experiment · struct<name: string, variant: long>"]]);
+  assert.match(added[1][0], /^v1 · id \d+$/);
+  assert.deepEqual(added[1][1], [], "the seed's fields have columns of their own");
+  await page.locator('[data-testid="columns-added"]').scrollIntoViewIfNeeded();
+  await shot("schemas-columns-added");
+
+  await page.goto(`${ui}/#/lake/events`);
+  const change = await eventually("the evolving commit in the schema history", async () => {
+    const rows = await page.$$eval('[data-testid="schema-history"] tbody tr', (trs) =>
+      trs.map((tr) => ({operation: tr.children[2].textContent,
+        columns: [...tr.querySelectorAll("[data-column]")].map((d) => d.textContent)})));
+    return rows.find((r) => r.operation === "WRITE");
+  });
+  assert.deepEqual(change.columns, [
+    `price · double · event.price · schema ${v2Id}`,
+    `experiment · struct<name: string, variant: long> · event.experiment · schema ${v2Id}`,
+  ]);
+  const creation = await page.textContent('[data-testid="schema-history"] tbody tr:last-child');
+  assert.match(creation, /CREATE TABLE/);
+  const price = await page.$$eval('[data-testid="columns"] tr.user-column', (trs) =>
+    trs.map((tr) => [...tr.children].map((td) => td.textContent)));
+  assert.deepEqual(price, [
+    ["price", "double", "event.price", String(v2Id)],
+    ["experiment", "struct<name: string, variant: long>", "event.experiment", String(v2Id)],
+  ]);
+
+  // v3 grows the experiment struct: the schemas page says so, and so does the lake's history.
+  const v3 = await fetch(`${registry}/subjects/${subject}/versions`, {
+    method: "POST", headers: {"content-type": "application/vnd.schemaregistry.v1+json"},
+    body: JSON.stringify({schema: RAW_V3}),
+  });
+  assert.equal(v3.status, 200, await v3.clone().text());
+  const v3Id = (await v3.json()).id;
+  assert.equal((await collect([{...event, id: 9_000_004,
+    event: {...event.event, experiment: {name: "checkout-button", variant: 1, bucket: 4}}}])).valid_count, 1);
+  await page.goto(`${ui}/#/schemas/${encodeURIComponent(subject)}`);
+  const grown = await eventually("v3's grown column listed", async () =>
+    (await textNow('[data-testid="columns-added"] tbody tr:first-child'))?.includes(`v3 · id ${v3Id}`) &&
+      textNow('[data-testid="columns-added"] [data-widened="experiment"]'));
+  assert.equal(grown, "experiment · event.experiment · struct<name: string, variant: long, bucket: long> " +
+    "(grown from struct<name: string, variant: long>)");
+  await page.goto(`${ui}/#/lake/events`);
+  const widened = await eventually("the growing commit in the schema history", async () =>
+    textNow('[data-testid="schema-history"] [data-widened="experiment"]'));
+  assert.equal(widened, `grown: experiment · struct<name: string, variant: long, bucket: long> · event.experiment · schema ${v2Id}`);
+  const addedThen = await textNow('[data-testid="schema-history"] tbody tr:nth-child(2) [data-column="experiment"]');
+  assert.equal(addedThen, `experiment · struct<name: string, variant: long> · event.experiment · schema ${v2Id}`,
+    "the commit that added the column shows the type it had then");
+  await page.locator('[data-testid="schema-history"]').scrollIntoViewIfNeeded();
+  await shot("lake-schema-history");
 });

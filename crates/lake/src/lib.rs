@@ -35,7 +35,10 @@ mod txn;
 pub use bucket::{BucketStatus, create_bucket_if_missing};
 pub use config::{LakeConfig, S3Config};
 pub use error::LakeError;
-pub use inspect::{CommitSummary, DataFileInfo};
+pub use inspect::{
+    ColumnInfo, CommitSummary, DataFileInfo, SchemaChange, SchemaHistory, SchemaUpdate,
+    delta_type_name,
+};
 pub use lake::{LAKE_PREFIX, Lake};
 pub use maintenance::{OptimizeSummary, VacuumSummary};
 pub use rows::{

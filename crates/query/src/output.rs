@@ -1,11 +1,17 @@
 //! A query's result and its renderings: a text table, CSV, JSON rows.
+//!
+//! In the text table and CSV a nested value (struct, list, map, union: a site's own
+//! fields in `events`) is one cell holding its JSON text, as `to_json_rows` writes it.
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
-use deltalake::arrow::array::RecordBatch;
-use deltalake::arrow::datatypes::SchemaRef;
+use deltalake::arrow::array::{ArrayRef, RecordBatch, StringBuilder};
+use deltalake::arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
+use deltalake::arrow::error::ArrowError;
+use deltalake::arrow::json::writer::{EncoderOptions, make_encoder};
 use deltalake::arrow::json::{ArrayWriter, WriterBuilder};
 use deltalake::arrow::util::pretty::pretty_format_batches_with_schema;
 use serde::{Deserialize, Serialize};
@@ -32,33 +38,40 @@ impl QueryOutput {
         self.batches.iter().map(RecordBatch::num_rows).sum()
     }
 
-    /// A boxed text table, header included even when there are no rows.
+    /// A boxed text table, header included even when there are no rows; nested values as
+    /// JSON text.
     pub fn to_table_string(&self) -> String {
-        match pretty_format_batches_with_schema(self.schema.clone(), &self.batches) {
-            Ok(table) => table.to_string(),
+        let flat = nested_as_json(&self.schema, &self.batches).and_then(|(schema, batches)| {
+            pretty_format_batches_with_schema(schema, &batches).map(|table| table.to_string())
+        });
+        match flat {
+            Ok(table) => table,
             // Only an unsupported column type gets here; say so rather than print nothing.
             Err(e) => format!("could not format the result as a table: {e}"),
         }
     }
 
-    /// RFC 4180 CSV with a header line; nulls are empty fields, timestamps RFC 3339.
+    /// RFC 4180 CSV with a header line; nulls are empty fields, timestamps RFC 3339,
+    /// nested values (which CSV has no form for) their JSON text.
     pub fn to_csv(&self) -> Result<String, QueryError> {
         let format_error = |e: &dyn fmt::Display| QueryError::Format {
             format: "csv",
             message: e.to_string(),
         };
+        let (schema, batches) =
+            nested_as_json(&self.schema, &self.batches).map_err(|e| format_error(&e))?;
         let mut buffer = Vec::new();
         {
             let mut writer = deltalake::arrow::csv::WriterBuilder::new()
                 .with_header(true)
                 .build(&mut buffer);
-            if self.batches.is_empty() {
+            if batches.is_empty() {
                 // The writer prints the header with the first batch; give it an empty one.
                 writer
-                    .write(&RecordBatch::new_empty(self.schema.clone()))
+                    .write(&RecordBatch::new_empty(schema))
                     .map_err(|e| format_error(&e))?;
             }
-            for batch in &self.batches {
+            for batch in &batches {
                 writer.write(batch).map_err(|e| format_error(&e))?;
             }
         }
@@ -120,6 +133,77 @@ impl QueryOutput {
             }
         }
     }
+}
+
+/// `schema` and `batches` with every nested column (struct, list, map, union) replaced by
+/// a string column of each value's JSON text (null stays null); unchanged when none is
+/// nested. arrow's CSV writer refuses nested columns, and its table prints them in a form
+/// of its own.
+fn nested_as_json(
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+) -> Result<(SchemaRef, Vec<RecordBatch>), ArrowError> {
+    if !schema.fields().iter().any(|f| f.data_type().is_nested()) {
+        return Ok((schema.clone(), batches.to_vec()));
+    }
+    let flat: SchemaRef = Arc::new(Schema::new_with_metadata(
+        schema
+            .fields()
+            .iter()
+            .map(|field| -> FieldRef {
+                if field.data_type().is_nested() {
+                    Arc::new(Field::new(field.name(), DataType::Utf8, true))
+                } else {
+                    field.clone()
+                }
+            })
+            .collect::<Vec<_>>(),
+        schema.metadata().clone(),
+    ));
+    // Same encoding as `to_json_rows`: a struct member that is null is written as null.
+    let options = EncoderOptions::default().with_explicit_nulls(true);
+    let batches = batches
+        .iter()
+        .map(|batch| {
+            let columns = schema
+                .fields()
+                .iter()
+                .zip(batch.columns())
+                .map(|(field, column)| {
+                    if field.data_type().is_nested() {
+                        json_text(field, column, &options)
+                    } else {
+                        Ok(column.clone())
+                    }
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            RecordBatch::try_new(flat.clone(), columns)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((flat, batches))
+}
+
+/// Each value of `column` as JSON text.
+fn json_text(
+    field: &FieldRef,
+    column: &ArrayRef,
+    options: &EncoderOptions,
+) -> Result<ArrayRef, ArrowError> {
+    let mut encoder = make_encoder(field, column.as_ref(), options)?;
+    let mut texts = StringBuilder::with_capacity(column.len(), column.len() * 16);
+    let mut buffer = Vec::new();
+    for row in 0..column.len() {
+        if encoder.is_null(row) {
+            texts.append_null();
+            continue;
+        }
+        buffer.clear();
+        encoder.encode(row, &mut buffer);
+        let text = std::str::from_utf8(&buffer)
+            .map_err(|e| ArrowError::JsonError(format!("column {}: {e}", field.name())))?;
+        texts.append_value(text);
+    }
+    Ok(Arc::new(texts.finish()))
 }
 
 /// A result column as described to API clients.
@@ -273,6 +357,90 @@ mod tests {
         assert_eq!(output.to_csv().expect("csv"), "n,s,t,d,b\n");
         assert!(output.to_table_string().contains("| n | s | t | d | b |"));
         assert!(output.to_json_rows().expect("json").is_empty());
+    }
+
+    /// A struct, a list and a map column, as a site's own fields land in `events`, with a
+    /// null row and a struct member that is null.
+    fn nested() -> QueryOutput {
+        use deltalake::arrow::array::{
+            Float64Array, Int64Builder, ListBuilder, MapBuilder, StringBuilder, StructArray,
+        };
+        use deltalake::arrow::buffer::NullBuffer;
+        let experiment = StructArray::try_new(
+            vec![
+                Field::new("name", DataType::Utf8, true),
+                Field::new("variant", DataType::Int64, true),
+            ]
+            .into(),
+            vec![
+                Arc::new(StringArray::from(vec![Some("a,b"), None])) as ArrayRef,
+                Arc::new(Int64Array::from(vec![None, Some(0)])),
+            ],
+            Some(NullBuffer::from(vec![true, false])),
+        )
+        .expect("struct");
+        let mut cart = ListBuilder::new(Int64Builder::new());
+        cart.values().append_value(1);
+        cart.values().append_value(2);
+        cart.append(true);
+        cart.append(false);
+        let mut labels = MapBuilder::new(None, StringBuilder::new(), StringBuilder::new());
+        labels.keys().append_value("channel");
+        labels.values().append_value("web \"x\"");
+        labels.append(true).expect("map row");
+        labels.append(false).expect("map row");
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(Float64Array::from(vec![Some(1.25), None])),
+            Arc::new(experiment),
+            Arc::new(cart.finish()),
+            Arc::new(labels.finish()),
+        ];
+        let schema = Arc::new(Schema::new(
+            ["price", "experiment", "cart", "labels"]
+                .iter()
+                .zip(&columns)
+                .map(|(name, column)| Field::new(*name, column.data_type().clone(), true))
+                .collect::<Vec<_>>(),
+        ));
+        let batch = RecordBatch::try_new(schema.clone(), columns).expect("valid batch");
+        QueryOutput {
+            schema,
+            batches: vec![batch],
+            elapsed: Duration::from_millis(1),
+        }
+    }
+
+    #[test]
+    fn csv_writes_nested_values_as_their_json_text() {
+        let csv = nested().to_csv().expect("csv");
+        assert_eq!(
+            csv,
+            "price,experiment,cart,labels\n\
+             1.25,\"{\"\"name\"\":\"\"a,b\"\",\"\"variant\"\":null}\",\"[1,2]\",\"{\"\"channel\"\":\"\"web \\\"\"x\\\"\"\"\"}\"\n\
+             ,,,\n"
+        );
+        // Each cell is the value as the JSON rows give it.
+        let rows = nested().to_json_rows().expect("json");
+        let cell: serde_json::Value =
+            serde_json::from_str(r#"{"name":"a,b","variant":null}"#).expect("json");
+        assert_eq!(rows[0]["experiment"], cell);
+    }
+
+    #[test]
+    fn the_table_shows_nested_values_as_json_and_empty_results_keep_nested_headers() {
+        let table = nested().to_table_string();
+        assert!(
+            table.contains(r#"{"name":"a,b","variant":null}"#),
+            "{table}"
+        );
+        assert!(table.contains("[1,2]"), "{table}");
+        assert!(table.contains(r#"{"channel":"web \"x\""}"#), "{table}");
+        let mut empty = nested();
+        empty.batches.clear();
+        assert_eq!(
+            empty.to_csv().expect("csv"),
+            "price,experiment,cart,labels\n"
+        );
     }
 
     #[test]

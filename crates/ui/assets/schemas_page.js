@@ -1,6 +1,7 @@
-// Schemas: subjects, versions, compatibility levels, and a diff between two versions.
+// Schemas: subjects, versions, compatibility levels, a diff between two versions, and for
+// the raw subject the `events` columns each version adds.
 
-import {h, fill, api, errorBox} from "./util.js";
+import {h, fill, api, errorBox, table} from "./util.js";
 
 export function render(view, {parts, params}) {
   const subjects = h("ul", {class: "subjects", "data-testid": "subjects"});
@@ -54,16 +55,41 @@ async function showSubject(main, subject, params) {
   to.addEventListener("change", showDiff);
   const latest = await api(`/api/ui/schemas/${encodeURIComponent(subject.subject)}/versions/${last}`);
   fill(schemaBox, h("pre", {"data-testid": "schema"}, latest.schema));
+  const columns = subject.feeds_table
+    ? await api(`/api/ui/schemas/${encodeURIComponent(subject.subject)}/columns`).then(columnsPanel, errorBox)
+    : null;
   fill(main,
     h("div", {class: "panel"},
       h("h2", {}, subject.subject),
       h("p", {class: "small"}, `latest version ${subject.latest_version}, schema id ${subject.latest_id}, compatibility `,
         h("span", {class: "badge"}, subject.compatibility)),
       schemaBox),
+    columns,
     h("div", {class: "panel"},
       h("h2", {}, "Compare versions"),
       versions.length < 2
         ? h("p", {class: "small muted"}, "Only one version so far: a diff appears here once the schema evolves.")
         : [h("div", {class: "toolbar"}, "from ", from, " to ", to), diffBox]));
   if (versions.length >= 2) await showDiff();
+}
+
+/** Per version, newest first, the columns of the lake table it adds: `name · path · type`. */
+function columnsPanel(view) {
+  const rows = [...view.versions].reverse();
+  return h("div", {class: "panel"},
+    h("h2", {}, `Columns each version adds to ${view.table}`),
+    h("p", {class: "small muted"}, "A field no earlier version has becomes a column of its own; later versions keep it. " +
+      "Fields added inside a record grow its column. ",
+      h("a", {href: `#/lake/${view.table}`}, `The ${view.table} table's schema and history`), "."),
+    table([
+      {label: "Version", value: (v) => h("span", {class: "mono"}, `v${v.version} · id ${v.id}`)},
+      {label: "Columns added (column · Avro path · type)", value: (v) => v.error
+        ? h("span", {class: "error small", "data-testid": "version-error"}, `its records cannot land: ${v.error}`)
+        : v.columns_added.length || v.columns_widened.length
+          ? h("div", {class: "mono small"},
+            v.columns_added.map((c) => h("div", {"data-column": c.column}, `${c.column} · ${c.path} · ${c.type}`)),
+            v.columns_widened.map((c) => h("div", {"data-widened": c.column},
+              `${c.column} · ${c.path} · ${c.type} `, h("span", {class: "muted"}, `(grown from ${c.was})`))))
+          : h("span", {class: "muted small"}, "none")},
+    ], rows, {testid: "columns-added"}));
 }

@@ -26,6 +26,7 @@ pub(crate) fn router(state: Arc<UiState>) -> Router {
             get(schemas::version),
         )
         .route("/api/ui/schemas/{subject}/diff", get(schemas::diff))
+        .route("/api/ui/schemas/{subject}/columns", get(schemas::columns))
         .route("/api/ui/lake", get(lake_view::overview))
         .route("/api/ui/lake/{table}", get(lake_view::table))
         .route("/api/ui/{*rest}", get(not_found))

@@ -1,12 +1,13 @@
 //! The lake: tables with sizes, partitions, files, recent commits with the log offsets
-//! they recorded, and the last compaction.
+//! they recorded, the last compaction, and each table's columns with the commits that
+//! added them.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Path, State};
-use clickstream_lake::{CommitSummary, TableKind};
+use clickstream_lake::{ColumnInfo, CommitSummary, LakeTable, TableKind};
 use serde::Serialize;
 
 use crate::sampler::TableStats;
@@ -18,6 +19,11 @@ const COMMITS: usize = 25;
 const FILES: usize = 100;
 /// Partitions listed per table (the last by value).
 const PARTITIONS: usize = 200;
+/// How far back, in commits, the first look at a table's log goes for its schema history.
+const SCHEMA_LOOKBACK: i64 = 10_000;
+/// Commits read for the schema history per request at most: a longer way to go is read
+/// over the next requests (the page asks every few seconds).
+const SCHEMA_READ_PER_REQUEST: i64 = 2_000;
 
 /// `GET /api/ui/lake`
 #[derive(Debug, Serialize)]
@@ -54,6 +60,79 @@ pub(crate) struct TableView {
     /// The latest [`COMMITS`] commits, newest first.
     commits: Vec<CommitView>,
     last_compaction: Option<crate::sampler::Compaction>,
+    /// The loaded version's columns, in order.
+    columns: Vec<ColumnView>,
+    /// Which commits added which columns.
+    schema_history: SchemaHistoryView,
+}
+
+#[derive(Debug, Serialize)]
+struct ColumnView {
+    name: String,
+    /// Delta type (`long`, `struct<name: string, variant: long>`...).
+    #[serde(rename = "type")]
+    data_type: String,
+    nullable: bool,
+    /// For a site's own field, its Avro path (`event.price`).
+    avro_path: Option<String>,
+    /// For a site's own field, the id of the schema version that added it.
+    schema_id: Option<u32>,
+}
+
+impl From<ColumnInfo> for ColumnView {
+    fn from(column: ColumnInfo) -> Self {
+        ColumnView {
+            name: column.name,
+            data_type: column.delta_type,
+            nullable: column.nullable,
+            avro_path: column.avro_path,
+            schema_id: column.schema_id,
+        }
+    }
+}
+
+/// The commits that changed the table's columns, read from its log.
+#[derive(Debug, Serialize)]
+struct SchemaHistoryView {
+    /// Oldest first.
+    changes: Vec<SchemaChangeView>,
+    /// The oldest commit read: changes before it are not known.
+    read_from: Option<i64>,
+    /// The newest commit read; below the table's version while the log is still being
+    /// read (a little more each request).
+    read_to: i64,
+    /// Columns no change read accounts for: there before `read_from` (the log was read from
+    /// there, or older entries are cleaned up).
+    columns_before: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct SchemaChangeView {
+    version: i64,
+    timestamp_ms: Option<i64>,
+    operation: Option<String>,
+    /// With their Delta types then.
+    columns_added: Vec<ChangedColumnView>,
+    /// Struct columns that grew children, with their Delta types after the commit.
+    columns_widened: Vec<ChangedColumnView>,
+    columns_removed: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct ChangedColumnView {
+    name: String,
+    #[serde(rename = "type")]
+    data_type: String,
+}
+
+fn changed_columns(columns: &[(String, String)]) -> Vec<ChangedColumnView> {
+    columns
+        .iter()
+        .map(|(name, data_type)| ChangedColumnView {
+            name: name.clone(),
+            data_type: data_type.clone(),
+        })
+        .collect()
 }
 
 #[derive(Debug, Serialize)]
@@ -138,6 +217,8 @@ pub(crate) async fn table(
     let table = lake.table(kind).await?;
     let mut files = table.files()?;
     let commits = table.history(COMMITS).await?;
+    let columns = table.columns()?;
+    let schema_history = schema_history(&state, &table, &columns).await?;
 
     let mut partitions: BTreeMap<String, PartitionView> = BTreeMap::new();
     for file in &files {
@@ -193,5 +274,87 @@ pub(crate) async fn table(
             .collect(),
         commits: commits.into_iter().map(commit_view).collect(),
         last_compaction,
+        columns: columns.into_iter().map(ColumnView::from).collect(),
+        schema_history,
     }))
+}
+
+/// The table's schema history, read on from where the last request left it.
+async fn schema_history(
+    state: &UiState,
+    table: &LakeTable,
+    columns: &[ColumnInfo],
+) -> Result<SchemaHistoryView, UiError> {
+    let mut histories = state.schema_histories.lock().await;
+    let history = histories.entry(table.kind()).or_default();
+    if let Some(versions) = next_schema_read(history.read_to(), table.version()) {
+        let to = *versions.end();
+        let commits = table.commits(versions).await?;
+        history.extend(&commits, to);
+    }
+    let accounted: std::collections::HashSet<&str> = history
+        .changes()
+        .iter()
+        .flat_map(|c| c.columns_added.iter().map(|(name, _)| name.as_str()))
+        .collect();
+    Ok(SchemaHistoryView {
+        changes: history
+            .changes()
+            .iter()
+            .map(|c| SchemaChangeView {
+                version: c.version,
+                timestamp_ms: c.timestamp_ms,
+                operation: c.operation.clone(),
+                columns_added: changed_columns(&c.columns_added),
+                columns_widened: changed_columns(&c.columns_widened),
+                columns_removed: c.columns_removed.clone(),
+            })
+            .collect(),
+        read_from: history.read_from(),
+        read_to: history.read_to(),
+        columns_before: columns
+            .iter()
+            .filter(|c| !accounted.contains(c.name.as_str()))
+            .map(|c| c.name.clone())
+            .collect(),
+    })
+}
+
+/// The commits to read next for a schema history read up to `read_to` (`-1`: nothing yet)
+/// of a table at `version`: on from there, or the last [`SCHEMA_LOOKBACK`] at the first
+/// look, [`SCHEMA_READ_PER_REQUEST`] at most. `None` when there is nothing to read (a
+/// request that loaded the table just before another one may find the history past it).
+fn next_schema_read(read_to: i64, version: i64) -> Option<std::ops::RangeInclusive<i64>> {
+    let from = if read_to < 0 {
+        (version - SCHEMA_LOOKBACK + 1).max(0)
+    } else {
+        read_to + 1
+    };
+    (from <= version).then(|| from..=version.min(from + SCHEMA_READ_PER_REQUEST - 1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_schema_history_reads_on_in_bounded_steps_from_a_bounded_first_look() {
+        assert_eq!(next_schema_read(-1, 0), Some(0..=0));
+        assert_eq!(next_schema_read(-1, 40), Some(0..=40));
+        assert_eq!(next_schema_read(40, 43), Some(41..=43));
+        assert_eq!(next_schema_read(43, 43), None);
+        assert_eq!(
+            next_schema_read(45, 43),
+            None,
+            "read past by another request"
+        );
+        let late = 100_000;
+        let first = next_schema_read(-1, late).expect("a first look");
+        assert_eq!(*first.start(), late - SCHEMA_LOOKBACK + 1);
+        assert_eq!(*first.end() - *first.start() + 1, SCHEMA_READ_PER_REQUEST);
+        assert_eq!(
+            next_schema_read(*first.end(), late).map(|r| *r.start()),
+            Some(*first.end() + 1)
+        );
+    }
 }

@@ -31,7 +31,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use axum::Router;
-use clickstream_lake::Lake;
+use clickstream_lake::{Lake, SchemaHistory, TableKind};
 use clickstream_log::EventLog;
 use clickstream_query::QueryEngine;
 use clickstream_registry::RegistryClient;
@@ -105,6 +105,10 @@ pub struct Ui {
 pub(crate) struct UiState {
     pub(crate) sources: UiSources,
     pub(crate) sampler: Sampler,
+    /// Each table's schema history as far as its log was read, read on by each request
+    /// (a table's log can hold many thousands of commits).
+    pub(crate) schema_histories:
+        tokio::sync::Mutex<std::collections::BTreeMap<TableKind, SchemaHistory>>,
 }
 
 impl Ui {
@@ -115,6 +119,7 @@ impl Ui {
             state: Arc::new(UiState {
                 sources,
                 sampler: Sampler::default(),
+                schema_histories: tokio::sync::Mutex::default(),
             }),
         }
     }

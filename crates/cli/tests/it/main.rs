@@ -26,3 +26,4 @@ mod sql_limits;
 mod startup;
 mod store_outage;
 mod ui_api;
+mod ui_schema_evolution;

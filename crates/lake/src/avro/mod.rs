@@ -5,6 +5,7 @@
 //! with every decoded record to [`crate::EventsBuilder`]; the lake adds the columns a batch
 //! brings in the same commit as its rows ([`crate::LakeTable::append`]).
 
+mod added;
 mod builder;
 mod check;
 pub(crate) mod mapping;
@@ -13,6 +14,7 @@ mod plan;
 mod tests;
 mod widen;
 
+pub use added::{ColumnChanges, VersionColumns, columns_by_version};
 pub use builder::ColumnBuilder;
 pub use mapping::{Names, Scope, collect_names, holds, merge_types};
 pub use plan::{
