@@ -91,6 +91,22 @@ pub async fn register(t: &TestPipeline, schema: &str) -> Result<u32, (u16, Value
     }
 }
 
+/// Sets the raw subject's compatibility to `NONE`: any version registers.
+async fn allow_any_version(t: &TestPipeline) {
+    let answer = t
+        .http
+        .put(format!(
+            "{}/config/{}",
+            t.pipeline.registry_url(),
+            value_subject(RAW_TOPIC)
+        ))
+        .json(&json!({"compatibility": "NONE"}))
+        .send()
+        .await
+        .expect("registry answers");
+    assert!(answer.status().is_success());
+}
+
 /// Frames `events` with `schema` (registered as `id`) the way a producer would, and
 /// appends them straight to the raw topic in one append.
 async fn produce(t: &TestPipeline, batches: &[(&str, u32, Vec<Value>)]) {
@@ -232,19 +248,7 @@ async fn a_later_version_lands_as_new_columns(backend: Backend) {
 
     // A version whose `price` is a string cannot share the double column: its records are
     // dead letters naming the field, never dropped, and the stream goes on.
-    let config_url = format!(
-        "{}/config/{}",
-        t.pipeline.registry_url(),
-        value_subject(RAW_TOPIC)
-    );
-    let set = t
-        .http
-        .put(config_url)
-        .json(&json!({"compatibility": "NONE"}))
-        .send()
-        .await
-        .expect("config");
-    assert!(set.status().is_success());
+    allow_any_version(&t).await;
     let v3 = raw_with(r#"{"name": "price", "type": ["null", "string"], "default": null}"#);
     let v3_id = register(&t, &v3).await.expect("NONE accepts anything");
     produce(
@@ -288,19 +292,7 @@ async fn fields_with_a_role_are_read_where_the_config_says() {
             ]}},
             {"name": "sku", "type": ["null", "string"], "default": null}
         ]}"#;
-    let config_url = format!(
-        "{}/config/{}",
-        t.pipeline.registry_url(),
-        value_subject(RAW_TOPIC)
-    );
-    let set = t
-        .http
-        .put(config_url)
-        .json(&json!({"compatibility": "NONE"}))
-        .send()
-        .await
-        .expect("config");
-    assert!(set.status().is_success());
+    allow_any_version(&t).await;
     register(&t, schema).await.expect("registered");
     let event = json!({
         "id": 7, "type": "add_to_cart", "sku": "A-1",

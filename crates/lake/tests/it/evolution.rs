@@ -69,6 +69,32 @@ fn v2_record(schema: &Schema, id: i64, price: f64) -> Value {
     avro(json).resolve(schema).expect("conforming record")
 }
 
+/// An event row `id` written with schema `schema_id`, its user fields from `user`.
+fn row<'a>(id: i64, schema_id: i32, user: (&'a WriterPlan, &'a Value)) -> EventRow<'a> {
+    EventRow {
+        id,
+        event_type: "t",
+        package_id: None,
+        user_agent: "u",
+        ip: "i",
+        customer_id: None,
+        timestamp: "2024-03-01T10:00:00Z",
+        page: None,
+        query: None,
+        product: None,
+        referrer: None,
+        position: None,
+        correlation_id: "c",
+        schema_id,
+        log_timestamp_ms: 0,
+        source_partition: 0,
+        source_offset: id,
+        ingested_at_ms: 0,
+        enrichment: Default::default(),
+        user: Some(user),
+    }
+}
+
 /// A batch of v2 events `ids` carrying their user columns.
 fn v2_batch(
     table: &arrow_schema_ref::SchemaRef,
@@ -84,28 +110,7 @@ fn v2_batch(
     let mut builder = EventsBuilder::new();
     for id in ids {
         let value = v2_record(schema, id, id as f64 + 0.5);
-        builder.push(&EventRow {
-            id,
-            event_type: "purchase",
-            package_id: None,
-            user_agent: "Mozilla/5.0",
-            ip: "10.0.0.1",
-            customer_id: Some(3),
-            timestamp: "2024-03-01T10:00:00Z",
-            page: None,
-            query: None,
-            product: None,
-            referrer: None,
-            position: None,
-            correlation_id: "corr",
-            schema_id: 2,
-            log_timestamp_ms: 1_709_287_200_000,
-            source_partition: 0,
-            source_offset: id,
-            ingested_at_ms: 1_709_287_200_000,
-            enrichment: Default::default(),
-            user: Some((&plan, &value)),
-        });
+        builder.push(&row(id, 2, (&plan, &value)));
     }
     builder.finish()
 }
@@ -156,12 +161,7 @@ async fn new_columns_land_in_the_same_commit_as_their_first_rows() {
         .await
         .expect("v1 rows");
     let v2 = evolved(V2_FIELDS);
-    let schema = table
-        .delta_table()
-        .snapshot()
-        .expect("snapshot")
-        .snapshot()
-        .arrow_schema();
+    let schema = table.arrow_schema().expect("schema");
     let version = table
         .append(
             vec![v2_batch(&schema, &v2, 3..6)],
@@ -210,12 +210,7 @@ async fn new_columns_land_in_the_same_commit_as_their_first_rows() {
         .await
         .expect("reopen");
     let table = lake.table(TableKind::Events).await.expect("load");
-    let schema = table
-        .delta_table()
-        .snapshot()
-        .expect("snapshot")
-        .snapshot()
-        .arrow_schema();
+    let schema = table.arrow_schema().expect("schema");
     assert!(schema.field_with_name("cart").is_ok());
 }
 
@@ -225,12 +220,7 @@ async fn a_stale_writer_lands_after_another_evolved_the_table_and_adds_a_column_
     let mut a = lake.table(TableKind::Events).await.expect("load a");
     let mut b = lake.table(TableKind::Events).await.expect("load b");
     let v2 = evolved(V2_FIELDS);
-    let schema = a
-        .delta_table()
-        .snapshot()
-        .expect("snapshot")
-        .snapshot()
-        .arrow_schema();
+    let schema = a.arrow_schema().expect("schema");
     a.append(
         vec![v2_batch(&schema, &v2, 0..2)],
         &[AppTxn::new("g:raw:0", 2)],
@@ -245,24 +235,14 @@ async fn a_stale_writer_lands_after_another_evolved_the_table_and_adds_a_column_
     .await
     .expect("b appends on the new schema");
     // b's batch carries the same new columns: added once, not twice.
-    let before = b
-        .delta_table()
-        .snapshot()
-        .expect("snapshot")
-        .snapshot()
-        .arrow_schema();
+    let before = b.arrow_schema().expect("schema");
     b.append(
         vec![v2_batch(&schema, &v2, 4..6)],
         &[AppTxn::new("g:raw:1", 6)],
     )
     .await
     .expect("b appends the same columns");
-    let after = b
-        .delta_table()
-        .snapshot()
-        .expect("snapshot")
-        .snapshot()
-        .arrow_schema();
+    let after = b.arrow_schema().expect("schema");
     assert_eq!(before.fields().len(), after.fields().len());
     let (n, sum) = count_and_sum(&b, "id").await;
     assert_eq!((n, sum), (6, 15));
@@ -278,12 +258,7 @@ async fn a_column_of_another_type_is_refused_and_nothing_is_written() {
     let (_dir, lake) = temp_lake().await;
     let mut table = lake.table(TableKind::Events).await.expect("load");
     let v2 = evolved(r#"{"name": "price", "type": ["null", "double"], "default": null}"#);
-    let schema = table
-        .delta_table()
-        .snapshot()
-        .expect("snapshot")
-        .snapshot()
-        .arrow_schema();
+    let schema = table.arrow_schema().expect("schema");
     table
         .append(
             vec![v2_batch(&schema, &evolved(V2_FIELDS), 0..1)],
@@ -309,28 +284,7 @@ async fn a_column_of_another_type_is_refused_and_nothing_is_written() {
     });
     let value = avro(json).resolve(&other).expect("record");
     let mut builder = EventsBuilder::new();
-    builder.push(&EventRow {
-        id: 9,
-        event_type: "t",
-        package_id: None,
-        user_agent: "u",
-        ip: "i",
-        customer_id: None,
-        timestamp: "2024-03-01T10:00:00Z",
-        page: None,
-        query: None,
-        product: None,
-        referrer: None,
-        position: None,
-        correlation_id: "c",
-        schema_id: 3,
-        log_timestamp_ms: 0,
-        source_partition: 0,
-        source_offset: 1,
-        ingested_at_ms: 0,
-        enrichment: Default::default(),
-        user: Some((&plan, &value)),
-    });
+    builder.push(&row(9, 3, (&plan, &value)));
     let version = table.version();
     let err = table
         .append(vec![builder.finish()], &[AppTxn::new("g:raw:0", 2)])
@@ -354,12 +308,7 @@ async fn optimize_after_evolution_keeps_every_value() {
         .await
         .expect("v1");
     let v2 = evolved(V2_FIELDS);
-    let schema = table
-        .delta_table()
-        .snapshot()
-        .expect("snapshot")
-        .snapshot()
-        .arrow_schema();
+    let schema = table.arrow_schema().expect("schema");
     table
         .append(
             vec![v2_batch(&schema, &v2, 3..6)],
@@ -416,28 +365,7 @@ fn experiment_batch(
         .collect();
     let mut builder = EventsBuilder::new();
     for (event_id, value) in ids.zip(&values) {
-        builder.push(&EventRow {
-            id: event_id,
-            event_type: "t",
-            package_id: None,
-            user_agent: "u",
-            ip: "i",
-            customer_id: None,
-            timestamp: "2024-03-01T10:00:00Z",
-            page: None,
-            query: None,
-            product: None,
-            referrer: None,
-            position: None,
-            correlation_id: "c",
-            schema_id: id as i32,
-            log_timestamp_ms: 0,
-            source_partition: 0,
-            source_offset: event_id,
-            ingested_at_ms: 0,
-            enrichment: Default::default(),
-            user: Some((&plan, value)),
-        });
+        builder.push(&row(event_id, id as i32, (&plan, value)));
     }
     builder.finish()
 }
