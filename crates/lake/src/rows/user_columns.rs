@@ -15,6 +15,8 @@ use crate::avro::{ColumnBuilder, WriterPlan, merge_types, widen};
 /// widened at [`UserColumns::finish`], so one column of the widest type comes out.
 struct Column {
     field: FieldRef,
+    /// The plan field last accepted: rows of the same plan skip the type comparison.
+    accepted: FieldRef,
     chunks: Vec<ArrayRef>,
     builder: ColumnBuilder,
     /// Rows in `chunks` and `builder`.
@@ -27,6 +29,7 @@ impl Column {
         builder.append_nulls(rows);
         Column {
             field: field.clone(),
+            accepted: field.clone(),
             chunks: Vec::new(),
             builder,
             rows,
@@ -35,6 +38,10 @@ impl Column {
 
     /// Makes the builder build `field`'s type, when it is wider.
     fn accept(&mut self, field: &FieldRef) {
+        if std::sync::Arc::ptr_eq(field, &self.accepted) {
+            return;
+        }
+        self.accepted = field.clone();
         if field.data_type() == self.field.data_type() {
             return;
         }
