@@ -12,7 +12,7 @@ use rand::Rng;
 use serde_json::Value;
 
 use crate::common::{read_topic, seed_events};
-use crate::faults::child::{Child, field};
+use crate::faults::child::{Child, UP_ON_FREE_PORTS, field};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_events_survive_kill_9_of_the_server() {
@@ -21,18 +21,9 @@ async fn acknowledged_events_survive_kill_9_of_the_server() {
     let acked: Arc<Mutex<Vec<(String, u64)>>> = Arc::default();
     let events = seed_events();
     let mut rng = rand::rng();
-    let up = [
-        "up",
-        "--api-port",
-        "0",
-        "--registry-port",
-        "0",
-        "--ui-port",
-        "0",
-    ];
 
     for round in 0..4u64 {
-        let mut child = Child::spawn("up", dir.path(), &up, []);
+        let mut child = Child::spawn("up", dir.path(), &UP_ON_FREE_PORTS, []);
         let line = child.wait_for_line("clickstream is up").await;
         let base = field(&line, "ingest").to_string();
         let mut senders = tokio::task::JoinSet::new();

@@ -7,18 +7,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::eventually::{check, eventually};
-use crate::faults::child::{Child, field};
+use crate::faults::child::{Child, UP_ON_FREE_PORTS, field};
 use crate::schema_evolution::{V2_FIELDS, event_with, raw_with, v2_values};
-
-const UP: [&str; 7] = [
-    "up",
-    "--api-port",
-    "0",
-    "--registry-port",
-    "0",
-    "--ui-port",
-    "0",
-];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crash_just_before_the_evolving_commit_loses_and_doubles_nothing() {
@@ -46,7 +36,7 @@ impl Up {
         if let Some(point) = abort_at {
             env.push(("CLICKSTREAM_FAULT_ABORT_AT".into(), point.into()));
         }
-        let mut child = Child::spawn("up", dir, &UP, env);
+        let mut child = Child::spawn("up", dir, &UP_ON_FREE_PORTS, env);
         let line = child.wait_for_line("clickstream is up").await;
         Up {
             ingest: field(&line, "ingest").to_string(),

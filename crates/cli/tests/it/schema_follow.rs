@@ -161,15 +161,7 @@ async fn a_version_registered_while_running_applies_to_the_next_request() {
         r#"field 'event.price': expected number or null, found string "twelve""#
     );
 
-    let ready: Value = t
-        .http
-        .get(t.url("/health/ready"))
-        .send()
-        .await
-        .expect("sent")
-        .json()
-        .await
-        .expect("json");
+    let ready: Value = get_json(&t, "/health/ready").await;
     assert_eq!(ready["raw_schema"]["schema_id"], v2_id, "{ready}");
     assert_eq!(ready["raw_schema"]["version"], 2, "{ready}");
 }
@@ -263,15 +255,7 @@ async fn an_unusable_latest_version_keeps_the_previous_one_and_degrades_ingest()
         "the previous version stays in force"
     );
 
-    let ready: Value = t
-        .http
-        .get(t.url("/health/ready/ingest"))
-        .send()
-        .await
-        .expect("sent")
-        .json()
-        .await
-        .expect("json");
+    let ready: Value = get_json(&t, "/health/ready/ingest").await;
     assert_eq!(ready["roles"]["ingest"]["status"], "degraded", "{ready}");
     let reason = ready["roles"]["ingest"]["reason"]
         .as_str()
@@ -347,4 +331,16 @@ async fn an_ingest_process_follows_a_registry_process() {
     assert!(reason.contains("event.price"), "{reason}");
     log.close().await;
     drop(registry);
+}
+
+/// `GET path` on the pipeline's ingest port, as JSON.
+async fn get_json(t: &TestPipeline, path: &str) -> Value {
+    t.http
+        .get(t.url(path))
+        .send()
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("json")
 }

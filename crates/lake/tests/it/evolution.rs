@@ -149,10 +149,9 @@ fn commit_actions(dir: &std::path::Path, version: i64) -> Vec<String> {
         .collect()
 }
 
-#[tokio::test]
-async fn new_columns_land_in_the_same_commit_as_their_first_rows() {
-    let (dir, lake) = temp_lake().await;
-    let mut table = lake.table(TableKind::Events).await.expect("load");
+/// Appends v1 events 0..3, then v2 events 3..6 (which add the v2 columns); returns the
+/// version of the second commit.
+async fn v1_then_v2(table: &mut clickstream_lake::LakeTable) -> i64 {
     table
         .append(
             vec![events(0..3, "2024-03-01T09:00:00Z")],
@@ -160,15 +159,21 @@ async fn new_columns_land_in_the_same_commit_as_their_first_rows() {
         )
         .await
         .expect("v1 rows");
-    let v2 = evolved(V2_FIELDS);
     let schema = table.arrow_schema().expect("schema");
-    let version = table
+    table
         .append(
-            vec![v2_batch(&schema, &v2, 3..6)],
+            vec![v2_batch(&schema, &evolved(V2_FIELDS), 3..6)],
             &[AppTxn::new("g:raw:0", 6)],
         )
         .await
-        .expect("v2 rows");
+        .expect("v2 rows")
+}
+
+#[tokio::test]
+async fn new_columns_land_in_the_same_commit_as_their_first_rows() {
+    let (dir, lake) = temp_lake().await;
+    let mut table = lake.table(TableKind::Events).await.expect("load");
+    let version = v1_then_v2(&mut table).await;
     let actions = commit_actions(dir.path(), version);
     for kind in ["metaData", "add", "txn"] {
         assert!(actions.iter().any(|a| a == kind), "{kind} in {actions:?}");
@@ -300,22 +305,7 @@ async fn a_column_of_another_type_is_refused_and_nothing_is_written() {
 async fn optimize_after_evolution_keeps_every_value() {
     let (_dir, lake) = temp_lake().await;
     let mut table = lake.table(TableKind::Events).await.expect("load");
-    table
-        .append(
-            vec![events(0..3, "2024-03-01T09:00:00Z")],
-            &[AppTxn::new("g:raw:0", 3)],
-        )
-        .await
-        .expect("v1");
-    let v2 = evolved(V2_FIELDS);
-    let schema = table.arrow_schema().expect("schema");
-    table
-        .append(
-            vec![v2_batch(&schema, &v2, 3..6)],
-            &[AppTxn::new("g:raw:0", 6)],
-        )
-        .await
-        .expect("v2");
+    v1_then_v2(&mut table).await;
     table.optimize(64 * 1024 * 1024).await.expect("optimize");
     let batches = rows(
         &table,

@@ -15,6 +15,17 @@ pub struct Child {
     from: usize,
 }
 
+/// `clickstream up` with the ingest, registry and UI ports left to the system.
+pub const UP_ON_FREE_PORTS: [&str; 7] = [
+    "up",
+    "--api-port",
+    "0",
+    "--registry-port",
+    "0",
+    "--ui-port",
+    "0",
+];
+
 impl Child {
     /// Starts `clickstream --data-dir <dir> <args>` with `env`, logging to
     /// `<dir>/<name>.log` (appended to, so a restart keeps the earlier rounds' lines).
