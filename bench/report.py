@@ -52,6 +52,22 @@ def markdown(results):
         "",
         "The processor runs every enricher (defaults); geo data: "
         + (", ".join(machine.get("geo_data") or []) or "none (run scripts/setup-geoip)") + ".",
+    ]
+    if ours:
+        lines += _ingest(ours, flask, results)
+    lines += _pipeline(results)
+    if ours and ours.get("query"):
+        lines += _queries(ours["query"])
+    text = "\n".join(lines) + "\n"
+    if results.get("evolution"):
+        import evolution
+
+        text += evolution.markdown(results["evolution"], results["config"].get("baseline_bin"))
+    return text
+
+
+def _ingest(ours, flask, results):
+    lines = [
         "",
         "## Ingest",
         "",
@@ -86,24 +102,36 @@ def markdown(results):
             f"{_n(crit['parse_only']['events_per_sec'])} events/s. ours / ceiling: batch 1 against "
             f"our /ping requests/s, larger batches against the criterion figure.",
         ]
-    vis, drain = results["visibility"], results["drain"]
-    rss_flask = _n(flask["peak_rss_mb"], 0) if flask else "–"
-    lines += [
-        "",
-        "## Pipeline",
-        "",
-        "| measure | value |",
-        "|---|---:|",
-        f"| ack → queryable at {_n(vis['offered_rate'])} events/s offered: p50 / p99 / max ms | "
-        f"{vis['visible_p50_ms']:.0f} / {vis['visible_p99_ms']:.0f} / {vis['visible_max_ms']:.0f} "
-        f"({vis['requests_missing']} requests not seen) |",
-        f"| processor drain of a {_n(drain['backlog_events'])}-event backlog, events/s | {_n(drain['events_per_sec'])} |",
-        f"| `clickstream generate` (synthetic, 5 % invalid) events/s | {_n(ours['generator']['achieved_rate'])} |",
-        f"| lake caught up after the load, s | {ours['lake_catch_up']['seconds']:.1f} "
-        f"({_n(ours['lake_catch_up']['rows'])} of {_n(ours['lake_catch_up']['expected'])} events) |",
-        f"| peak RSS, clickstream up / Flask, MB | {_n(ours['peak_rss_mb'])} / {rss_flask} |",
-    ]
-    query = ours.get("query")
+    return lines
+
+
+def _pipeline(results):
+    ours, flask = results["clickstream"], results.get("flask")
+    vis, drain = results.get("visibility"), results.get("drain")
+    rows = []
+    if vis:
+        rows.append(
+            f"| ack → queryable at {_n(vis['offered_rate'])} events/s offered: p50 / p99 / max ms | "
+            f"{vis['visible_p50_ms']:.0f} / {vis['visible_p99_ms']:.0f} / {vis['visible_max_ms']:.0f} "
+            f"({vis['requests_missing']} requests not seen) |")
+    if drain:
+        rows.append(f"| processor drain of a {_n(drain['backlog_events'])}-event backlog, events/s | "
+                    f"{_n(drain['events_per_sec'])} |")
+    if ours:
+        rss_flask = _n(flask["peak_rss_mb"], 0) if flask else "–"
+        rows += [
+            f"| `clickstream generate` (synthetic, 5 % invalid) events/s | {_n(ours['generator']['achieved_rate'])} |",
+            f"| lake caught up after the load, s | {ours['lake_catch_up']['seconds']:.1f} "
+            f"({_n(ours['lake_catch_up']['rows'])} of {_n(ours['lake_catch_up']['expected'])} events) |",
+            f"| peak RSS, clickstream up / Flask, MB | {_n(ours['peak_rss_mb'])} / {rss_flask} |",
+        ]
+    if not rows:
+        return []
+    return ["", "## Pipeline", "", "| measure | value |", "|---|---:|"] + rows
+
+
+def _queries(query):
+    lines = []
     if query:
         files = ", ".join(f"{t} {n}" for t, n in query["files"].items())
         lines += [
@@ -127,4 +155,4 @@ def markdown(results):
             for q in timed:
                 product *= q["ratio_ours_to_duckdb"]
             lines.append(f"\nGeometric mean ours / DuckDB: {product ** (1 / len(timed)):.2f}×")
-    return "\n".join(lines) + "\n"
+    return lines

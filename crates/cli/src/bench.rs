@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use clap::Args;
-use clickstream_loadgen::{Endpoint, IngestLoad, VisibilityLoad, run_ingest_load, run_visibility};
+use clickstream_loadgen::{
+    Endpoint, IngestLoad, Shape, VisibilityLoad, run_ingest_load, run_visibility, wide,
+};
 
 /// Flags of `clickstream bench ingest`.
 #[derive(Debug, Args)]
@@ -28,9 +30,25 @@ pub struct IngestBenchArgs {
     /// Seed of the synthetic events.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// The events' shape: `seed` (the bundled schema's fields) or `wide` (a 30-field
+    /// version of the raw schema, registered at `--registry-url` before the load starts).
+    #[arg(long, value_enum, default_value_t = BenchShape::Seed)]
+    pub shape: BenchShape,
+    /// Base URL of the Schema Registry where `--shape wide` registers its version.
+    #[arg(long, default_value = "http://127.0.0.1:8085")]
+    pub registry_url: String,
     /// Print the report as JSON instead of text.
     #[arg(long)]
     pub json: bool,
+}
+
+/// The event shapes `bench ingest` can send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BenchShape {
+    /// The seed's events.
+    Seed,
+    /// The seed's events plus seventeen fields of every Avro kind (30 fields in all).
+    Wide,
 }
 
 /// The routes `bench ingest` can load.
@@ -44,6 +62,14 @@ pub enum BenchEndpoint {
 
 /// Runs the load and prints the report.
 pub async fn run_ingest(args: IngestBenchArgs) -> anyhow::Result<()> {
+    let shape = match args.shape {
+        BenchShape::Seed => Shape::Seed,
+        BenchShape::Wide => {
+            let id = wide::register_wide(&args.registry_url).await?;
+            tracing::info!(id, "the wide version of the raw schema is registered");
+            Shape::Wide
+        }
+    };
     let report = run_ingest_load(IngestLoad {
         url: args.url.clone(),
         endpoint: match args.endpoint {
@@ -54,6 +80,7 @@ pub async fn run_ingest(args: IngestBenchArgs) -> anyhow::Result<()> {
         connections: args.connections,
         duration: Duration::from_secs(args.duration_secs),
         seed: args.seed,
+        shape,
     })
     .await?;
     if args.json {

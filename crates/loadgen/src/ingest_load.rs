@@ -7,6 +7,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
+use rand::SeedableRng;
+
+use crate::wide::fill_wide_fields;
 use crate::{Traffic, TrafficConfig};
 
 /// Which route the load goes to.
@@ -18,6 +21,18 @@ pub enum Endpoint {
     Collect,
     /// `GET /ping`: the same HTTP path with no work behind it, the loopback ceiling.
     Ping,
+}
+
+/// The shape of the events a load sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Shape {
+    /// The seed's events (the bundled raw schema's nine fields in `event`).
+    #[default]
+    Seed,
+    /// The seed's events with the wide version's seventeen fields filled
+    /// ([`crate::wide`]); that version must be registered before the load starts.
+    Wide,
 }
 
 /// What load to offer.
@@ -35,6 +50,8 @@ pub struct IngestLoad {
     pub duration: Duration,
     /// Seed of the event generator.
     pub seed: u64,
+    /// The events' shape.
+    pub shape: Shape,
 }
 
 /// What the load achieved.
@@ -44,6 +61,8 @@ pub struct LoadReport {
     pub endpoint: Endpoint,
     /// Events per request.
     pub batch_size: usize,
+    /// The events' shape.
+    pub shape: Shape,
     /// Concurrent connections.
     pub connections: usize,
     /// Requests answered 200.
@@ -171,6 +190,7 @@ pub async fn run_ingest_load(load: IngestLoad) -> Result<LoadReport, LoadError> 
     Ok(LoadReport {
         endpoint: load.endpoint,
         batch_size: load.batch_size,
+        shape: load.shape,
         connections: load.connections,
         requests_ok: total.ok,
         requests_failed: total.failed,
@@ -230,6 +250,7 @@ fn make_bodies(load: &IngestLoad, count: usize) -> Result<Vec<BodyTemplate>, Loa
         first_id: ID_FLOOR as i64,
         ..TrafficConfig::default()
     });
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(load.seed);
     let prefix = br#"{"id":"#;
     (0..count)
         .map(|_| {
@@ -237,9 +258,14 @@ fn make_bodies(load: &IngestLoad, count: usize) -> Result<Vec<BodyTemplate>, Loa
                 bytes: vec![b'['],
                 id_offsets: Vec::with_capacity(load.batch_size),
             };
-            for (index, generated) in traffic.by_ref().take(load.batch_size).enumerate() {
+            for (index, mut generated) in traffic.by_ref().take(load.batch_size).enumerate() {
                 if index > 0 {
                     template.bytes.push(b',');
+                }
+                if load.shape == Shape::Wide
+                    && let Some(details) = generated.event.object_mut("event")
+                {
+                    fill_wide_fields(details, &mut rng);
                 }
                 let event = serde_json::to_vec(&generated.event)
                     .map_err(|e| LoadError::Body(e.to_string()))?;
@@ -311,6 +337,7 @@ mod tests {
             connections: 1,
             duration: Duration::ZERO,
             seed: 7,
+            shape: Shape::Wide,
         };
         let templates = make_bodies(&load, 2).expect("bodies");
         let ids = |body: bytes::Bytes| -> Vec<i64> {

@@ -12,10 +12,11 @@ mod summary;
 mod traffic;
 mod units;
 mod visibility;
+pub mod wide;
 
 pub use error::GenerateError;
 pub use generate::{GenerateConfig, Source, WriteSummary, run_generate, write_jsonl};
-pub use ingest_load::{Endpoint, IngestLoad, LoadError, LoadReport, run_ingest_load};
+pub use ingest_load::{Endpoint, IngestLoad, LoadError, LoadReport, Shape, run_ingest_load};
 pub use object::{Field, Object};
 pub use replay::ReplayConfig;
 pub use summary::{GenerateSummary, ReplayPosition};
