@@ -1,7 +1,22 @@
 //! The edge of every listener (ingest, registry, UI and SQL): what a request meets before
 //! a handler sees it, written once and applied to each router.
 //!
+//! - [`serve`]: HTTP/1.1 and HTTP/2 on one port with a header deadline (also the idle
+//!   keep-alive limit), a body deadline and a cap on open connections.
+//! - [`auth`]: the admin token (bearer, HTTP Basic password, or the UI's login session)
+//!   on every route that can read or change all data, and the rule that a listener beyond
+//!   loopback needs one.
 //! - [`error`]: JSON errors (`{"status": "error", "message": ...}`) and the 404/405
 //!   fallbacks every router shares.
 
+pub mod auth;
+mod config;
+mod deadline;
 pub mod error;
+pub mod metrics;
+mod serve;
+
+pub use auth::{AdminAuth, AuthConfigError, check_exposure};
+pub use config::HttpConfig;
+pub use deadline::{BodyDeadlineExceeded, DeadlineBody};
+pub use serve::serve;

@@ -1,0 +1,326 @@
+//! The admin token: what protects every route that can read or change all data (the UI's
+//! API, SQL, the registry's writes and deletes, `/metrics` when asked).
+//!
+//! A request is an admin's when it carries the token as a bearer token
+//! (`Authorization: Bearer <token>`), as the password of HTTP Basic credentials (any user
+//! name: what Confluent's clients send with `basic.auth.user.info`), or the session cookie
+//! the UI's login page obtains from `POST /api/login`. Refusals are 401 with a JSON reason
+//! and a `Bearer` challenge, never a `Basic` one, so a browser shows the login page rather
+//! than its own credentials prompt. With no token configured every route is open: that is
+//! allowed only on loopback (see [`check_exposure`]).
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use base64::Engine;
+use clickstream_secret::Secret;
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::error::json_error;
+
+/// Name of the UI's session cookie.
+pub const SESSION_COOKIE: &str = "clickstream_session";
+
+/// Shortest admin token accepted: anything shorter can be guessed.
+pub const MIN_TOKEN_CHARS: usize = 16;
+
+/// The admin token, if any, and the session the UI's login hands out. Cheap to clone.
+#[derive(Clone)]
+pub struct AdminAuth {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    token: Option<Secret>,
+    /// The cookie value of a logged-in browser: random, valid while this process runs.
+    session: Secret,
+}
+
+/// Why an admin token cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthConfigError {
+    /// The token is too short to protect anything.
+    #[error("the admin token has {0} characters; use at least {MIN_TOKEN_CHARS}")]
+    TooShort(usize),
+    /// A listener beyond loopback serves admin routes with no token set.
+    #[error(
+        "{what} listens on {host}, beyond loopback, and serves routes that read or change all \
+         data, but no admin token is set: set CLICKSTREAM_ADMIN_TOKEN (or auth.admin_token), \
+         or listen on 127.0.0.1"
+    )]
+    Exposed {
+        /// The listener (`ingest`, `web UI`, `registry`).
+        what: String,
+        /// The address it binds.
+        host: String,
+    },
+}
+
+impl AdminAuth {
+    /// Admin routes guarded by `token` (`None`: open).
+    pub fn new(token: Option<Secret>) -> Result<Self, AuthConfigError> {
+        let token = token.filter(|t| !t.is_empty());
+        if let Some(token) = &token {
+            let chars = token.expose().chars().count();
+            if chars < MIN_TOKEN_CHARS {
+                return Err(AuthConfigError::TooShort(chars));
+            }
+        }
+        let session = Secret::new(format!(
+            "{}{}",
+            uuid::Uuid::new_v4().simple(),
+            uuid::Uuid::new_v4().simple()
+        ));
+        Ok(Self {
+            inner: Arc::new(Inner { token, session }),
+        })
+    }
+
+    /// No token: admin routes are open.
+    pub fn open() -> Self {
+        // invariant: no token, so nothing to check.
+        Self::new(None).unwrap_or_else(|_| unreachable!("no token is always accepted"))
+    }
+
+    /// Whether a token is required.
+    pub fn required(&self) -> bool {
+        self.inner.token.is_some()
+    }
+
+    /// Whether `headers` carry the token (bearer, Basic password) or the login session.
+    pub fn allows(&self, headers: &HeaderMap) -> bool {
+        let Some(token) = &self.inner.token else {
+            return true;
+        };
+        let presented = headers
+            .get_all(header::AUTHORIZATION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .filter_map(credential)
+            .any(|candidate| token.matches(&candidate));
+        presented || session_cookie(headers).is_some_and(|c| self.inner.session.matches(c))
+    }
+
+    /// `router` with every route requiring the token. Apply it to routers of admin routes
+    /// only: unknown paths of the merged router keep their own 404.
+    pub fn protect<S: Clone + Send + Sync + 'static>(&self, router: Router<S>) -> Router<S> {
+        router.route_layer(axum::middleware::from_fn_with_state(
+            self.clone(),
+            require_admin,
+        ))
+    }
+
+    /// The UI's login routes: `POST /api/login` (`{"token": ...}` → the session cookie),
+    /// `POST /api/logout`, and `GET /api/auth` (whether a token is required and whether
+    /// this request has it).
+    pub fn login_router(&self) -> Router {
+        Router::new()
+            .route("/api/login", post(login))
+            .route("/api/logout", post(logout))
+            .route("/api/auth", get(status))
+            .with_state(self.clone())
+    }
+}
+
+/// Refuses to expose admin routes without a token: `host` is where a listener serving
+/// them binds, `what` names it in the error.
+pub fn check_exposure(auth: &AdminAuth, what: &str, host: &str) -> Result<(), AuthConfigError> {
+    if auth.required() || is_loopback(host) {
+        return Ok(());
+    }
+    Err(AuthConfigError::Exposed {
+        what: what.to_string(),
+        host: host.to_string(),
+    })
+}
+
+/// Whether `host` (an address or a name) reaches only this machine.
+pub fn is_loopback(host: &str) -> bool {
+    match host.trim_matches(['[', ']']).parse::<std::net::IpAddr>() {
+        Ok(ip) => ip.is_loopback(),
+        Err(_) => host.eq_ignore_ascii_case("localhost"),
+    }
+}
+
+/// The token an `Authorization` value presents: a bearer token, or a Basic password.
+fn credential(value: &str) -> Option<String> {
+    let (scheme, rest) = value.trim().split_once(' ')?;
+    let rest = rest.trim();
+    if scheme.eq_ignore_ascii_case("bearer") {
+        return Some(rest.to_string());
+    }
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(rest)
+        .ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    text.split_once(':')
+        .map(|(_, password)| password.to_string())
+}
+
+fn session_cookie(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| value)
+}
+
+async fn require_admin(State(auth): State<AdminAuth>, request: Request, next: Next) -> Response {
+    if auth.allows(request.headers()) {
+        return next.run(request).await;
+    }
+    metrics::counter!(crate::metrics::ADMIN_REFUSED).increment(1);
+    unauthorized(format!(
+        "{} needs the admin token: send it as `Authorization: Bearer <token>` or as the \
+         password of HTTP Basic credentials, or log in to the UI",
+        request.uri().path()
+    ))
+}
+
+fn unauthorized(message: String) -> Response {
+    let mut response = json_error(StatusCode::UNAUTHORIZED, message, None);
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"clickstream\""),
+    );
+    response
+}
+
+#[derive(Deserialize)]
+struct Login {
+    token: String,
+}
+
+async fn login(State(auth): State<AdminAuth>, body: axum::body::Bytes) -> Response {
+    let Ok(Login { token }) = serde_json::from_slice(&body) else {
+        return json_error(
+            StatusCode::BAD_REQUEST,
+            "send a JSON object {\"token\": \"...\"}",
+            None,
+        );
+    };
+    let right = auth.inner.token.as_ref().is_none_or(|t| t.matches(&token));
+    if !right {
+        metrics::counter!(crate::metrics::ADMIN_REFUSED).increment(1);
+        return unauthorized("that is not the admin token".into());
+    }
+    let cookie = format!(
+        "{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Strict",
+        auth.inner.session.expose()
+    );
+    with_cookie(Json(json!({"status": "ok"})).into_response(), &cookie)
+}
+
+async fn logout() -> Response {
+    let cookie = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
+    with_cookie(Json(json!({"status": "ok"})).into_response(), &cookie)
+}
+
+async fn status(State(auth): State<AdminAuth>, headers: HeaderMap) -> Json<serde_json::Value> {
+    Json(json!({"required": auth.required(), "authenticated": auth.allows(&headers)}))
+}
+
+fn with_cookie(mut response: Response, cookie: &str) -> Response {
+    if let Ok(value) = HeaderValue::from_str(cookie) {
+        response.headers_mut().insert(header::SET_COOKIE, value);
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TOKEN: &str = "a-long-enough-admin-token";
+
+    fn headers(pairs: &[(header::HeaderName, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.append(name, HeaderValue::from_str(value).expect("header value"));
+        }
+        map
+    }
+
+    fn basic(user_and_password: &str) -> String {
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(user_and_password)
+        )
+    }
+
+    #[test]
+    fn the_token_is_accepted_as_bearer_basic_password_or_session() {
+        let auth = AdminAuth::new(Some(Secret::new(TOKEN))).expect("token");
+        let bearer = format!("Bearer {TOKEN}");
+        assert!(auth.allows(&headers(&[(header::AUTHORIZATION, &bearer)])));
+        let confluent = basic(&format!("admin:{TOKEN}"));
+        assert!(auth.allows(&headers(&[(header::AUTHORIZATION, &confluent)])));
+        let session = format!("a=b; {SESSION_COOKIE}={}", auth.inner.session.expose());
+        assert!(auth.allows(&headers(&[(header::COOKIE, &session)])));
+    }
+
+    #[test]
+    fn anything_else_is_refused() {
+        let auth = AdminAuth::new(Some(Secret::new(TOKEN))).expect("token");
+        for value in [
+            String::new(),
+            "Bearer".into(),
+            "Bearer wrong-token-of-some-length".into(),
+            format!("Token {TOKEN}"),
+            basic(&format!("{TOKEN}:")),
+            basic("admin"),
+            "Basic !!!not-base64".into(),
+        ] {
+            assert!(
+                !auth.allows(&headers(&[(header::AUTHORIZATION, &value)])),
+                "{value}"
+            );
+        }
+        let cookie = format!("{SESSION_COOKIE}=guessed");
+        assert!(!auth.allows(&headers(&[(header::COOKIE, &cookie)])));
+        assert!(!auth.allows(&HeaderMap::new()));
+    }
+
+    #[test]
+    fn short_tokens_are_refused_and_no_token_is_open() {
+        assert!(matches!(
+            AdminAuth::new(Some(Secret::new("short"))),
+            Err(AuthConfigError::TooShort(5))
+        ));
+        assert!(AdminAuth::open().allows(&HeaderMap::new()));
+        assert!(
+            !AdminAuth::new(Some(Secret::new("")))
+                .expect("empty")
+                .required()
+        );
+    }
+
+    #[test]
+    fn only_loopback_may_be_open() {
+        let open = AdminAuth::open();
+        for host in ["127.0.0.1", "::1", "[::1]", "localhost", "127.0.0.2"] {
+            assert!(check_exposure(&open, "ingest", host).is_ok(), "{host}");
+        }
+        for host in ["0.0.0.0", "::", "10.0.0.5", "example.com"] {
+            let refused = check_exposure(&open, "ingest", host).expect_err(host);
+            assert!(
+                refused.to_string().contains("CLICKSTREAM_ADMIN_TOKEN"),
+                "{refused}"
+            );
+        }
+        let guarded = AdminAuth::new(Some(Secret::new(TOKEN))).expect("token");
+        assert!(check_exposure(&guarded, "ingest", "0.0.0.0").is_ok());
+    }
+}

@@ -1,0 +1,42 @@
+//! What every listener is configured with: timeouts and the connection cap.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Settings shared by every HTTP listener (`[http]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Milliseconds a client has to send a request's headers, and the longest an idle
+    /// kept-alive HTTP/1.1 connection stays open waiting for the next request.
+    pub header_timeout_ms: u64,
+    /// Milliseconds a client has to send a request's whole body, counted from the headers.
+    pub body_timeout_ms: u64,
+    /// Most connections open at once on one listener; past it new connections wait in the
+    /// kernel's backlog until one closes. Keep it below the process's file-descriptor
+    /// limit, so the log and the lake always have descriptors left.
+    pub max_connections: usize,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            header_timeout_ms: 10_000,
+            body_timeout_ms: 30_000,
+            max_connections: 512,
+        }
+    }
+}
+
+impl HttpConfig {
+    /// [`HttpConfig::header_timeout_ms`] as a duration.
+    pub fn header_timeout(&self) -> Duration {
+        Duration::from_millis(self.header_timeout_ms)
+    }
+
+    /// [`HttpConfig::body_timeout_ms`] as a duration.
+    pub fn body_timeout(&self) -> Duration {
+        Duration::from_millis(self.body_timeout_ms)
+    }
+}
