@@ -7,21 +7,12 @@
 
 import {test, before, after} from "node:test";
 import assert from "node:assert/strict";
-import {spawn} from "node:child_process";
 import {existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync} from "node:fs";
 import {tmpdir} from "node:os";
-import {dirname, join, resolve} from "node:path";
-import {createInterface} from "node:readline";
-import {fileURLToPath} from "node:url";
+import {join} from "node:path";
 import {chromium} from "playwright-core";
+import {ARTIFACTS, BIN, CHROMIUM, CHROMIUM_ARGS, REPO, eventually, startPipeline} from "./harness.mjs";
 
-const REPO = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
-const ARTIFACTS = join(REPO, "test-artifacts", "ui");
-const CHROMIUM = process.env.CHROMIUM_BIN || "/usr/bin/chromium";
-const BIN = process.env.CLICKSTREAM_BIN ||
-  join(process.env.CARGO_TARGET_DIR || join(process.env.HOME, ".cache/clickstream-target"), "debug/clickstream");
-const CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-  "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-quic"];
 const RAW_TOPIC = "acme.clickstream.raw.events";
 
 /** The seed's sample events: 15 JSON lines, 12 valid and 3 invalid. */
@@ -50,46 +41,6 @@ const VARIANT = '{"name": "variant", "type": "int"}';
 const RAW_V3 = RAW_V2.replace(VARIANT, `${VARIANT}, {"name": "bucket", "type": ["null", "long"], "default": null}`);
 
 let server, browser, page, work, ingest, ui, registry;
-
-/** Polls `check` until it returns a truthy value, or fails after `ms`. */
-async function eventually(what, check, ms = 30_000) {
-  const deadline = Date.now() + ms;
-  let last;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value) return value;
-      last = value;
-    } catch (e) { last = e; }
-    if (Date.now() > deadline) assert.fail(`${what}: not within ${ms / 1000} s (last: ${last})`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
-/** Starts `clickstream up` and resolves with its ingest and UI URLs from the startup line. */
-function startPipeline(dataDir) {
-  const child = spawn(BIN, ["--data-dir", dataDir, "--log-format", "json", "up",
-    "--api-port", "0", "--registry-port", "0", "--ui-port", "0"], {
-    env: {...process.env, CLICKSTREAM_INGEST__HOST: "127.0.0.1", CLICKSTREAM_REGISTRY__HOST: "127.0.0.1",
-      CLICKSTREAM_UI__HOST: "127.0.0.1", RUST_LOG: "info"},
-    stdio: ["ignore", "ignore", "pipe"],
-  });
-  const lines = [];
-  return new Promise((resolvePromise, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no startup line in 60 s:\n${lines.join("\n")}`)), 60_000);
-    child.on("exit", (code) => reject(new Error(`clickstream exited with ${code}:\n${lines.join("\n")}`)));
-    createInterface({input: child.stderr}).on("line", (line) => {
-      if (lines.length < 200) lines.push(line);
-      let entry;
-      try { entry = JSON.parse(line); } catch { return; }
-      const fields = entry.fields || {};
-      if (String(fields.message).startsWith("clickstream is up")) {
-        clearTimeout(timer);
-        resolvePromise({child, ingest: fields.ingest, ui: fields.ui, registry: fields.registry});
-      }
-    });
-  });
-}
 
 async function collect(events) {
   const response = await fetch(`${ingest}/collect`, {
@@ -205,7 +156,19 @@ test("the message browser shows a raw event decoded through the registry, with h
     (await page.getAttribute('[data-testid="messages"] tbody tr:first-child', "data-offset")) === "0");
 });
 
+/** The rows of `sql` through the UI port's SQL API. */
+async function sqlRows(sql) {
+  const response = await fetch(`${ui}/api/sql`, {method: "POST", headers: {"content-type": "application/json"},
+    body: JSON.stringify({sql})});
+  assert.equal(response.status, 200);
+  return (await response.json()).rows;
+}
+
 test("a SQL query shows its rows and a chart", async () => {
+  // unique_users_daily follows `events` by up to two seconds (it is rewritten at most that
+  // often), and the page draws its chart from it at load and with each run.
+  await eventually("unique_users_daily has rows", async () =>
+    (await sqlRows("SELECT day FROM unique_users_daily")).length > 0);
   await page.goto(`${ui}/#/sql`);
   await page.fill('[data-testid="sql-editor"]', "SELECT count(*) AS n FROM events");
   await page.click('[data-testid="run-sql"]');
@@ -223,7 +186,10 @@ test("a SQL query shows its rows and a chart", async () => {
     trs.map((tr) => Number(tr.children[1].textContent)));
   assert.equal(cells.reduce((a, b) => a + b, 0), 36, "the per-type counts add up to every valid event");
   assert.equal(await page.getAttribute('[data-testid="sql-result"] [data-testid="sql-chart"]', "data-kind"), "bar");
-  await page.waitForSelector('[data-testid="unique-users"] svg');
+  await eventually("the unique-users chart", async () => {
+    if (await page.$('[data-testid="unique-users"] svg')) return true;
+    throw new Error(`the panel shows: ${await textNow('[data-testid="unique-users"]')}`);
+  });
   await shot("sql");
 });
 

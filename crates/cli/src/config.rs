@@ -7,6 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use clickstream_edge::{AuthConfig, HttpConfig};
 use clickstream_enrich::EnrichConfig;
 use clickstream_ingest::IngestConfig;
 use clickstream_kafka::KafkaConfig;
@@ -45,6 +46,10 @@ pub struct Config {
     pub logging: LoggingConfig,
     /// The web UI (port 8080).
     pub ui: UiConfig,
+    /// Who may use the admin routes: the UI's API, SQL, the registry's writes.
+    pub auth: AuthConfig,
+    /// Timeouts and the connection cap of every HTTP listener.
+    pub http: HttpConfig,
 }
 
 impl Default for Config {
@@ -61,6 +66,8 @@ impl Default for Config {
             kafka: KafkaConfig::default(),
             logging: LoggingConfig::default(),
             ui: UiConfig::default(),
+            auth: AuthConfig::default(),
+            http: HttpConfig::default(),
         }
     }
 }
@@ -91,7 +98,7 @@ impl Default for RegistryConfig {
     fn default() -> Self {
         Self {
             url: None,
-            host: "0.0.0.0".into(),
+            host: "127.0.0.1".into(),
             port: 8085,
             max_body_bytes: 4 * 1024 * 1024,
             poll_interval_ms: 2000,
@@ -147,8 +154,10 @@ pub enum LogFormat {
     Json,
 }
 
-/// Environment variables of the original stack and the config keys they set.
+/// Environment variables of the original stack (and a few of ours with names of their own)
+/// and the config keys they set.
 const SEED_ENV: &[(&str, &str)] = &[
+    ("CLICKSTREAM_ADMIN_TOKEN", "auth.admin_token"),
     ("API_PORT", "ingest.port"),
     ("SCHEMA_REGISTRY_URL", "registry.url"),
     ("KAFKA_BOOTSTRAP_SERVERS", "kafka.bootstrap_servers"),
@@ -170,6 +179,8 @@ const SECTIONS: &[&str] = &[
     "kafka",
     "logging",
     "ui",
+    "auth",
+    "http",
 ];
 
 /// Loads defaults, then `file` (if any), then environment variables.

@@ -8,6 +8,7 @@ mod enrichment_summary;
 pub mod generate;
 pub mod health;
 pub mod lake_cmd;
+mod listeners;
 pub mod pipeline;
 pub mod progress;
 pub mod schema_follow;
@@ -16,4 +17,5 @@ pub mod telemetry;
 pub mod topics;
 
 pub use config::Config;
-pub use pipeline::{Pipeline, Roles, display_url};
+pub use listeners::display_url;
+pub use pipeline::{Pipeline, Roles};

@@ -4,11 +4,12 @@
 //! process, whichever role it belongs to, and a fault handled for one role (the registry
 //! answering late, the lake down at start) is handled the same for all.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use clickstream_edge::AdminAuth;
 use clickstream_event::schemas::LATEST_EVENT_SCHEMA;
 use clickstream_event::{LATEST_TOPIC, value_subject};
 use clickstream_ingest::IngestState;
@@ -16,16 +17,15 @@ use clickstream_lake::Lake;
 use clickstream_log::EventLog;
 use clickstream_process::{Processor, ProcessorHealth, ProcessorStats, run_compactor};
 use clickstream_query::QueryEngine;
-use clickstream_registry::{RegistryClient, RegistryServerConfig, SchemaStore};
-use clickstream_secret::SecretUrl;
+use clickstream_registry::RegistryClient;
 use clickstream_ui::{Ui, UiSources};
-use tokio::net::TcpListener;
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinSet;
 
 use crate::backend::OpenedLog;
 use crate::config::Config;
 use crate::health::HealthState;
+use crate::listeners::{bind, check_exposures, display_url, registry_in_use};
 use crate::schema_follow::RawSchema;
 use crate::topics::topic_specs;
 
@@ -121,6 +121,8 @@ enum Part {
 
 /// What the parts share while starting.
 struct Shared {
+    /// Who may use the admin routes of every listener.
+    auth: AdminAuth,
     stop: watch::Receiver<bool>,
     tasks: JoinSet<(Part, anyhow::Result<()>)>,
 }
@@ -159,13 +161,19 @@ impl Pipeline {
         drain: bool,
     ) -> anyhow::Result<Pipeline> {
         crate::telemetry::prometheus();
+        let auth = AdminAuth::new(config.auth.admin_token.clone())?;
+        check_exposures(&config, roles, &auth)?;
         let (stop, stopped) = watch::channel(false);
         let mut shared = Shared {
+            auth,
             stop: stopped,
             tasks: JoinSet::new(),
         };
-        let (registry_url, registry_addr, store) =
-            serve_registry(&config, roles, &mut shared).await?;
+        let in_use = registry_in_use(&config, roles, &shared.auth, shared.stopped()).await?;
+        if let Some(server) = in_use.server {
+            shared.spawn(Part::Registry, server);
+        }
+        let (registry_url, registry_addr, store) = (in_use.url, in_use.addr, in_use.store);
         let registry = RegistryClient::new(registry_url.expose())?;
         // Logs, errors and the UI show the URL without its password.
         let registry_url = registry_url.redacted().to_owned();
@@ -289,7 +297,9 @@ impl Pipeline {
             return Ok(());
         };
         let log = opened.log.clone() as Arc<dyn EventLog>;
-        let ops = crate::telemetry::router(health);
+        let auth = shared.auth.clone();
+        let ops = crate::telemetry::router(health, &auth, config.auth.protect_metrics);
+        let sql = auth.protect(clickstream_query::router(query.clone()));
         if let Some(raw_schema) = raw_schema {
             // Registered here too (the processor does at its start), so the latest topic's
             // subject exists for consumers and the UI even while no processor runs.
@@ -304,13 +314,13 @@ impl Pipeline {
                 validator: raw_schema,
                 config: config.ingest.clone(),
             });
-            let extra = clickstream_query::router(query.clone()).merge(ops.clone());
+            let extra = sql.clone().merge(ops.clone());
             let router = clickstream_ingest::router_with(state, extra);
             let listener = bind(&config.ingest.host, config.ingest.port, "ingest").await?;
             self.ingest_addr = Some(listener.local_addr()?);
-            let stop = shared.stopped();
+            let (stop, http) = (shared.stopped(), config.http.clone());
             shared.spawn(Part::Ingest, async move {
-                clickstream_ingest::serve(listener, router, stop)
+                clickstream_edge::serve(listener, router, &http, stop)
                     .await
                     .context("ingest server")
             });
@@ -330,15 +340,12 @@ impl Pipeline {
                 .map(|enrich| crate::enrichment_summary::enrichment_summary(&enrich)),
         });
         if self.roles.ui {
-            let router = ui
-                .router()
-                .merge(clickstream_query::router(query.clone()))
-                .merge(ops.clone());
+            let router = ui.router(&auth).merge(sql).merge(ops.clone());
             let listener = bind(&config.ui.host, config.ui.port, "web UI").await?;
             self.ui_addr = Some(listener.local_addr()?);
-            let stop = shared.stopped();
+            let (stop, http) = (shared.stopped(), config.http.clone());
             shared.spawn(Part::Ui, async move {
-                clickstream_ingest::serve(listener, router, stop)
+                clickstream_edge::serve(listener, router, &http, stop)
                     .await
                     .context("web UI server")
             });
@@ -347,9 +354,9 @@ impl Pipeline {
             let port = config.processor.metrics_port;
             let listener = bind(&config.ingest.host, port, "processor metrics").await?;
             self.metrics_addr = Some(listener.local_addr()?);
-            let stop = shared.stopped();
+            let (stop, http) = (shared.stopped(), config.http.clone());
             shared.spawn(Part::Metrics, async move {
-                clickstream_ingest::serve(listener, ops, stop)
+                clickstream_edge::serve(listener, ops, &http, stop)
                     .await
                     .context("processor metrics server")
             });
@@ -448,53 +455,6 @@ impl Pipeline {
     }
 }
 
-/// Serves the registry when this process runs it; returns the URL to reach the registry
-/// in use and, when served here, its address and its store.
-async fn serve_registry(
-    config: &Config,
-    roles: Roles,
-    shared: &mut Shared,
-) -> anyhow::Result<(SecretUrl, Option<SocketAddr>, Option<Arc<SchemaStore>>)> {
-    if !roles.registry {
-        return match &config.registry.url {
-            Some(url) => Ok((url.clone(), None, None)),
-            // A processor or ingest beside a registry of ours: where that one listens.
-            None => Ok((
-                SecretUrl::new(format!(
-                    "http://{}",
-                    connect_addr(&config.registry.host, config.registry.port)
-                )),
-                None,
-                None,
-            )),
-        };
-    }
-    let dir = config.data_dir.join("registry");
-    let store = Arc::new(
-        SchemaStore::open(&dir)
-            .with_context(|| format!("opening the registry in {}", dir.display()))?,
-    );
-    let listener = bind(&config.registry.host, config.registry.port, "registry").await?;
-    let addr = listener.local_addr()?;
-    tracing::info!(%addr, "schema registry is up");
-    let server_config = RegistryServerConfig {
-        port: config.registry.port,
-        max_body_bytes: config.registry.max_body_bytes,
-    };
-    let stop = shared.stopped();
-    let served = Arc::clone(&store);
-    shared.spawn(Part::Registry, async move {
-        clickstream_registry::serve_with_config(listener, served, &server_config, stop)
-            .await
-            .context("schema registry server")
-    });
-    let url = format!(
-        "http://{}",
-        connect_addr(&addr.ip().to_string(), addr.port())
-    );
-    Ok((SecretUrl::new(url), Some(addr), Some(store)))
-}
-
 /// Starts the processor and its compactor and runs them until `stop`.
 async fn run_processor(
     config: Config,
@@ -549,48 +509,3 @@ async fn run_processor(
 
 /// How long a graceful shutdown may take before the remaining parts are aborted.
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// `http://host:port`, with `localhost` for an any-address bind (what a person can open).
-pub fn display_url(addr: SocketAddr) -> String {
-    if addr.ip().is_unspecified() {
-        format!("http://localhost:{}", addr.port())
-    } else {
-        format!("http://{addr}")
-    }
-}
-
-/// The address to connect to for a server bound to `host:port`: the address itself,
-/// except that an any-address bind (`0.0.0.0`, `::`) is reached on loopback.
-pub fn connect_addr(host: &str, port: u16) -> String {
-    match host.parse::<IpAddr>() {
-        Ok(ip) if ip.is_unspecified() && ip.is_ipv6() => {
-            SocketAddr::from((Ipv6Addr::LOCALHOST, port)).to_string()
-        }
-        Ok(ip) if ip.is_unspecified() => SocketAddr::from((Ipv4Addr::LOCALHOST, port)).to_string(),
-        Ok(ip) => SocketAddr::from((ip, port)).to_string(),
-        Err(_) => format!("{host}:{port}"),
-    }
-}
-
-async fn bind(host: &str, port: u16, what: &str) -> anyhow::Result<TcpListener> {
-    TcpListener::bind((host, port))
-        .await
-        .with_context(|| format!("{what}: cannot listen on {host}:{port}"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn servers_are_reached_where_they_listen() {
-        assert_eq!(connect_addr("0.0.0.0", 8085), "127.0.0.1:8085");
-        assert_eq!(connect_addr("::", 8085), "[::1]:8085");
-        assert_eq!(connect_addr("127.0.0.2", 8085), "127.0.0.2:8085");
-        assert_eq!(connect_addr("10.1.2.3", 1), "10.1.2.3:1");
-        assert_eq!(
-            connect_addr("registry.internal", 8085),
-            "registry.internal:8085"
-        );
-    }
-}

@@ -6,7 +6,8 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use crate::config::Config;
-use crate::pipeline::{Pipeline, Roles, display_url};
+use crate::listeners::display_url;
+use crate::pipeline::{Pipeline, Roles};
 
 /// Starts `roles` and runs them until `shutdown` completes or a part fails (or, with
 /// `drain`, the processor has read the log to its end), then stops them all.

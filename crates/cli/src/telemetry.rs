@@ -9,6 +9,7 @@ use std::sync::{Arc, OnceLock};
 
 use axum::Router;
 use axum::routing::get;
+use clickstream_edge::AdminAuth;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use serde_json::json;
 
@@ -126,10 +127,15 @@ fn describe() {
 
 /// `/metrics`, `/health/live`, `/health/ready` and `/health/ready/{role}` (see
 /// [`crate::health`]).
-pub fn router(health: Arc<HealthState>) -> Router {
+pub fn router(health: Arc<HealthState>, auth: &AdminAuth, protect_metrics: bool) -> Router {
     let handle = prometheus();
+    let metrics = Router::new().route("/metrics", get(move || std::future::ready(handle.render())));
+    let metrics = if protect_metrics {
+        auth.protect(metrics)
+    } else {
+        metrics
+    };
     Router::new()
-        .route("/metrics", get(move || std::future::ready(handle.render())))
         .route(
             "/health/live",
             get(|| async { axum::Json(json!({"status": "live"})) }),
@@ -137,4 +143,5 @@ pub fn router(health: Arc<HealthState>) -> Router {
         .route("/health/ready", get(crate::health::ready))
         .route("/health/ready/{role}", get(crate::health::ready_role))
         .with_state(health)
+        .merge(metrics)
 }

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use clickstream_secret::Secret;
 use serde::{Deserialize, Serialize};
 
 /// Settings shared by every HTTP listener (`[http]`).
@@ -39,4 +40,17 @@ impl HttpConfig {
     pub fn body_timeout(&self) -> Duration {
         Duration::from_millis(self.body_timeout_ms)
     }
+}
+
+/// Who may use the admin routes (`[auth]`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// The admin token (`CLICKSTREAM_ADMIN_TOKEN`): required by the UI's API, SQL and the
+    /// registry's writes and deletes. Unset, those routes are open, which only loopback
+    /// listeners allow.
+    pub admin_token: Option<Secret>,
+    /// Whether `/metrics` requires the admin token too (Prometheus can send it as a bearer
+    /// token); open by default, as metrics hold counts, not events.
+    pub protect_metrics: bool,
 }

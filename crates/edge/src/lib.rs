@@ -17,6 +17,6 @@ pub mod metrics;
 mod serve;
 
 pub use auth::{AdminAuth, AuthConfigError, check_exposure};
-pub use config::HttpConfig;
+pub use config::{AuthConfig, HttpConfig};
 pub use deadline::{BodyDeadlineExceeded, DeadlineBody};
 pub use serve::serve;

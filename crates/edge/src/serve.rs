@@ -51,6 +51,7 @@ pub async fn serve(
         .timer(TokioTimer::new())
         .keep_alive_interval(Some(config.header_timeout()))
         .max_concurrent_streams(128);
+    let (h1, h2) = (builder.clone().http1_only(), builder.http2_only());
     let permits = Arc::new(Semaphore::new(config.max_connections.max(1)));
     let graceful = GracefulShutdown::new();
     let body_timeout = config.body_timeout();
@@ -65,12 +66,17 @@ pub async fn serve(
             continue;
         };
         let service = per_connection(router.clone(), peer, body_timeout);
-        let connection = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), service)
-            .into_owned();
-        let connection = graceful.watch(connection);
+        let (h1, h2, watcher) = (h1.clone(), h2.clone(), graceful.watcher());
+        let header_timeout = config.header_timeout();
         tokio::spawn(async move {
-            if let Err(e) = connection.await {
+            // Until the protocol is known no deadline of hyper's runs: a client that sends
+            // nothing, or half of HTTP/2's preface, is closed here.
+            let Some(protocol) = sniff(&stream, header_timeout).await else {
+                return drop(permit);
+            };
+            let builder = if protocol == Protocol::Http2 { h2 } else { h1 };
+            let connection = builder.serve_connection(TokioIo::new(stream), service);
+            if let Err(e) = watcher.watch(connection.into_owned()).await {
                 tracing::debug!(%peer, error = %e, "connection ended with an error");
             }
             drop(permit);
@@ -79,6 +85,45 @@ pub async fn serve(
     drop(listener);
     graceful.shutdown().await;
     Ok(())
+}
+
+/// The protocol a connection speaks, told by its first bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Protocol {
+    Http1,
+    /// It starts with HTTP/2's connection preface (prior knowledge, as gRPC and h2c
+    /// clients do).
+    Http2,
+}
+
+/// HTTP/2's connection preface.
+const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// How long to wait between looks at a connection whose first bytes could still be the
+/// HTTP/2 preface (a peek cannot wait for more bytes than it already saw).
+const SNIFF_PAUSE: Duration = Duration::from_millis(5);
+
+/// Peeks at the first bytes (without consuming them) until they tell the protocol;
+/// `None` when the client closes, or sends too little within `deadline`.
+async fn sniff(stream: &TcpStream, deadline: Duration) -> Option<Protocol> {
+    let look = async {
+        let mut seen = [0u8; 24];
+        loop {
+            stream.readable().await.ok()?;
+            let n = stream.peek(&mut seen).await.ok()?;
+            if n == 0 {
+                return None;
+            }
+            if seen[..n] != H2_PREFACE[..n] {
+                return Some(Protocol::Http1);
+            }
+            if n == H2_PREFACE.len() {
+                return Some(Protocol::Http2);
+            }
+            tokio::time::sleep(SNIFF_PAUSE).await;
+        }
+    };
+    tokio::time::timeout(deadline, look).await.ok().flatten()
 }
 
 /// The next connection once a permit is free; `None` (after a pause) when `accept` failed.

@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::response::{IntoResponse, Response};
 use clickstream_log::LogError;
-use http::{StatusCode, Uri, header};
+use http::{StatusCode, header};
 use serde_json::json;
 
 /// Why a request was refused. `Display` is the message the client sees, except for
@@ -164,17 +164,6 @@ impl IngestError {
             | LogError::Kafka(_) => IngestError::Internal(format!("append failed: {source}")),
         }
     }
-}
-
-pub(crate) async fn not_found(uri: Uri) -> Response {
-    let body = json!({"status": "error", "message": format!("no route for {}", uri.path())});
-    (StatusCode::NOT_FOUND, Json(body)).into_response()
-}
-
-pub(crate) async fn method_not_allowed(method: http::Method, uri: Uri) -> Response {
-    let message = format!("method {method} is not allowed on {}", uri.path());
-    let body = json!({"status": "error", "message": message});
-    (StatusCode::METHOD_NOT_ALLOWED, Json(body)).into_response()
 }
 
 #[cfg(test)]

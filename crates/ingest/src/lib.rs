@@ -10,7 +10,6 @@
 mod collect;
 mod error;
 
-use std::future::Future;
 use std::sync::Arc;
 
 use axum::Router;
@@ -18,9 +17,9 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use clickstream_event::ValidatorSource;
 use clickstream_log::EventLog;
-use http::Method;
+use http::{HeaderValue, Method};
 use serde::{Deserialize, Serialize};
-use tower_http::cors::{Any, CorsLayer};
+use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 
 pub use collect::CollectResponse;
 pub use error::IngestError;
@@ -40,16 +39,21 @@ pub struct IngestConfig {
     pub max_events_per_request: usize,
     /// Seconds a client is told to wait (`Retry-After`) when the log cannot take writes.
     pub retry_after_secs: u32,
+    /// Origins whose pages may send events from a browser (CORS on `/collect` and `/ping`
+    /// only; `*`, the original's, allows any). Credentials are never allowed, and the admin
+    /// routes served on the same port (SQL, metrics) answer no CORS at all.
+    pub cors_origins: Vec<String>,
 }
 
 impl Default for IngestConfig {
     fn default() -> Self {
         Self {
-            host: "0.0.0.0".into(),
+            host: "127.0.0.1".into(),
             port: 60000,
             max_body_bytes: 10 * 1024 * 1024,
             max_events_per_request: 50_000,
             retry_after_secs: 1,
+            cors_origins: vec!["*".into()],
         }
     }
 }
@@ -69,37 +73,39 @@ pub fn router(state: Arc<IngestState>) -> Router {
     router_with(state, Router::new())
 }
 
-/// The ingest API plus `extra` routes served on the same port (the SQL API), sharing the
-/// JSON 404/405 answers and CORS.
+/// The ingest API plus `extra` routes served on the same port (the SQL API, metrics),
+/// sharing the JSON 404/405 answers. CORS applies to the ingest routes alone.
 pub fn router_with(state: Arc<IngestState>, extra: Router) -> Router {
-    let cors = CorsLayer::new()
-        .allow_origin(Any)
-        .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
-        .allow_headers(Any)
-        .max_age(std::time::Duration::from_secs(86_400));
+    let cors = cors(&state.config.cors_origins);
     Router::new()
         .route("/ping", get(ping))
         .route("/collect", post(collect::collect))
         // The body limit is enforced by `collect` itself, to answer 413 in JSON.
         .layer(DefaultBodyLimit::disable())
+        // Set before the CORS layer so that it wraps this fallback too: a preflight
+        // (OPTIONS) is answered by the layer, never by a bare 405.
+        .method_not_allowed_fallback(clickstream_edge::error::method_not_allowed)
+        .layer(cors)
         .with_state(state)
         .merge(extra)
-        .fallback(error::not_found)
-        .method_not_allowed_fallback(error::method_not_allowed)
-        .layer(cors)
+        .fallback(clickstream_edge::error::not_found)
+        .method_not_allowed_fallback(clickstream_edge::error::method_not_allowed)
 }
 
-/// Serves `router` (the ingest API, possibly merged with other APIs of the same port) on
-/// `listener` until `shutdown` completes, then finishes the requests in flight (their
-/// batches are acknowledged or refused, never half-done).
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    router: Router,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
+/// CORS for browser pages sending events: `origins` (`*` for any), no credentials.
+fn cors(origins: &[String]) -> CorsLayer {
+    let layer = CorsLayer::new()
+        .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+        .allow_headers(Any)
+        .max_age(std::time::Duration::from_secs(86_400));
+    if origins.iter().any(|o| o == "*") {
+        return layer.allow_origin(Any);
+    }
+    let listed: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o.trim_end_matches('/')).ok())
+        .collect();
+    layer.allow_origin(AllowOrigin::list(listed))
 }
 
 async fn ping() -> axum::Json<serde_json::Value> {

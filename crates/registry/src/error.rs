@@ -143,6 +143,12 @@ pub enum RegistryError {
     #[error("method not allowed")]
     MethodNotAllowed,
 
+    /// A write or delete without the admin token.
+    #[error(
+        "{0} needs the admin token: send it as the password of HTTP Basic credentials (basic.auth.user.info) or as a bearer token"
+    )]
+    Unauthorized(String),
+
     /// An I/O error on a file of the store.
     #[error("i/o error on {path}: {source}")]
     Io {
@@ -252,6 +258,7 @@ impl RegistryError {
             | Self::UnsupportedMediaType(_)
             | Self::RouteNotFound(_)
             | Self::MethodNotAllowed
+            | Self::Unauthorized(_)
             | Self::Io { .. }
             | Self::CorruptJournal { .. }
             | Self::StoreLocked(_)
@@ -284,6 +291,7 @@ impl RegistryError {
             Self::UnsupportedMediaType(_) => (415, 415),
             Self::RouteNotFound(_) => (404, 404),
             Self::MethodNotAllowed => (405, 405),
+            Self::Unauthorized(_) => (401, 401),
             Self::Http {
                 status, error_code, ..
             } => (*status, *error_code),

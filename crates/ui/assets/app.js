@@ -8,8 +8,9 @@ import * as invalid from "./invalid_page.js";
 import * as schemas from "./schemas_page.js";
 import * as lake from "./lake_page.js";
 import * as sql from "./sql_page.js";
+import * as login from "./login_page.js";
 
-const PAGES = {overview, topics, invalid, schemas, lake, sql};
+const PAGES = {overview, topics, invalid, schemas, lake, sql, login};
 let stop = () => {};
 
 function show() {
@@ -39,6 +40,25 @@ async function credits() {
   } catch (_) { /* the overview shows connection problems */ }
 }
 
+// With an admin token set, a logged-out browser starts at the login page, and a logged-in
+// one gets a way to log out.
+async function session() {
+  let auth;
+  try {
+    auth = await (await fetch("/api/auth")).json();
+  } catch (_) { return; }
+  const out = document.getElementById("logout");
+  out.hidden = !(auth.required && auth.authenticated);
+  if (auth.required && !auth.authenticated && !location.hash.startsWith("#/login")) {
+    location.hash = `#/login?next=${encodeURIComponent(location.hash || "#/overview")}`;
+  }
+}
+
+document.getElementById("logout").addEventListener("click", async () => {
+  await fetch("/api/logout", {method: "POST"}).catch(() => {});
+  location.hash = "#/login";
+  session();
+});
+document.addEventListener("clickstream:login", () => { session(); credits(); });
 window.addEventListener("hashchange", show);
-show();
-credits();
+session().then(() => { show(); credits(); });

@@ -45,6 +45,13 @@ export async function api(path, body) {
     throw new Error("the server does not answer: is clickstream still running?");
   }
   connection(true);
+  if (response.status === 401) {
+    // Admin routes need the token: ask for it, then come back here.
+    if (!location.hash.startsWith("#/login")) {
+      location.hash = `#/login?next=${encodeURIComponent(location.hash || "#/overview")}`;
+    }
+    throw new Error("log in with the admin token to see this");
+  }
   const text = await response.text();
   let json;
   try { json = JSON.parse(text); } catch { json = null; }

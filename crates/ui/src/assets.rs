@@ -35,6 +35,7 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ),
     ("lake_page.js", JS, include_str!("../assets/lake_page.js")),
     ("sql_page.js", JS, include_str!("../assets/sql_page.js")),
+    ("login_page.js", JS, include_str!("../assets/login_page.js")),
     (
         "favicon.svg",
         "image/svg+xml",

@@ -18,7 +18,7 @@ impl Default for UiConfig {
     fn default() -> Self {
         Self {
             enabled: true,
-            host: "0.0.0.0".into(),
+            host: "127.0.0.1".into(),
             port: 8080,
         }
     }

@@ -31,6 +31,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use axum::Router;
+use clickstream_edge::AdminAuth;
 use clickstream_lake::{Lake, SchemaHistory, TableKind};
 use clickstream_log::EventLog;
 use clickstream_query::QueryEngine;
@@ -124,10 +125,13 @@ impl Ui {
         }
     }
 
-    /// The pages (`/`, `/assets/...`) and the JSON API (`/api/ui/...`). Has no fallback,
-    /// so it can be merged with other routers (the SQL API, `/metrics`).
-    pub fn router(&self) -> Router {
-        assets::router().merge(api::router(self.state.clone()))
+    /// The pages (`/`, `/assets/...`, open: they hold no data), the login routes, and the
+    /// JSON API (`/api/ui/...`, which needs `auth`'s admin token). Has no fallback, so it
+    /// can be merged with other routers (the SQL API, `/metrics`).
+    pub fn router(&self, auth: &AdminAuth) -> Router {
+        assets::router()
+            .merge(auth.login_router())
+            .merge(auth.protect(api::router(self.state.clone())))
     }
 
     /// Samples the log and the lake once a second until `shutdown` completes: the

@@ -1,6 +1,7 @@
 //! Integration tests of the `clickstream` binary's pipeline, over real sockets. One test
 //! binary (fast to link), one module per area.
 
+mod admin_auth;
 mod backends;
 mod bad_input;
 mod common;
@@ -22,6 +23,7 @@ mod prometheus;
 mod schema_crash;
 mod schema_evolution;
 mod schema_follow;
+mod slow_clients;
 mod sql_limits;
 mod startup;
 mod store_outage;

@@ -14,11 +14,12 @@ use std::future::Future;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
-use axum::http::Uri;
-use axum::middleware;
-use axum::response::Response;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{Method, Uri};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use clickstream_edge::{AdminAuth, HttpConfig};
 use tokio::net::TcpListener;
 
 use crate::config::RegistryServerConfig;
@@ -28,13 +29,19 @@ use response::ok;
 
 pub use response::RESPONSE_CONTENT_TYPE;
 
-/// The whole HTTP API over `store`, with default settings.
+/// The whole HTTP API over `store`, with default settings and no admin token.
 pub fn router(store: Arc<SchemaStore>) -> Router {
-    router_with_config(store, &RegistryServerConfig::default())
+    router_with_config(store, &RegistryServerConfig::default(), &AdminAuth::open())
 }
 
-/// The whole HTTP API over `store`, limiting request bodies to `config.max_body_bytes`.
-pub fn router_with_config(store: Arc<SchemaStore>, config: &RegistryServerConfig) -> Router {
+/// The whole HTTP API over `store`, limiting request bodies to `config.max_body_bytes`;
+/// writes and deletes need `auth`'s admin token, reads stay open (as Confluent's are by
+/// default).
+pub fn router_with_config(
+    store: Arc<SchemaStore>,
+    config: &RegistryServerConfig,
+    auth: &AdminAuth,
+) -> Router {
     Router::new()
         .route("/", get(root))
         .route("/subjects", get(subjects::list))
@@ -88,6 +95,7 @@ pub fn router_with_config(store: Arc<SchemaStore>, config: &RegistryServerConfig
         )
         // Only matched routes negotiate: an unknown path is 404 whatever it accepts.
         .route_layer(middleware::from_fn(negotiate::negotiate))
+        .route_layer(middleware::from_fn_with_state(auth.clone(), guard_writes))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
@@ -101,7 +109,17 @@ pub async fn serve(
     store: Arc<SchemaStore>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    serve_with_config(listener, store, &RegistryServerConfig::default(), shutdown).await
+    let config = RegistryServerConfig::default();
+    let open = AdminAuth::open();
+    serve_with_config(
+        listener,
+        store,
+        &config,
+        &open,
+        &HttpConfig::default(),
+        shutdown,
+    )
+    .await
 }
 
 /// [`serve`] with explicit settings (`config.port` is ignored: the listener is bound
@@ -110,15 +128,34 @@ pub async fn serve_with_config(
     listener: TcpListener,
     store: Arc<SchemaStore>,
     config: &RegistryServerConfig,
+    auth: &AdminAuth,
+    http: &HttpConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = router_with_config(store, config);
+    let app = router_with_config(store, config, auth);
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "schema registry listening");
     }
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    clickstream_edge::serve(listener, app, http, shutdown).await
+}
+
+/// Whether a request changes the registry: registering, deleting, setting a level or a
+/// mode. Lookups and compatibility checks are POSTs too, but only read.
+fn is_write(method: &Method, path: &str) -> bool {
+    match *method {
+        Method::DELETE | Method::PUT => true,
+        Method::POST => path.starts_with("/subjects/") && path.ends_with("/versions"),
+        _ => false,
+    }
+}
+
+/// Lets writes through only with the admin token.
+async fn guard_writes(State(auth): State<AdminAuth>, request: Request, next: Next) -> Response {
+    if is_write(request.method(), request.uri().path()) && !auth.allows(request.headers()) {
+        let what = format!("{} {}", request.method(), request.uri().path());
+        return RegistryError::Unauthorized(what).into_response();
+    }
+    next.run(request).await
 }
 
 /// Runs a blocking store change (it fsyncs) off the async worker threads.
@@ -143,4 +180,36 @@ async fn not_found(uri: Uri) -> RegistryError {
 
 async fn method_not_allowed() -> RegistryError {
     RegistryError::MethodNotAllowed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registering_deleting_and_setting_are_writes_lookups_and_checks_are_not() {
+        for (method, path) in [
+            (Method::POST, "/subjects/s-value/versions"),
+            (Method::DELETE, "/subjects/s-value"),
+            (Method::DELETE, "/subjects/s-value/versions/1"),
+            (Method::PUT, "/config"),
+            (Method::PUT, "/config/s-value"),
+            (Method::DELETE, "/config/s-value"),
+            (Method::PUT, "/mode/s-value"),
+        ] {
+            assert!(is_write(&method, path), "{method} {path}");
+        }
+        for (method, path) in [
+            (Method::POST, "/subjects/s-value"),
+            (Method::POST, "/compatibility/subjects/s-value/versions"),
+            (
+                Method::POST,
+                "/compatibility/subjects/s-value/versions/latest",
+            ),
+            (Method::GET, "/subjects/s-value/versions"),
+            (Method::GET, "/schemas/ids/1"),
+        ] {
+            assert!(!is_write(&method, path), "{method} {path}");
+        }
+    }
 }

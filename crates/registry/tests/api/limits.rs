@@ -15,7 +15,7 @@ async fn bodies_over_the_limit_are_refused_with_413() {
         max_body_bytes: 256,
         ..RegistryServerConfig::default()
     };
-    let app = router_with_config(store, &config);
+    let app = router_with_config(store, &config, &clickstream_edge::AdminAuth::open());
     let padding = " ".repeat(300);
     let request = Request::post("/subjects/s/versions")
         .header("content-type", "application/vnd.schemaregistry.v1+json")
