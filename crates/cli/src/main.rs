@@ -80,12 +80,30 @@ struct UpArgs {
     /// Use the registry at this URL instead of serving one.
     #[arg(long, value_name = "URL")]
     registry_url: Option<String>,
+    #[command(flatten)]
+    ui: UiFlags,
+}
+
+/// The web UI's flags, on every role that serves it.
+#[derive(Debug, Args)]
+struct UiFlags {
     /// Port of the web UI (0 picks a free port).
     #[arg(long)]
     ui_port: Option<u16>,
     /// Do not serve the web UI.
     #[arg(long)]
     no_ui: bool,
+}
+
+impl UiFlags {
+    fn apply(&self, config: &mut Config) {
+        if let Some(port) = self.ui_port {
+            config.ui.port = port;
+        }
+        if self.no_ui {
+            config.ui.enabled = false;
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -96,6 +114,8 @@ struct IngestArgs {
     /// The registry to use [default: SCHEMA_REGISTRY_URL].
     #[arg(long, value_name = "URL")]
     registry_url: Option<String>,
+    #[command(flatten)]
+    ui: UiFlags,
 }
 
 #[derive(Debug, Args)]
@@ -193,12 +213,7 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
             if let Some(url) = args.registry_url {
                 config.registry.url = Some(url.into());
             }
-            if let Some(port) = args.ui_port {
-                config.ui.port = port;
-            }
-            if args.no_ui {
-                config.ui.enabled = false;
-            }
+            args.ui.apply(&mut config);
             let roles = Roles::all(&config);
             serve(config, roles, false, shutdown_signal()).await
         }
@@ -215,6 +230,7 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
                  --registry-url (or run `clickstream up` for everything in one process)"
             );
             config.processor.enabled = false;
+            args.ui.apply(&mut config);
             let roles = Roles::ingest(&config);
             serve(config, roles, false, shutdown_signal()).await
         }
