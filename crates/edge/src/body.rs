@@ -54,7 +54,7 @@ pub const ACCEPTED_ENCODINGS: &str = "gzip, deflate, br, zstd";
 pub const DRAIN_MAX_BYTES: usize = 32 * 1024 * 1024;
 
 /// Longest time spent discarding the rest of a refused body.
-pub const DRAIN_MAX_TIME: Duration = Duration::from_secs(2);
+pub const DRAIN_MAX_TIME: Duration = Duration::from_secs(5);
 
 /// Largest zstd window accepted: 8 MiB, the bound RFC 9659 sets for `zstd` over HTTP.
 const ZSTD_WINDOW_LOG_MAX: u32 = 23;
