@@ -4,6 +4,7 @@
 mod backends;
 mod bad_input;
 mod common;
+mod compressed_bodies;
 mod config_cmd;
 mod crash;
 mod dedup_replay;

@@ -93,6 +93,11 @@ impl Child {
         .await
     }
 
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.process.id().expect("running")
+    }
+
     /// The exit status, if the child has exited.
     pub fn has_exited(&mut self) -> Option<std::process::ExitStatus> {
         self.process.try_wait().ok().flatten()
