@@ -6,10 +6,13 @@
 //! - [`auth`]: the admin token (bearer, HTTP Basic password, or the UI's login session)
 //!   on every route that can read or change all data, and the rule that a listener beyond
 //!   loopback needs one.
+//! - [`body`]: request bodies read as a stream with a cap, decoded from their
+//!   `Content-Encoding` (gzip, deflate, br, zstd) with caps on the size and the ratio.
 //! - [`error`]: JSON errors (`{"status": "error", "message": ...}`) and the 404/405
 //!   fallbacks every router shares.
 
 pub mod auth;
+pub mod body;
 mod config;
 mod deadline;
 pub mod error;

@@ -7,12 +7,12 @@ use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
 use bytes::Bytes;
+use clickstream_edge::body::{BodyLimits, read_body};
 use clickstream_event::{
     CORRELATION_ID_HEADER, ERROR_MESSAGE_HEADER, INVALID_TOPIC, RAW_TOPIC, ValidationError,
 };
 use clickstream_log::{Header, OutgoingRecord};
 use http::{HeaderMap, header};
-use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
@@ -42,8 +42,11 @@ pub(crate) async fn collect(
 ) -> Result<Json<CollectResponse>, IngestError> {
     let started = Instant::now();
     check_content_type(&headers)?;
-    let limit = state.config.max_body_bytes;
-    let body = read_body(body, limit).await?;
+    let limits = BodyLimits::new(
+        state.config.max_body_bytes,
+        state.config.max_compression_ratio,
+    );
+    let body = read_body(&headers, body, &limits).await?;
     let events = split_batch(&body)?;
     let limit = state.config.max_events_per_request;
     if events.len() > limit {
@@ -109,16 +112,6 @@ fn check_content_type(headers: &HeaderMap) -> Result<(), IngestError> {
     }
 }
 
-async fn read_body(body: Body, limit: usize) -> Result<Bytes, IngestError> {
-    match Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
-            Err(IngestError::PayloadTooLarge { limit })
-        }
-        Err(e) => Err(IngestError::BodyRead(e.to_string())),
-    }
-}
-
 /// Splits the body into its events, keeping each one's original JSON text.
 fn split_batch(body: &[u8]) -> Result<Vec<&RawValue>, IngestError> {
     let malformed = |e: serde_json::Error| IngestError::MalformedJson(e.to_string());
@@ -144,11 +137,15 @@ fn route_events(
     events: &[&RawValue],
     correlation_id: &str,
 ) -> Result<(Vec<OutgoingRecord>, usize), IngestError> {
-    // `from_str` of a RawValue only fails past serde_json's nesting limit: that event is
-    // invalid, not the request.
+    // An event over the size limit is invalid, not the request, and is not parsed. `from_str`
+    // of a RawValue only fails past serde_json's nesting limit: that event is invalid too.
+    let max_event_bytes = state.config.max_event_bytes;
     let parsed: Vec<Result<serde_json::Value, String>> = events
         .iter()
-        .map(|raw| serde_json::from_str(raw.get()).map_err(|e| e.to_string()))
+        .map(|raw| match raw.get().len() {
+            size if size > max_event_bytes => Err(oversized_reason(size, max_event_bytes)),
+            _ => serde_json::from_str(raw.get()).map_err(|e| e.to_string()),
+        })
         .collect();
     let nothing = serde_json::Value::Null;
     // One snapshot for the whole request: every record of it carries one schema id, even if
@@ -176,20 +173,46 @@ fn route_events(
                     timestamp_ms: None,
                 }
             }
-            (Err(parse_error), _) => invalid_record(raw, correlation, parse_error.clone()),
-            (Ok(_), Err(reason)) => invalid_record(raw, correlation, reason_text(&reason)),
+            (Err(parse_error), _) => {
+                let value = kept_value(raw.get(), max_event_bytes);
+                invalid_record(value, correlation, parse_error.clone())
+            }
+            (Ok(_), Err(reason)) => invalid_record(raw.get(), correlation, reason_text(&reason)),
         };
         records.push(record);
     }
     Ok((records, valid_count))
 }
 
-fn invalid_record(raw: &RawValue, correlation: Header, reason: String) -> OutgoingRecord {
+/// How much of an event over the size limit the invalid topic keeps (at most the limit).
+pub const OVERSIZED_EVENT_KEPT_BYTES: usize = 4096;
+
+fn oversized_reason(size: usize, limit: usize) -> String {
+    let kept = OVERSIZED_EVENT_KEPT_BYTES.min(limit);
+    format!(
+        "event is {size} bytes, over the limit of {limit} bytes (its first {kept} bytes are kept)"
+    )
+}
+
+/// The event's JSON, or for one over `limit` its first [`OVERSIZED_EVENT_KEPT_BYTES`]
+/// (cut on a character boundary: the kept text is UTF-8, no longer JSON).
+fn kept_value(raw: &str, limit: usize) -> &str {
+    if raw.len() <= limit {
+        return raw;
+    }
+    let mut end = OVERSIZED_EVENT_KEPT_BYTES.min(limit);
+    while !raw.is_char_boundary(end) {
+        end -= 1;
+    }
+    &raw[..end]
+}
+
+fn invalid_record(value: &str, correlation: Header, reason: String) -> OutgoingRecord {
     OutgoingRecord {
         topic: INVALID_TOPIC.to_string(),
         partition: None,
         key: None,
-        value: Bytes::copy_from_slice(raw.get().as_bytes()),
+        value: Bytes::copy_from_slice(value.as_bytes()),
         headers: vec![correlation, Header::new(ERROR_MESSAGE_HEADER, reason)],
         timestamp_ms: None,
     }
@@ -207,5 +230,39 @@ fn json_kind(value: &serde_json::Value) -> &'static str {
         serde_json::Value::String(_) => "a string",
         serde_json::Value::Array(_) => "an array",
         serde_json::Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_event_within_the_limit_is_kept_whole() {
+        assert_eq!(kept_value("{\"id\": 1}", 9), "{\"id\": 1}");
+    }
+
+    #[test]
+    fn an_oversized_event_keeps_its_first_kilobytes_on_a_character_boundary() {
+        let ascii = format!("{{\"x\": \"{}\"}}", "a".repeat(10_000));
+        assert_eq!(kept_value(&ascii, 5000).len(), OVERSIZED_EVENT_KEPT_BYTES);
+        assert_eq!(
+            kept_value(&ascii, 100),
+            &ascii[..100],
+            "never more than the limit"
+        );
+        // "é" is two bytes: a cut through it moves back to the character before.
+        let accents = format!("\"{}\"", "é".repeat(5000));
+        let kept = kept_value(&accents, 5000);
+        assert_eq!(kept.len(), OVERSIZED_EVENT_KEPT_BYTES - 1);
+        assert!(accents.starts_with(kept));
+    }
+
+    #[test]
+    fn the_reason_names_the_size_the_limit_and_what_is_kept() {
+        assert_eq!(
+            oversized_reason(80123, 65536),
+            "event is 80123 bytes, over the limit of 65536 bytes (its first 4096 bytes are kept)"
+        );
     }
 }

@@ -2,6 +2,7 @@
 
 use axum::Json;
 use axum::response::{IntoResponse, Response};
+use clickstream_edge::body::BodyError;
 use clickstream_log::LogError;
 use http::{StatusCode, header};
 use serde_json::json;
@@ -16,12 +17,10 @@ pub enum IngestError {
         /// The content type received, if any.
         found: Option<String>,
     },
-    /// The body is larger than the configured limit.
-    #[error("request body exceeds the limit of {limit} bytes")]
-    PayloadTooLarge {
-        /// `max_body_bytes`.
-        limit: usize,
-    },
+    /// The body could not be read, decoded or kept within its caps (413, 415 or 400, as
+    /// [`BodyError::status`] says).
+    #[error(transparent)]
+    Body(#[from] BodyError),
     /// The batch has more events than allowed.
     #[error("batch of {count} events exceeds the limit of {limit} events per request")]
     TooManyEvents {
@@ -44,9 +43,6 @@ pub enum IngestError {
     /// The body is JSON but neither an array nor an object.
     #[error("request body must be a JSON array of events or a single event object, found {0}")]
     NotABatch(&'static str),
-    /// The body could not be read from the connection.
-    #[error("could not read the request body: {0}")]
-    BodyRead(String),
     /// The log cannot take writes now; nothing of the batch is acknowledged. The reason is
     /// the log's (an outage, a disk at its reserve), which names no secret.
     #[error("the event log cannot accept writes right now ({source}); retry later")]
@@ -88,11 +84,11 @@ impl IngestError {
     fn status(&self) -> StatusCode {
         match self {
             IngestError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            IngestError::PayloadTooLarge { .. }
-            | IngestError::TooManyEvents { .. }
-            | IngestError::EventTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            IngestError::Body(body) => body.status(),
+            IngestError::TooManyEvents { .. } | IngestError::EventTooLarge { .. } => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
             IngestError::MalformedJson(_) | IngestError::NotABatch(_) => StatusCode::BAD_REQUEST,
-            IngestError::BodyRead(_) => StatusCode::BAD_REQUEST,
             IngestError::LogUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             IngestError::LogRefusedTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             IngestError::LogRefusedInvalid { .. } => StatusCode::BAD_REQUEST,
@@ -123,6 +119,10 @@ impl IntoResponse for IngestError {
             }
             IngestError::Internal(detail) => tracing::error!(%detail, "internal error"),
             _ => tracing::debug!(%status, reason = %self, "rejected request"),
+        }
+        if let IngestError::Body(body) = self {
+            // Its own answer: a 415 also lists the accepted codings.
+            return body.into_response();
         }
         let body = Json(json!({"status": "error", "message": self.to_string()}));
         let mut response = (status, body).into_response();

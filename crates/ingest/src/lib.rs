@@ -21,7 +21,7 @@ use http::{HeaderValue, Method};
 use serde::{Deserialize, Serialize};
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 
-pub use collect::CollectResponse;
+pub use collect::{CollectResponse, OVERSIZED_EVENT_KEPT_BYTES};
 pub use error::IngestError;
 
 /// Settings of the ingest API.
@@ -32,8 +32,16 @@ pub struct IngestConfig {
     pub host: String,
     /// Port to listen on (`API_PORT` in the original).
     pub port: u16,
-    /// Largest accepted request body; larger bodies get 413.
+    /// Largest accepted request body, decompressed when it comes with a
+    /// `Content-Encoding` (and as sent: a compressed body is never larger than this
+    /// either); larger bodies get 413.
     pub max_body_bytes: usize,
+    /// Largest ratio of a compressed body's decompressed size to its size as sent, checked
+    /// once past 1 MiB decompressed; past it, 413. 0 turns the bound off.
+    pub max_compression_ratio: u32,
+    /// Largest event (its JSON text); a larger one becomes an invalid event with the
+    /// reason and its first 4 KiB kept, its batch accepted.
+    pub max_event_bytes: usize,
     /// Most events accepted in one request; larger batches get 413 (each event becomes a
     /// log record, so this bounds what one request can cost).
     pub max_events_per_request: usize,
@@ -51,6 +59,8 @@ impl Default for IngestConfig {
             host: "127.0.0.1".into(),
             port: 60000,
             max_body_bytes: 10 * 1024 * 1024,
+            max_compression_ratio: 100,
+            max_event_bytes: 64 * 1024,
             max_events_per_request: 50_000,
             retry_after_secs: 1,
             cors_origins: vec!["*".into()],

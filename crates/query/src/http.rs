@@ -2,12 +2,12 @@
 
 use axum::Json;
 use axum::Router;
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use http_body_util::{BodyExt, LengthLimitError, Limited};
+use clickstream_edge::body::{BodyError, BodyLimits, read_body};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -41,7 +41,8 @@ async fn run_sql(
     body: Body,
 ) -> Result<Json<QueryResponse>, ApiError> {
     check_content_type(&headers)?;
-    let body = read_body(body, MAX_BODY_BYTES).await?;
+    // Statements are small: the size cap is all the bound a compressed one needs.
+    let body = read_body(&headers, body, &BodyLimits::new(MAX_BODY_BYTES, 0)).await?;
     let request: SqlRequest =
         serde_json::from_slice(&body).map_err(|e| ApiError::MalformedBody(e.to_string()))?;
     let output = engine.sql(&request.sql).await?;
@@ -59,12 +60,10 @@ async fn run_sql(
 enum ApiError {
     #[error("unsupported content type {found:?}: send application/json")]
     UnsupportedMediaType { found: Option<String> },
-    #[error("request body exceeds the limit of {limit} bytes")]
-    PayloadTooLarge { limit: usize },
     #[error("request body must be a JSON object {{\"sql\": \"...\"}}: {0}")]
     MalformedBody(String),
-    #[error("could not read the request body: {0}")]
-    BodyRead(String),
+    #[error(transparent)]
+    Body(#[from] BodyError),
     #[error(transparent)]
     Query(#[from] QueryError),
 }
@@ -73,8 +72,8 @@ impl ApiError {
     fn status(&self) -> StatusCode {
         match self {
             ApiError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::MalformedBody(_) | ApiError::BodyRead(_) => StatusCode::BAD_REQUEST,
+            ApiError::Body(e) => e.status(),
+            ApiError::MalformedBody(_) => StatusCode::BAD_REQUEST,
             ApiError::Query(e) if e.is_client_error() => StatusCode::BAD_REQUEST,
             ApiError::Query(e) if e.is_transient() => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Query(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -84,6 +83,10 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        if let ApiError::Body(e) = self {
+            tracing::debug!(status = %e.status(), reason = %e, "rejected SQL request");
+            return e.into_response();
+        }
         let status = self.status();
         let message = if status == StatusCode::SERVICE_UNAVAILABLE {
             tracing::warn!(error = %self, "SQL request failed: lake unavailable");
@@ -125,16 +128,6 @@ fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
     match is_json {
         true => Ok(()),
         false => Err(ApiError::UnsupportedMediaType { found }),
-    }
-}
-
-async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
-    match Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
-            Err(ApiError::PayloadTooLarge { limit })
-        }
-        Err(e) => Err(ApiError::BodyRead(e.to_string())),
     }
 }
 

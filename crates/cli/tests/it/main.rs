@@ -5,6 +5,7 @@ mod admin_auth;
 mod backends;
 mod bad_input;
 mod common;
+mod compressed_bodies;
 mod config_cmd;
 mod crash;
 mod dedup_replay;

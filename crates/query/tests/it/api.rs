@@ -152,6 +152,34 @@ async fn answers_413_for_a_body_over_64_kib() {
 }
 
 #[tokio::test]
+async fn takes_a_gzip_statement_and_refuses_an_unknown_coding_with_415() {
+    let (_fixture, app) = app().await;
+    let json = json!({ "sql": "SELECT 1 AS one" }).to_string();
+    let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gzip, json.as_bytes()).expect("gzip");
+    let coded = |encoding: &str, body: Vec<u8>| {
+        let mut request = post(Some("application/json"), body);
+        let value = encoding.parse().expect("header");
+        request
+            .headers_mut()
+            .insert(header::CONTENT_ENCODING, value);
+        request
+    };
+    let body = gzip.finish().expect("gzip");
+    let (status, reply) = send(&app, coded("gzip", body)).await;
+    assert_eq!(status, StatusCode::OK, "{reply}");
+    assert_eq!(reply["rows"], json!([{"one": 1}]));
+    let (status, reply) = send(&app, coded("compress", json.into_bytes())).await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert!(
+        reply["message"]
+            .as_str()
+            .expect("reason")
+            .contains("compress")
+    );
+}
+
+#[tokio::test]
 async fn answers_405_for_other_methods() {
     let (_fixture, app) = app().await;
     let request = Request::builder()

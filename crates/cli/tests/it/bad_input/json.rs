@@ -1,36 +1,11 @@
-//! Malformed requests: each gets a clear status and a JSON reason, and the server keeps
-//! serving. None may answer 5xx.
+//! Malformed JSON and wrong content types.
 
 use serde_json::Value;
 
-use crate::common::{TestPipeline, json_body, seed_events};
+use super::{Case, Expect, case};
+use crate::common::seed_events;
 
-/// What a case must get back.
-#[derive(Debug, Clone, Copy)]
-enum Expect {
-    /// A request error with this status and a JSON `message`.
-    Error(u16),
-    /// Accepted, with every event of the batch routed to the invalid topic.
-    AllInvalid(u64),
-}
-
-struct Case {
-    name: String,
-    body: Vec<u8>,
-    content_type: Option<&'static str>,
-    expect: Expect,
-}
-
-fn case(name: &str, body: impl Into<Vec<u8>>, expect: Expect) -> Case {
-    Case {
-        name: name.to_string(),
-        body: body.into(),
-        content_type: Some("application/json"),
-        expect,
-    }
-}
-
-fn event_with(path: &[&str], value: Value) -> Vec<u8> {
+pub fn event_with(path: &[&str], value: Value) -> Vec<u8> {
     let mut event = seed_events()[0].clone();
     let mut target = &mut event;
     for key in &path[..path.len() - 1] {
@@ -40,7 +15,8 @@ fn event_with(path: &[&str], value: Value) -> Vec<u8> {
     serde_json::to_vec(&vec![event]).expect("json")
 }
 
-fn cases(limit: usize) -> Vec<Case> {
+/// Broken JSON, JSON that is not a batch, events of the wrong shape, content types.
+pub fn cases(limit: usize) -> Vec<Case> {
     use Expect::*;
     let mut cases = vec![
         // Broken JSON.
@@ -237,70 +213,74 @@ fn cases(limit: usize) -> Vec<Case> {
             Error(413),
         ),
     ];
-    for (name, content_type) in [
-        ("text/plain", Some("text/plain")),
-        ("form", Some("application/x-www-form-urlencoded")),
-        ("xml", Some("application/xml")),
-        ("multipart", Some("multipart/form-data; boundary=x")),
-        ("no content type", None),
+    cases.extend(more_broken_json());
+    for content_type in [
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "application/xml",
+        "multipart/form-data; boundary=x",
+        "text/json",
+        "text/html",
+        "application/javascript",
+        "application/jsonp",
+        "application/json-seq",
+        "application/x-json",
+        "application/octet-stream",
+        "application/vnd.api+xml",
+        "json",
+        "application",
+        "*/*",
+        "image/png",
     ] {
         cases.push(Case {
-            name: format!("content type {name}"),
-            body: b"[]".to_vec(),
-            content_type,
-            expect: Error(415),
+            content_type: Some(content_type),
+            reason: Some("unsupported content type".into()),
+            ..case(&format!("content type {content_type}"), "[]", Error(415))
         });
     }
+    cases.push(Case {
+        content_type: None,
+        ..case("no content type", "[]", Error(415))
+    });
     cases
 }
 
-#[tokio::test]
-async fn every_malformed_request_gets_a_json_reason_and_the_server_survives() {
-    let limit = 256 * 1024;
-    let t = TestPipeline::start_with(|c| c.ingest.max_body_bytes = limit).await;
-    let cases = cases(limit);
-    assert!(cases.len() >= 50, "only {} cases", cases.len());
-    for case in cases {
-        let mut request = t.http.post(t.url("/collect")).body(case.body.clone());
-        if let Some(content_type) = case.content_type {
-            request = request.header("content-type", content_type);
-        }
-        let response = request
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("{}: no answer: {e}", case.name));
-        let status = response.status().as_u16();
-        let body = json_body(response).await;
-        match case.expect {
-            Expect::Error(expected) => {
-                assert_eq!(status, expected, "{}: {body}", case.name);
-                assert_eq!(body["status"], "error", "{}", case.name);
-                let message = body["message"].as_str().unwrap_or_default();
-                assert!(!message.is_empty(), "{}: no reason", case.name);
-            }
-            Expect::AllInvalid(n) => {
-                assert_eq!(status, 200, "{}: {body}", case.name);
-                assert_eq!(body["processed_count"], n, "{}", case.name);
-                assert_eq!(body["invalid_count"], n, "{}", case.name);
-            }
-        }
-    }
-    // Still serving, and still accepting good events.
-    let ping = t.http.get(t.url("/ping")).send().await.expect("ping");
-    assert_eq!(ping.status(), 200);
-    let good = t
-        .collect(serde_json::to_vec(&seed_events()).expect("json"))
-        .await;
-    assert_eq!(json_body(good).await["valid_count"], 12);
-}
-
-#[tokio::test]
-async fn chunked_body_beyond_the_limit_is_413() {
-    let t = TestPipeline::start_with(|c| c.ingest.max_body_bytes = 4096).await;
-    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
-        (0..100).map(|_| Ok(vec![b' '; 1024])).collect();
-    let body = reqwest::Body::wrap_stream(futures::stream::iter(chunks));
-    let response = t.collect(body).await;
-    assert_eq!(response.status(), 413);
-    assert_eq!(json_body(response).await["status"], "error");
+/// More ways for JSON to be broken, each refused whole with 400.
+fn more_broken_json() -> Vec<Case> {
+    let bodies: [(&str, &[u8]); 30] = [
+        ("unclosed array", b"[{\"id\": 1}"),
+        ("unclosed object", b"{\"id\": 1"),
+        ("lone closing bracket", b"]"),
+        ("lone closing brace", b"}"),
+        ("leading comma", b"[,]"),
+        ("double comma", b"[1,,2]"),
+        ("lone colon", b":"),
+        ("strings without comma", b"[\"a\" \"b\"]"),
+        ("booleans without comma", b"[true false]"),
+        ("misspelt null", b"[nul]"),
+        ("misspelt true", b"[tru]"),
+        ("number as key", b"[{1: 2}]"),
+        ("members without comma", b"[{\"a\": 1 \"b\": 2}]"),
+        ("tab inside a string", b"[\"a\tb\"]"),
+        ("newline inside a string", b"[\"a\nb\"]"),
+        ("short unicode escape", b"[\"\\u12\"]"),
+        ("non-hex unicode escape", b"[\"\\uZZZZ\"]"),
+        ("plus sign", b"[+1]"),
+        ("leading dot", b"[.5]"),
+        ("trailing dot", b"[1.]"),
+        ("exponent sign only", b"[1e+]"),
+        ("double minus", b"[--1]"),
+        ("escaped closing quote only", b"[\"\\\"]"),
+        ("NUL byte", b"[\x00]"),
+        ("NUL body", b"\x00"),
+        ("NUL after the array", b"[1]\x00"),
+        ("word after the array", b"[] x"),
+        ("object after the array", b"[] {}"),
+        ("key without quotes", b"[{id: 1}]"),
+        ("UTF-16 body", b"\xff\xfe[\x00]\x00"),
+    ];
+    bodies
+        .into_iter()
+        .map(|(name, body)| case(name, body.to_vec(), Expect::Error(400)))
+        .collect()
 }
