@@ -3,6 +3,7 @@
 
 import assert from "node:assert/strict";
 import {spawn} from "node:child_process";
+import {rmSync} from "node:fs";
 import {dirname, join, resolve} from "node:path";
 import {createInterface} from "node:readline";
 import {fileURLToPath} from "node:url";
@@ -55,3 +56,13 @@ export function startPipeline(dataDir, env = {}) {
   });
 }
 
+
+/** Closes the browser, stops `clickstream` (SIGTERM, up to 20 s) and removes `work`. */
+export async function cleanUp(browser, child, work) {
+  await browser?.close();
+  if (child && child.exitCode === null) {
+    child.kill("SIGTERM");
+    await new Promise((r) => { child.once("exit", r); setTimeout(r, 20_000); });
+  }
+  if (work) rmSync(work, {recursive: true, force: true});
+}

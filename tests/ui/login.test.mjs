@@ -4,11 +4,11 @@
 
 import {test, before, after} from "node:test";
 import assert from "node:assert/strict";
-import {existsSync, mkdirSync, mkdtempSync, rmSync} from "node:fs";
+import {existsSync, mkdirSync, mkdtempSync} from "node:fs";
 import {tmpdir} from "node:os";
 import {join} from "node:path";
 import {chromium} from "playwright-core";
-import {ARTIFACTS, BIN, CHROMIUM, CHROMIUM_ARGS, eventually, startPipeline} from "./harness.mjs";
+import {ARTIFACTS, BIN, CHROMIUM, CHROMIUM_ARGS, cleanUp, eventually, startPipeline} from "./harness.mjs";
 
 const TOKEN = "browser-test-admin-token-0123456789";
 let server, context, page, work, ui;
@@ -30,14 +30,7 @@ before(async () => {
   page.on("dialog", (dialog) => { throw new Error(`unexpected dialog: ${dialog.message()}`); });
 });
 
-after(async () => {
-  await context?.close();
-  if (server && server.exitCode === null) {
-    server.kill("SIGTERM");
-    await new Promise((r) => { server.once("exit", r); setTimeout(r, 20_000); });
-  }
-  if (work) rmSync(work, {recursive: true, force: true});
-});
+after(() => cleanUp(context, server, work));
 
 test("the UI's data needs the token: login page, refusal, access, logout", async () => {
   const anonymous = await fetch(`${ui}/api/ui/overview`);

@@ -7,11 +7,11 @@
 
 import {test, before, after} from "node:test";
 import assert from "node:assert/strict";
-import {existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync} from "node:fs";
+import {existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync} from "node:fs";
 import {tmpdir} from "node:os";
 import {join} from "node:path";
 import {chromium} from "playwright-core";
-import {ARTIFACTS, BIN, CHROMIUM, CHROMIUM_ARGS, REPO, eventually, startPipeline} from "./harness.mjs";
+import {ARTIFACTS, BIN, CHROMIUM, CHROMIUM_ARGS, REPO, cleanUp, eventually, startPipeline} from "./harness.mjs";
 
 const RAW_TOPIC = "acme.clickstream.raw.events";
 
@@ -89,14 +89,7 @@ before(async () => {
   page.on("pageerror", (error) => { throw error; });
 });
 
-after(async () => {
-  await browser?.close();
-  if (server && server.exitCode === null) {
-    server.kill("SIGTERM");
-    await new Promise((r) => { server.once("exit", r); setTimeout(r, 20_000); });
-  }
-  if (work) rmSync(work, {recursive: true, force: true});
-});
+after(() => cleanUp(browser, server, work));
 
 test("overview counters and the rate chart move as events are posted", async () => {
   await page.goto(`${ui}/#/overview`);
