@@ -23,6 +23,7 @@ mod schema_crash;
 mod schema_evolution;
 mod schema_follow;
 mod sql_limits;
+mod sql_starvation;
 mod startup;
 mod store_outage;
 mod ui_api;

@@ -93,6 +93,11 @@ impl Child {
         .await
     }
 
+    /// The child's process id.
+    pub fn id(&self) -> u32 {
+        self.process.id().expect("running")
+    }
+
     /// The exit status, if the child has exited.
     pub fn has_exited(&mut self) -> Option<std::process::ExitStatus> {
         self.process.try_wait().ok().flatten()
@@ -114,7 +119,7 @@ impl Child {
     }
 
     fn signal(&self, signal: &str) {
-        let pid = self.process.id().expect("running").to_string();
+        let pid = self.id().to_string();
         let status = std::process::Command::new("kill")
             .args([signal, &pid])
             .status()
