@@ -14,6 +14,7 @@ use clickstream_kafka::KafkaConfig;
 use clickstream_lake::LakeConfig;
 use clickstream_log::EmbeddedLogConfig;
 use clickstream_process::ProcessorConfig;
+use clickstream_query::QueryConfig;
 use clickstream_secret::SecretUrl;
 use clickstream_ui::UiConfig;
 use figment::Figment;
@@ -50,6 +51,8 @@ pub struct Config {
     pub auth: AuthConfig,
     /// Timeouts and the connection cap of every HTTP listener.
     pub http: HttpConfig,
+    /// What SQL from `/api/sql`, the web UI and `clickstream sql` may cost.
+    pub query: QueryConfig,
 }
 
 impl Default for Config {
@@ -68,6 +71,7 @@ impl Default for Config {
             ui: UiConfig::default(),
             auth: AuthConfig::default(),
             http: HttpConfig::default(),
+            query: QueryConfig::default(),
         }
     }
 }
@@ -181,6 +185,7 @@ const SECTIONS: &[&str] = &[
     "ui",
     "auth",
     "http",
+    "query",
 ];
 
 /// Loads defaults, then `file` (if any), then environment variables.
@@ -325,6 +330,22 @@ mod tests {
                 serde_json::to_value(&loaded).expect("json"),
                 serde_json::to_value(&defaults).expect("json"),
                 "config/clickstream.example.toml must show the built-in defaults"
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn query_limits_come_from_the_environment() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("CLICKSTREAM_QUERY__STATEMENT_TIMEOUT_MS", "2500");
+            jail.set_env("CLICKSTREAM_QUERY__MEMORY_LIMIT_BYTES", "1048576");
+            let config = load(None).expect("loads");
+            assert_eq!(config.query.statement_timeout_ms, 2500);
+            assert_eq!(config.query.memory_limit_bytes, 1 << 20);
+            assert_eq!(
+                config.query.max_result_rows,
+                QueryConfig::default().max_result_rows
             );
             Ok(())
         });

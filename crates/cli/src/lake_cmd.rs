@@ -36,7 +36,10 @@ pub async fn open_lake(config: &Config) -> anyhow::Result<Lake> {
 
 /// `clickstream sql`: runs one read-only query and prints it.
 pub async fn sql(config: Config, query: &str, format: SqlOutput) -> anyhow::Result<()> {
-    let engine = QueryEngine::new(open_lake(&config).await?).await?;
+    // Time and memory bounded as on the server (this process may share the machine with
+    // the pipeline); the output is whatever was asked for.
+    let limits = config.query.clone().without_result_limits();
+    let engine = QueryEngine::with_config(open_lake(&config).await?, &limits).await?;
     let output = engine.sql(query).await?;
     match format {
         SqlOutput::Table => println!("{}", output.to_table_string()),

@@ -262,7 +262,7 @@ impl Pipeline {
                 .context("creating topics")?;
         }
         let lake = crate::lake_cmd::open_lake(config).await?;
-        let query = QueryEngine::new(lake.clone())
+        let query = QueryEngine::with_config(lake.clone(), &config.query)
             .await
             .context("starting the SQL engine")?;
         if let Some(health) = health {

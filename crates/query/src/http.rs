@@ -1,4 +1,11 @@
 //! `POST /api/sql`: the query engine over HTTP, JSON in and out.
+//!
+//! A statement stopped at one of the engine's limits is the statement's doing: 400 for the
+//! timeout and the memory limit, 413 for a result over the result limits, each with a
+//! message naming the limit and its setting. Not 408 for the timeout: it means the client
+//! was too slow to send its request, and browsers resend the request on a reused
+//! connection when they get one, so the statement would run twice. Never a truncated 200:
+//! a script would take the first rows for all of them.
 
 use axum::Json;
 use axum::Router;
@@ -11,7 +18,7 @@ use clickstream_edge::body::{BodyError, BodyLimits, read_body};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::{QueryEngine, QueryError, QueryResponse};
+use crate::{QueryEngine, QueryError};
 
 /// Largest accepted request body: statements are text, not data.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -39,20 +46,25 @@ async fn run_sql(
     State(engine): State<QueryEngine>,
     headers: HeaderMap,
     body: Body,
-) -> Result<Json<QueryResponse>, ApiError> {
+) -> Result<Response, ApiError> {
     check_content_type(&headers)?;
     // Statements are small: the size cap is all the bound a compressed one needs.
     let body = read_body(&headers, body, &BodyLimits::new(MAX_BODY_BYTES, 0)).await?;
     let request: SqlRequest =
         serde_json::from_slice(&body).map_err(|e| ApiError::MalformedBody(e.to_string()))?;
-    let output = engine.sql(&request.sql).await?;
-    let response = output.to_response()?;
-    tracing::debug!(
-        rows = response.row_count,
-        elapsed_ms = response.elapsed_ms,
-        "answered SQL request"
-    );
-    Ok(Json(response))
+    // Rendered on the query threads: a large result is work the ingest threads must not do.
+    let (rows, elapsed_ms, json) = engine
+        .sql_then(&request.sql, |output| {
+            let response = output.to_response()?;
+            let json = serde_json::to_vec(&response).map_err(|e| QueryError::Format {
+                format: "json",
+                message: e.to_string(),
+            })?;
+            Ok((response.row_count, response.elapsed_ms, json))
+        })
+        .await?;
+    tracing::debug!(rows, elapsed_ms, "answered SQL request");
+    Ok(([(header::CONTENT_TYPE, "application/json")], json).into_response())
 }
 
 /// Why a request got no result; each variant has one status code.
@@ -74,6 +86,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Body(e) => e.status(),
             ApiError::MalformedBody(_) => StatusCode::BAD_REQUEST,
+            ApiError::Query(QueryError::ResultTooLarge { .. }) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Query(e) if e.is_client_error() => StatusCode::BAD_REQUEST,
             ApiError::Query(e) if e.is_transient() => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Query(_) => StatusCode::INTERNAL_SERVER_ERROR,

@@ -6,7 +6,9 @@
 //! accepted: the syntax tree is checked before planning (see `readonly.rs`) and the logical
 //! plan again by DataFusion's `SQLOptions`. A statement too long or nested too deeply to plan
 //! within the stack of the engine's own threads is refused ([`StatementLimit`]), so no input
-//! can overflow a stack. [`router`] serves the engine as `POST /api/sql`.
+//! can overflow a stack. Statements run on threads of their own at a low CPU priority, and
+//! within the time, memory and result limits of a [`QueryConfig`], so SQL cannot starve
+//! ingest or the processor. [`router`] serves the engine as `POST /api/sql`.
 //!
 //! ```no_run
 //! # async fn demo(lake: clickstream_lake::Lake) -> Result<(), clickstream_query::QueryError> {
@@ -16,7 +18,9 @@
 //! # Ok(()) }
 //! ```
 
+mod cancel;
 mod catalog;
+mod config;
 mod engine;
 mod error;
 mod http;
@@ -25,8 +29,9 @@ mod output;
 mod readonly;
 mod runtime;
 
+pub use config::QueryConfig;
 pub use engine::QueryEngine;
-pub use error::QueryError;
+pub use error::{QueryError, ResultLimit};
 pub use http::{MAX_BODY_BYTES, SqlRequest, router};
 pub use limits::{
     MAX_NESTING_DEPTH, MAX_QUERY_DEPTH, MAX_RELATIONS, MAX_SQL_BYTES, StatementLimit,

@@ -46,6 +46,8 @@ impl UiError {
             UiError::Registry(e) if e.is_transient() => StatusCode::SERVICE_UNAVAILABLE,
             UiError::Lake(e) if e.is_transient() => StatusCode::SERVICE_UNAVAILABLE,
             UiError::Query(e) if e.is_transient() => StatusCode::SERVICE_UNAVAILABLE,
+            // The page's own statement ran out of time: the engine is busy, try again.
+            UiError::Query(QueryError::Timeout { .. }) => StatusCode::SERVICE_UNAVAILABLE,
             UiError::Log(_) | UiError::Registry(_) | UiError::Lake(_) | UiError::Query(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }

@@ -26,6 +26,7 @@ mod schema_evolution;
 mod schema_follow;
 mod slow_clients;
 mod sql_limits;
+mod sql_starvation;
 mod startup;
 mod store_outage;
 mod ui_api;

@@ -6,3 +6,4 @@ mod engine;
 mod fixture;
 mod golden;
 mod limits;
+mod resources;
