@@ -37,10 +37,17 @@ pub(crate) fn check_exposures(
     roles: Roles,
     auth: &AdminAuth,
 ) -> anyhow::Result<()> {
+    // A processor alone serves /metrics on ingest.host: guarded only with protect_metrics.
+    let metrics_alone = roles.processor && !roles.ingest && config.auth.protect_metrics;
     let listeners = [
         (roles.registry, "the schema registry", &config.registry.host),
         (roles.ingest, "ingest", &config.ingest.host),
         (roles.ui, "the web UI", &config.ui.host),
+        (
+            metrics_alone,
+            "the processor's metrics",
+            &config.ingest.host,
+        ),
     ];
     for (runs, what, host) in listeners {
         if runs {

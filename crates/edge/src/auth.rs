@@ -38,8 +38,9 @@ pub struct AdminAuth {
 
 struct Inner {
     token: Option<Secret>,
-    /// The cookie value of a logged-in browser: random, valid while this process runs.
-    session: Secret,
+    /// The cookie value of a logged-in browser: random, valid until a logout replaces it
+    /// (which logs every browser out) or the process ends.
+    session: std::sync::RwLock<Secret>,
 }
 
 /// Why an admin token cannot be used.
@@ -72,11 +73,7 @@ impl AdminAuth {
                 return Err(AuthConfigError::TooShort(chars));
             }
         }
-        let session = Secret::new(format!(
-            "{}{}",
-            uuid::Uuid::new_v4().simple(),
-            uuid::Uuid::new_v4().simple()
-        ));
+        let session = std::sync::RwLock::new(new_session());
         Ok(Self {
             inner: Arc::new(Inner { token, session }),
         })
@@ -95,16 +92,32 @@ impl AdminAuth {
 
     /// Whether `headers` carry the token (bearer, Basic password) or the login session.
     pub fn allows(&self, headers: &HeaderMap) -> bool {
+        self.allows_token(headers)
+            || session_cookie(headers).is_some_and(|c| self.session().matches(c))
+    }
+
+    fn session(&self) -> Secret {
+        self.inner
+            .session
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Whether `headers` carry the token itself (bearer, Basic password); the UI's session
+    /// cookie does not count. For routes a browser page could reach with a simple request
+    /// (no preflight), where a cookie would make cross-port forgery possible: the
+    /// registry's writes, which take bodies of any content type.
+    pub fn allows_token(&self, headers: &HeaderMap) -> bool {
         let Some(token) = &self.inner.token else {
             return true;
         };
-        let presented = headers
+        headers
             .get_all(header::AUTHORIZATION)
             .iter()
             .filter_map(|v| v.to_str().ok())
             .filter_map(credential)
-            .any(|candidate| token.matches(&candidate));
-        presented || session_cookie(headers).is_some_and(|c| self.inner.session.matches(c))
+            .any(|candidate| token.matches(&candidate))
     }
 
     /// `router` with every route requiring the token. Apply it to routers of admin routes
@@ -126,6 +139,15 @@ impl AdminAuth {
             .route("/api/auth", get(status))
             .with_state(self.clone())
     }
+}
+
+/// A fresh session value: 244 random bits.
+fn new_session() -> Secret {
+    Secret::new(format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    ))
 }
 
 /// Refuses to expose admin routes without a token: `host` is where a listener serving
@@ -218,12 +240,20 @@ async fn login(State(auth): State<AdminAuth>, body: axum::body::Bytes) -> Respon
     }
     let cookie = format!(
         "{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Strict",
-        auth.inner.session.expose()
+        auth.session().expose()
     );
     with_cookie(Json(json!({"status": "ok"})).into_response(), &cookie)
 }
 
-async fn logout() -> Response {
+/// Ends the session: a cookie copied before the logout no longer works anywhere.
+async fn logout(State(auth): State<AdminAuth>, headers: HeaderMap) -> Response {
+    if auth.allows(&headers) {
+        *auth
+            .inner
+            .session
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = new_session();
+    }
     let cookie = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
     with_cookie(Json(json!({"status": "ok"})).into_response(), &cookie)
 }
@@ -267,8 +297,13 @@ mod tests {
         assert!(auth.allows(&headers(&[(header::AUTHORIZATION, &bearer)])));
         let confluent = basic(&format!("admin:{TOKEN}"));
         assert!(auth.allows(&headers(&[(header::AUTHORIZATION, &confluent)])));
-        let session = format!("a=b; {SESSION_COOKIE}={}", auth.inner.session.expose());
-        assert!(auth.allows(&headers(&[(header::COOKIE, &session)])));
+        let session = format!("a=b; {SESSION_COOKIE}={}", auth.session().expose());
+        let with_cookie = headers(&[(header::COOKIE, &session)]);
+        assert!(auth.allows(&with_cookie));
+        assert!(
+            !auth.allows_token(&with_cookie),
+            "the registry takes no cookie"
+        );
     }
 
     #[test]

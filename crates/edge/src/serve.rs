@@ -50,7 +50,9 @@ pub async fn serve(
         .http2()
         .timer(TokioTimer::new())
         .keep_alive_interval(Some(config.header_timeout()))
-        .max_concurrent_streams(128);
+        // Each stream may read a body up to the route's limit: few streams per connection
+        // keep what one client can make us hold near what HTTP/1.1 allows.
+        .max_concurrent_streams(8);
     let (h1, h2) = (builder.clone().http1_only(), builder.http2_only());
     let permits = Arc::new(Semaphore::new(config.max_connections.max(1)));
     let graceful = GracefulShutdown::new();

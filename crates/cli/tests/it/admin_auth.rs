@@ -88,13 +88,16 @@ async fn check_refused(t: &TestPipeline, method: Method, url: &str, body: Option
                 .is_some_and(|m| m.contains("admin token")),
             "{method} {url}: {reason}"
         );
-        if !url.contains("/subjects") && !url.contains("/config") {
-            let challenge = challenge.expect("a challenge");
-            assert!(
-                challenge.to_str().expect("ascii").starts_with("Bearer"),
-                "{challenge:?}"
-            );
-        }
+        // Bearer for the UI's routes (no browser prompt), Basic for the registry's clients.
+        let scheme = match url.contains("/subjects") || url.contains("/config") {
+            true => "Basic",
+            false => "Bearer",
+        };
+        let challenge = challenge.expect("a challenge");
+        assert!(
+            challenge.to_str().expect("ascii").starts_with(scheme),
+            "{url}: {challenge:?}"
+        );
     }
 }
 
@@ -292,6 +295,36 @@ async fn the_ui_login_trades_the_token_for_a_session_cookie() {
         .await
         .expect("sent");
     assert_eq!(forged.status(), StatusCode::UNAUTHORIZED);
+
+    // The session is the UI's: the registry's writes, which a page on another port could
+    // send as a simple request, take only the token itself.
+    let register = t
+        .http
+        .post(registry_url(&t, "/subjects/from-a-page-value/versions"))
+        .header("cookie", &session)
+        .body(r#"{"schema": "\"string\""}"#)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(register.status(), StatusCode::UNAUTHORIZED);
+
+    // Logging out ends the session everywhere: a copy of the cookie no longer works.
+    let logout = t
+        .http
+        .post(t.ui_url("/api/logout"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(logout.status(), StatusCode::OK);
+    let copied = t
+        .http
+        .get(t.ui_url("/api/ui/overview"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(copied.status(), StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]

@@ -149,9 +149,10 @@ fn is_write(method: &Method, path: &str) -> bool {
     }
 }
 
-/// Lets writes through only with the admin token.
+/// Lets writes through only with the admin token itself: not the UI's session cookie, since
+/// a page on another port of the same site could send one with a simple request.
 async fn guard_writes(State(auth): State<AdminAuth>, request: Request, next: Next) -> Response {
-    if is_write(request.method(), request.uri().path()) && !auth.allows(request.headers()) {
+    if is_write(request.method(), request.uri().path()) && !auth.allows_token(request.headers()) {
         let what = format!("{} {}", request.method(), request.uri().path());
         return RegistryError::Unauthorized(what).into_response();
     }

@@ -57,6 +57,14 @@ impl IntoResponse for RegistryError {
         // Encoding two plain fields cannot fail; fall back to a fixed body all the same.
         let text = serde_json::to_string(&body)
             .unwrap_or_else(|_| format!(r#"{{"error_code":{error_code},"message":"error"}}"#));
-        raw(status, text)
+        let mut response = raw(status, text);
+        if status == StatusCode::UNAUTHORIZED {
+            // Basic: what Confluent's clients send (basic.auth.user.info).
+            response.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"clickstream registry\""),
+            );
+        }
+        response
     }
 }
