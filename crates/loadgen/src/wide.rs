@@ -17,10 +17,10 @@ use crate::Object;
 pub const RAW_SUBJECT: &str = "acme.clickstream.raw.events-value";
 
 /// The fields the wide version adds inside `event`, in order.
-fn added_fields() -> Value {
+fn added_fields() -> Vec<Value> {
     let optional =
         |name: &str, ty: Value| json!({"name": name, "type": ["null", ty], "default": null});
-    Value::Array(vec![
+    vec![
         optional("price", json!("double")),
         optional(
             "currency",
@@ -63,7 +63,7 @@ fn added_fields() -> Value {
         optional("screen_height", json!("int")),
         optional("tags", json!({"type": "array", "items": "string"})),
         optional("birth_date", json!({"type": "int", "logicalType": "date"})),
-    ])
+    ]
 }
 
 /// Why the wide version could not be made or registered.
@@ -95,10 +95,7 @@ pub fn widen_schema(schema: &str) -> Result<String, WideError> {
         .and_then(|ty| ty.get_mut("fields"))
         .and_then(Value::as_array_mut)
         .ok_or_else(bad)?;
-    let Value::Array(added) = added_fields() else {
-        unreachable!("added_fields is an array")
-    };
-    for field in added {
+    for field in added_fields() {
         if !event_fields.iter().any(|f| f["name"] == field["name"]) {
             event_fields.push(field);
         }

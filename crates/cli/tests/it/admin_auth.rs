@@ -309,19 +309,12 @@ async fn the_ui_login_trades_the_token_for_a_session_cookie() {
     assert_eq!(register.status(), StatusCode::UNAUTHORIZED);
 
     // Logging out ends the session everywhere: a copy of the cookie no longer works.
-    let logout = t
-        .http
-        .post(t.ui_url("/api/logout"))
-        .header("cookie", &session)
-        .send()
+    let with_session = |request: reqwest::RequestBuilder| request.header("cookie", &session).send();
+    let logout = with_session(t.http.post(t.ui_url("/api/logout")))
         .await
         .expect("sent");
     assert_eq!(logout.status(), StatusCode::OK);
-    let copied = t
-        .http
-        .get(t.ui_url("/api/ui/overview"))
-        .header("cookie", &session)
-        .send()
+    let copied = with_session(t.http.get(t.ui_url("/api/ui/overview")))
         .await
         .expect("sent");
     assert_eq!(copied.status(), StatusCode::UNAUTHORIZED);
