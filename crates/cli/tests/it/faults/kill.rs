@@ -10,7 +10,7 @@ use rand::Rng;
 
 use crate::backends::{Backend, LakeBackend, LogBackend};
 use crate::common::TestPipeline;
-use crate::faults::child::{Child, field};
+use crate::faults::child::{Child, UP_ON_FREE_PORTS, field};
 use crate::faults::ledger::{Ledger, Sender};
 use crate::faults::{lake_matches_log, lake_matches_log_in, report, settle};
 
@@ -50,15 +50,7 @@ async fn kill_up(backend: Backend, name: &str) {
     let url = Arc::new(Mutex::new(String::from("http://127.0.0.1:9/collect")));
     let target = url.clone();
     let sender = Sender::start(&ledger, 3, 20, move || target.lock().expect("url").clone());
-    let up = [
-        "up",
-        "--api-port",
-        "0",
-        "--registry-port",
-        "0",
-        "--ui-port",
-        "0",
-    ];
+    let up = UP_ON_FREE_PORTS;
     for _ in 0..ROUNDS {
         let mut child = Child::spawn("up", dir.path(), &up, env.clone());
         let line = child.wait_for_line("clickstream is up").await;
