@@ -313,6 +313,7 @@ impl Pipeline {
                 log: log.clone(),
                 validator: raw_schema,
                 config: config.ingest.clone(),
+                limits: ingest_limits(config)?,
             });
             let extra = sql.clone().merge(ops.clone());
             let router = clickstream_ingest::router_with(state, extra);
@@ -509,3 +510,11 @@ async fn run_processor(
 
 /// How long a graceful shutdown may take before the remaining parts are aborted.
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The rate limits and load bounds of ingest; a 503 tells clients to come back after
+/// `ingest.retry_after_secs`, as a log outage does.
+fn ingest_limits(config: &Config) -> anyhow::Result<Arc<clickstream_edge::Limits>> {
+    let retry_after = std::time::Duration::from_secs(config.ingest.retry_after_secs.into());
+    let limits = clickstream_edge::Limits::new(&config.limits, retry_after)?;
+    Ok(Arc::new(limits))
+}

@@ -8,6 +8,8 @@
 //!   loopback needs one.
 //! - [`body`]: request bodies read as a stream with a cap, decoded from their
 //!   `Content-Encoding` (gzip, deflate, br, zstd) with caps on the size and the ratio.
+//! - [`limit`]: rate limits per write key and per client IP (429 with `Retry-After`), and
+//!   bounds on requests in flight and body bytes held (503).
 //! - [`error`]: JSON errors (`{"status": "error", "message": ...}`) and the 404/405
 //!   fallbacks every router shares.
 
@@ -16,10 +18,12 @@ pub mod body;
 mod config;
 mod deadline;
 pub mod error;
+pub mod limit;
 pub mod metrics;
 mod serve;
 
 pub use auth::{AdminAuth, AuthConfigError, check_exposure};
 pub use config::{AuthConfig, HttpConfig};
 pub use deadline::{BodyDeadlineExceeded, DeadlineBody};
+pub use limit::{Limits, LimitsConfig, LimitsConfigError, WriteKeyName};
 pub use serve::serve;
