@@ -271,6 +271,10 @@ pub struct Limits {
     pending: Arc<Semaphore>,
     max_pending: usize,
     retry_after: Duration,
+    /// Requests refused by a rate limit (429 or 413) since the start.
+    throttled: AtomicU64,
+    /// Requests shed (503) since the start.
+    shed: AtomicU64,
     /// When idle buckets were last forgotten, in seconds since `started`.
     forgot_at: AtomicU64,
     started: Instant,
@@ -326,6 +330,8 @@ impl Limits {
             pending: Arc::new(Semaphore::new(max_pending)),
             max_pending,
             retry_after,
+            throttled: AtomicU64::new(0),
+            shed: AtomicU64::new(0),
             forgot_at: AtomicU64::new(0),
             started: Instant::now(),
         })
@@ -390,6 +396,7 @@ impl Limits {
                 _ => Ok(()),
             });
         if let Err(refused) = &checked {
+            self.throttled.fetch_add(1, Ordering::Relaxed);
             count_refusal(refused);
         }
         checked
@@ -411,6 +418,14 @@ impl Limits {
             }
             Err(_) => Err(self.shed("bytes", self.max_pending)),
         }
+    }
+
+    /// Requests refused so far: (throttled by a rate limit, shed for load).
+    pub fn refused(&self) -> (u64, u64) {
+        (
+            self.throttled.load(Ordering::Relaxed),
+            self.shed.load(Ordering::Relaxed),
+        )
     }
 
     /// Forgets idle buckets once every [`FORGET_EVERY`] (one caller does it).
@@ -446,6 +461,7 @@ impl Limits {
             limit,
             retry_after: self.retry_after,
         };
+        self.shed.fetch_add(1, Ordering::Relaxed);
         count_refusal(&refused);
         refused
     }

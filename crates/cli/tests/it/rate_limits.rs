@@ -139,6 +139,27 @@ async fn forwarded_for_names_the_client_only_behind_a_trusted_proxy() {
         &post(&stranger, &url, &ten, Some("198.51.100.2")).await,
         "an untrusted peer forging the header",
     );
+    // The overview counts the refusals.
+    eventually(
+        "the overview counts them",
+        Duration::from_secs(10),
+        || async {
+            let overview = json_body(
+                t.http
+                    .get(t.ui_url("/api/ui/overview"))
+                    .send()
+                    .await
+                    .expect("ui"),
+            )
+            .await;
+            let totals = &overview["latest"]["totals"];
+            check(
+                totals["throttled_requests"] == 2 && totals["shed_requests"] == 0,
+                || totals.to_string(),
+            )
+        },
+    )
+    .await;
 }
 
 #[tokio::test]
