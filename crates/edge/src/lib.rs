@@ -28,6 +28,6 @@ pub mod write_key;
 pub use auth::{AdminAuth, AuthConfigError, check_exposure};
 pub use config::{AuthConfig, HttpConfig};
 pub use deadline::{BodyDeadlineExceeded, DeadlineBody};
-pub use limit::{Limits, LimitsConfig, LimitsConfigError, WriteKeyName};
+pub use limit::{Limits, LimitsConfig, LimitsConfigError};
 pub use serve::serve;
 pub use write_key::{Source, WriteKeys};
