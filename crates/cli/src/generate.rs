@@ -94,10 +94,12 @@ pub struct GenerateArgs {
     /// How long one request may take before it counts as unanswered.
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     pub timeout: Duration,
-    /// Write key sent with every batch (`X-Write-Key`), for an ingest with write keys.
+    /// A write key to send with every batch (`X-Write-Key`), for an ingest that requires
+    /// one. Also read from `CLICKSTREAM_GENERATE_WRITE_KEY`, which keeps it out of the
+    /// process list.
     #[arg(
         long,
-        env = "CLICKSTREAM_WRITE_KEY",
+        env = "CLICKSTREAM_GENERATE_WRITE_KEY",
         hide_env_values = true,
         value_name = "KEY"
     )]

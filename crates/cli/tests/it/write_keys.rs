@@ -232,6 +232,27 @@ async fn a_browser_page_may_send_a_key_as_a_header_or_basic_credentials() {
     assert_eq!(refused.headers()["access-control-allow-origin"], "*");
 }
 
+/// The rate limits key their buckets on the write key's name: one source over its rate is
+/// throttled while another is served.
+#[tokio::test]
+async fn each_source_has_its_own_rate_limit() {
+    let t = TestPipeline::start_with(|config| {
+        with_keys(config);
+        config.limits.key_events_per_sec = 1;
+        config.limits.key_burst = 15;
+    })
+    .await;
+    let first = post(&t, Carrier::Header(WEB), events_from(100)).await;
+    assert_eq!(first.status(), StatusCode::OK);
+    let again = post(&t, Carrier::Query(WEB), events_from(200)).await;
+    assert_eq!(again.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(again.headers().contains_key("retry-after"));
+    let message = json_body(again).await["message"].to_string();
+    assert!(message.contains("write key"), "{message}");
+    let other = post(&t, Carrier::BasicUser(IOS), events_from(300)).await;
+    assert_eq!(other.status(), StatusCode::OK, "another source's bucket is full");
+}
+
 #[tokio::test]
 async fn without_keys_ingest_is_open_and_source_is_null() {
     let t = TestPipeline::start().await;
