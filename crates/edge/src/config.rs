@@ -1,5 +1,6 @@
 //! What every listener is configured with: timeouts and the connection cap.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use clickstream_secret::Secret;
@@ -42,7 +43,7 @@ impl HttpConfig {
     }
 }
 
-/// Who may use the admin routes (`[auth]`).
+/// Who may use the admin routes, and who may send events (`[auth]`).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthConfig {
@@ -53,4 +54,9 @@ pub struct AuthConfig {
     /// Whether `/metrics` requires the admin token too (Prometheus can send it as a bearer
     /// token); open by default, as metrics hold counts, not events.
     pub protect_metrics: bool,
+    /// Write keys by source name (`web = "…"`, or `CLICKSTREAM_AUTH__WRITE_KEYS__WEB`).
+    /// With any set, `/collect` takes only requests carrying one (see
+    /// [`crate::write_key`]) and records its name as the events' `source`; empty, ingest
+    /// is open, as the original was.
+    pub write_keys: BTreeMap<String, Secret>,
 }

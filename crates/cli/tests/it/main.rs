@@ -32,3 +32,4 @@ mod startup;
 mod store_outage;
 mod ui_api;
 mod ui_schema_evolution;
+mod write_keys;
