@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use clickstream_edge::AdminAuth;
+use clickstream_edge::{AdminAuth, Server};
 use clickstream_event::schemas::LATEST_EVENT_SCHEMA;
 use clickstream_event::{LATEST_TOPIC, value_subject};
 use clickstream_ingest::IngestState;
@@ -99,6 +99,8 @@ pub struct Pipeline {
     metrics_addr: Option<SocketAddr>,
     registry_url: String,
     registry_addr: Option<SocketAddr>,
+    /// Whether the listeners speak HTTPS.
+    tls: bool,
     log: Option<OpenedLog>,
     lake: Option<Lake>,
     query: Option<QueryEngine>,
@@ -123,6 +125,8 @@ enum Part {
 struct Shared {
     /// Who may use the admin routes of every listener.
     auth: AdminAuth,
+    /// How every listener serves (limits, TLS).
+    server: Server,
     stop: watch::Receiver<bool>,
     tasks: JoinSet<(Part, anyhow::Result<()>)>,
 }
@@ -163,18 +167,21 @@ impl Pipeline {
         crate::telemetry::prometheus();
         let auth = AdminAuth::new(config.auth.admin_token.clone())?;
         check_exposures(&config, roles, &auth)?;
+        let server = Server::new(&config.http).context("cannot serve HTTP as [http] says")?;
         let (stop, stopped) = watch::channel(false);
         let mut shared = Shared {
             auth,
+            server,
             stop: stopped,
             tasks: JoinSet::new(),
         };
-        let in_use = registry_in_use(&config, roles, &shared.auth, shared.stopped()).await?;
+        let serving = (&shared.auth, &shared.server);
+        let in_use = registry_in_use(&config, roles, serving, shared.stopped()).await?;
         if let Some(server) = in_use.server {
             shared.spawn(Part::Registry, server);
         }
         let (registry_url, registry_addr, store) = (in_use.url, in_use.addr, in_use.store);
-        let registry = RegistryClient::new(registry_url.expose())?;
+        let registry = in_use.client;
         // Logs, errors and the UI show the URL without its password.
         let registry_url = registry_url.redacted().to_owned();
         registry
@@ -189,6 +196,7 @@ impl Pipeline {
             metrics_addr: None,
             registry_url,
             registry_addr,
+            tls: shared.server.tls(),
             log: None,
             lake: None,
             query: None,
@@ -318,9 +326,10 @@ impl Pipeline {
             let router = clickstream_ingest::router_with(state, extra);
             let listener = bind(&config.ingest.host, config.ingest.port, "ingest").await?;
             self.ingest_addr = Some(listener.local_addr()?);
-            let (stop, http) = (shared.stopped(), config.http.clone());
+            let (stop, server) = (shared.stopped(), shared.server.clone());
             shared.spawn(Part::Ingest, async move {
-                clickstream_edge::serve(listener, router, &http, stop)
+                server
+                    .serve(listener, router, stop)
                     .await
                     .context("ingest server")
             });
@@ -332,7 +341,10 @@ impl Pipeline {
             lake: lake.clone(),
             query: query.clone(),
             processor_group: Some(config.processor.group.clone()),
-            ingest_url: self.ingest_addr.map(display_url).unwrap_or_default(),
+            ingest_url: self
+                .ingest_addr
+                .map(|addr| display_url(addr, self.tls))
+                .unwrap_or_default(),
             registry_url: self.registry_url.clone(),
             enrichment: (self.roles.processor)
                 .then(|| config.enrich_setup().ok())
@@ -343,9 +355,10 @@ impl Pipeline {
             let router = ui.router(&auth).merge(sql).merge(ops.clone());
             let listener = bind(&config.ui.host, config.ui.port, "web UI").await?;
             self.ui_addr = Some(listener.local_addr()?);
-            let (stop, http) = (shared.stopped(), config.http.clone());
+            let (stop, server) = (shared.stopped(), shared.server.clone());
             shared.spawn(Part::Ui, async move {
-                clickstream_edge::serve(listener, router, &http, stop)
+                server
+                    .serve(listener, router, stop)
                     .await
                     .context("web UI server")
             });
@@ -354,9 +367,10 @@ impl Pipeline {
             let port = config.processor.metrics_port;
             let listener = bind(&config.ingest.host, port, "processor metrics").await?;
             self.metrics_addr = Some(listener.local_addr()?);
-            let (stop, http) = (shared.stopped(), config.http.clone());
+            let (stop, server) = (shared.stopped(), shared.server.clone());
             shared.spawn(Part::Metrics, async move {
-                clickstream_edge::serve(listener, ops, &http, stop)
+                server
+                    .serve(listener, ops, stop)
                     .await
                     .context("processor metrics server")
             });
@@ -392,6 +406,11 @@ impl Pipeline {
     /// Where our registry listens, when we serve one.
     pub fn registry_addr(&self) -> Option<SocketAddr> {
         self.registry_addr
+    }
+
+    /// Whether the listeners speak HTTPS (`http.tls_cert` and `http.tls_key` are set).
+    pub fn tls(&self) -> bool {
+        self.tls
     }
 
     /// The log, unless this process is a registry alone.
