@@ -266,8 +266,9 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for Watched<IO> {
     }
 }
 
-/// A response body that keeps its request in flight until it is done, and reports when
-/// hyper leaves a frame of it waiting.
+/// A response body that keeps its request in flight until it is dropped, and reports when
+/// a frame of it waits on the client: from when it is handed over until hyper asks for the
+/// next one (or drops the body, after the last).
 #[derive(Debug)]
 pub(crate) struct TrackedBody {
     inner: axum::body::Body,
@@ -321,7 +322,9 @@ impl Body for TrackedBody {
         let this = self.get_mut();
         this.set_waiting(false, true);
         let polled = Pin::new(&mut this.inner).poll_frame(cx);
-        if matches!(polled, Poll::Ready(Some(Ok(_)))) && !this.inner.is_end_stream() {
+        // A frame handed over waits on the client until hyper asks for the next one or,
+        // for the last, drops the body: HTTP/2 holds it until the window lets it go.
+        if matches!(polled, Poll::Ready(Some(Ok(_)))) {
             this.set_waiting(true, false);
         }
         polled
@@ -425,9 +428,16 @@ mod tests {
         let mut cx = Context::from_waker(&waker);
         let frame = Pin::new(&mut body).poll_frame(&mut cx);
         assert!(matches!(frame, Poll::Ready(Some(Ok(_)))));
+        let later = Instant::now();
         assert_eq!(
-            activity.check(&DEADLINES, after(now, 600)),
-            Check::Next(None)
+            activity.check(&DEADLINES, after(later, 31)),
+            Check::Expired(Expiry::WriteStall),
+            "the last frame waits on the client until the body is dropped"
+        );
+        let pulled = next_deadline(&activity, later);
+        assert!(
+            pulled >= after(now, 30),
+            "the pull restarted the stall clock"
         );
         drop(body);
         let at = next_deadline(&activity, Instant::now());

@@ -29,5 +29,6 @@ mod sql_limits;
 mod sql_starvation;
 mod startup;
 mod store_outage;
+mod tls;
 mod ui_api;
 mod ui_schema_evolution;
