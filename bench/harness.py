@@ -35,9 +35,10 @@ CONFIG = {
     "criterion_profile": os.environ.get("CRITERION_PROFILE", "bench"),
     "criterion_secs": knob("CRITERION_SECS", 5, 1),
     "evolution_reps": knob("EVOLUTION_REPS", 2, 1),
+    "edge_reps": knob("EDGE_REPS", 3, 1),
     "baseline_bin": os.environ.get("BASELINE_BIN") or None,
-    "steps": knob("STEPS", "ingest flask visibility drain evolution criterion",
-                  "ingest flask visibility drain evolution criterion").split(),
+    "steps": knob("STEPS", "ingest flask visibility drain evolution edge criterion",
+                  "ingest flask visibility drain evolution edge criterion").split(),
 }
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 

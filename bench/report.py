@@ -63,6 +63,10 @@ def markdown(results):
         import evolution
 
         text += evolution.markdown(results["evolution"], results["config"].get("baseline_bin"))
+    if results.get("edge"):
+        import edge
+
+        text += edge.markdown(results["edge"])
     return text
 
 

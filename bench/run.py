@@ -14,11 +14,14 @@ Started by bench/run.sh (which builds the binary and the venv). Every server run
    own server as the original ran it): the same /ping and /collect loads.
 3. Acknowledgement to queryable at a fixed offered rate (fresh `up`).
 4. Processor drain of a backlog (`up` without processor, then `process --drain`).
-STEPS (default: all of ingest flask visibility drain evolution criterion) picks which run.
-
 5. Schema evolution (bench/evolution.py): ingest and drain with the seed's events and with
    a 30-field version of the raw schema, and with BASELINE_BIN's build on the seed's.
-6. criterion: single-core parse + validate + Avro encode (crates/event/benches).
+6. The edge (bench/edge.py): ingest at batches of 100 open and with write keys and rate
+   limits on (far above the load), alternating EDGE_REPS rounds.
+7. criterion: single-core parse + validate + Avro encode (crates/event/benches).
+
+STEPS (default: all of ingest flask visibility drain evolution edge criterion) picks which
+run.
 """
 
 import datetime
@@ -32,6 +35,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+from edge import run_edge
 from evolution import run_evolution
 from harness import (BIN, CONFIG, PYTHON, REPO, Server, bench_ingest, clickstream_up, drain, free_port, geo_data,
                      log, run_json)
@@ -233,6 +237,7 @@ def main():
         "visibility": ("visibility", run_visibility),
         "drain": ("drain", run_drain),
         "evolution": ("evolution", run_evolution),
+        "edge": ("edge", run_edge),
     }
     with tempfile.TemporaryDirectory(prefix="clickstream-bench-") as work:
         for step, (key, run) in steps.items():

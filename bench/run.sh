@@ -9,7 +9,7 @@
 #   CLICKSTREAM_BIN=path/to/clickstream QUICK=1 CRITERION_PROFILE=dev ./bench/run.sh
 #
 # Knobs (environment): QUICK, CLICKSTREAM_BIN, CONNECTIONS (32), INGEST_SECS (10),
-# BATCHES ("1 100 1000"), VIS_RATE (2000), VIS_SECS (20), BACKLOG_SECS (5), QUERY_REPS (5),
+# BATCHES ("1 100 1000"), EVOLUTION_REPS (2), EDGE_REPS (3), STEPS, BASELINE_BIN, VIS_RATE (2000), VIS_SECS (20), BACKLOG_SECS (5), QUERY_REPS (5),
 # CRITERION_PROFILE (bench; `dev` for a quick check), SKIP_CRITERION, SKIP_FLASK,
 # SKIP_QUERIES, BENCH_VENV (~/.cache/clickstream-bench-venv).
 set -euo pipefail

@@ -37,6 +37,11 @@ pub struct IngestBenchArgs {
     /// Base URL of the Schema Registry where `--shape wide` registers its version.
     #[arg(long, default_value = "http://127.0.0.1:8085")]
     pub registry_url: String,
+    /// A write key to send with every request (`X-Write-Key`), for a pipeline that
+    /// requires one. Also read from `CLICKSTREAM_BENCH_WRITE_KEY`, which keeps it out of
+    /// the process list.
+    #[arg(long, env = "CLICKSTREAM_BENCH_WRITE_KEY", hide_env_values = true)]
+    pub write_key: Option<String>,
     /// Print the report as JSON instead of text.
     #[arg(long)]
     pub json: bool,
@@ -81,6 +86,7 @@ pub async fn run_ingest(args: IngestBenchArgs) -> anyhow::Result<()> {
         duration: Duration::from_secs(args.duration_secs),
         seed: args.seed,
         shape,
+        write_key: args.write_key.clone(),
     })
     .await?;
     if args.json {

@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use clickstream_edge::{AuthConfig, HttpConfig};
+use clickstream_edge::{AuthConfig, HttpConfig, LimitsConfig};
 use clickstream_enrich::EnrichConfig;
 use clickstream_ingest::IngestConfig;
 use clickstream_kafka::KafkaConfig;
@@ -53,6 +53,8 @@ pub struct Config {
     pub http: HttpConfig,
     /// What SQL from `/api/sql`, the web UI and `clickstream sql` may cost.
     pub query: QueryConfig,
+    /// Rate limits per write key and per client IP, and the load bounds of ingest.
+    pub limits: LimitsConfig,
 }
 
 impl Default for Config {
@@ -72,6 +74,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             http: HttpConfig::default(),
             query: QueryConfig::default(),
+            limits: LimitsConfig::default(),
         }
     }
 }

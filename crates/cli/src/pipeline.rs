@@ -308,6 +308,8 @@ impl Pipeline {
         let auth = shared.auth.clone();
         let ops = crate::telemetry::router(health, &auth, config.auth.protect_metrics);
         let sql = auth.protect(clickstream_query::router(query.clone()));
+        let limits = ingest_limits(config)?;
+        let ingest_here = raw_schema.is_some();
         if let Some(raw_schema) = raw_schema {
             // Registered here too (the processor does at its start), so the latest topic's
             // subject exists for consumers and the UI even while no processor runs.
@@ -321,6 +323,7 @@ impl Pipeline {
                 log: log.clone(),
                 validator: raw_schema,
                 config: config.ingest.clone(),
+                limits: limits.clone(),
             });
             let extra = sql.clone().merge(ops.clone());
             let router = clickstream_ingest::router_with(state, extra);
@@ -350,6 +353,7 @@ impl Pipeline {
                 .then(|| config.enrich_setup().ok())
                 .flatten()
                 .map(|enrich| crate::enrichment_summary::enrichment_summary(&enrich)),
+            ingest_limits: ingest_here.then_some(limits),
         });
         if self.roles.ui {
             let router = ui.router(&auth).merge(sql).merge(ops.clone());
@@ -528,3 +532,20 @@ async fn run_processor(
 
 /// How long a graceful shutdown may take before the remaining parts are aborted.
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The rate limits and load bounds of ingest; a 503 tells clients to come back after
+/// `ingest.retry_after_secs`, as a log outage does.
+fn ingest_limits(config: &Config) -> anyhow::Result<Arc<clickstream_edge::Limits>> {
+    let (pending, body) = (
+        config.limits.max_pending_bytes,
+        config.ingest.max_body_bytes,
+    );
+    anyhow::ensure!(
+        pending >= body,
+        "limits.max_pending_bytes ({pending}) is below ingest.max_body_bytes ({body}): \
+         a body of the largest size would be refused forever"
+    );
+    let retry_after = std::time::Duration::from_secs(config.ingest.retry_after_secs.into());
+    let limits = clickstream_edge::Limits::new(&config.limits, retry_after)?;
+    Ok(Arc::new(limits))
+}

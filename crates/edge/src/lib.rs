@@ -12,6 +12,8 @@
 //!   loopback needs one.
 //! - [`body`]: request bodies read as a stream with a cap, decoded from their
 //!   `Content-Encoding` (gzip, deflate, br, zstd) with caps on the size and the ratio.
+//! - [`limit`]: rate limits per write key and per client IP (429 with `Retry-After`), and
+//!   bounds on requests in flight and body bytes held (503).
 //! - [`error`]: JSON errors (`{"status": "error", "message": ...}`) and the 404/405
 //!   fallbacks every router shares.
 
@@ -22,6 +24,7 @@ mod config;
 mod connection;
 mod deadline;
 pub mod error;
+pub mod limit;
 pub mod metrics;
 mod serve;
 pub mod tls;
@@ -30,4 +33,5 @@ pub use auth::{AdminAuth, AuthConfigError, check_exposure};
 pub use config::{AuthConfig, HttpConfig, HttpConfigError};
 pub use connection::Transport;
 pub use deadline::{BodyDeadlineExceeded, DeadlineBody};
+pub use limit::{Limits, LimitsConfig, LimitsConfigError, WriteKeyName};
 pub use serve::Server;

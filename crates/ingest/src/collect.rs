@@ -3,11 +3,13 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use axum::Extension;
 use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
 use bytes::Bytes;
 use clickstream_edge::body::{BodyLimits, read_body};
+use clickstream_edge::limit::Client;
 use clickstream_event::{
     CORRELATION_ID_HEADER, ERROR_MESSAGE_HEADER, INVALID_TOPIC, RAW_TOPIC, ValidationError,
 };
@@ -37,6 +39,7 @@ pub struct CollectResponse {
 
 pub(crate) async fn collect(
     State(state): State<Arc<IngestState>>,
+    client: Option<Extension<Client>>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<CollectResponse>, IngestError> {
@@ -47,6 +50,8 @@ pub(crate) async fn collect(
         state.config.max_compression_ratio,
     );
     let body = read_body(&headers, body, &limits).await?;
+    // Held until the log has the events: bodies waiting for the log are bounded.
+    let _held = state.limits.hold(body.len())?;
     let events = split_batch(&body)?;
     let limit = state.config.max_events_per_request;
     if events.len() > limit {
@@ -54,6 +59,10 @@ pub(crate) async fn collect(
             count: events.len(),
             limit,
         });
+    }
+    if let Some(Extension(client)) = &client {
+        let count = u32::try_from(events.len()).unwrap_or(u32::MAX);
+        state.limits.take(client, count.max(1))?;
     }
 
     let correlation_id = uuid::Uuid::new_v4().to_string();

@@ -3,6 +3,7 @@
 use axum::Json;
 use axum::response::{IntoResponse, Response};
 use clickstream_edge::body::BodyError;
+use clickstream_edge::limit::Refused;
 use clickstream_log::LogError;
 use http::{StatusCode, header};
 use serde_json::json;
@@ -21,6 +22,10 @@ pub enum IngestError {
     /// [`BodyError::status`] says).
     #[error(transparent)]
     Body(#[from] BodyError),
+    /// A rate limit or a load bound refused the request (429, 413 or 503, as
+    /// [`Refused::status`] says, with `Retry-After` where waiting helps).
+    #[error(transparent)]
+    Refused(#[from] Refused),
     /// The batch has more events than allowed.
     #[error("batch of {count} events exceeds the limit of {limit} events per request")]
     TooManyEvents {
@@ -85,6 +90,7 @@ impl IngestError {
         match self {
             IngestError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             IngestError::Body(body) => body.status(),
+            IngestError::Refused(refused) => refused.status(),
             IngestError::TooManyEvents { .. } | IngestError::EventTooLarge { .. } => {
                 StatusCode::PAYLOAD_TOO_LARGE
             }
@@ -120,9 +126,12 @@ impl IntoResponse for IngestError {
             IngestError::Internal(detail) => tracing::error!(%detail, "internal error"),
             _ => tracing::debug!(%status, reason = %self, "rejected request"),
         }
-        if let IngestError::Body(body) = self {
+        match self {
             // Its own answer: a 415 also lists the accepted codings.
-            return body.into_response();
+            IngestError::Body(body) => return body.into_response(),
+            // Its own answer: `Retry-After` when waiting helps.
+            IngestError::Refused(refused) => return refused.into_response(),
+            _ => {}
         }
         let body = Json(json!({"status": "error", "message": self.to_string()}));
         let mut response = (status, body).into_response();

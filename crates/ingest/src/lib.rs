@@ -15,6 +15,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
+use clickstream_edge::Limits;
 use clickstream_event::ValidatorSource;
 use clickstream_log::EventLog;
 use http::{HeaderValue, Method};
@@ -76,6 +77,8 @@ pub struct IngestState {
     pub validator: Arc<dyn ValidatorSource>,
     /// Limits and retry hints.
     pub config: IngestConfig,
+    /// Rate limits and load bounds of `/collect`.
+    pub limits: Arc<Limits>,
 }
 
 /// The ingest API: `/ping`, `/collect`, JSON 404/405, CORS for browser pages.
@@ -89,7 +92,13 @@ pub fn router_with(state: Arc<IngestState>, extra: Router) -> Router {
     let cors = cors(&state.config.cors_origins);
     Router::new()
         .route("/ping", get(ping))
-        .route("/collect", post(collect::collect))
+        .route(
+            "/collect",
+            post(collect::collect).layer(axum::middleware::from_fn_with_state(
+                state.limits.clone(),
+                clickstream_edge::limit::guard,
+            )),
+        )
         // The body limit is enforced by `collect` itself, to answer 413 in JSON.
         .layer(DefaultBodyLimit::disable())
         // Set before the CORS layer so that it wraps this fallback too: a preflight

@@ -231,27 +231,39 @@ fn delta_is_transient(err: &DeltaTableError) -> bool {
         // The kernel wraps object-store and I/O errors without exposing them as a `source`:
         // look at its variant, then down the chain for anything else.
         DeltaTableError::KernelError(kernel) => kernel_is_transient(kernel),
+        // Some paths (finding a table's latest version before a commit) flatten the
+        // kernel's error into text: an object-store failure is recognised by the kernel's
+        // own wording.
+        DeltaTableError::Generic(text) => text.contains(KERNEL_STORE_ERROR),
+        DeltaTableError::GenericError { source } => chain_is_transient(source.as_ref()),
         _ => false,
     }
+}
+
+/// How the kernel's `Error::ObjectStore` displays itself; stable across its releases.
+const KERNEL_STORE_ERROR: &str = "Error interacting with object store";
+
+/// Whether an object-store or I/O error down `err`'s chain is transient (false when
+/// there is none).
+fn chain_is_transient(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(err);
+    while let Some(err) = cause {
+        if let Some(store) = err.downcast_ref::<ObjectStoreError>() {
+            return object_store_is_transient(store);
+        }
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            return io_is_transient(io);
+        }
+        cause = err.source();
+    }
+    false
 }
 
 fn kernel_is_transient(kernel: &delta_kernel::Error) -> bool {
     match kernel {
         delta_kernel::Error::ObjectStore(store) => object_store_is_transient(store),
         delta_kernel::Error::IOError(io) => io_is_transient(io),
-        other => {
-            let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(other);
-            while let Some(err) = cause {
-                if let Some(store) = err.downcast_ref::<ObjectStoreError>() {
-                    return object_store_is_transient(store);
-                }
-                if let Some(io) = err.downcast_ref::<std::io::Error>() {
-                    return io_is_transient(io);
-                }
-                cause = err.source();
-            }
-            false
-        }
+        other => chain_is_transient(other),
     }
 }
 
@@ -340,6 +352,30 @@ mod tests {
         let schema = delta_kernel::Error::Schema("bad".into());
         let err = LakeError::op("events", "refresh", DeltaTableError::KernelError(schema));
         assert!(!err.is_transient(), "{err}");
+    }
+
+    /// Finding the latest version before a commit (`get_latest_version`) turns the
+    /// kernel's error into text. A store answering 500s there was classified fatal and
+    /// stopped the processor in the middle of the S3 fault test, now and then.
+    #[test]
+    fn classifies_a_store_outage_flattened_to_text_as_transient() {
+        let kernel = delta_kernel::Error::ObjectStore(ObjectStoreError::Generic {
+            store: "S3",
+            source: "Error performing list request: 500 Internal Server Error".into(),
+        });
+        // As deltalake's `logstore::get_latest_version` builds it.
+        let flattened = DeltaTableError::Generic(kernel.to_string());
+        let err = LakeError::op("duplicates", "append", flattened);
+        assert!(err.is_transient(), "{err}");
+        let other = DeltaTableError::Generic("Cannot downgrade snapshot".into());
+        assert!(!LakeError::op("events", "append", other).is_transient());
+        let boxed = DeltaTableError::GenericError {
+            source: Box::new(ObjectStoreError::Generic {
+                store: "S3",
+                source: "connection reset".into(),
+            }),
+        };
+        assert!(LakeError::op("events", "append", boxed).is_transient());
     }
 
     #[test]

@@ -52,6 +52,8 @@ pub struct IngestLoad {
     pub seed: u64,
     /// The events' shape.
     pub shape: Shape,
+    /// Sent as `X-Write-Key` with every request when set.
+    pub write_key: Option<String>,
 }
 
 /// What the load achieved.
@@ -135,6 +137,7 @@ pub async fn run_ingest_load(load: IngestLoad) -> Result<LoadReport, LoadError> 
         let next_id = next_id.clone();
         let url = url.clone();
         let endpoint = load.endpoint;
+        let write_key = load.write_key.clone();
         workers.spawn(async move {
             let mut stats = WorkerStats::new();
             let mut i = worker;
@@ -144,13 +147,16 @@ pub async fn run_ingest_load(load: IngestLoad) -> Result<LoadReport, LoadError> 
                     .render(next_id.fetch_add(template.id_offsets.len() as u64, Ordering::Relaxed));
                 i += 1;
                 let sent = Instant::now();
-                let request = match endpoint {
+                let mut request = match endpoint {
                     Endpoint::Collect => client
                         .post(&url)
                         .header("content-type", "application/json")
                         .body(body),
                     Endpoint::Ping => client.get(&url),
                 };
+                if let Some(key) = &write_key {
+                    request = request.header("x-write-key", key);
+                }
                 match request.send().await {
                     Ok(response) if response.status().is_success() => {
                         let acked = match endpoint {
@@ -338,6 +344,7 @@ mod tests {
             duration: Duration::ZERO,
             seed: 7,
             shape: Shape::Wide,
+            write_key: None,
         };
         let templates = make_bodies(&load, 2).expect("bodies");
         let ids = |body: bytes::Bytes| -> Vec<i64> {

@@ -113,6 +113,7 @@ impl Processor {
     /// The steps of a batch not yet done, in order.
     async fn commit(&mut self, batch: &mut SealedBatch) -> Result<(), ProcessError> {
         for step in STEPS {
+            tracing::trace!(?step, "commit step");
             match step {
                 Step::Latest => self.emit_latest(batch).await?,
                 Step::Commit(table) => {

@@ -285,7 +285,10 @@ impl Processor {
         let result = self.run_loop(shutdown).await;
         match &result {
             Ok(()) => health.stopped("shut down"),
-            Err(e) => health.stopped(e.to_string()),
+            Err(e) => {
+                tracing::error!(error = %e, "the processor stopped");
+                health.stopped(e.to_string())
+            }
         }
         result
     }

@@ -38,7 +38,9 @@ export function render(view) {
       card("invalid", "Invalid events", t.invalid_acknowledged, `${fmtRate(last.invalid)}/s now`, "total-invalid"),
       card("dead", "Dead letters", t.dead_letters, `${fmtRate(last.dead_letters)}/s now`, "total-dead"),
       card("lake", "Events in the lake", t.events_in_lake, `${fmtNum(t.invalid_in_lake)} rejects, ${fmtNum(t.duplicates_in_lake)} duplicates kept`, "total-lake"),
-      card("", "Lake behind by", latest.lag.records, latest.lag.records ? `records, oldest ${fmtSeconds(latest.lag.seconds)} old` : "records: caught up", "lag-records"));
+      card("", "Lake behind by", latest.lag.records, latest.lag.records ? `records, oldest ${fmtSeconds(latest.lag.seconds)} old` : "records: caught up", "lag-records"),
+      t.throttled_requests == null ? null
+        : card("", "Requests throttled", t.throttled_requests, `429 by a rate limit; ${fmtNum(t.shed_requests)} shed (503) under load`, "total-refused"));
 
     const to = data.now_ms, from = to - WINDOW_MS;
     const recent = data.rates.filter((r) => r.t_ms >= from);

@@ -62,6 +62,9 @@ pub struct UiSources {
     pub registry_url: String,
     /// What the processor enriches events with, or `None` when no processor runs here.
     pub enrichment: Option<EnrichmentSummary>,
+    /// Ingest's rate limits and load bounds (their refusal counts are shown), or `None`
+    /// when ingest runs in another process.
+    pub ingest_limits: Option<Arc<clickstream_edge::Limits>>,
 }
 
 /// The enrichers a processor runs and the lookup data it uses, as shown on the overview

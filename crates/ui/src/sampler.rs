@@ -180,6 +180,8 @@ impl SamplerTask {
             invalid_in_lake: rows(TableKind::InvalidEvents.name()),
             duplicates_in_lake: rows(TableKind::Duplicates.name()),
             dead_letters: rows(TableKind::DeadLetters.name()),
+            throttled_requests: sources.ingest_limits.as_ref().map(|l| l.refused().0),
+            shed_requests: sources.ingest_limits.as_ref().map(|l| l.refused().1),
         };
         let lag = match &sources.processor_group {
             Some(group) => self.end_to_end_lag(group, &topics, now).await,

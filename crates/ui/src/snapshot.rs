@@ -143,6 +143,11 @@ pub(crate) struct Totals {
     pub duplicates_in_lake: u64,
     /// Rows in `dead_letters`.
     pub dead_letters: u64,
+    /// Ingest requests refused by a rate limit (429, or 413 for a batch over a bucket)
+    /// since ingest started; `None` when ingest runs in another process.
+    pub throttled_requests: Option<u64>,
+    /// Ingest requests shed (503) for too much in flight; `None` as above.
+    pub shed_requests: Option<u64>,
 }
 
 /// The latest sample, as the overview serves it.

@@ -21,6 +21,7 @@ mod kafka_refusals;
 mod lake_e2e;
 mod observability;
 mod prometheus;
+mod rate_limits;
 mod schema_crash;
 mod schema_evolution;
 mod schema_follow;

@@ -24,6 +24,7 @@ fn cluster(backend: &Backend) -> &MockCluster<'static, DefaultProducerContext> {
 
 async fn broker_faults(lake: LakeBackend, name: &str) {
     let backend = Backend::new(LogBackend::kafka(), lake);
+    crate::faults::capture_logs();
     let t = TestPipeline::start_with(|config| {
         backend.configure(config);
         config.kafka.delivery_timeout_ms = 2_000;

@@ -66,6 +66,7 @@ async fn disk_full_embedded_log_file_lake() {
     let filler = disk.path().join("filler");
     fill(&filler, 48 * MIB);
     let data = disk.path().join("data");
+    crate::faults::capture_logs();
     let t = TestPipeline::start_in(&data, |config| {
         config.log.min_free_bytes = 32 * MIB;
         config.log.segment_bytes = 4 * MIB;

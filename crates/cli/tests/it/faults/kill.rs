@@ -106,6 +106,7 @@ async fn kill_up_kafka_log_s3_lake() {
 
 /// `clickstream process` killed [`ROUNDS`] times while this process ingests.
 async fn kill_process(backend: Backend, name: &str) {
+    crate::faults::capture_logs();
     let t = TestPipeline::start_with(|config| {
         backend.configure(config);
         config.processor.enabled = false;
@@ -163,6 +164,7 @@ async fn kill_process_kafka_log_s3_lake() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_ingest_kafka_log_file_lake() {
     let backend = Backend::new(LogBackend::kafka(), LakeBackend::File);
+    crate::faults::capture_logs();
     let t = TestPipeline::start_on(&backend).await;
     let dir = tempfile::tempdir().expect("tempdir");
     let mut env = fast_env(&backend, dir.path());

@@ -28,6 +28,27 @@ use crate::common::read_topic;
 use crate::eventually::eventually;
 use ledger::{Ledger, Outcome};
 
+/// Sends the in-process pipeline's logs (the processor's at debug) to the test's output,
+/// which the runner shows when a fault test fails. `RUST_LOG` overrides the filter.
+pub fn capture_logs() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("warn,clickstream_process=debug,clickstream_lake=debug")
+    });
+    let spans = match std::env::var_os("CLICKSTREAM_TEST_SPANS") {
+        Some(_) => {
+            tracing_subscriber::fmt::format::FmtSpan::NEW
+                | tracing_subscriber::fmt::format::FmtSpan::CLOSE
+        }
+        None => tracing_subscriber::fmt::format::FmtSpan::NONE,
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_span_events(spans)
+        .with_test_writer()
+        .with_ansi(false)
+        .try_init();
+}
+
 /// Rows of a query sent to `base`'s `/api/sql`.
 pub async fn http_sql(base: &str, sql: &str) -> Vec<Value> {
     let answer: Value = reqwest::Client::new()

@@ -23,6 +23,7 @@ async fn registry_faults(log: LogBackend, name: &str) {
     let proxy = FaultyProxy::start(&format!("http://{addr}")).await;
     let backend = Backend::new(log, LakeBackend::File);
     let url = proxy.url.clone();
+    crate::faults::capture_logs();
     let t = TestPipeline::start_with(|config| {
         backend.configure(config);
         config.registry.url = Some(url.into());

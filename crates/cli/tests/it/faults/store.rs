@@ -14,6 +14,7 @@ use crate::faults::proxy::{FaultyProxy, delta_commit};
 use crate::faults::{lake_matches_log, report, settle};
 
 async fn store_faults(log: LogBackend, name: &str) {
+    crate::faults::capture_logs();
     let moto = MotoServer::start();
     let proxy = FaultyProxy::start(&moto.endpoint).await;
     let backend = Backend::new(log, LakeBackend::File);

@@ -11,6 +11,7 @@ use crate::faults::{lake_matches_log, report, settle, wait_landed};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kafka_zombie_processor_lands_nothing_it_lost_kafka_log_file_lake() {
     let backend = Backend::new(LogBackend::kafka(), LakeBackend::File);
+    crate::faults::capture_logs();
     let t = TestPipeline::start_with(|config| {
         backend.configure(config);
         config.processor.enabled = false;
