@@ -214,6 +214,15 @@ mod tests {
     }
 
     #[test]
+    fn display_urls_say_https_with_tls_and_localhost_for_any_address() {
+        let any: SocketAddr = "0.0.0.0:60000".parse().expect("addr");
+        let one: SocketAddr = "127.0.0.1:8085".parse().expect("addr");
+        assert_eq!(display_url(any, false), "http://localhost:60000");
+        assert_eq!(display_url(any, true), "https://localhost:60000");
+        assert_eq!(display_url(one, true), "https://127.0.0.1:8085");
+    }
+
+    #[test]
     fn our_registry_is_reached_with_the_admin_token_percent_encoded() {
         let token = Secret::new("tok:en/with@odd%chars");
         let url = registry_url("http://127.0.0.1:8085", Some(&token));

@@ -149,10 +149,7 @@ impl Activity {
 
     /// The socket took none of our output: the client is not reading (or is slow).
     fn write_blocked(&self) {
-        let already = self.lock().write_blocked;
-        if !already {
-            self.update(|state, _| state.write_blocked = true);
-        }
+        self.update(|state, _| state.write_blocked = true);
     }
 
     /// Whether a deadline of `deadlines` has passed at `now`, else when to look again.
