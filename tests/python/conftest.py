@@ -6,7 +6,8 @@ only mean something is missing or broken; CI must not pass on it.
 Fixtures for the tests that run the whole stack:
 
 - ``start_up``: starts ``$CLICKSTREAM_BIN up`` in a data dir of the test's own, on free
-  loopback ports, and gives a :class:`Clickstream` to talk to it (stopped after the test).
+  loopback ports (over HTTPS when given the CA that signed its certificate), and gives a
+  :class:`Clickstream` to talk to it (stopped after the test).
 - ``mock_kafka``: a librdkafka mock cluster (``test.mock.num.brokers``), hosted by a client
   that lives as long as the test, with the pipeline's topics already there.
 """
@@ -14,6 +15,7 @@ Fixtures for the tests that run the whole stack:
 import json
 import os
 import socket
+import ssl
 import subprocess
 import time
 import urllib.error
@@ -72,8 +74,9 @@ class Answer:
     body: dict
 
 
-def post_json(url: str, payload) -> Answer:
-    """POSTs ``payload`` as JSON; a 4xx or 5xx is returned, not raised."""
+def post_json(url: str, payload, context: ssl.SSLContext | None = None) -> Answer:
+    """POSTs ``payload`` as JSON (over HTTPS trusting ``context``); a 4xx or 5xx is
+    returned, not raised."""
     request = urllib.request.Request(
         url,
         data=json.dumps(payload).encode(),
@@ -81,7 +84,7 @@ def post_json(url: str, payload) -> Answer:
         method="POST",
     )
     try:
-        with urllib.request.urlopen(request, timeout=30) as response:
+        with urllib.request.urlopen(request, timeout=30, context=context) as response:
             return Answer(response.status, json.loads(response.read()))
     except urllib.error.HTTPError as error:
         return Answer(error.code, json.loads(error.read() or b"null"))
@@ -95,6 +98,8 @@ class Clickstream:
     registry_url: str
     data_dir: Path
     log_path: Path
+    # What HTTPS requests trust (the test CA); None for plain HTTP.
+    ssl_context: ssl.SSLContext | None = None
 
     @property
     def lake(self) -> Path:
@@ -103,20 +108,22 @@ class Clickstream:
 
     def collect(self, events) -> dict:
         """POSTs ``events`` to /collect and returns the counts of the 200 answer."""
-        answer = post_json(f"{self.base}/collect", events)
+        answer = post_json(f"{self.base}/collect", events, self.ssl_context)
         assert answer.status == 200, f"/collect answered {answer.status}: {answer.body}"
         return answer.body
 
     def sql(self, query: str) -> list:
         """The rows of ``query`` through /api/sql, as JSON objects."""
-        answer = post_json(f"{self.base}/api/sql", {"sql": query})
+        answer = post_json(f"{self.base}/api/sql", {"sql": query}, self.ssl_context)
         assert answer.status == 200, f"/api/sql answered {answer.status}: {answer.body}"
         return answer.body["rows"]
 
     def readiness(self) -> dict:
         """The body of /health/ready (roles, and the raw schema ingest validates with)."""
         try:
-            with urllib.request.urlopen(f"{self.base}/health/ready", timeout=5) as response:
+            with urllib.request.urlopen(
+                f"{self.base}/health/ready", timeout=5, context=self.ssl_context
+            ) as response:
                 return json.loads(response.read())
         except urllib.error.HTTPError as error:
             return json.loads(error.read())
@@ -140,7 +147,9 @@ def _wait_ready(up: Clickstream, process: subprocess.Popen) -> None:
         if process.poll() is not None:
             pytest.fail(f"clickstream up exited with {process.returncode}:\n{up.log_path.read_text()}")
         try:
-            with urllib.request.urlopen(f"{up.base}/health/ready", timeout=1) as response:
+            with urllib.request.urlopen(
+                f"{up.base}/health/ready", timeout=1, context=up.ssl_context
+            ) as response:
                 return response.status == 200
         except OSError:
             return False
@@ -155,21 +164,24 @@ def _wait_ready(up: Clickstream, process: subprocess.Popen) -> None:
 def start_up(tmp_path):
     """Starts ``$CLICKSTREAM_BIN up`` with ``env`` added to the environment, in a data dir
     of its own under the test's tmp dir, and returns a :class:`Clickstream` once every role
-    is ready. Everything started is stopped when the test ends."""
+    is ready. With ``ca_file`` (the CA that signed the certificate ``env`` gives it), its
+    URLs are HTTPS and trust that CA. Everything started is stopped when the test ends."""
     binary = os.environ.get("CLICKSTREAM_BIN")
     if not binary:
         pytest.fail("CLICKSTREAM_BIN must name the clickstream binary")
     started = []
 
-    def start(env: dict | None = None) -> Clickstream:
+    def start(env: dict | None = None, ca_file: Path | None = None) -> Clickstream:
         data_dir = tmp_path / f"up-{len(started)}"
         data_dir.mkdir()
         api_port, registry_port = free_port(), free_port()
+        scheme = "https" if ca_file else "http"
         up = Clickstream(
-            base=f"http://127.0.0.1:{api_port}",
-            registry_url=f"http://127.0.0.1:{registry_port}",
+            base=f"{scheme}://127.0.0.1:{api_port}",
+            registry_url=f"{scheme}://127.0.0.1:{registry_port}",
             data_dir=data_dir,
             log_path=data_dir / "server.log",
+            ssl_context=ssl.create_default_context(cafile=str(ca_file)) if ca_file else None,
         )
         full_env = dict(
             os.environ,

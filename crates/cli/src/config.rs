@@ -165,6 +165,8 @@ pub enum LogFormat {
 /// and the config keys they set.
 const SEED_ENV: &[(&str, &str)] = &[
     ("CLICKSTREAM_ADMIN_TOKEN", "auth.admin_token"),
+    ("CLICKSTREAM_TLS_CERT", "http.tls_cert"),
+    ("CLICKSTREAM_TLS_KEY", "http.tls_key"),
     ("API_PORT", "ingest.port"),
     ("SCHEMA_REGISTRY_URL", "registry.url"),
     ("KAFKA_BOOTSTRAP_SERVERS", "kafka.bootstrap_servers"),
@@ -219,6 +221,7 @@ pub fn load(file: Option<&Path>) -> anyhow::Result<Config> {
         .extract()
         .map_err(|e| anyhow::anyhow!(format_errors(e)))
         .context("invalid configuration")?;
+    config.http.validate().context("invalid configuration")?;
     if config.log.dir == EmbeddedLogConfig::default().dir {
         config.log.dir = config.data_dir.join("log");
     }
@@ -353,6 +356,41 @@ mod tests {
                 config.query.max_result_rows,
                 QueryConfig::default().max_result_rows
             );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn tls_files_come_from_their_own_variables_and_come_in_pairs() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("CLICKSTREAM_TLS_CERT", "/etc/clickstream/cert.pem");
+            let refused = load(None).expect_err("a certificate without its key");
+            let text = format!("{refused:#}");
+            assert!(
+                text.contains("http.tls_cert is set but http.tls_key is not"),
+                "{text}"
+            );
+            jail.set_env("CLICKSTREAM_TLS_KEY", "/etc/clickstream/key.pem");
+            let config = load(None).expect("loads");
+            assert_eq!(
+                config.http.tls_cert.as_deref(),
+                Some(Path::new("/etc/clickstream/cert.pem"))
+            );
+            assert_eq!(
+                config.http.tls_key.as_deref(),
+                Some(Path::new("/etc/clickstream/key.pem"))
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn zero_timeouts_are_refused_at_load() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("CLICKSTREAM_HTTP__IDLE_TIMEOUT_MS", "0");
+            let refused = load(None).expect_err("a zero timeout");
+            let text = format!("{refused:#}");
+            assert!(text.contains("http.idle_timeout_ms is 0"), "{text}");
             Ok(())
         });
     }

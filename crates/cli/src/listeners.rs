@@ -7,8 +7,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use anyhow::Context;
-use clickstream_edge::{AdminAuth, check_exposure};
-use clickstream_registry::{RegistryServerConfig, SchemaStore};
+use clickstream_edge::{AdminAuth, Server, check_exposure};
+use clickstream_registry::{RegistryClient, RegistryServerConfig, SchemaStore};
 use clickstream_secret::{Secret, SecretUrl};
 use tokio::net::TcpListener;
 
@@ -22,6 +22,8 @@ pub(crate) type ServerTask = Pin<Box<dyn Future<Output = anyhow::Result<()>> + S
 pub(crate) struct RegistryInUse {
     /// Where to reach it, with the admin token when it is ours and one is set.
     pub(crate) url: SecretUrl,
+    /// The client for it: one that trusts our own certificate when it is ours over HTTPS.
+    pub(crate) client: RegistryClient,
     /// Where it listens, when this process serves it.
     pub(crate) addr: Option<SocketAddr>,
     /// Its store, when this process serves it.
@@ -59,24 +61,25 @@ pub(crate) fn check_exposures(
 
 /// The registry in use: served here when this process runs it (its server is returned to
 /// be spawned, stopping at `stop`), else the configured URL, else ours where `clickstream
-/// registry` listens. Ours is reached with the admin token, if one is set.
+/// registry` listens. Ours is reached with the admin token, if one is set, and over HTTPS
+/// when `server` speaks it, trusting our own certificate.
 pub(crate) async fn registry_in_use(
     config: &Config,
     roles: Roles,
-    auth: &AdminAuth,
+    (auth, server): (&AdminAuth, &Server),
     stop: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<RegistryInUse> {
-    let token = config.auth.admin_token.as_ref().filter(|t| !t.is_empty());
     if !roles.registry {
-        let url = match &config.registry.url {
-            Some(url) => url.clone(),
+        let (url, client) = match &config.registry.url {
+            Some(url) => (url.clone(), RegistryClient::new(url.expose())?),
             None => {
                 let addr = connect_addr(&config.registry.host, config.registry.port);
-                registry_url(&format!("http://{addr}"), token)
+                our_registry(config, server, &addr)?
             }
         };
         return Ok(RegistryInUse {
             url,
+            client,
             addr: None,
             store: None,
             server: None,
@@ -94,32 +97,50 @@ pub(crate) async fn registry_in_use(
         port: config.registry.port,
         max_body_bytes: config.registry.max_body_bytes,
     };
-    let (served, auth, http) = (Arc::clone(&store), auth.clone(), config.http.clone());
-    let server: ServerTask = Box::pin(async move {
+    let (served, auth, serving) = (Arc::clone(&store), auth.clone(), server.clone());
+    let task: ServerTask = Box::pin(async move {
         clickstream_registry::serve_with_config(
             listener,
             served,
             &server_config,
             &auth,
-            &http,
+            &serving,
             stop,
         )
         .await
         .context("schema registry server")
     });
-    let url = registry_url(
-        &format!(
-            "http://{}",
-            connect_addr(&addr.ip().to_string(), addr.port())
-        ),
-        token,
-    );
+    let (url, client) = our_registry(
+        config,
+        server,
+        &connect_addr(&addr.ip().to_string(), addr.port()),
+    )?;
     Ok(RegistryInUse {
         url,
+        client,
         addr: Some(addr),
         store: Some(store),
-        server: Some(server),
+        server: Some(task),
     })
+}
+
+/// The URL of our registry at `addr` (`host:port`), and a client for it: with the admin
+/// token if one is set, over HTTPS trusting our own certificate when listeners speak TLS.
+fn our_registry(
+    config: &Config,
+    server: &Server,
+    addr: &str,
+) -> anyhow::Result<(SecretUrl, RegistryClient)> {
+    let token = config.auth.admin_token.as_ref().filter(|t| !t.is_empty());
+    let url = registry_url(&format!("{}://{addr}", server.scheme()), token);
+    let client = match (&config.http.tls_cert, server.tls()) {
+        (Some(cert), true) => {
+            let tls = clickstream_edge::tls::pinned_client_config(cert)?;
+            RegistryClient::with_tls(url.expose(), tls)?
+        }
+        _ => RegistryClient::new(url.expose())?,
+    };
+    Ok((url, client))
 }
 
 /// `base` (`http://host:port`) with `admin:<token>` as its userinfo when there is a token.
@@ -146,12 +167,14 @@ fn percent_encode(text: &str) -> String {
     out
 }
 
-/// `http://host:port`, with `localhost` for an any-address bind (what a person can open).
-pub fn display_url(addr: SocketAddr) -> String {
+/// `http://host:port` (`https` with `tls`), with `localhost` for an any-address bind (what
+/// a person can open).
+pub fn display_url(addr: SocketAddr, tls: bool) -> String {
+    let scheme = if tls { "https" } else { "http" };
     if addr.ip().is_unspecified() {
-        format!("http://localhost:{}", addr.port())
+        format!("{scheme}://localhost:{}", addr.port())
     } else {
-        format!("http://{addr}")
+        format!("{scheme}://{addr}")
     }
 }
 
@@ -188,6 +211,15 @@ mod tests {
             connect_addr("registry.internal", 8085),
             "registry.internal:8085"
         );
+    }
+
+    #[test]
+    fn display_urls_say_https_with_tls_and_localhost_for_any_address() {
+        let any: SocketAddr = "0.0.0.0:60000".parse().expect("addr");
+        let one: SocketAddr = "127.0.0.1:8085".parse().expect("addr");
+        assert_eq!(display_url(any, false), "http://localhost:60000");
+        assert_eq!(display_url(any, true), "https://localhost:60000");
+        assert_eq!(display_url(one, true), "https://127.0.0.1:8085");
     }
 
     #[test]

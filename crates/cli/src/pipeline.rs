@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use clickstream_edge::{AdminAuth, WriteKeys};
+use clickstream_edge::{AdminAuth, Server, WriteKeys};
 use clickstream_event::schemas::LATEST_EVENT_SCHEMA;
 use clickstream_event::{LATEST_TOPIC, value_subject};
 use clickstream_ingest::IngestState;
@@ -99,6 +99,8 @@ pub struct Pipeline {
     metrics_addr: Option<SocketAddr>,
     registry_url: String,
     registry_addr: Option<SocketAddr>,
+    /// Whether the listeners speak HTTPS.
+    tls: bool,
     log: Option<OpenedLog>,
     lake: Option<Lake>,
     query: Option<QueryEngine>,
@@ -125,6 +127,8 @@ struct Shared {
     auth: AdminAuth,
     /// Who may send events to ingest.
     write_keys: WriteKeys,
+    /// How every listener serves (limits, TLS).
+    server: Server,
     stop: watch::Receiver<bool>,
     tasks: JoinSet<(Part, anyhow::Result<()>)>,
 }
@@ -166,19 +170,22 @@ impl Pipeline {
         let auth = AdminAuth::new(config.auth.admin_token.clone())?;
         let write_keys = WriteKeys::new(&config.auth.write_keys, config.auth.admin_token.as_ref())?;
         check_exposures(&config, roles, &auth)?;
+        let server = Server::new(&config.http).context("cannot serve HTTP as [http] says")?;
         let (stop, stopped) = watch::channel(false);
         let mut shared = Shared {
             auth,
             write_keys,
+            server,
             stop: stopped,
             tasks: JoinSet::new(),
         };
-        let in_use = registry_in_use(&config, roles, &shared.auth, shared.stopped()).await?;
+        let serving = (&shared.auth, &shared.server);
+        let in_use = registry_in_use(&config, roles, serving, shared.stopped()).await?;
         if let Some(server) = in_use.server {
             shared.spawn(Part::Registry, server);
         }
         let (registry_url, registry_addr, store) = (in_use.url, in_use.addr, in_use.store);
-        let registry = RegistryClient::new(registry_url.expose())?;
+        let registry = in_use.client;
         // Logs, errors and the UI show the URL without its password.
         let registry_url = registry_url.redacted().to_owned();
         registry
@@ -193,6 +200,7 @@ impl Pipeline {
             metrics_addr: None,
             registry_url,
             registry_addr,
+            tls: shared.server.tls(),
             log: None,
             lake: None,
             query: None,
@@ -326,9 +334,10 @@ impl Pipeline {
             let router = clickstream_ingest::router_with(state, extra);
             let listener = bind(&config.ingest.host, config.ingest.port, "ingest").await?;
             self.ingest_addr = Some(listener.local_addr()?);
-            let (stop, http) = (shared.stopped(), config.http.clone());
+            let (stop, server) = (shared.stopped(), shared.server.clone());
             shared.spawn(Part::Ingest, async move {
-                clickstream_edge::serve(listener, router, &http, stop)
+                server
+                    .serve(listener, router, stop)
                     .await
                     .context("ingest server")
             });
@@ -340,7 +349,10 @@ impl Pipeline {
             lake: lake.clone(),
             query: query.clone(),
             processor_group: Some(config.processor.group.clone()),
-            ingest_url: self.ingest_addr.map(display_url).unwrap_or_default(),
+            ingest_url: self
+                .ingest_addr
+                .map(|addr| display_url(addr, self.tls))
+                .unwrap_or_default(),
             registry_url: self.registry_url.clone(),
             enrichment: (self.roles.processor)
                 .then(|| config.enrich_setup().ok())
@@ -352,9 +364,10 @@ impl Pipeline {
             let router = ui.router(&auth).merge(sql).merge(ops.clone());
             let listener = bind(&config.ui.host, config.ui.port, "web UI").await?;
             self.ui_addr = Some(listener.local_addr()?);
-            let (stop, http) = (shared.stopped(), config.http.clone());
+            let (stop, server) = (shared.stopped(), shared.server.clone());
             shared.spawn(Part::Ui, async move {
-                clickstream_edge::serve(listener, router, &http, stop)
+                server
+                    .serve(listener, router, stop)
                     .await
                     .context("web UI server")
             });
@@ -363,9 +376,10 @@ impl Pipeline {
             let port = config.processor.metrics_port;
             let listener = bind(&config.ingest.host, port, "processor metrics").await?;
             self.metrics_addr = Some(listener.local_addr()?);
-            let (stop, http) = (shared.stopped(), config.http.clone());
+            let (stop, server) = (shared.stopped(), shared.server.clone());
             shared.spawn(Part::Metrics, async move {
-                clickstream_edge::serve(listener, ops, &http, stop)
+                server
+                    .serve(listener, ops, stop)
                     .await
                     .context("processor metrics server")
             });
@@ -401,6 +415,11 @@ impl Pipeline {
     /// Where our registry listens, when we serve one.
     pub fn registry_addr(&self) -> Option<SocketAddr> {
         self.registry_addr
+    }
+
+    /// Whether the listeners speak HTTPS (`http.tls_cert` and `http.tls_key` are set).
+    pub fn tls(&self) -> bool {
+        self.tls
     }
 
     /// The log, unless this process is a registry alone.

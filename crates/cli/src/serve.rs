@@ -53,7 +53,10 @@ pub async fn serve(
 
 /// One line saying where each part of this process can be reached.
 fn announce(pipeline: &Pipeline, roles: Roles) {
-    let url = |addr: Option<std::net::SocketAddr>| addr.map_or_else(|| "off".into(), display_url);
+    let tls = pipeline.tls();
+    let url = |addr: Option<std::net::SocketAddr>| {
+        addr.map_or_else(|| "off".into(), |addr| display_url(addr, tls))
+    };
     if roles.ingest {
         tracing::info!(
             ingest = %url(pipeline.ingest_addr()),

@@ -22,6 +22,8 @@ use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::Transport;
+use crate::body::{BodyLimits, read_body};
 use crate::error::json_error;
 use crate::write_key::MAX_SOURCE_NAME_CHARS;
 
@@ -281,7 +283,17 @@ struct Login {
     token: String,
 }
 
-async fn login(State(auth): State<AdminAuth>, body: axum::body::Bytes) -> Response {
+/// Largest `/api/login` body: a JSON object holding a token.
+const LOGIN_MAX_BODY_BYTES: usize = 16 * 1024;
+
+async fn login(State(auth): State<AdminAuth>, request: Request) -> Response {
+    let secure = over_tls(&request);
+    let (parts, body) = request.into_parts();
+    let limits = BodyLimits::new(LOGIN_MAX_BODY_BYTES, 0);
+    let body = match read_body(&parts.headers, body, &limits).await {
+        Ok(body) => body,
+        Err(refused) => return refused.into_response(),
+    };
     let Ok(Login { token }) = serde_json::from_slice(&body) else {
         return json_error(
             StatusCode::BAD_REQUEST,
@@ -294,24 +306,38 @@ async fn login(State(auth): State<AdminAuth>, body: axum::body::Bytes) -> Respon
         metrics::counter!(crate::metrics::ADMIN_REFUSED).increment(1);
         return unauthorized("that is not the admin token".into());
     }
-    let cookie = format!(
-        "{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Strict",
-        auth.session().expose()
-    );
+    let cookie = session_cookie_header(auth.session().expose(), secure, false);
     with_cookie(Json(json!({"status": "ok"})).into_response(), &cookie)
 }
 
 /// Ends the session: a cookie copied before the logout no longer works anywhere.
-async fn logout(State(auth): State<AdminAuth>, headers: HeaderMap) -> Response {
-    if auth.allows(&headers) {
+async fn logout(State(auth): State<AdminAuth>, request: Request) -> Response {
+    if auth.allows(request.headers()) {
         *auth
             .inner
             .session
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = new_session();
     }
-    let cookie = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
+    let cookie = session_cookie_header("", over_tls(&request), true);
     with_cookie(Json(json!({"status": "ok"})).into_response(), &cookie)
+}
+
+/// Whether `request` came over HTTPS: its session cookie is then `Secure`.
+fn over_tls(request: &Request) -> bool {
+    request.extensions().get::<Transport>() == Some(&Transport::Tls)
+}
+
+/// The `Set-Cookie` value of the session `value` (`expire`: one that deletes it).
+fn session_cookie_header(value: &str, secure: bool, expire: bool) -> String {
+    let mut cookie = format!("{SESSION_COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict");
+    if secure {
+        cookie.push_str("; Secure");
+    }
+    if expire {
+        cookie.push_str("; Max-Age=0");
+    }
+    cookie
 }
 
 async fn status(State(auth): State<AdminAuth>, headers: HeaderMap) -> Json<serde_json::Value> {
@@ -396,6 +422,37 @@ mod tests {
                 .expect("empty")
                 .required()
         );
+    }
+
+    #[tokio::test]
+    async fn the_session_cookie_is_secure_over_https_only() {
+        use tower::ServiceExt;
+        let auth = AdminAuth::new(Some(Secret::new(TOKEN))).expect("token");
+        for (transport, secure) in [
+            (None, false),
+            (Some(Transport::Plain), false),
+            (Some(Transport::Tls), true),
+        ] {
+            for path in ["/api/login", "/api/logout"] {
+                let body = json!({"token": TOKEN}).to_string();
+                let mut request = http::Request::post(path)
+                    .body(axum::body::Body::from(body))
+                    .expect("request");
+                if let Some(transport) = transport {
+                    request.extensions_mut().insert(transport);
+                }
+                let response = auth.login_router().oneshot(request).await.expect("answer");
+                assert_eq!(response.status(), StatusCode::OK);
+                let cookie = response.headers()[header::SET_COOKIE]
+                    .to_str()
+                    .expect("text");
+                assert_eq!(
+                    cookie.ends_with("; Secure") || cookie.contains("; Secure;"),
+                    secure,
+                    "{path}: {cookie}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -100,6 +100,22 @@ impl RegistryClient {
     /// trailing slash optional). Credentials in the URL are sent as HTTP basic auth and
     /// never appear in errors or logs.
     pub fn new(base_url: &str) -> Result<Self, RegistryError> {
+        Self::build(base_url, None)
+    }
+
+    /// [`RegistryClient::new`] speaking TLS as `tls` says: how a process reaches its own
+    /// registry over HTTPS ([`clickstream_edge::tls::pinned_client_config`]).
+    pub fn with_tls(
+        base_url: &str,
+        tls: clickstream_edge::tls::ClientConfig,
+    ) -> Result<Self, RegistryError> {
+        Self::build(base_url, Some(tls))
+    }
+
+    fn build(
+        base_url: &str,
+        tls: Option<clickstream_edge::tls::ClientConfig>,
+    ) -> Result<Self, RegistryError> {
         let invalid = |reason: String| RegistryError::InvalidUrl {
             url: SecretUrl::new(base_url).redacted().to_owned(),
             reason,
@@ -120,9 +136,13 @@ impl RegistryClient {
         };
         base.set_query(None);
         base.set_fragment(None);
-        let http = reqwest::Client::builder()
+        let mut http = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(REQUEST_TIMEOUT)
+            .timeout(REQUEST_TIMEOUT);
+        if let Some(tls) = tls {
+            http = http.use_preconfigured_tls(tls);
+        }
+        let http = http
             .build()
             .map_err(|e| invalid(format!("cannot build http client: {e}")))?;
         Ok(Self {

@@ -278,6 +278,7 @@ async fn the_ui_login_trades_the_token_for_a_session_cookie() {
     ] {
         assert!(cookie.contains(attribute), "{cookie}");
     }
+    assert!(!cookie.contains("Secure"), "plain HTTP: {cookie}");
     let session = cookie.split(';').next().expect("name=value").to_string();
     let overview = t
         .http

@@ -30,6 +30,7 @@ mod sql_limits;
 mod sql_starvation;
 mod startup;
 mod store_outage;
+mod tls;
 mod ui_api;
 mod ui_schema_evolution;
 mod write_keys;

@@ -1,7 +1,8 @@
 //! Slow and hostile clients against a real `clickstream up` child: hundreds of connections
 //! trickling a header one byte a second while a normal client is served quickly; idle,
 //! half-sent and stalled connections closed at their deadlines; open connections capped
-//! below the descriptor limit.
+//! below the descriptor limit. The deadlines that need a connection's whole life (an idle
+//! HTTP/2 connection, a client that never reads) are in [`deadlines`].
 
 use std::time::{Duration, Instant};
 
@@ -10,15 +11,33 @@ use tokio::net::TcpStream;
 
 use crate::faults::child::{Child, UP_ON_FREE_PORTS, field};
 
-/// `clickstream up` with short deadlines, and its ingest address (`127.0.0.1:port`).
-async fn up_with(dir: &std::path::Path, env: &[(&str, &str)]) -> (Child, String) {
+mod deadlines;
+
+/// `clickstream up` with `env`, and the line saying where it listens.
+pub async fn up_announced(dir: &std::path::Path, env: &[(&str, &str)]) -> (Child, String) {
     let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string()));
     let mut child = Child::spawn("up", dir, &UP_ON_FREE_PORTS, env);
     let line = child.wait_for_line("clickstream is up").await;
-    let ingest = field(&line, "ingest")
-        .trim_start_matches("http://")
-        .to_string();
-    (child, ingest)
+    (child, line)
+}
+
+/// `clickstream up` with short deadlines, and its ingest address (`127.0.0.1:port`).
+pub async fn up_with(dir: &std::path::Path, env: &[(&str, &str)]) -> (Child, String) {
+    let (child, line) = up_announced(dir, env).await;
+    (child, address(&line, "ingest"))
+}
+
+/// The `host:port` of the listener `name` in the line announcing `up`.
+pub fn address(line: &str, name: &str) -> String {
+    field(line, name).trim_start_matches("http://").to_string()
+}
+
+/// The port of `host:port`.
+pub fn port_of(addr: &str) -> u16 {
+    addr.rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("port")
 }
 
 const DEADLINES: [(&str, &str); 2] = [
@@ -27,7 +46,7 @@ const DEADLINES: [(&str, &str); 2] = [
 ];
 
 /// Reads until the server closes the connection (or `limit` passes); returns what it sent.
-async fn read_until_closed(stream: &mut TcpStream, limit: Duration) -> Option<String> {
+pub async fn read_until_closed(stream: &mut TcpStream, limit: Duration) -> Option<String> {
     let mut answer = Vec::new();
     let read = tokio::time::timeout(limit, stream.read_to_end(&mut answer)).await;
     match read {
@@ -36,7 +55,7 @@ async fn read_until_closed(stream: &mut TcpStream, limit: Duration) -> Option<St
     }
 }
 
-fn one_event(id: u64) -> String {
+pub fn one_event(id: u64) -> String {
     serde_json::json!([{"id": id, "type": "page_view", "event": {
         "user_agent": "slow-clients-test", "ip": "10.1.2.3", "timestamp": "2024-05-01T12:00:00Z"}}])
     .to_string()
@@ -156,11 +175,7 @@ async fn open_connections_stay_under_the_cap() {
         ("CLICKSTREAM_HTTP__HEADER_TIMEOUT_MS", "2000"),
     ];
     let (child, ingest) = up_with(dir.path(), &env).await;
-    let port: u16 = ingest
-        .rsplit(':')
-        .next()
-        .and_then(|p| p.parse().ok())
-        .expect("port");
+    let port = port_of(&ingest);
     let mut idle = Vec::new();
     for _ in 0..400 {
         idle.push(
@@ -223,7 +238,7 @@ async fn http2_and_kept_alive_http11_both_carry_events() {
 
 /// How many established TCP connections to local `port` the process `pid` holds: its
 /// socket descriptors matched by inode with `/proc/<pid>/net/tcp`.
-fn connections_held(pid: u32, port: u16) -> usize {
+pub fn connections_held(pid: u32, port: u16) -> usize {
     let sockets: std::collections::HashSet<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
         .expect("fd dir")
         .filter_map(|entry| std::fs::read_link(entry.ok()?.path()).ok())

@@ -1,15 +1,25 @@
 //! Request extractors that report failures as Confluent error JSON: the JSON body (with the
 //! registry's content types), path parameters and query flags.
+//!
+//! Bodies are read with `clickstream_edge::body`, as ingest's are: decoded from their
+//! `Content-Encoding`, capped at [`BodyCap`], and a body that does not arrive within the
+//! listener's body deadline is 408.
 
 use std::collections::HashMap;
 
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::request::Parts;
-use bytes::Bytes;
+use clickstream_edge::body::{BodyLimits, read_body};
 use serde::de::DeserializeOwned;
 
+use crate::config::RegistryServerConfig;
 use crate::error::RegistryError;
+
+/// The largest request body, decompressed or as sent ([`RegistryServerConfig::max_body_bytes`]);
+/// a request extension set on every route.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BodyCap(pub usize);
 
 /// Media types accepted for request bodies (Confluent also takes octet-stream); a request
 /// without a content type is read as JSON too, as curl users often omit it.
@@ -31,7 +41,7 @@ where
 {
     type Rejection = RegistryError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
         if let Some(value) = req.headers().get(CONTENT_TYPE) {
             let text = value.to_str().unwrap_or_default();
             let media_type = text.split(';').next().unwrap_or_default().trim();
@@ -42,12 +52,19 @@ where
                 return Err(RegistryError::UnsupportedMediaType(text.to_owned()));
             }
         }
-        let body = Bytes::from_request(req, state).await.map_err(|rejection| {
-            RegistryError::BodyRejected {
-                status: rejection.status().as_u16(),
-                reason: rejection.body_text(),
-            }
-        })?;
+        let cap = req.extensions().get::<BodyCap>().map_or_else(
+            || RegistryServerConfig::default().max_body_bytes,
+            |cap| cap.0,
+        );
+        // No bound on the ratio: the cap bounds what a compressed schema inflates to.
+        let limits = BodyLimits::new(cap, 0);
+        let (parts, body) = req.into_parts();
+        let body = read_body(&parts.headers, body, &limits)
+            .await
+            .map_err(|refused| RegistryError::BodyRejected {
+                status: refused.status().as_u16(),
+                reason: refused.to_string(),
+            })?;
         serde_json::from_slice(&body)
             .map(ApiJson)
             .map_err(|e| RegistryError::BadRequest(format!("invalid JSON body: {e}")))

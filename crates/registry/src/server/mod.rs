@@ -13,13 +13,14 @@ mod subjects;
 use std::future::Future;
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{Method, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use clickstream_edge::{AdminAuth, HttpConfig};
+use clickstream_edge::{AdminAuth, HttpConfig, Server};
 use tokio::net::TcpListener;
 
 use crate::config::RegistryServerConfig;
@@ -98,7 +99,7 @@ pub fn router_with_config(
         .route_layer(middleware::from_fn_with_state(auth.clone(), guard_writes))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::max(config.max_body_bytes))
+        .layer(Extension(extract::BodyCap(config.max_body_bytes)))
         .with_state(store)
 }
 
@@ -111,32 +112,26 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let config = RegistryServerConfig::default();
     let open = AdminAuth::open();
-    serve_with_config(
-        listener,
-        store,
-        &config,
-        &open,
-        &HttpConfig::default(),
-        shutdown,
-    )
-    .await
+    // The defaults are valid and name no TLS files.
+    let server = Server::new(&HttpConfig::default()).map_err(std::io::Error::other)?;
+    serve_with_config(listener, store, &config, &open, &server, shutdown).await
 }
 
 /// [`serve`] with explicit settings (`config.port` is ignored: the listener is bound
-/// already).
+/// already), served as `server` says (limits, TLS).
 pub async fn serve_with_config(
     listener: TcpListener,
     store: Arc<SchemaStore>,
     config: &RegistryServerConfig,
     auth: &AdminAuth,
-    http: &HttpConfig,
+    server: &Server,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = router_with_config(store, config, auth);
     if let Ok(addr) = listener.local_addr() {
-        tracing::info!(%addr, "schema registry listening");
+        tracing::info!(%addr, tls = server.tls(), "schema registry listening");
     }
-    clickstream_edge::serve(listener, app, http, shutdown).await
+    server.serve(listener, app, shutdown).await
 }
 
 /// Whether a request changes the registry: registering, deleting, setting a level or a
