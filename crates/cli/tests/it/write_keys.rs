@@ -250,7 +250,11 @@ async fn each_source_has_its_own_rate_limit() {
     let message = json_body(again).await["message"].to_string();
     assert!(message.contains("write key"), "{message}");
     let other = post(&t, Carrier::BasicUser(IOS), events_from(300)).await;
-    assert_eq!(other.status(), StatusCode::OK, "another source's bucket is full");
+    assert_eq!(
+        other.status(),
+        StatusCode::OK,
+        "another source's bucket is full"
+    );
 }
 
 #[tokio::test]
