@@ -291,7 +291,7 @@ impl Drop for InFlight {
 /// Body bytes held until the log has them; freed when dropped.
 #[derive(Debug)]
 pub struct Held {
-    _permit: Option<OwnedSemaphorePermit>,
+    _permit: OwnedSemaphorePermit,
     bytes: usize,
 }
 
@@ -407,7 +407,7 @@ impl Limits {
             Ok(permit) => {
                 metrics::gauge!(m::INGEST_PENDING_BYTES).increment(bytes as f64);
                 Ok(Held {
-                    _permit: Some(permit),
+                    _permit: permit,
                     bytes,
                 })
             }
