@@ -242,6 +242,9 @@ pub fn load(file: Option<&Path>) -> anyhow::Result<Config> {
     {
         config.kafka.bootstrap_servers = None;
     }
+    // Checked here too, so every command (`clickstream config` included) names a bad key.
+    clickstream_edge::WriteKeys::new(&config.auth.write_keys, config.auth.admin_token.as_ref())
+        .context("invalid configuration")?;
     Ok(config)
 }
 
@@ -417,6 +420,50 @@ mod tests {
             assert_eq!(options.expose("aws_endpoint"), Some("http://minio:9000"));
             assert_eq!(options.expose("aws_access_key_id"), Some("minioadmin"));
             assert_eq!(options.expose("aws_secret_access_key"), Some("minioadmin"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn write_keys_come_from_the_file_and_the_environment() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "c.toml",
+                "[auth.write_keys]\nweb = \"web-key-0123456789abcdef\"\n",
+            )?;
+            jail.set_env(
+                "CLICKSTREAM_AUTH__WRITE_KEYS__IOS_APP",
+                "ios-key-0123456789abcdef",
+            );
+            let config = load(Some(Path::new("c.toml"))).expect("loads");
+            let keys: Vec<(&str, &str)> = config
+                .auth
+                .write_keys
+                .iter()
+                .map(|(name, key)| (name.as_str(), key.expose()))
+                .collect();
+            assert_eq!(
+                keys,
+                [
+                    ("ios_app", "ios-key-0123456789abcdef"),
+                    ("web", "web-key-0123456789abcdef")
+                ]
+            );
+            let printed = serde_json::to_string(&config.auth).expect("json");
+            assert!(!printed.contains("key-0123"), "{printed}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_bad_write_key_is_refused_at_load() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("CLICKSTREAM_AUTH__WRITE_KEYS__WEB", "short");
+            let error = load(None).expect_err("refused");
+            assert!(
+                format!("{error:#}").contains("the write key of web has 5 characters"),
+                "{error:#}"
+            );
             Ok(())
         });
     }

@@ -13,6 +13,7 @@ use clickstream_loadgen::{
     GenerateConfig, ReplayConfig, Source, TrafficConfig, default_start, parse_duration, parse_rate,
     run_generate, write_jsonl,
 };
+use clickstream_secret::Secret;
 
 use crate::progress;
 
@@ -93,6 +94,16 @@ pub struct GenerateArgs {
     /// How long one request may take before it counts as unanswered.
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     pub timeout: Duration,
+    /// A write key to send with every batch (`X-Write-Key`), for an ingest that requires
+    /// one. Also read from `CLICKSTREAM_GENERATE_WRITE_KEY`, which keeps it out of the
+    /// process list.
+    #[arg(
+        long,
+        env = "CLICKSTREAM_GENERATE_WRITE_KEY",
+        hide_env_values = true,
+        value_name = "KEY"
+    )]
+    pub write_key: Option<Secret>,
     /// Print the summary as one JSON object.
     #[arg(long)]
     pub json: bool,
@@ -173,6 +184,7 @@ pub async fn run(
         duration: args.duration,
         retries: args.retries,
         request_timeout: args.timeout,
+        write_key: args.write_key.clone(),
     };
     let summary = run_generate(config, source, progress::bar(show_progress), stop)
         .await

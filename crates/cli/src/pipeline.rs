@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use clickstream_edge::{AdminAuth, Server};
+use clickstream_edge::{AdminAuth, Server, WriteKeys};
 use clickstream_event::schemas::LATEST_EVENT_SCHEMA;
 use clickstream_event::{LATEST_TOPIC, value_subject};
 use clickstream_ingest::IngestState;
@@ -125,6 +125,8 @@ enum Part {
 struct Shared {
     /// Who may use the admin routes of every listener.
     auth: AdminAuth,
+    /// Who may send events to ingest.
+    write_keys: WriteKeys,
     /// How every listener serves (limits, TLS).
     server: Server,
     stop: watch::Receiver<bool>,
@@ -166,11 +168,13 @@ impl Pipeline {
     ) -> anyhow::Result<Pipeline> {
         crate::telemetry::prometheus();
         let auth = AdminAuth::new(config.auth.admin_token.clone())?;
+        let write_keys = WriteKeys::new(&config.auth.write_keys, config.auth.admin_token.as_ref())?;
         check_exposures(&config, roles, &auth)?;
         let server = Server::new(&config.http).context("cannot serve HTTP as [http] says")?;
         let (stop, stopped) = watch::channel(false);
         let mut shared = Shared {
             auth,
+            write_keys,
             server,
             stop: stopped,
             tasks: JoinSet::new(),
@@ -324,6 +328,7 @@ impl Pipeline {
                 validator: raw_schema,
                 config: config.ingest.clone(),
                 limits: limits.clone(),
+                write_keys: shared.write_keys.clone(),
             });
             let extra = sql.clone().merge(ops.clone());
             let router = clickstream_ingest::router_with(state, extra);

@@ -64,7 +64,12 @@ fn describe() {
     );
     describe_counter!(
         "clickstream_ingest_events_total",
-        "events acknowledged by /collect, by outcome (valid, invalid)"
+        "events acknowledged by /collect, by outcome (valid, invalid) and source (the write \
+         key's name; empty without write keys)"
+    );
+    describe_counter!(
+        clickstream_edge::metrics::WRITE_KEY_REFUSED,
+        "requests refused for their write key, by reason (missing, unknown)"
     );
     describe_counter!(
         "clickstream_ingest_rejected_requests_total",

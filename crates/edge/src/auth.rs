@@ -25,6 +25,7 @@ use serde_json::json;
 use crate::Transport;
 use crate::body::{BodyLimits, read_body};
 use crate::error::json_error;
+use crate::write_key::MAX_SOURCE_NAME_CHARS;
 
 /// Name of the UI's session cookie.
 pub const SESSION_COOKIE: &str = "clickstream_session";
@@ -45,7 +46,7 @@ struct Inner {
     session: std::sync::RwLock<Secret>,
 }
 
-/// Why an admin token cannot be used.
+/// Why the admin token or a write key cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum AuthConfigError {
     /// The token is too short to protect anything.
@@ -62,6 +63,49 @@ pub enum AuthConfigError {
         what: String,
         /// The address it binds.
         host: String,
+    },
+    /// A write key's name cannot serve as a column value and a metric label.
+    #[error(
+        "write key name {name:?} is not usable: use 1 to {MAX_SOURCE_NAME_CHARS} ASCII \
+         letters, digits, '_', '-' or '.'"
+    )]
+    WriteKeyName {
+        /// The name as configured.
+        name: String,
+    },
+    /// A write key is too short to protect anything.
+    #[error("the write key of {name} has {chars} characters; use at least {MIN_TOKEN_CHARS}")]
+    WriteKeyTooShort {
+        /// The key's name.
+        name: String,
+        /// Its length.
+        chars: usize,
+    },
+    /// A write key has a character some carrier cannot take (a header, a Basic user).
+    #[error(
+        "the write key of {name} has a character clients cannot send: use printable ASCII \
+         without spaces or ':'"
+    )]
+    WriteKeyCharacters {
+        /// The key's name.
+        name: String,
+    },
+    /// Two names share one key, so a request's source would be ambiguous.
+    #[error("write keys {first} and {second} are the same key: give each source its own")]
+    WriteKeyShared {
+        /// The first name with that key.
+        first: String,
+        /// The second.
+        second: String,
+    },
+    /// A write key is the admin token, which apps and web pages would then carry.
+    #[error(
+        "the write key of {name} is the admin token: write keys travel in apps and web \
+         pages, so give it a key of its own"
+    )]
+    WriteKeyIsAdminToken {
+        /// The key's name.
+        name: String,
     },
 }
 
@@ -178,20 +222,28 @@ pub fn is_loopback(host: &str) -> bool {
 
 /// The token an `Authorization` value presents: a bearer token, or a Basic password.
 fn credential(value: &str) -> Option<String> {
-    let (scheme, rest) = value.trim().split_once(' ')?;
-    let rest = rest.trim();
-    if scheme.eq_ignore_ascii_case("bearer") {
-        return Some(rest.to_string());
+    if let Some((scheme, rest)) = value.trim().split_once(' ')
+        && scheme.eq_ignore_ascii_case("bearer")
+    {
+        return Some(rest.trim().to_string());
     }
+    basic_credentials(value).map(|(_, password)| password)
+}
+
+/// The user and the password of an HTTP Basic `Authorization` value
+/// (`Basic base64(user:password)`); `None` for another scheme or a value that does not
+/// decode. The admin token is the password, a write key the user.
+pub(crate) fn basic_credentials(value: &str) -> Option<(String, String)> {
+    let (scheme, rest) = value.trim().split_once(' ')?;
     if !scheme.eq_ignore_ascii_case("basic") {
         return None;
     }
     let decoded = base64::engine::general_purpose::STANDARD
-        .decode(rest)
+        .decode(rest.trim())
         .ok()?;
     let text = String::from_utf8(decoded).ok()?;
-    text.split_once(':')
-        .map(|(_, password)| password.to_string())
+    let (user, password) = text.split_once(':')?;
+    Some((user.to_string(), password.to_string()))
 }
 
 fn session_cookie(headers: &HeaderMap) -> Option<&str> {

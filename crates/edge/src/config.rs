@@ -1,5 +1,6 @@
 //! What every listener is configured with: timeouts, the connection cap and TLS.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -117,7 +118,7 @@ impl HttpConfig {
     }
 }
 
-/// Who may use the admin routes (`[auth]`).
+/// Who may use the admin routes, and who may send events (`[auth]`).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthConfig {
@@ -128,6 +129,11 @@ pub struct AuthConfig {
     /// Whether `/metrics` requires the admin token too (Prometheus can send it as a bearer
     /// token); open by default, as metrics hold counts, not events.
     pub protect_metrics: bool,
+    /// Write keys by source name (`web = "…"`, or `CLICKSTREAM_AUTH__WRITE_KEYS__WEB`).
+    /// With any set, `/collect` takes only requests carrying one (see
+    /// [`crate::write_key`]) and records its name as the events' `source`; empty, ingest
+    /// is open, as the original was.
+    pub write_keys: BTreeMap<String, Secret>,
 }
 
 #[cfg(test)]

@@ -10,6 +10,8 @@
 //! - [`auth`]: the admin token (bearer, HTTP Basic password, or the UI's login session)
 //!   on every route that can read or change all data, and the rule that a listener beyond
 //!   loopback needs one.
+//! - [`write_key`]: write keys on the ingest routes (optional): which source sends events,
+//!   put on the request as a [`Source`] for the handler and later middleware.
 //! - [`body`]: request bodies read as a stream with a cap, decoded from their
 //!   `Content-Encoding` (gzip, deflate, br, zstd) with caps on the size and the ratio.
 //! - [`limit`]: rate limits per write key and per client IP (429 with `Retry-After`), and
@@ -28,10 +30,12 @@ pub mod limit;
 pub mod metrics;
 mod serve;
 pub mod tls;
+pub mod write_key;
 
 pub use auth::{AdminAuth, AuthConfigError, check_exposure};
 pub use config::{AuthConfig, HttpConfig, HttpConfigError};
 pub use connection::Transport;
 pub use deadline::{BodyDeadlineExceeded, DeadlineBody};
-pub use limit::{Limits, LimitsConfig, LimitsConfigError, WriteKeyName};
+pub use limit::{Limits, LimitsConfig, LimitsConfigError};
 pub use serve::Server;
+pub use write_key::{Source, WriteKeys};

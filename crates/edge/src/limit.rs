@@ -247,11 +247,6 @@ impl<K: std::hash::Hash + Eq + Clone> Bucket<K> {
     }
 }
 
-/// The name of the write key a request came with, left in the request's extensions by the
-/// write-key check for the limits to key their bucket on.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WriteKeyName(pub String);
-
 /// Who sent a request, as the limits see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Client {
@@ -487,10 +482,11 @@ pub async fn guard(
     let ip = peer.map_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), |peer| {
         limits.client_ip(peer, request.headers())
     });
+    // Left by the write-key check (`WriteKeys::protect`), which runs before this guard.
     let key = request
         .extensions()
-        .get::<WriteKeyName>()
-        .map(|source| source.0.clone());
+        .get::<crate::write_key::Source>()
+        .map(|source| source.name().to_string());
     let client = Client { ip, key };
     request.extensions_mut().insert(client);
     let response = next.run(request).await;

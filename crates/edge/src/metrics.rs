@@ -22,3 +22,6 @@ pub const INGEST_REQUESTS_IN_FLIGHT: &str = "clickstream_ingest_requests_in_flig
 
 /// Gauge: request body bytes held until the log acknowledges their events.
 pub const INGEST_PENDING_BYTES: &str = "clickstream_ingest_pending_bytes";
+
+/// Counter: requests to write-key routes refused, by `reason` (`missing`, `unknown`).
+pub const WRITE_KEY_REFUSED: &str = "clickstream_http_write_key_refused_total";

@@ -30,6 +30,9 @@ pub const UNIQUE_USERS_TOPIC: &str = "acme.clickstream.unique.users";
 pub const CORRELATION_ID_HEADER: &str = "X-Correlation-ID";
 /// Header carrying why an event was rejected (invalid topic only).
 pub const ERROR_MESSAGE_HEADER: &str = "X-Error-Message";
+/// Header carrying the name of the write key the request that brought a record in
+/// carried (its source); absent when ingest takes requests without keys.
+pub const SOURCE_HEADER: &str = "X-Source";
 
 /// Registry subject of a topic's values (Confluent's TopicNameStrategy).
 pub fn value_subject(topic: &str) -> String {

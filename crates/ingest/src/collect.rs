@@ -3,15 +3,16 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::Extension;
-use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
+use axum::{Extension, Json};
 use bytes::Bytes;
+use clickstream_edge::Source;
 use clickstream_edge::body::{BodyLimits, read_body};
 use clickstream_edge::limit::Client;
 use clickstream_event::{
-    CORRELATION_ID_HEADER, ERROR_MESSAGE_HEADER, INVALID_TOPIC, RAW_TOPIC, ValidationError,
+    CORRELATION_ID_HEADER, ERROR_MESSAGE_HEADER, INVALID_TOPIC, RAW_TOPIC, SOURCE_HEADER,
+    ValidationError,
 };
 use clickstream_log::{Header, OutgoingRecord};
 use http::{HeaderMap, header};
@@ -37,9 +38,28 @@ pub struct CollectResponse {
     pub elapsed_time: f64,
 }
 
+/// What every record of a request carries as headers: its correlation id and, with write
+/// keys, its source.
+struct Stamp {
+    correlation: Bytes,
+    source: Option<Bytes>,
+}
+
+impl Stamp {
+    fn headers(&self) -> Vec<Header> {
+        let mut headers = Vec::with_capacity(3);
+        headers.push(Header::new(CORRELATION_ID_HEADER, self.correlation.clone()));
+        if let Some(source) = &self.source {
+            headers.push(Header::new(SOURCE_HEADER, source.clone()));
+        }
+        headers
+    }
+}
+
 pub(crate) async fn collect(
     State(state): State<Arc<IngestState>>,
     client: Option<Extension<Client>>,
+    source: Option<Extension<Source>>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<CollectResponse>, IngestError> {
@@ -66,14 +86,23 @@ pub(crate) async fn collect(
     }
 
     let correlation_id = uuid::Uuid::new_v4().to_string();
+    let source = source.map(|Extension(source)| source);
+    let source_name = source.as_ref().map_or("", Source::name);
     let span = tracing::debug_span!(
         "collect",
         %correlation_id,
+        source = source_name,
         events = events.len(),
         schema_id = tracing::field::Empty
     );
     let _enter = span.enter();
-    let (records, valid_count) = route_events(&state, &events, &correlation_id)?;
+    let stamp = Stamp {
+        correlation: Bytes::copy_from_slice(correlation_id.as_bytes()),
+        source: source
+            .as_ref()
+            .map(|s| Bytes::copy_from_slice(s.name().as_bytes())),
+    };
+    let (records, valid_count) = route_events(&state, &events, &stamp)?;
     drop(_enter);
 
     let appending = Instant::now();
@@ -82,9 +111,11 @@ pub(crate) async fn collect(
         .record(appending.elapsed().as_secs_f64());
     appended.map_err(|source| IngestError::from_append(source, state.config.retry_after_secs))?;
 
-    metrics::counter!("clickstream_ingest_events_total", "outcome" => "valid")
+    // `source` is a configured key's name, or empty without write keys: a bounded label.
+    let label = source_name.to_string();
+    metrics::counter!("clickstream_ingest_events_total", "outcome" => "valid", "source" => label.clone())
         .increment(valid_count as u64);
-    metrics::counter!("clickstream_ingest_events_total", "outcome" => "invalid")
+    metrics::counter!("clickstream_ingest_events_total", "outcome" => "invalid", "source" => label)
         .increment((events.len() - valid_count) as u64);
     metrics::counter!("clickstream_ingest_bytes_total").increment(body.len() as u64);
     metrics::counter!("clickstream_ingest_requests_total", "outcome" => "accepted").increment(1);
@@ -144,7 +175,7 @@ fn split_batch(body: &[u8]) -> Result<Vec<&RawValue>, IngestError> {
 fn route_events(
     state: &IngestState,
     events: &[&RawValue],
-    correlation_id: &str,
+    stamp: &Stamp,
 ) -> Result<(Vec<OutgoingRecord>, usize), IngestError> {
     // An event over the size limit is invalid, not the request, and is not parsed. `from_str`
     // of a RawValue only fails past serde_json's nesting limit: that event is invalid too.
@@ -165,11 +196,10 @@ fn route_events(
         .validate_batch(parsed.iter().map(|p| p.as_ref().unwrap_or(&nothing)))
         .map_err(|e| IngestError::Internal(e.to_string()))?;
 
-    let correlation = Bytes::copy_from_slice(correlation_id.as_bytes());
     let mut records = Vec::with_capacity(events.len());
     let mut valid_count = 0;
     for ((raw, parsed), checked) in events.iter().zip(&parsed).zip(checked) {
-        let correlation = Header::new(CORRELATION_ID_HEADER, correlation.clone());
+        let headers = stamp.headers();
         let record = match (parsed, checked) {
             (Ok(_), Ok(valid)) => {
                 valid_count += 1;
@@ -178,15 +208,15 @@ fn route_events(
                     partition: None,
                     key: valid.key.map(Bytes::from),
                     value: Bytes::from(valid.payload),
-                    headers: vec![correlation],
+                    headers,
                     timestamp_ms: None,
                 }
             }
             (Err(parse_error), _) => {
                 let value = kept_value(raw.get(), max_event_bytes);
-                invalid_record(value, correlation, parse_error.clone())
+                invalid_record(value, headers, parse_error.clone())
             }
-            (Ok(_), Err(reason)) => invalid_record(raw.get(), correlation, reason_text(&reason)),
+            (Ok(_), Err(reason)) => invalid_record(raw.get(), headers, reason_text(&reason)),
         };
         records.push(record);
     }
@@ -216,13 +246,14 @@ fn kept_value(raw: &str, limit: usize) -> &str {
     &raw[..end]
 }
 
-fn invalid_record(value: &str, correlation: Header, reason: String) -> OutgoingRecord {
+fn invalid_record(value: &str, mut headers: Vec<Header>, reason: String) -> OutgoingRecord {
+    headers.push(Header::new(ERROR_MESSAGE_HEADER, reason));
     OutgoingRecord {
         topic: INVALID_TOPIC.to_string(),
         partition: None,
         key: None,
         value: Bytes::copy_from_slice(value.as_bytes()),
-        headers: vec![correlation, Header::new(ERROR_MESSAGE_HEADER, reason)],
+        headers,
         timestamp_ms: None,
     }
 }

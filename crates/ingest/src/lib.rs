@@ -6,6 +6,10 @@
 //! durable in the log. Which version of the raw schema is in force is asked of a
 //! [`ValidatorSource`] once per request, so the schema can change while ingest runs and a
 //! request is still validated and framed with one version.
+//!
+//! With write keys configured ([`clickstream_edge::WriteKeys`]), `/collect` takes only
+//! requests carrying one, and every record of a request carries the key's name as the
+//! `X-Source` header; `/ping` and CORS preflights stay open.
 
 mod collect;
 mod error;
@@ -15,12 +19,12 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
-use clickstream_edge::Limits;
+use clickstream_edge::{Limits, WriteKeys};
 use clickstream_event::ValidatorSource;
 use clickstream_log::EventLog;
 use http::{HeaderValue, Method};
 use serde::{Deserialize, Serialize};
-use tower_http::cors::{AllowOrigin, Any, CorsLayer};
+use tower_http::cors::{AllowHeaders, AllowOrigin, Any, CorsLayer};
 
 pub use collect::{CollectResponse, OVERSIZED_EVENT_KEPT_BYTES};
 pub use error::IngestError;
@@ -79,6 +83,8 @@ pub struct IngestState {
     pub config: IngestConfig,
     /// Rate limits and load bounds of `/collect`.
     pub limits: Arc<Limits>,
+    /// Who may send events (none configured: anyone).
+    pub write_keys: WriteKeys,
 }
 
 /// The ingest API: `/ping`, `/collect`, JSON 404/405, CORS for browser pages.
@@ -90,15 +96,17 @@ pub fn router(state: Arc<IngestState>) -> Router {
 /// sharing the JSON 404/405 answers. CORS applies to the ingest routes alone.
 pub fn router_with(state: Arc<IngestState>, extra: Router) -> Router {
     let cors = cors(&state.config.cors_origins);
+    // The write key is checked first: the limits key their bucket on its `Source`.
+    let collect = post(collect::collect).layer(axum::middleware::from_fn_with_state(
+        state.limits.clone(),
+        clickstream_edge::limit::guard,
+    ));
+    let collect = state
+        .write_keys
+        .protect(Router::new().route("/collect", collect));
     Router::new()
         .route("/ping", get(ping))
-        .route(
-            "/collect",
-            post(collect::collect).layer(axum::middleware::from_fn_with_state(
-                state.limits.clone(),
-                clickstream_edge::limit::guard,
-            )),
-        )
+        .merge(collect)
         // The body limit is enforced by `collect` itself, to answer 413 in JSON.
         .layer(DefaultBodyLimit::disable())
         // Set before the CORS layer so that it wraps this fallback too: a preflight
@@ -111,11 +119,13 @@ pub fn router_with(state: Arc<IngestState>, extra: Router) -> Router {
         .method_not_allowed_fallback(clickstream_edge::error::method_not_allowed)
 }
 
-/// CORS for browser pages sending events: `origins` (`*` for any), no credentials.
+/// CORS for browser pages sending events: `origins` (`*` for any), no credentials. The
+/// request headers a preflight asks for are allowed by name: `*` would not cover
+/// `Authorization`, which carries a write key as Basic credentials.
 fn cors(origins: &[String]) -> CorsLayer {
     let layer = CorsLayer::new()
         .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
-        .allow_headers(Any)
+        .allow_headers(AllowHeaders::mirror_request())
         .max_age(std::time::Duration::from_secs(86_400));
     if origins.iter().any(|o| o == "*") {
         return layer.allow_origin(Any);

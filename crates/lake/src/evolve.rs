@@ -4,12 +4,12 @@
 use std::sync::Arc;
 
 use deltalake::arrow::array::{ArrayRef, RecordBatch, new_null_array};
-use deltalake::arrow::datatypes::{FieldRef, Schema, SchemaRef};
+use deltalake::arrow::datatypes::{Field, FieldRef, Schema, SchemaRef};
 use deltalake::kernel::StructType;
 use deltalake::kernel::engine::arrow_conversion::{TryIntoArrow, TryIntoKernel};
 
-use crate::LakeError;
 use crate::avro::{AVRO_PATH_KEY, holds, merge_types, widen};
+use crate::{LakeError, TableKind};
 
 /// A table schema grown by the columns of a batch.
 #[derive(Debug)]
@@ -25,9 +25,12 @@ pub(crate) struct Evolution {
 }
 
 /// The evolution `batches` need on a table of `table` schema, `None` if none. A column
-/// may be added only if it is nullable and carries its Avro path; a user struct column may
+/// may be added only if it is nullable and either carries its Avro path or is one of this
+/// build's columns of the table (a table written before it); a user struct column may
 /// grow children (see [`crate::avro::merge_types`]); the same name in two batches must
-/// have merging types.
+/// have merging types. A column of this build that the table holds as a site's field of
+/// the same name (a table evolved with that field before this build) is left out: the
+/// site's field keeps the name.
 pub(crate) fn plan(
     name: &'static str,
     table: &Schema,
@@ -42,6 +45,16 @@ pub(crate) fn plan(
     for batch in batches.iter().filter(|b| b.num_rows() > 0) {
         for field in batch.schema().fields() {
             if let Ok(have) = table.field_with_name(field.name()) {
+                if avro_path(have) != avro_path(field) {
+                    if avro_path(field).is_none() {
+                        continue;
+                    }
+                    return Err(mismatch(format!(
+                        "column {} holds another field than the batch's {}",
+                        field.name(),
+                        avro_path(field).unwrap_or_default()
+                    )));
+                }
                 let current = widened
                     .iter()
                     .find(|f| f.name() == field.name())
@@ -77,7 +90,7 @@ pub(crate) fn plan(
                 }
                 continue;
             }
-            if !field.is_nullable() || !field.metadata().contains_key(AVRO_PATH_KEY) {
+            if !field.is_nullable() || !(avro_path(field).is_some() || ours(name, field)) {
                 return Err(mismatch(format!(
                     "a batch brings column {} ({}), which is not a nullable schema field",
                     field.name(),
@@ -118,8 +131,33 @@ pub(crate) fn plan(
     }))
 }
 
-/// `batch` with exactly `target`'s columns, in its order: the batch's column of each name,
-/// or nulls where the batch has none. A column whose type differs is refused.
+/// The Avro path a user column comes from; `None` for this build's columns.
+fn avro_path(field: &Field) -> Option<&str> {
+    field.metadata().get(AVRO_PATH_KEY).map(String::as_str)
+}
+
+/// Whether `field` is one of this build's nullable columns of table `name`, as declared.
+fn ours(name: &str, field: &Field) -> bool {
+    TableKind::from_name(name)
+        .map(TableKind::arrow_schema)
+        .and_then(|schema| schema.field_with_name(field.name()).ok().cloned())
+        .is_some_and(|declared| declared.is_nullable() && declared.data_type() == field.data_type())
+}
+
+/// The batch's column for the table's `field`: the same name and the same Avro path (none
+/// for this build's columns).
+fn column_for<'b>(batch: &'b RecordBatch, field: &Field) -> Option<&'b ArrayRef> {
+    let schema = batch.schema_ref();
+    let index = schema
+        .fields()
+        .iter()
+        .position(|f| f.name() == field.name() && avro_path(f) == avro_path(field))?;
+    Some(batch.column(index))
+}
+
+/// `batch` with exactly `target`'s columns, in its order: the batch's column of each name
+/// and origin (see [`column_for`]), or nulls where the batch has none. A column whose type
+/// differs is refused.
 pub(crate) fn conform(
     name: &'static str,
     batch: &RecordBatch,
@@ -130,7 +168,7 @@ pub(crate) fn conform(
     }
     let mut columns: Vec<ArrayRef> = Vec::with_capacity(target.fields().len());
     for field in target.fields() {
-        match batch.column_by_name(field.name()) {
+        match column_for(batch, field) {
             Some(column) if column.data_type() == field.data_type() => columns.push(column.clone()),
             // A narrower struct (a batch planned before the column grew): nulls in the
             // children it lacks.
@@ -168,4 +206,96 @@ pub(crate) fn conform(
         table: name,
         source,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use deltalake::arrow::array::{Array, AsArray, Int64Array};
+    use deltalake::arrow::datatypes::{DataType, Int64Type};
+
+    use super::*;
+    use crate::rows::{InvalidEventRow, InvalidEventsBuilder};
+
+    fn invalid_events(source: Option<&str>) -> RecordBatch {
+        let mut builder = InvalidEventsBuilder::new();
+        builder.push(&InvalidEventRow {
+            raw_json: "{}",
+            reason: "missing field: id",
+            correlation_id: None,
+            source,
+            received_at_ms: 0,
+            source_partition: 0,
+            source_offset: 0,
+        });
+        builder.finish()
+    }
+
+    /// `kind`'s schema without `column`, as a table written before it has it.
+    fn without(kind: TableKind, column: &str) -> Schema {
+        let schema = kind.arrow_schema();
+        Schema::new(
+            schema
+                .fields()
+                .iter()
+                .filter(|f| f.name() != column)
+                .cloned()
+                .collect::<Vec<_>>(),
+        )
+    }
+
+    #[test]
+    fn a_column_of_this_build_that_the_table_lacks_is_added_with_the_rows() {
+        let table = without(TableKind::InvalidEvents, "source");
+        let batch = invalid_events(Some("web"));
+        let evolution = plan("invalid_events", &table, std::slice::from_ref(&batch))
+            .expect("planned")
+            .expect("an evolution");
+        assert_eq!(evolution.added, ["source"]);
+        let conformed = conform("invalid_events", &batch, &evolution.arrow).expect("conformed");
+        let source = conformed.column_by_name("source").expect("source");
+        assert_eq!(source.as_string::<i32>().value(0), "web");
+    }
+
+    #[test]
+    fn a_column_of_another_table_or_type_is_still_refused() {
+        let table = without(TableKind::DeadLetters, "source");
+        let batch = invalid_events(Some("web"));
+        let refused = plan("dead_letters", &table, &[batch]).expect_err("not dead_letters'");
+        assert!(refused.to_string().contains("column raw_json"), "{refused}");
+    }
+
+    #[test]
+    fn a_site_field_holding_the_name_keeps_it_and_this_builds_values_are_left_out() {
+        let tagged = HashMap::from([(AVRO_PATH_KEY.to_string(), "source".to_string())]);
+        let site = Field::new("source", DataType::Int64, true).with_metadata(tagged);
+        let mut fields = without(TableKind::InvalidEvents, "source")
+            .fields()
+            .to_vec();
+        fields.push(Arc::new(site.clone()));
+        let table = Arc::new(Schema::new(fields));
+        // A batch with this build's `source` and, after it, the site's field of that name.
+        let ours = invalid_events(Some("web"));
+        let mut fields = ours.schema().fields().to_vec();
+        fields.push(Arc::new(site));
+        let mut columns = ours.columns().to_vec();
+        columns.push(Arc::new(Int64Array::from(vec![7])));
+        let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).expect("batch");
+
+        let evolution = plan("invalid_events", &table, std::slice::from_ref(&batch));
+        assert!(evolution.expect("planned").is_none());
+        let conformed = conform("invalid_events", &batch, &table).expect("conformed");
+        let source = conformed.column_by_name("source").expect("source");
+        assert_eq!(source.as_primitive::<Int64Type>().value(0), 7);
+        assert_eq!(source.len(), 1);
+        // Without the site's value in the batch, the column is null, never this build's.
+        let conformed = conform("invalid_events", &ours, &table).expect("conformed");
+        assert!(
+            conformed
+                .column_by_name("source")
+                .expect("source")
+                .is_null(0)
+        );
+    }
 }

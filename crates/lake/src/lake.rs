@@ -10,6 +10,7 @@ use deltalake::protocol::SaveMode;
 use deltalake::{DeltaTable, DeltaTableBuilder};
 use url::Url;
 
+use crate::avro::AVRO_PATH_KEY;
 use crate::schema::TABLE_PROPERTIES;
 use crate::table::LakeTable;
 use crate::{LakeError, TableKind};
@@ -225,7 +226,10 @@ fn parse_root(root_url: &str) -> Result<Url, LakeError> {
 /// Checks that an existing table has the schema and partitioning this build writes, or
 /// an older form of it: every column of this build that the table has, with the same type
 /// and nullability; the ones it lacks nullable (they are returned, to add); any other
-/// column a site's own field (tagged with its Avro path, see [`crate::avro`]).
+/// column a site's own field (tagged with its Avro path, see [`crate::avro`]). A nullable
+/// column of this build that the table already holds as a site's field of that name (the
+/// table was evolved with it before this build added the column) stays the site's: the
+/// appends leave this build's values out (see `evolve::plan`), and a warning says so.
 fn check_layout(
     kind: TableKind,
     table: &DeltaTable,
@@ -243,6 +247,15 @@ fn check_layout(
     let mut missing = Vec::new();
     for want in expected.fields() {
         match found.field_with_name(want.name()) {
+            Ok(have) if want.is_nullable() && have.metadata().contains_key(AVRO_PATH_KEY) => {
+                tracing::warn!(
+                    table = name,
+                    column = want.name(),
+                    field = have.metadata().get(AVRO_PATH_KEY).map(String::as_str),
+                    "the column holds the site's field of that name, so this build's values \
+                     of it are not recorded in this table"
+                );
+            }
             Ok(have)
                 if have.data_type() == want.data_type()
                     && have.is_nullable() == want.is_nullable() => {}
@@ -267,8 +280,7 @@ fn check_layout(
         .fields()
         .iter()
         .filter(|f| {
-            expected.field_with_name(f.name()).is_err()
-                && !f.metadata().contains_key(crate::avro::AVRO_PATH_KEY)
+            expected.field_with_name(f.name()).is_err() && !f.metadata().contains_key(AVRO_PATH_KEY)
         })
         .map(|f| describe(f))
         .collect();

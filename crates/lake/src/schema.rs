@@ -103,8 +103,15 @@ static EVENTS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         Field::new("source_offset", DataType::Int64, false),
     ];
     fields.extend(enrichment_fields());
+    fields.push(source_field());
     Arc::new(Schema::new(fields))
 });
+
+/// The name of the write key the event came with (the `X-Source` header); null without
+/// write keys. Last and nullable, so tables written before it are evolved by adding it.
+fn source_field() -> Field {
+    Field::new("source", DataType::Utf8, true)
+}
 
 static INVALID_EVENTS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
     Arc::new(Schema::new(vec![
@@ -117,6 +124,7 @@ static INVALID_EVENTS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         Field::new("received_date", DataType::Date32, false),
         Field::new("source_partition", DataType::Int32, false),
         Field::new("source_offset", DataType::Int64, false),
+        source_field(),
     ]))
 });
 

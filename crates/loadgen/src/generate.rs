@@ -14,10 +14,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use clickstream_secret::Secret;
 use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use reqwest::header::{HeaderMap, HeaderValue};
 
 use crate::replay::{ReadState, ReplayConfig, ReplayReader, count_lines};
 use crate::sender::{Batch, Sender};
@@ -45,6 +47,22 @@ pub struct GenerateConfig {
     pub retries: u32,
     /// How long one request may take.
     pub request_timeout: Duration,
+    /// Write key sent with every batch as `X-Write-Key`, for an ingest that requires one.
+    pub write_key: Option<Secret>,
+}
+
+/// The `X-Write-Key` header of `key`, marked sensitive (never shown in logs by the HTTP
+/// stack), or no header.
+fn key_headers(key: Option<&Secret>) -> Result<HeaderMap, GenerateError> {
+    let mut headers = HeaderMap::new();
+    if let Some(key) = key {
+        let mut value = HeaderValue::from_str(key.expose()).map_err(|_| {
+            GenerateError::Invalid("the write key is not a valid header value".into())
+        })?;
+        value.set_sensitive(true);
+        headers.insert("x-write-key", value);
+    }
+    Ok(headers)
 }
 
 /// Where events come from.
@@ -152,6 +170,7 @@ pub async fn run_generate(
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(config.concurrency)
         .timeout(config.request_timeout)
+        .default_headers(key_headers(config.write_key.as_ref())?)
         .no_proxy()
         .build()
         .map_err(|e| GenerateError::Client(e.to_string()))?;

@@ -4,7 +4,9 @@ use apache_avro::types::Value;
 use apache_avro::writer::datum::GenericDatumWriter;
 use bytes::Bytes;
 use clickstream_enrich::{EventFields, SessionInput};
-use clickstream_event::{CORRELATION_ID_HEADER, ERROR_MESSAGE_HEADER, LATEST_TOPIC, wire};
+use clickstream_event::{
+    CORRELATION_ID_HEADER, ERROR_MESSAGE_HEADER, LATEST_TOPIC, SOURCE_HEADER, wire,
+};
 use clickstream_lake::{DeadLetterRow, DuplicateRow, EventRow, InvalidEventRow};
 use clickstream_log::{Header, LogRecord, OutgoingRecord, TopicPartition};
 
@@ -132,10 +134,12 @@ impl Processor {
         let raw_json = String::from_utf8_lossy(&record.value);
         let reason = header_text(record, ERROR_MESSAGE_HEADER);
         let correlation_id = header_text(record, CORRELATION_ID_HEADER);
+        let source = header_text(record, SOURCE_HEADER);
         self.pending.push_invalid(&InvalidEventRow {
             raw_json: &raw_json,
             reason: reason.as_deref().unwrap_or("no reason recorded"),
             correlation_id: correlation_id.as_deref(),
+            source: source.as_deref(),
             received_at_ms: record.timestamp_ms,
             source_partition: record.partition as i32,
             source_offset: record.offset as i64,
@@ -187,6 +191,7 @@ impl Processor {
             .or(event.package_id)
             .unwrap_or_default();
         let latest = self.latest_record(record, writers, decoded, correlation_id)?;
+        let source = header_text(record, SOURCE_HEADER);
         let enriched = self.enrichment.enrich(&EventFields {
             user_agent: event.user_agent,
             ip: event.ip,
@@ -222,6 +227,7 @@ impl Processor {
                 referrer: event.referrer,
                 position: event.position,
                 correlation_id,
+                source: source.as_deref(),
                 schema_id: schema_id as i32,
                 log_timestamp_ms: record.timestamp_ms,
                 source_partition: record.partition as i32,

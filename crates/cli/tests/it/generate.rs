@@ -364,3 +364,44 @@ async fn synthetic_count_and_rate_bound_what_is_sent() {
         + read_topic(t.log().as_ref(), INVALID_TOPIC).await.len();
     assert_eq!(in_log as u64, 600 + sent);
 }
+
+#[tokio::test]
+async fn a_write_key_goes_with_every_batch() {
+    const KEY: &str = "it-generate-key-0123456789";
+    let t = TestPipeline::start_with(|c| {
+        c.auth.write_keys = [("loadgen".to_string(), KEY.into())].into();
+    })
+    .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let args = [
+        t.base.as_str(),
+        "--synthetic",
+        "--count",
+        "50",
+        "--rate",
+        "max",
+    ];
+    let refused = generate(dir.path(), &args).await;
+    assert_eq!(n(&refused.summary, "events_accepted_valid"), 0);
+    assert!(refused.stderr.contains("401"), "{}", refused.stderr);
+
+    let keyed = [&args[..], &["--write-key", KEY, "--invalid-share", "0"]].concat();
+    let run = generate(dir.path(), &keyed).await;
+    assert!(run.success, "{}", run.stderr);
+    assert_eq!(n(&run.summary, "events_accepted_valid"), 50);
+    assert!(!run.stderr.contains(KEY) && !run.summary.to_string().contains(KEY));
+    let records = read_topic(t.log().as_ref(), RAW_TOPIC).await;
+    assert_eq!(records.len(), 50);
+    let sources: Vec<_> = records
+        .iter()
+        .map(|r| {
+            r.header(clickstream_event::SOURCE_HEADER)
+                .map(|s| s.to_vec())
+        })
+        .collect();
+    assert!(
+        sources
+            .iter()
+            .all(|s| s.as_deref() == Some(&b"loadgen"[..]))
+    );
+}

@@ -33,3 +33,4 @@ mod store_outage;
 mod tls;
 mod ui_api;
 mod ui_schema_evolution;
+mod write_keys;

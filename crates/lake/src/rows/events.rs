@@ -43,6 +43,8 @@ pub struct EventRow<'a> {
     pub position: Option<i64>,
     /// Correlation id of the ingest request (header, else `package_id`).
     pub correlation_id: &'a str,
+    /// Name of the write key the event came with (the `X-Source` header), if any.
+    pub source: Option<&'a str>,
     /// Schema Registry id of the writer schema.
     pub schema_id: i32,
     /// Timestamp of the log record, milliseconds since the epoch.
@@ -85,6 +87,7 @@ pub struct EventsBuilder {
     source_partition: Int32Builder,
     source_offset: Int64Builder,
     enrichment: EnrichmentBuilder,
+    source: StringBuilder,
     user: UserColumns,
     len: usize,
 }
@@ -121,6 +124,7 @@ impl EventsBuilder {
             source_partition: Int32Builder::new(),
             source_offset: Int64Builder::new(),
             enrichment: EnrichmentBuilder::new(),
+            source: StringBuilder::new(),
             user: UserColumns::default(),
             len: 0,
         }
@@ -155,6 +159,7 @@ impl EventsBuilder {
         self.source_partition.append_value(row.source_partition);
         self.source_offset.append_value(row.source_offset);
         self.enrichment.push(&row.enrichment);
+        self.source.append_option(row.source);
         self.user.push(self.len, row.user);
         self.len += 1;
     }
@@ -204,6 +209,7 @@ impl EventsBuilder {
             Arc::new(self.source_offset.finish()),
         ];
         columns.extend(self.enrichment.finish(rows, sessions));
+        columns.push(Arc::new(self.source.finish()));
         let user = self.user.finish();
         if user.is_empty() {
             return batch(TableKind::Events, columns);
@@ -245,6 +251,7 @@ mod tests {
             referrer: None,
             position: Some(3),
             correlation_id: "c-1",
+            source: (id == 1).then_some("web"),
             schema_id: 1,
             log_timestamp_ms: 1_653_457_293_000,
             source_partition: 2,
@@ -286,6 +293,9 @@ mod tests {
         let offsets: &Int64Array = offsets.as_primitive::<Int64Type>();
         assert_eq!(offsets.values().to_vec(), vec![41, 42]);
         assert!(column("query").is_null(0));
+        let source = column("source");
+        assert_eq!(source.as_string::<i32>().value(0), "web");
+        assert!(source.is_null(1));
     }
 
     #[test]

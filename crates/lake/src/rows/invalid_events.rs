@@ -20,6 +20,8 @@ pub struct InvalidEventRow<'a> {
     pub reason: &'a str,
     /// Correlation id of the ingest request, if the header was present.
     pub correlation_id: Option<&'a str>,
+    /// Name of the write key the event came with (the `X-Source` header), if any.
+    pub source: Option<&'a str>,
     /// Timestamp of the log record, milliseconds since the epoch.
     pub received_at_ms: i64,
     /// Partition of the invalid topic the record was read from.
@@ -63,6 +65,7 @@ pub struct InvalidEventsBuilder {
     received_date: Date32Builder,
     source_partition: Int32Builder,
     source_offset: Int64Builder,
+    source: StringBuilder,
     len: usize,
 }
 
@@ -85,6 +88,7 @@ impl InvalidEventsBuilder {
             received_date: Date32Builder::new(),
             source_partition: Int32Builder::new(),
             source_offset: Int64Builder::new(),
+            source: StringBuilder::new(),
             len: 0,
         }
     }
@@ -103,6 +107,7 @@ impl InvalidEventsBuilder {
             .append_value(date32_from_millis(row.received_at_ms));
         self.source_partition.append_value(row.source_partition);
         self.source_offset.append_value(row.source_offset);
+        self.source.append_option(row.source);
         self.len += 1;
     }
 
@@ -131,6 +136,7 @@ impl InvalidEventsBuilder {
                 Arc::new(self.received_date.finish()),
                 Arc::new(self.source_partition.finish()),
                 Arc::new(self.source_offset.finish()),
+                Arc::new(self.source.finish()),
             ],
         )
     }
@@ -188,6 +194,7 @@ mod tests {
             raw_json: r#"{"id": 5, "type": "click"}"#,
             reason: "event.ip: expected string",
             correlation_id: None,
+            source: Some("ios_app"),
             received_at_ms: 86_400_000 * 2 + 5,
             source_partition: 1,
             source_offset: 9,
@@ -206,6 +213,8 @@ mod tests {
                 .expect("c")
                 .is_null(0)
         );
+        let sources = batch.column_by_name("source").expect("source");
+        assert_eq!(sources.as_string::<i32>().value(0), "ios_app");
         assert!(builder.is_empty());
     }
 }

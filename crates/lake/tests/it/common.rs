@@ -42,6 +42,7 @@ pub fn events(ids: std::ops::Range<i64>, timestamp: &str) -> RecordBatch {
             referrer: None,
             position: None,
             correlation_id: "corr",
+            source: Some("web"),
             schema_id: 1,
             log_timestamp_ms: 1_653_457_293_000,
             source_partition: 0,

@@ -85,6 +85,7 @@ fn row<'a>(id: i64, schema_id: i32, user: (&'a WriterPlan, &'a Value)) -> EventR
         referrer: None,
         position: None,
         correlation_id: "c",
+        source: None,
         schema_id,
         log_timestamp_ms: 0,
         source_partition: 0,

@@ -141,6 +141,60 @@ async fn evolves_an_events_table_written_before_the_enrichment_columns() {
     );
 }
 
+/// A table evolved with a site's field `source` before this build added its own `source`
+/// column: the site's field keeps the name, and this build's values are left out.
+#[tokio::test]
+async fn a_site_field_named_like_a_column_of_this_build_keeps_its_column() {
+    use deltalake::arrow::datatypes::{DataType, Field, Schema};
+    use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("clickstream-data/events");
+    std::fs::create_dir_all(&path).expect("mkdir");
+    let ours = TableKind::Events.arrow_schema();
+    let tagged = std::collections::HashMap::from([(
+        clickstream_lake::avro::AVRO_PATH_KEY.to_string(),
+        "source".to_string(),
+    )]);
+    let mut fields: Vec<Field> = ours
+        .fields()
+        .iter()
+        .filter(|f| f.name() != "source")
+        .map(|f| f.as_ref().clone())
+        .collect();
+    fields.push(Field::new("source", DataType::Int64, true).with_metadata(tagged));
+    let old_schema: deltalake::kernel::StructType = (&Schema::new(fields))
+        .try_into_kernel()
+        .expect("delta schema");
+    deltalake::DeltaTable::try_from_url(url::Url::from_directory_path(&path).expect("url"))
+        .await
+        .expect("handle")
+        .create()
+        .with_columns(old_schema.fields().cloned())
+        .with_partition_columns(["event_date"])
+        .await
+        .expect("create a table with the site's field");
+
+    let lake = Lake::open(&root_of(dir.path()), &Settings::new())
+        .await
+        .expect("open accepts the site's column");
+    let mut events = lake.table(TableKind::Events).await.expect("load");
+    assert_eq!(events.version(), 0, "nothing to add");
+    // This build's rows carry `source` = "web": left out, never written into the Int64.
+    events
+        .append(
+            vec![crate::common::events(0..3, "2022-05-26T00:00:00")],
+            &[],
+        )
+        .await
+        .expect("append");
+    assert_eq!(crate::common::count_and_sum(&events, "id").await, (3, 3));
+    assert_eq!(
+        crate::common::count_and_sum(&events, "source").await,
+        (3, 0)
+    );
+}
+
 #[tokio::test]
 async fn refuses_an_existing_table_with_another_schema() {
     let dir = tempfile::tempdir().expect("temp dir");

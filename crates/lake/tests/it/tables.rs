@@ -65,6 +65,7 @@ async fn invalid_events_and_dead_letters_round_trip() {
             raw_json: raw,
             reason: "event: expected object",
             correlation_id: Some("c"),
+            source: Some("web"),
             received_at_ms: 1_653_457_293_000,
             source_partition: 0,
             source_offset: i64::try_from(offset).expect("small"),
