@@ -123,6 +123,12 @@ fn describe() {
         "clickstream_lake_table_files",
         "active data files of a lake table"
     );
+    describe_counter!(
+        clickstream_edge::metrics::CONNECTIONS_CUT,
+        "connections the server closed, by reason (opening: no protocol or TLS handshake \
+         within the header deadline; plain_http: plain HTTP to a TLS port; idle: no request \
+         within the idle deadline; write_stall: the client took none of a response)"
+    );
     describe_gauge!("clickstream_lake_table_rows", "rows of a lake table");
     describe_gauge!(
         "clickstream_lake_table_version",

@@ -77,7 +77,11 @@ pub(crate) async fn handle(stream: TcpStream, peer: SocketAddr, listener: &Liste
         open(stream, listener, Arc::clone(&activity)),
     );
     let opened = tokio::select! {
-        opened = opening => opened.ok().flatten(),
+        opened = opening => opened.unwrap_or_else(|_| {
+            metrics::counter!(crate::metrics::CONNECTIONS_CUT, "reason" => "opening")
+                .increment(1);
+            None
+        }),
         () = listener.shutdown.cancelled() => None,
     };
     match opened {
@@ -87,10 +91,7 @@ pub(crate) async fn handle(stream: TcpStream, peer: SocketAddr, listener: &Liste
         Some(Opened::Tls(io, protocol)) => {
             drive(io, protocol, Transport::Tls, peer, listener, activity).await;
         }
-        None => {
-            tracing::debug!(%peer, "connection closed before its first request");
-            metrics::counter!(crate::metrics::CONNECTIONS_CUT, "reason" => "opening").increment(1);
-        }
+        None => tracing::debug!(%peer, "connection closed before its first request"),
     }
 }
 
