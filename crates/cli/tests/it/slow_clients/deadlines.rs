@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Empty, StreamBody};
-use hyper::body::Frame;
+use hyper::body::{Body as _, Frame};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpSocket, TcpStream};
@@ -129,14 +129,20 @@ async fn an_http2_client_that_keeps_its_window_shut_is_cut_off_and_its_slot_free
         .await
         .expect("HTTP/2 handshake");
     let connection = tokio::spawn(connection);
-    let metrics = hyper::Request::get(format!("http://{ingest}/metrics"))
+    // `/ping` always answers with a body (`/metrics` may be empty just after start, and an
+    // empty answer ends with its headers: nothing would wait on the client).
+    let ping = hyper::Request::get(format!("http://{ingest}/ping"))
         .body(Empty::<Bytes>::new())
         .expect("request");
     let answer = sender
-        .send_request(metrics)
+        .send_request(ping)
         .await
         .expect("the headers come");
     assert_eq!(answer.status(), 200);
+    assert!(
+        !answer.body().is_end_stream(),
+        "the answer has a body for the shut window to hold back"
+    );
     wait_until_held(&child, port, 1, Duration::from_secs(10)).await;
     wait_until_held(&child, port, 0, Duration::from_secs(30)).await;
     drop(answer);
