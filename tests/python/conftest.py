@@ -202,6 +202,8 @@ def start_up(tmp_path):
                     str(registry_port),
                     "--ui-port",
                     "0",
+                    "--rest-proxy-port",
+                    "0",
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,

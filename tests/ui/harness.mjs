@@ -34,7 +34,7 @@ export async function eventually(what, check, ms = 30_000) {
 /** Starts `clickstream up` and resolves with its ingest and UI URLs from the startup line. */
 export function startPipeline(dataDir, env = {}) {
   const child = spawn(BIN, ["--data-dir", dataDir, "--log-format", "json", "up",
-    "--api-port", "0", "--registry-port", "0", "--ui-port", "0"], {
+    "--api-port", "0", "--registry-port", "0", "--ui-port", "0", "--rest-proxy-port", "0"], {
     env: {...process.env, CLICKSTREAM_INGEST__HOST: "127.0.0.1", CLICKSTREAM_REGISTRY__HOST: "127.0.0.1",
       CLICKSTREAM_UI__HOST: "127.0.0.1", RUST_LOG: "info", ...env},
     stdio: ["ignore", "ignore", "pipe"],

@@ -15,6 +15,7 @@ use clickstream_lake::LakeConfig;
 use clickstream_log::EmbeddedLogConfig;
 use clickstream_process::ProcessorConfig;
 use clickstream_query::QueryConfig;
+use clickstream_restproxy::RestProxyConfig;
 use clickstream_secret::SecretUrl;
 use clickstream_ui::UiConfig;
 use figment::Figment;
@@ -55,6 +56,8 @@ pub struct Config {
     pub query: QueryConfig,
     /// Rate limits per write key and per client IP, and the load bounds of ingest.
     pub limits: LimitsConfig,
+    /// Confluent REST Proxy's produce API, served beside ingest (port 8082).
+    pub rest_proxy: RestProxyConfig,
 }
 
 impl Default for Config {
@@ -75,6 +78,7 @@ impl Default for Config {
             http: HttpConfig::default(),
             query: QueryConfig::default(),
             limits: LimitsConfig::default(),
+            rest_proxy: RestProxyConfig::default(),
         }
     }
 }
@@ -191,6 +195,8 @@ const SECTIONS: &[&str] = &[
     "auth",
     "http",
     "query",
+    "limits",
+    "rest_proxy",
 ];
 
 /// Loads defaults, then `file` (if any), then environment variables.
@@ -475,6 +481,25 @@ mod tests {
             let config = load(None).expect("loads");
             let url = config.registry.url.expect("set");
             assert_eq!(url.expose(), "http://registry:8085");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn every_section_can_be_set_from_the_environment() {
+        let defaults = serde_json::to_value(Config::default()).expect("json");
+        let keys = defaults.as_object().expect("a table");
+        for key in keys.keys() {
+            assert!(
+                SECTIONS.contains(&key.as_str()),
+                "`{key}` is missing from SECTIONS: CLICKSTREAM_{}__* would be ignored",
+                key.to_uppercase()
+            );
+        }
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("CLICKSTREAM_LIMITS__IP_EVENTS_PER_SEC", "250");
+            let config = load(None).expect("loads");
+            assert_eq!(config.limits.ip_events_per_sec, 250);
             Ok(())
         });
     }

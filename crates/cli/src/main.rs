@@ -82,6 +82,30 @@ struct UpArgs {
     registry_url: Option<String>,
     #[command(flatten)]
     ui: UiFlags,
+    #[command(flatten)]
+    rest_proxy: RestProxyFlags,
+}
+
+/// The REST Proxy's flags, on every role that serves ingest.
+#[derive(Debug, Args)]
+struct RestProxyFlags {
+    /// Port of the REST Proxy's produce API (0 picks a free port).
+    #[arg(long)]
+    rest_proxy_port: Option<u16>,
+    /// Do not serve the REST Proxy's produce API.
+    #[arg(long)]
+    no_rest_proxy: bool,
+}
+
+impl RestProxyFlags {
+    fn apply(&self, config: &mut Config) {
+        if let Some(port) = self.rest_proxy_port {
+            config.rest_proxy.port = port;
+        }
+        if self.no_rest_proxy {
+            config.rest_proxy.enabled = false;
+        }
+    }
 }
 
 /// The web UI's flags, on every role that serves it.
@@ -116,6 +140,8 @@ struct IngestArgs {
     registry_url: Option<String>,
     #[command(flatten)]
     ui: UiFlags,
+    #[command(flatten)]
+    rest_proxy: RestProxyFlags,
 }
 
 #[derive(Debug, Args)]
@@ -214,6 +240,7 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
                 config.registry.url = Some(url.into());
             }
             args.ui.apply(&mut config);
+            args.rest_proxy.apply(&mut config);
             let roles = Roles::all(&config);
             serve(config, roles, false, shutdown_signal()).await
         }
@@ -231,6 +258,7 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
             );
             config.processor.enabled = false;
             args.ui.apply(&mut config);
+            args.rest_proxy.apply(&mut config);
             let roles = Roles::ingest(&config);
             serve(config, roles, false, shutdown_signal()).await
         }

@@ -96,6 +96,7 @@ pub struct Pipeline {
     roles: Roles,
     ingest_addr: Option<SocketAddr>,
     ui_addr: Option<SocketAddr>,
+    rest_proxy_addr: Option<SocketAddr>,
     metrics_addr: Option<SocketAddr>,
     registry_url: String,
     registry_addr: Option<SocketAddr>,
@@ -114,6 +115,7 @@ pub struct Pipeline {
 enum Part {
     Registry,
     Ingest,
+    RestProxy,
     Processor,
     Ui,
     Sampler,
@@ -197,6 +199,7 @@ impl Pipeline {
             roles,
             ingest_addr: None,
             ui_addr: None,
+            rest_proxy_addr: None,
             metrics_addr: None,
             registry_url,
             registry_addr,
@@ -330,6 +333,10 @@ impl Pipeline {
                 limits: limits.clone(),
                 write_keys: shared.write_keys.clone(),
             });
+            if config.rest_proxy.enabled {
+                self.rest_proxy_addr =
+                    Some(spawn_rest_proxy(config, &state, registry, shared).await?);
+            }
             let extra = sql.clone().merge(ops.clone());
             let router = clickstream_ingest::router_with(state, extra);
             let listener = bind(&config.ingest.host, config.ingest.port, "ingest").await?;
@@ -400,6 +407,11 @@ impl Pipeline {
     /// Where the web UI listens, when it is enabled.
     pub fn ui_addr(&self) -> Option<SocketAddr> {
         self.ui_addr
+    }
+
+    /// Where the REST Proxy listens, when this process runs ingest with it.
+    pub fn rest_proxy_addr(&self) -> Option<SocketAddr> {
+        self.rest_proxy_addr
     }
 
     /// Where a processor alone serves `/metrics` and `/health/*`.
@@ -537,6 +549,32 @@ async fn run_processor(
 
 /// How long a graceful shutdown may take before the remaining parts are aborted.
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Serves Confluent REST Proxy's produce API beside ingest, sharing its state; returns
+/// where it listens.
+async fn spawn_rest_proxy(
+    config: &Config,
+    ingest: &Arc<IngestState>,
+    registry: &RegistryClient,
+    shared: &mut Shared,
+) -> anyhow::Result<SocketAddr> {
+    let state = Arc::new(clickstream_restproxy::ProxyState {
+        ingest: Arc::clone(ingest),
+        registry: registry.clone(),
+    });
+    let router = clickstream_restproxy::router(state);
+    let proxy = &config.rest_proxy;
+    let listener = bind(&proxy.host, proxy.port, "REST proxy").await?;
+    let addr = listener.local_addr()?;
+    let (stop, server) = (shared.stopped(), shared.server.clone());
+    shared.spawn(Part::RestProxy, async move {
+        server
+            .serve(listener, router, stop)
+            .await
+            .context("REST proxy server")
+    });
+    Ok(addr)
+}
 
 /// The rate limits and load bounds of ingest; a 503 tells clients to come back after
 /// `ingest.retry_after_secs`, as a log outage does.

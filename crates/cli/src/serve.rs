@@ -62,6 +62,7 @@ fn announce(pipeline: &Pipeline, roles: Roles) {
             ingest = %url(pipeline.ingest_addr()),
             registry = %pipeline.registry_url(),
             ui = %url(pipeline.ui_addr()),
+            rest_proxy = %url(pipeline.rest_proxy_addr()),
             "clickstream is up: open the UI, POST events to /collect; Ctrl-C stops"
         );
     } else if roles.processor {

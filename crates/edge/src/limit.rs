@@ -165,7 +165,8 @@ impl Refused {
         }
     }
 
-    fn retry_after(&self) -> Option<u64> {
+    /// Whole seconds a client is told to wait (`Retry-After`), when waiting helps.
+    pub fn retry_after(&self) -> Option<u64> {
         match self {
             Refused::Throttled { retry_after, .. } | Refused::Shed { retry_after, .. } => {
                 Some(whole_seconds(*retry_after))

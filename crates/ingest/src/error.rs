@@ -86,7 +86,8 @@ pub enum IngestError {
 }
 
 impl IngestError {
-    fn status(&self) -> StatusCode {
+    /// The status code the request is answered with.
+    pub fn status(&self) -> StatusCode {
         match self {
             IngestError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             IngestError::Body(body) => body.status(),
@@ -148,6 +149,18 @@ impl IntoResponse for IngestError {
 }
 
 impl IngestError {
+    /// Seconds a client is told to wait before retrying (`Retry-After`), when waiting
+    /// helps: a log that cannot take writes now, a rate limit, a load bound.
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            IngestError::LogUnavailable {
+                retry_after_secs, ..
+            } => Some(u64::from(*retry_after_secs)),
+            IngestError::Refused(refused) => refused.retry_after(),
+            _ => None,
+        }
+    }
+
     /// The answer to a failed append: 503 for what waiting fixes, 4xx for what the request
     /// can change, 500 with the reason for what the deployment must fix. Every variant of
     /// `LogError` is listed, so a new one needs a decision.

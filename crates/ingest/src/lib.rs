@@ -13,6 +13,7 @@
 
 mod collect;
 mod error;
+mod land;
 
 use std::sync::Arc;
 
@@ -26,8 +27,9 @@ use http::{HeaderValue, Method};
 use serde::{Deserialize, Serialize};
 use tower_http::cors::{AllowHeaders, AllowOrigin, Any, CorsLayer};
 
-pub use collect::{CollectResponse, OVERSIZED_EVENT_KEPT_BYTES};
+pub use collect::CollectResponse;
 pub use error::IngestError;
+pub use land::{Landed, OVERSIZED_EVENT_KEPT_BYTES, Outcome, land};
 
 /// Settings of the ingest API.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

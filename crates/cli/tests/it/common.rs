@@ -168,6 +168,8 @@ pub fn test_config(dir: &Path) -> Config {
     config.registry.port = 0;
     config.ui.host = "127.0.0.1".into();
     config.ui.port = 0;
+    config.rest_proxy.host = "127.0.0.1".into();
+    config.rest_proxy.port = 0;
     // The tests check every event by reading whole tables through `/api/sql`; the result
     // limits themselves are tested in the query crate.
     config.query = config.query.without_result_limits();

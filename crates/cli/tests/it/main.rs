@@ -22,6 +22,7 @@ mod lake_e2e;
 mod observability;
 mod prometheus;
 mod rate_limits;
+mod rest_proxy;
 mod schema_crash;
 mod schema_evolution;
 mod schema_follow;

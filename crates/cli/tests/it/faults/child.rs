@@ -50,6 +50,9 @@ impl Child {
             .env("CLICKSTREAM_INGEST__HOST", "127.0.0.1")
             .env("CLICKSTREAM_REGISTRY__HOST", "127.0.0.1")
             .env("CLICKSTREAM_UI__HOST", "127.0.0.1")
+            // Many children run at once: none may take the REST proxy's fixed port.
+            .env("CLICKSTREAM_REST_PROXY__HOST", "127.0.0.1")
+            .env("CLICKSTREAM_REST_PROXY__PORT", "0")
             // The ledger reads whole tables through `/api/sql` to check every event.
             .env("CLICKSTREAM_QUERY__MAX_RESULT_ROWS", "0")
             .env("CLICKSTREAM_QUERY__MAX_RESULT_BYTES", "0")

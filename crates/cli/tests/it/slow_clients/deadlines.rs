@@ -134,10 +134,7 @@ async fn an_http2_client_that_keeps_its_window_shut_is_cut_off_and_its_slot_free
     let ping = hyper::Request::get(format!("http://{ingest}/ping"))
         .body(Empty::<Bytes>::new())
         .expect("request");
-    let answer = sender
-        .send_request(ping)
-        .await
-        .expect("the headers come");
+    let answer = sender.send_request(ping).await.expect("the headers come");
     assert_eq!(answer.status(), 200);
     assert!(
         !answer.body().is_end_stream(),
