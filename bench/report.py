@@ -106,6 +106,17 @@ def _ingest(ours, flask, results):
             f"{_n(crit['parse_only']['events_per_sec'])} events/s. ours / ceiling: batch 1 against "
             f"our /ping requests/s, larger batches against the criterion figure.",
         ]
+        if "edge_request_of_100_events" in crit:
+            guard = crit["edge_request_of_100_events"]["ns"]
+            validation = crit["edge_validate_100_events"]["ns"]
+            share = guard / validation
+            lines += [
+                "",
+                f"The edge with write keys and rate limits on (criterion, `edge_guard`): "
+                f"{guard:,.0f} ns per request of 100 events (key check, in-flight place, byte "
+                f"hold, tokens from both buckets), {share:.2%} of the same request's parse + "
+                f"validate + encode in the same run ({validation / 1000:,.0f} µs).",
+            ]
     return lines
 
 

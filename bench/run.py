@@ -215,6 +215,18 @@ def run_criterion():
         ns_per_batch = json.loads(estimates.read_text())["mean"]["point_estimate"]
         out[name] = {"ns_per_100_events": ns_per_batch, "events_per_sec": 100 / (ns_per_batch * 1e-9)}
     log(f"criterion: {out['parse_validate_encode']['events_per_sec']:,.0f} events/s on one core")
+    # What the edge adds to the same request when write keys and rate limits are on.
+    cmd = ["cargo", "bench", "--locked", "-p", "clickstream-edge", "--bench", "guard"]
+    if CONFIG["criterion_profile"] != "bench":
+        cmd += ["--profile", CONFIG["criterion_profile"]]
+    cmd += ["--", "--warm-up-time", secs, "--measurement-time", secs, "--noplot", "edge_guard"]
+    log(" ".join(cmd))
+    subprocess.run(cmd, cwd=REPO, check=True, stdout=subprocess.DEVNULL)
+    for name in ("validate_100_events", "write_key_check", "request_of_100_events"):
+        estimates = target / "criterion" / "edge_guard" / name / "new" / "estimates.json"
+        out[f"edge_{name}"] = {"ns": json.loads(estimates.read_text())["mean"]["point_estimate"]}
+    guard, request = out["edge_request_of_100_events"]["ns"], out["edge_validate_100_events"]["ns"]
+    log(f"criterion: the edge adds {guard:,.0f} ns to a request of 100 events ({guard / request:.2%} of its validation)")
     return out
 
 

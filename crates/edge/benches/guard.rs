@@ -15,6 +15,8 @@ use std::time::Duration;
 
 use clickstream_edge::limit::Client;
 use clickstream_edge::{Limits, LimitsConfig, WriteKeys};
+use clickstream_event::EventValidator;
+use clickstream_event::schemas::raw_event_schema;
 use clickstream_secret::Secret;
 use criterion::{Criterion, criterion_group, criterion_main};
 use http::{HeaderMap, HeaderValue, Uri};
@@ -33,15 +35,28 @@ fn write_keys() -> WriteKeys {
     WriteKeys::new(&keys, None).expect("keys")
 }
 
+/// Buckets that never run dry: one iteration takes 100 tokens in well under a
+/// microsecond, so any rate a deployment would set would drain in the loop.
 fn limits() -> Limits {
     let config = LimitsConfig {
-        key_events_per_sec: 100_000_000,
-        key_burst: 100_000_000,
-        ip_events_per_sec: 100_000_000,
-        ip_burst: 100_000_000,
+        key_events_per_sec: u32::MAX,
+        key_burst: u32::MAX,
+        ip_events_per_sec: u32::MAX,
+        ip_burst: u32::MAX,
         ..LimitsConfig::default()
     };
     Limits::new(&config, Duration::from_secs(1)).expect("limits")
+}
+
+/// The seed's sample events that parse, repeated to 100, as one JSON array.
+fn batch_of_100() -> String {
+    let seed = include_str!("../../event/tests/data/seed_events.jsonl");
+    let lines: Vec<&str> = seed
+        .lines()
+        .filter(|l| serde_json::from_str::<serde_json::Value>(l).is_ok())
+        .collect();
+    let events: Vec<&str> = lines.iter().cycle().take(100).copied().collect();
+    format!("[{}]", events.join(","))
 }
 
 fn guard(c: &mut Criterion) {
@@ -55,6 +70,15 @@ fn guard(c: &mut Criterion) {
         key: Some("bench".into()),
     };
     let mut group = c.benchmark_group("edge_guard");
+    let validator = EventValidator::new(raw_event_schema().expect("schema"), 1).expect("validator");
+    let body = batch_of_100();
+    group.bench_function("validate_100_events", |b| {
+        b.iter(|| {
+            let events: Vec<serde_json::Value> =
+                serde_json::from_str(black_box(&body)).expect("array");
+            black_box(validator.validate_batch(events.iter()).expect("encoder"))
+        })
+    });
     group.bench_function("write_key_check", |b| {
         b.iter(|| black_box(keys.check(black_box(&headers), black_box(&uri))))
     });
