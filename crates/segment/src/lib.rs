@@ -1,12 +1,21 @@
 //! Segment's HTTP Tracking API: the calls Segment's own libraries send (track, page,
 //! screen, identify, group, alias), normalized to the Segment stream's Avro schema.
 
+mod calls;
+pub mod metrics;
 mod normalize;
+mod routes;
+mod settings;
 
 pub use normalize::{CallType, Received, Rejected, normalize};
+pub use routes::{SegmentState, router};
 
 /// The Segment stream's topic: its calls, Avro in Confluent wire format.
 pub const SEGMENT_TOPIC: &str = "acme.clickstream.segment.events";
+
+/// Where calls no version of the Segment subject takes are kept, as sent (but for the
+/// write key), with the reason in the `X-Error-Message` header.
+pub const SEGMENT_INVALID_TOPIC: &str = "acme.clickstream.segment.invalid";
 
 /// The bundled first version of the Segment subject (`<topic>-value`): registered when the
 /// subject has no version, as the raw schema is.
