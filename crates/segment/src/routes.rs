@@ -97,9 +97,15 @@ async fn single(
     else {
         return clickstream_edge::error::not_found(uri).await;
     };
-    take(&state, Some(call), (client, connect), (&headers, &uri), body)
-        .await
-        .unwrap_or_else(|failure| failure.into_response())
+    take(
+        &state,
+        Some(call),
+        (client, connect),
+        (&headers, &uri),
+        body,
+    )
+    .await
+    .unwrap_or_else(|failure| failure.into_response())
 }
 
 /// Why a request was not taken: its status, Segment-style `code`, and reason.
