@@ -159,6 +159,18 @@ impl WriteKeys {
             .ok_or(KeyRefusal::Unknown)
     }
 
+    /// The source of a key carried in a request's body (Segment's libraries put it in the
+    /// JSON as `writeKey`): `Ok(None)` when no keys are configured.
+    pub fn check_key(&self, key: &str) -> Result<Option<Source>, KeyRefusal> {
+        if !self.required() {
+            return Ok(None);
+        }
+        self.source_of(key)
+            .cloned()
+            .map(Some)
+            .ok_or(KeyRefusal::Unknown)
+    }
+
     /// The source whose key is `candidate`. Every key is compared, each in constant time,
     /// so the time taken does not tell which key matched, or whether one did.
     fn source_of(&self, candidate: &str) -> Option<&Source> {

@@ -60,21 +60,41 @@ pub async fn land(
     events: &[&RawValue],
     source: Option<&Source>,
 ) -> Result<Landed, IngestError> {
-    let correlation_id = uuid::Uuid::new_v4().to_string();
-    let source_name = source.map_or("", Source::name);
+    let stamp = Stamp::new(source);
     let span = tracing::debug_span!(
         "land",
-        %correlation_id,
-        source = source_name,
+        correlation_id = %stamp.correlation_id(),
+        source = stamp.source_name(),
         events = events.len(),
         schema_id = tracing::field::Empty
     );
-    let stamp = Stamp {
-        correlation: Bytes::copy_from_slice(correlation_id.as_bytes()),
-        source: source.map(|s| Bytes::copy_from_slice(s.name().as_bytes())),
-    };
-    let (records, reasons, schema_id) = span.in_scope(|| route_events(state, events, &stamp))?;
+    let routed = span.in_scope(|| route_events(state, events, &stamp))?;
+    append_routed(state, &stamp, routed).await
+}
 
+/// A batch validated and framed for the log: its records, in order, each with its reason
+/// when it is invalid, and the schema id the valid ones are framed with.
+#[derive(Debug)]
+pub struct Routed {
+    /// The records, in the batch's order.
+    pub records: Vec<OutgoingRecord>,
+    /// Each record's reason when it is invalid.
+    pub reasons: Vec<Option<String>>,
+    /// Registry id of the schema the valid records are framed with.
+    pub schema_id: u32,
+}
+
+/// Appends `routed` in one call and returns where each record went, once all are durable.
+pub async fn append_routed(
+    state: &IngestState,
+    stamp: &Stamp,
+    routed: Routed,
+) -> Result<Landed, IngestError> {
+    let Routed {
+        records,
+        reasons,
+        schema_id,
+    } = routed;
     let appending = std::time::Instant::now();
     let appended = state.log.append(records).await;
     metrics::histogram!("clickstream_log_append_duration_seconds")
@@ -97,11 +117,11 @@ pub async fn land(
         })
         .collect();
     let landed = Landed {
-        correlation_id,
+        correlation_id: stamp.correlation_id().to_string(),
         schema_id,
         outcomes,
     };
-    count_events(&landed, source_name);
+    count_events(&landed, stamp.source_name());
     Ok(landed)
 }
 
@@ -115,15 +135,40 @@ fn count_events(landed: &Landed, source: &str) {
         .increment(invalid as u64);
 }
 
-/// What every record of a request carries as headers: its correlation id and, with write
-/// keys, its source.
-struct Stamp {
+/// What every record of a request carries as headers: its correlation id (a uuid4 made
+/// for the request) and, with write keys, its source.
+#[derive(Debug, Clone)]
+pub struct Stamp {
+    correlation_id: String,
     correlation: Bytes,
+    source_name: String,
     source: Option<Bytes>,
 }
 
 impl Stamp {
-    fn headers(&self) -> Vec<Header> {
+    /// A new request's stamp, from the write key's name when it carried one.
+    pub fn new(source: Option<&Source>) -> Self {
+        let correlation_id = uuid::Uuid::new_v4().to_string();
+        Self {
+            correlation: Bytes::copy_from_slice(correlation_id.as_bytes()),
+            correlation_id,
+            source_name: source.map_or_else(String::new, |s| s.name().to_string()),
+            source: source.map(|s| Bytes::copy_from_slice(s.name().as_bytes())),
+        }
+    }
+
+    /// The request's correlation id.
+    pub fn correlation_id(&self) -> &str {
+        &self.correlation_id
+    }
+
+    /// The write key's name, empty without write keys.
+    pub fn source_name(&self) -> &str {
+        &self.source_name
+    }
+
+    /// The headers of each of the request's records.
+    pub fn headers(&self) -> Vec<Header> {
         let mut headers = Vec::with_capacity(3);
         headers.push(Header::new(CORRELATION_ID_HEADER, self.correlation.clone()));
         if let Some(source) = &self.source {
@@ -132,10 +177,6 @@ impl Stamp {
         headers
     }
 }
-
-/// The records of a batch, each one's reason when it is invalid, and the raw schema id
-/// the valid ones are framed with.
-type Routed = (Vec<OutgoingRecord>, Vec<Option<String>>, u32);
 
 /// Validates every event and builds the records of the batch: valid events for the raw
 /// topic, rejects for the invalid topic with their reasons.
@@ -182,20 +223,23 @@ fn route_events(
             (Err(parse_error), _) => {
                 let value = kept_value(raw.get(), max_event_bytes);
                 let reason = parse_error.clone();
-                (invalid_record(value, headers, reason.clone()), Some(reason))
+                let record = invalid_record(INVALID_TOPIC, value, headers, reason.clone());
+                (record, Some(reason))
             }
             (Ok(_), Err(reason)) => {
                 let reason = reason.to_string();
-                (
-                    invalid_record(raw.get(), headers, reason.clone()),
-                    Some(reason),
-                )
+                let record = invalid_record(INVALID_TOPIC, raw.get(), headers, reason.clone());
+                (record, Some(reason))
             }
         };
         records.push(record);
         reasons.push(reason);
     }
-    Ok((records, reasons, validator.schema_id()))
+    Ok(Routed {
+        records,
+        reasons,
+        schema_id: validator.schema_id(),
+    })
 }
 
 fn oversized_reason(size: usize, limit: usize) -> String {
@@ -218,10 +262,17 @@ fn kept_value(raw: &str, limit: usize) -> &str {
     &raw[..end]
 }
 
-fn invalid_record(value: &str, mut headers: Vec<Header>, reason: String) -> OutgoingRecord {
+/// A record of an invalid event for `topic`: its JSON text as sent (or the kept part of
+/// it), with the reason in the `X-Error-Message` header.
+pub fn invalid_record(
+    topic: &str,
+    value: &str,
+    mut headers: Vec<Header>,
+    reason: String,
+) -> OutgoingRecord {
     headers.push(Header::new(ERROR_MESSAGE_HEADER, reason));
     OutgoingRecord {
-        topic: INVALID_TOPIC.to_string(),
+        topic: topic.to_string(),
         partition: None,
         key: None,
         value: Bytes::copy_from_slice(value.as_bytes()),

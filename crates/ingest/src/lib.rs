@@ -29,7 +29,9 @@ use tower_http::cors::{AllowHeaders, AllowOrigin, Any, CorsLayer};
 
 pub use collect::CollectResponse;
 pub use error::IngestError;
-pub use land::{Landed, OVERSIZED_EVENT_KEPT_BYTES, Outcome, land};
+pub use land::{
+    Landed, OVERSIZED_EVENT_KEPT_BYTES, Outcome, Routed, Stamp, append_routed, invalid_record, land,
+};
 
 /// Settings of the ingest API.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
