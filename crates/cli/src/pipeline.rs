@@ -168,6 +168,7 @@ impl Pipeline {
         roles: Roles,
         drain: bool,
     ) -> anyhow::Result<Pipeline> {
+        // First: a metric handle registered before the recorder exists records nothing.
         crate::telemetry::prometheus();
         let auth = AdminAuth::new(config.auth.admin_token.clone())?;
         let write_keys = WriteKeys::new(&config.auth.write_keys, config.auth.admin_token.as_ref())?;

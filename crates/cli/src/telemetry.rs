@@ -35,6 +35,10 @@ const BYTES_BUCKETS: &[f64] = &[
 ];
 
 /// The process-wide Prometheus recorder, installed on first use.
+///
+/// Call it before any part of the pipeline starts: the crates keep metric handles
+/// registered on their first use (`Handles::get` in each crate's `metrics.rs`), and a
+/// handle registered before the recorder is installed records nothing, ever.
 pub fn prometheus() -> &'static PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE.get_or_init(|| {
@@ -55,85 +59,14 @@ pub fn prometheus() -> &'static PrometheusHandle {
     })
 }
 
-/// Help texts of the metrics, shown as `# HELP` lines.
+/// Help texts of the metrics, shown as `# HELP` lines: each crate declares its own.
 fn describe() {
-    use metrics::{describe_counter, describe_gauge, describe_histogram};
-    describe_counter!(
-        "clickstream_ingest_requests_total",
-        "requests to /collect by outcome (accepted, rejected: 4xx, failed: 5xx)"
-    );
-    describe_counter!(
-        "clickstream_ingest_events_total",
-        "events acknowledged by /collect, by outcome (valid, invalid) and source (the write \
-         key's name; empty without write keys)"
-    );
-    describe_counter!(
-        clickstream_edge::metrics::WRITE_KEY_REFUSED,
-        "requests refused for their write key, by reason (missing, unknown)"
-    );
-    describe_counter!(
-        "clickstream_ingest_rejected_requests_total",
-        "requests to /collect answered with an error, by status code"
-    );
-    describe_counter!(
-        "clickstream_ingest_bytes_total",
-        "request body bytes of acknowledged /collect requests"
-    );
-    describe_histogram!(
-        "clickstream_ingest_request_duration_seconds",
-        metrics::Unit::Seconds,
-        "time from receiving a /collect request to acknowledging it"
-    );
-    describe_histogram!(
-        "clickstream_log_append_duration_seconds",
-        metrics::Unit::Seconds,
-        "time for the log to make one request's records durable"
-    );
-    describe_histogram!(
-        "clickstream_process_commit_duration_seconds",
-        metrics::Unit::Seconds,
-        "time for the processor to commit one batch to the lake"
-    );
-    describe_counter!(
-        "clickstream_process_rows_total",
-        "rows the processor committed, by table (dead_letters counts dead letters)"
-    );
-    describe_counter!(
-        "clickstream_process_latest_skipped_total",
-        "latest-topic records not emitted because the log refused them as too large or its \
-         disk was at its reserve (the events are in the lake)"
-    );
-    describe_gauge!(
-        "clickstream_process_lag_records",
-        "end offset minus the consumer group's committed offset, per partition"
-    );
-    describe_gauge!(
-        "clickstream_pipeline_lag_records",
-        "acknowledged records not yet in the lake"
-    );
-    describe_gauge!(
-        "clickstream_pipeline_lag_seconds",
-        "age of the oldest acknowledged record not yet in the lake"
-    );
-    describe_gauge!(
-        "clickstream_lake_table_bytes",
-        "bytes of the active data files of a lake table"
-    );
-    describe_gauge!(
-        "clickstream_lake_table_files",
-        "active data files of a lake table"
-    );
-    describe_counter!(
-        clickstream_edge::metrics::CONNECTIONS_CUT,
-        "connections the server closed, by reason (opening: no protocol or TLS handshake \
-         within the header deadline; plain_http: plain HTTP to a TLS port; idle: no request \
-         within the idle deadline; write_stall: the client took none of a response)"
-    );
-    describe_gauge!("clickstream_lake_table_rows", "rows of a lake table");
-    describe_gauge!(
-        "clickstream_lake_table_version",
-        "latest Delta version of a lake table"
-    );
+    clickstream_edge::metrics::describe();
+    clickstream_ingest::metrics::describe();
+    clickstream_restproxy::metrics::describe();
+    clickstream_process::metrics::describe();
+    clickstream_kafka::metrics::describe();
+    clickstream_ui::metrics::describe();
 }
 
 /// `/metrics`, `/health/live`, `/health/ready` and `/health/ready/{role}` (see

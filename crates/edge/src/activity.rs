@@ -19,6 +19,8 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
+use crate::metrics::CutReason;
+
 /// The deadlines a connection is held to once it is open.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Deadlines {
@@ -38,11 +40,11 @@ pub(crate) enum Expiry {
 }
 
 impl Expiry {
-    /// The metric label.
-    pub(crate) fn label(self) -> &'static str {
+    /// The reason the connection is counted under.
+    pub(crate) fn cut_reason(self) -> CutReason {
         match self {
-            Expiry::Idle => "idle",
-            Expiry::WriteStall => "write_stall",
+            Expiry::Idle => CutReason::Idle,
+            Expiry::WriteStall => CutReason::WriteStall,
         }
     }
 }

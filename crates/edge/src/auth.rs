@@ -25,6 +25,7 @@ use serde_json::json;
 use crate::Transport;
 use crate::body::{BodyLimits, read_body};
 use crate::error::json_error;
+use crate::metrics::Handles;
 use crate::write_key::MAX_SOURCE_NAME_CHARS;
 
 /// Name of the UI's session cookie.
@@ -261,7 +262,7 @@ async fn require_admin(State(auth): State<AdminAuth>, request: Request, next: Ne
     if auth.allows(request.headers()) {
         return next.run(request).await;
     }
-    metrics::counter!(crate::metrics::ADMIN_REFUSED).increment(1);
+    Handles::get().admin_refused.increment(1);
     unauthorized(format!(
         "{} needs the admin token: send it as `Authorization: Bearer <token>` or as the \
          password of HTTP Basic credentials, or log in to the UI",
@@ -303,7 +304,7 @@ async fn login(State(auth): State<AdminAuth>, request: Request) -> Response {
     };
     let right = auth.inner.token.as_ref().is_none_or(|t| t.matches(&token));
     if !right {
-        metrics::counter!(crate::metrics::ADMIN_REFUSED).increment(1);
+        Handles::get().admin_refused.increment(1);
         return unauthorized("that is not the admin token".into());
     }
     let cookie = session_cookie_header(auth.session().expose(), secure, false);

@@ -25,6 +25,7 @@ use tower::ServiceExt;
 
 use crate::activity::{Activity, Check, Deadlines, TrackedBody, Watched};
 use crate::deadline::DeadlineBody;
+use crate::metrics::{CutReason, Handles};
 
 /// How long a connection closed by a deadline, or idle at shutdown, has to finish its
 /// graceful shutdown (an HTTP/2 GOAWAY and its ping) before it is dropped.
@@ -78,8 +79,7 @@ pub(crate) async fn handle(stream: TcpStream, peer: SocketAddr, listener: &Liste
     );
     let opened = tokio::select! {
         opened = opening => opened.unwrap_or_else(|_| {
-            metrics::counter!(crate::metrics::CONNECTIONS_CUT, "reason" => "opening")
-                .increment(1);
+            Handles::get().connection_cut(CutReason::Opening).increment(1);
             None
         }),
         () = listener.shutdown.cancelled() => None,
@@ -168,7 +168,9 @@ const PLAIN_HTTP_DRAIN_BYTES: usize = 64 * 1024;
 /// Answers 400 to plain HTTP on a TLS listener, then closes, reading what the client
 /// sent meanwhile (within [`PLAIN_HTTP_DRAIN_BYTES`] and [`CLOSE_GRACE`]).
 async fn refuse_plain_http(mut stream: TcpStream) {
-    metrics::counter!(crate::metrics::CONNECTIONS_CUT, "reason" => "plain_http").increment(1);
+    Handles::get()
+        .connection_cut(CutReason::PlainHttp)
+        .increment(1);
     let mut sink = vec![0u8; 8 * 1024];
     let _ = stream.try_read(&mut sink);
     let answer = format!(
@@ -223,9 +225,9 @@ async fn drive<IO>(
         if drop_at.is_none() {
             match activity.check(&listener.deadlines, Instant::now()) {
                 Check::Expired(expiry) => {
-                    tracing::debug!(%peer, reason = expiry.label(), "closing a connection");
-                    metrics::counter!(crate::metrics::CONNECTIONS_CUT, "reason" => expiry.label())
-                        .increment(1);
+                    let reason = expiry.cut_reason();
+                    tracing::debug!(%peer, reason = reason.as_str(), "closing a connection");
+                    Handles::get().connection_cut(reason).increment(1);
                     drop_at = Some(Instant::now() + CLOSE_GRACE);
                 }
                 Check::Next(at) => next = at,

@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::error::json_error;
-use crate::metrics as m;
+use crate::metrics::Handles;
 
 /// Rate limits and load bounds of the ingest routes (`[limits]`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -88,11 +88,36 @@ pub enum Scope {
 }
 
 impl Scope {
-    /// The metric label and the word in messages.
-    pub fn name(self) -> &'static str {
+    /// Every scope, in declaration order.
+    pub const ALL: [Scope; 2] = [Scope::Key, Scope::Ip];
+
+    /// The metric label.
+    pub fn as_str(self) -> &'static str {
         match self {
             Scope::Key => "key",
             Scope::Ip => "ip",
+        }
+    }
+}
+
+/// Which load bound shed a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bound {
+    /// Requests in flight (`limits.max_requests_in_flight`).
+    Requests,
+    /// Body bytes held for the log (`limits.max_pending_bytes`).
+    Bytes,
+}
+
+impl Bound {
+    /// Every bound, in declaration order.
+    pub const ALL: [Bound; 2] = [Bound::Requests, Bound::Bytes];
+
+    /// The metric label and the word in messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Bound::Requests => "requests",
+            Bound::Bytes => "bytes",
         }
     }
 }
@@ -120,8 +145,8 @@ pub enum Refused {
     },
     /// Too much in flight: 503, come back after `retry_after`.
     Shed {
-        /// `requests` or `bytes`.
-        bound: &'static str,
+        /// The bound passed.
+        bound: Bound,
         /// The bound's value.
         limit: usize,
         /// The hint given to the client.
@@ -160,7 +185,10 @@ impl Refused {
                 scope_noun(*scope)
             ),
             Refused::Shed { bound, limit, .. } => {
-                format!("overloaded: more than {limit} {bound} waiting for the log; retry shortly")
+                format!(
+                    "overloaded: more than {limit} {} waiting for the log; retry shortly",
+                    bound.as_str()
+                )
             }
         }
     }
@@ -285,7 +313,7 @@ pub struct InFlight(#[allow(dead_code)] OwnedSemaphorePermit);
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        metrics::gauge!(m::INGEST_REQUESTS_IN_FLIGHT).decrement(1.0);
+        Handles::get().requests_in_flight.decrement(1.0);
     }
 }
 
@@ -298,7 +326,7 @@ pub struct Held {
 
 impl Drop for Held {
     fn drop(&mut self) {
-        metrics::gauge!(m::INGEST_PENDING_BYTES).decrement(self.bytes as f64);
+        Handles::get().pending_bytes.decrement(self.bytes as f64);
     }
 }
 
@@ -372,10 +400,10 @@ impl Limits {
     pub fn admit(&self) -> Result<InFlight, Refused> {
         match self.in_flight.clone().try_acquire_owned() {
             Ok(permit) => {
-                metrics::gauge!(m::INGEST_REQUESTS_IN_FLIGHT).increment(1.0);
+                Handles::get().requests_in_flight.increment(1.0);
                 Ok(InFlight(permit))
             }
-            Err(_) => Err(self.shed("requests", self.max_in_flight)),
+            Err(_) => Err(self.shed(Bound::Requests, self.max_in_flight)),
         }
     }
 
@@ -402,17 +430,17 @@ impl Limits {
     /// events), or 503 when the bound would be passed.
     pub fn hold(&self, bytes: usize) -> Result<Held, Refused> {
         let Ok(permits) = u32::try_from(bytes.max(1)) else {
-            return Err(self.shed("bytes", self.max_pending));
+            return Err(self.shed(Bound::Bytes, self.max_pending));
         };
         match self.pending.clone().try_acquire_many_owned(permits) {
             Ok(permit) => {
-                metrics::gauge!(m::INGEST_PENDING_BYTES).increment(bytes as f64);
+                Handles::get().pending_bytes.increment(bytes as f64);
                 Ok(Held {
                     _permit: permit,
                     bytes,
                 })
             }
-            Err(_) => Err(self.shed("bytes", self.max_pending)),
+            Err(_) => Err(self.shed(Bound::Bytes, self.max_pending)),
         }
     }
 
@@ -451,7 +479,7 @@ impl Limits {
         }
     }
 
-    fn shed(&self, bound: &'static str, limit: usize) -> Refused {
+    fn shed(&self, bound: Bound, limit: usize) -> Refused {
         let refused = Refused::Shed {
             bound,
             limit,
@@ -498,10 +526,10 @@ pub async fn guard(
 fn count_refusal(refused: &Refused) {
     match refused {
         Refused::Throttled { scope, .. } | Refused::BatchOverBurst { scope, .. } => {
-            metrics::counter!(m::THROTTLED, "scope" => scope.name()).increment(1);
+            Handles::get().throttled(*scope).increment(1);
         }
         Refused::Shed { bound, .. } => {
-            metrics::counter!(m::SHED, "bound" => *bound).increment(1);
+            Handles::get().shed(*bound).increment(1);
         }
     }
 }

@@ -155,7 +155,7 @@ fn bytes_past_the_pending_bound_are_shed_until_the_log_has_them() {
     assert!(matches!(
         l.hold(600),
         Err(Refused::Shed {
-            bound: "bytes",
+            bound: Bound::Bytes,
             limit: 1000,
             ..
         })

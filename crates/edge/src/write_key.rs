@@ -27,6 +27,7 @@ use http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 
 use crate::auth::{AuthConfigError, MIN_TOKEN_CHARS, basic_credentials};
 use crate::error::json_error;
+use crate::metrics::Handles;
 
 /// The header carrying a write key.
 pub const WRITE_KEY_HEADER: &str = "x-write-key";
@@ -70,8 +71,11 @@ pub enum KeyRefusal {
 }
 
 impl KeyRefusal {
+    /// Every refusal, in declaration order.
+    pub const ALL: [KeyRefusal; 2] = [KeyRefusal::Missing, KeyRefusal::Unknown];
+
     /// The metric label of the refusal.
-    pub fn label(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             KeyRefusal::Missing => "missing",
             KeyRefusal::Unknown => "unknown",
@@ -207,8 +211,7 @@ async fn require_write_key(
             next.run(request).await
         }
         Err(refusal) => {
-            metrics::counter!(crate::metrics::WRITE_KEY_REFUSED, "reason" => refusal.label())
-                .increment(1);
+            Handles::get().write_key_refused(refusal).increment(1);
             refusal.response()
         }
     }

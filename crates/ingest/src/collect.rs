@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use crate::land::land;
+use crate::metrics::{Handles, RequestOutcome};
 use crate::{IngestError, IngestState};
 
 /// The success answer, field for field as the original service sent it.
@@ -65,9 +66,11 @@ pub(crate) async fn collect(
     let source = source.map(|Extension(source)| source);
     let landed = land(&state, &events, source.as_ref()).await?;
     let valid_count = landed.valid_count();
-    metrics::counter!("clickstream_ingest_bytes_total").increment(body.len() as u64);
-    metrics::counter!("clickstream_ingest_requests_total", "outcome" => "accepted").increment(1);
-    metrics::histogram!("clickstream_ingest_request_duration_seconds")
+    let metrics = Handles::get();
+    metrics.bytes.increment(body.len() as u64);
+    metrics.requests(RequestOutcome::Accepted).increment(1);
+    metrics
+        .request_duration
         .record(started.elapsed().as_secs_f64());
     Ok(Json(CollectResponse {
         status: "success".into(),

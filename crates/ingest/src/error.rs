@@ -8,6 +8,8 @@ use clickstream_log::LogError;
 use http::{StatusCode, header};
 use serde_json::json;
 
+use crate::metrics::{Handles, RequestOutcome};
+
 /// Why a request was refused. `Display` is the message the client sees, except for
 /// internal errors whose detail is logged, not returned.
 #[derive(Debug, thiserror::Error)]
@@ -109,14 +111,11 @@ impl IngestError {
 impl IntoResponse for IngestError {
     fn into_response(self) -> Response {
         let status = self.status();
-        metrics::counter!("clickstream_ingest_rejected_requests_total", "status" => status.as_str().to_owned())
+        let metrics = Handles::get();
+        metrics.count_rejected(status);
+        metrics
+            .requests(RequestOutcome::of_error(status))
             .increment(1);
-        let outcome = if status.is_server_error() {
-            "failed"
-        } else {
-            "rejected"
-        };
-        metrics::counter!("clickstream_ingest_requests_total", "outcome" => outcome).increment(1);
         match &self {
             IngestError::LogUnavailable { source, .. } => {
                 tracing::warn!(error = %source, "refusing batch: log unavailable")

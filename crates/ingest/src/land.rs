@@ -12,6 +12,7 @@ use clickstream_event::{
 use clickstream_log::{Header, OutgoingRecord, RecordPosition};
 use serde_json::value::RawValue;
 
+use crate::metrics::Handles;
 use crate::{IngestError, IngestState};
 
 /// How much of an event over the size limit the invalid topic keeps (at most the limit).
@@ -97,7 +98,8 @@ pub async fn append_routed(
     } = routed;
     let appending = std::time::Instant::now();
     let appended = state.log.append(records).await;
-    metrics::histogram!("clickstream_log_append_duration_seconds")
+    Handles::get()
+        .append_duration
         .record(appending.elapsed().as_secs_f64());
     let positions = appended
         .map_err(|source| IngestError::from_append(source, state.config.retry_after_secs))?;
@@ -129,10 +131,7 @@ fn count_events(landed: &Landed, source: &str) {
     let valid = landed.valid_count();
     let invalid = landed.outcomes.len() - valid;
     // `source` is a configured key's name, or empty without write keys: a bounded label.
-    metrics::counter!("clickstream_ingest_events_total", "outcome" => "valid", "source" => source.to_string())
-        .increment(valid as u64);
-    metrics::counter!("clickstream_ingest_events_total", "outcome" => "invalid", "source" => source.to_string())
-        .increment(invalid as u64);
+    Handles::get().count_events(source, valid as u64, invalid as u64);
 }
 
 /// What every record of a request carries as headers: its correlation id (a uuid4 made

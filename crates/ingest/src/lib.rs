@@ -14,6 +14,7 @@
 mod collect;
 mod error;
 mod land;
+pub mod metrics;
 
 use std::sync::Arc;
 

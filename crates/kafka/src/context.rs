@@ -11,19 +11,20 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::{ClientContext, Statistics, TopicPartitionList};
 
 use crate::error::{ErrorClass, class_of};
+use crate::metrics::Role;
 
 /// Context of every client: exports librdkafka's statistics as `clickstream_kafka_*`
 /// gauges, labelled by client role, and remembers the last refusal librdkafka reported
 /// outside any request (see [`StatsContext::recent_refusal`]).
 #[derive(Clone)]
 pub struct StatsContext {
-    role: &'static str,
+    role: Role,
     refusal: Arc<Mutex<Option<(RDKafkaErrorCode, Instant)>>>,
 }
 
 impl StatsContext {
-    /// A context for a client playing `role` (`"producer"`, `"consumer"`, `"admin"`).
-    pub fn new(role: &'static str) -> Self {
+    /// A context for a client playing `role`.
+    pub fn new(role: Role) -> Self {
         StatsContext {
             role,
             refusal: Arc::default(),
@@ -44,11 +45,11 @@ impl StatsContext {
 
 impl ClientContext for StatsContext {
     fn stats(&self, statistics: Statistics) {
-        export_statistics(self.role, &statistics);
+        crate::metrics::statistics(self.role, &statistics);
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
-        tracing::warn!(role = self.role, %error, reason, "kafka client error");
+        tracing::warn!(role = self.role.as_str(), %error, reason, "kafka client error");
         let Some(code) = error.rdkafka_error_code() else {
             return;
         };
@@ -64,40 +65,6 @@ impl ClientContext for StatsContext {
 
 impl ConsumerContext for StatsContext {}
 
-fn export_statistics(role: &'static str, stats: &Statistics) {
-    metrics::gauge!("clickstream_kafka_queued_messages", "role" => role).set(stats.msg_cnt as f64);
-    metrics::gauge!("clickstream_kafka_queued_bytes", "role" => role).set(stats.msg_size as f64);
-    metrics::gauge!("clickstream_kafka_sent_messages_total", "role" => role)
-        .set(stats.txmsgs as f64);
-    metrics::gauge!("clickstream_kafka_received_messages_total", "role" => role)
-        .set(stats.rxmsgs as f64);
-    for broker in stats.brokers.values().filter(|b| b.nodeid >= 0) {
-        let name = broker.nodename.clone();
-        metrics::gauge!("clickstream_kafka_broker_up", "role" => role, "broker" => name.clone())
-            .set(if broker.state == "UP" { 1.0 } else { 0.0 });
-        if let Some(rtt) = &broker.rtt {
-            metrics::gauge!("clickstream_kafka_broker_rtt_seconds", "role" => role, "broker" => name.clone())
-                .set(rtt.avg as f64 / 1e6);
-        }
-        metrics::gauge!("clickstream_kafka_broker_request_timeouts_total", "role" => role, "broker" => name)
-            .set(broker.req_timeouts as f64);
-    }
-    if role == "consumer" {
-        for topic in stats.topics.values() {
-            for partition in topic.partitions.values().filter(|p| p.partition >= 0) {
-                if partition.consumer_lag >= 0 {
-                    metrics::gauge!(
-                        "clickstream_kafka_consumer_lag",
-                        "topic" => topic.topic.clone(),
-                        "partition" => partition.partition.to_string()
-                    )
-                    .set(partition.consumer_lag as f64);
-                }
-            }
-        }
-    }
-}
-
 /// Rebalance events seen by a consumer, waiting for its `poll` to hand them out.
 pub type RebalanceQueue = Arc<Mutex<VecDeque<ConsumerEvent>>>;
 
@@ -112,7 +79,7 @@ impl GroupContext {
     /// A context queueing rebalances into `events`.
     pub fn new(events: RebalanceQueue) -> Self {
         GroupContext {
-            stats: StatsContext::new("consumer"),
+            stats: StatsContext::new(Role::Consumer),
             events,
         }
     }

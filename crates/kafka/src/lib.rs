@@ -20,6 +20,7 @@ mod config;
 mod consumer;
 mod context;
 mod error;
+pub mod metrics;
 mod produce;
 mod record;
 
@@ -38,6 +39,7 @@ use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
 
+pub use crate::metrics::Role;
 pub use config::KafkaConfig;
 pub use consumer::KafkaGroupConsumer;
 pub use context::{GroupContext, StatsContext};
@@ -80,15 +82,15 @@ impl KafkaLog {
         let producer = produce::Producer::new(&config)?;
         let admin = config
             .admin()
-            .create_with_context(StatsContext::new("admin"))
+            .create_with_context(StatsContext::new(Role::Admin))
             .map_err(log_error)?;
         let meta = config
             .consumer(None)
-            .create_with_context(StatsContext::new("metadata"))
+            .create_with_context(StatsContext::new(Role::Metadata))
             .map_err(log_error)?;
         let reader = config
             .consumer(None)
-            .create_with_context(StatsContext::new("reader"))
+            .create_with_context(StatsContext::new(Role::Reader))
             .map_err(log_error)?;
         let log = KafkaLog {
             inner: Arc::new(Inner {
@@ -155,7 +157,7 @@ impl Inner {
     fn group_consumer(&self, group: &str) -> Result<BaseConsumer<StatsContext>, LogError> {
         self.config
             .consumer(Some(group))
-            .create_with_context(StatsContext::new("offsets"))
+            .create_with_context(StatsContext::new(Role::Offsets))
             .map_err(log_error)
     }
 
@@ -383,7 +385,7 @@ impl EventLog for KafkaLog {
         }
         let sent = self.inner.producer.send(&records, &partitions).await;
         if let Err(e) = &sent {
-            metrics::counter!("clickstream_kafka_produce_failures_total").increment(1);
+            crate::metrics::produce_failed();
             tracing::debug!(error = %e, "kafka: append failed");
         }
         sent

@@ -11,6 +11,7 @@ use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer a
 use crate::config::KafkaConfig;
 use crate::context::StatsContext;
 use crate::error::{from_code, log_error, log_error_on};
+use crate::metrics::Role;
 use crate::record;
 
 /// One librdkafka producer and its context (kept apart: the producer wraps it privately).
@@ -232,7 +233,7 @@ impl Producer {
 }
 
 fn create(config: &KafkaConfig) -> Result<Client, LogError> {
-    let context = StatsContext::new("producer");
+    let context = StatsContext::new(Role::Producer);
     let producer = config
         .producer()
         .create_with_context(context.clone())

@@ -17,6 +17,7 @@ use clickstream_log::{LogError, TopicPartition};
 
 use crate::batch::{SealedBatch, TableCommit};
 use crate::exactly_once::{Conflict, Feed, STEPS, Step, Table, conflict_outcome};
+use crate::metrics::Handles;
 use crate::{ProcessError, Processor};
 
 /// How long a shutting-down processor keeps trying to commit before leaving the batch to
@@ -52,7 +53,8 @@ impl Processor {
                 Ok(()) => {
                     self.health.committed();
                     self.health.waiting_on(None);
-                    metrics::histogram!("clickstream_process_commit_duration_seconds")
+                    Handles::get()
+                        .commit_duration
                         .record(started.elapsed().as_secs_f64());
                     tracing::debug!(
                         rows = sealed.rows,
@@ -168,7 +170,7 @@ impl Processor {
         }
         let skipped = batch.latest.len() - emitted;
         if skipped > 0 {
-            metrics::counter!("clickstream_process_latest_skipped_total").increment(skipped as u64);
+            Handles::get().latest_skipped.increment(skipped as u64);
             tracing::warn!(
                 skipped, emitted, reason = %first,
                 "disk at its reserve: latest-topic records not emitted so the lake can catch up"
@@ -185,7 +187,7 @@ impl Processor {
         for record in &batch.latest {
             match self.log.append(vec![record.clone()]).await {
                 Err(e @ (LogError::RecordTooLarge { .. } | LogError::RecordsTooLarge(_))) => {
-                    metrics::counter!("clickstream_process_latest_skipped_total").increment(1);
+                    Handles::get().latest_skipped.increment(1);
                     tracing::warn!(
                         error = %e,
                         bytes = record.value.len(),
@@ -229,8 +231,7 @@ impl Processor {
         self.stats
             .rows_written(commit.table)
             .fetch_add(rows, RELAXED);
-        metrics::counter!("clickstream_process_rows_total", "table" => commit.table.name())
-            .increment(rows);
+        Handles::get().rows(commit.table).increment(rows);
         commit.done = true;
         self.set_positions(commit);
         Ok(Some((before, after)))

@@ -74,6 +74,14 @@ pub(crate) enum Feed {
 }
 
 impl Table {
+    /// Every table, in declaration order.
+    pub(crate) const ALL: [Table; 4] = [
+        Table::DeadLetters,
+        Table::Duplicates,
+        Table::Events,
+        Table::Invalid,
+    ];
+
     /// The lake table.
     pub(crate) fn kind(self) -> TableKind {
         match self {

@@ -19,6 +19,7 @@ mod error;
 mod exactly_once;
 mod fault;
 mod health;
+pub mod metrics;
 mod publish_users;
 mod records;
 mod roles;

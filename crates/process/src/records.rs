@@ -12,6 +12,7 @@ use clickstream_log::{Header, LogRecord, OutgoingRecord, TopicPartition};
 
 use crate::decode::{Decoded, RawEvent, Undecodable};
 use crate::exactly_once::{self, Feed, Positions, RawRecord, Route, Table};
+use crate::metrics::Handles;
 use crate::unique_users::day_of;
 use crate::{ProcessError, Processor};
 
@@ -266,7 +267,7 @@ impl Processor {
         let customer_id = self
             .enrichment
             .stored_customer_id(event.ip, event.customer_id);
-        metrics::counter!("clickstream_process_duplicates_total").increment(1);
+        Handles::get().duplicates.increment(1);
         self.pending.push_duplicate(
             record.partition,
             &DuplicateRow {
@@ -299,7 +300,7 @@ impl Processor {
         correlation_id: &str,
     ) -> Result<Option<OutgoingRecord>, ProcessError> {
         let Some(latest_id) = decoded.latest_id else {
-            metrics::counter!("clickstream_process_latest_skipped_total").increment(1);
+            Handles::get().latest_skipped.increment(1);
             return Ok(None);
         };
         let timestamp = chrono::DateTime::from_timestamp_millis(record.timestamp_ms)

@@ -13,7 +13,7 @@
 mod avro_json;
 mod error;
 mod metadata;
-mod metrics;
+pub mod metrics;
 mod produce;
 mod v2;
 mod v3;

@@ -73,7 +73,7 @@ pub(crate) async fn land_events(
     let source = source.map(|Extension(source)| source);
     let refs: Vec<&RawValue> = events.iter().map(AsRef::as_ref).collect();
     let landed = land(ingest, &refs, source.as_ref()).await?;
-    metrics::counter!(crate::metrics::PRODUCED_EVENTS).increment(events.len() as u64);
+    crate::metrics::produced(events.len());
     Ok(landed)
 }
 

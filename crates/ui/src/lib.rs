@@ -21,6 +21,7 @@ pub mod health;
 mod invalid;
 mod lake_view;
 mod messages;
+pub mod metrics;
 mod pretty;
 mod sampler;
 mod schemas;

@@ -197,8 +197,7 @@ impl SamplerTask {
             dead_letters: totals.dead_letters,
             lake_events: totals.events_in_lake,
         });
-        metrics::gauge!("clickstream_pipeline_lag_records").set(lag.records as f64);
-        metrics::gauge!("clickstream_pipeline_lag_seconds").set(lag.seconds);
+        crate::metrics::pipeline_lag(&lag);
         self.state.sampler.publish(
             point,
             Snapshot {
@@ -257,14 +256,7 @@ impl SamplerTask {
         for kind in TableKind::ALL {
             match self.table_stats(kind).await {
                 Ok(table) => {
-                    let labels = [("table", kind.name())];
-                    metrics::gauge!("clickstream_lake_table_bytes", &labels)
-                        .set(table.bytes as f64);
-                    metrics::gauge!("clickstream_lake_table_files", &labels)
-                        .set(table.files as f64);
-                    metrics::gauge!("clickstream_lake_table_rows", &labels).set(table.rows as f64);
-                    metrics::gauge!("clickstream_lake_table_version", &labels)
-                        .set(table.version as f64);
+                    crate::metrics::lake_table(kind, &table);
                     stats.push(table);
                 }
                 Err(e) => {
@@ -423,13 +415,7 @@ impl SamplerTask {
                         .copied()
                         .unwrap_or(partition.offsets.start);
                     let lag = partition.offsets.end.saturating_sub(position);
-                    metrics::gauge!(
-                        "clickstream_process_lag_records",
-                        "group" => group.clone(),
-                        "topic" => topic.name.clone(),
-                        "partition" => partition.partition.to_string()
-                    )
-                    .set(lag as f64);
+                    crate::metrics::group_lag(&group, &topic.name, partition.partition, lag);
                 }
             }
         }

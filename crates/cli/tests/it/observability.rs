@@ -97,6 +97,7 @@ async fn metrics_parse_and_count_exactly_the_events_posted() {
             .map(String::as_str),
         Some("counter")
     );
+    every_family_has_help(&after);
 
     // Once the processor has landed everything: rows, lag per partition, lake sizes. The
     // body was posted three times, so its 12 valid events land once in `events` and the two
@@ -151,6 +152,19 @@ async fn metrics_parse_and_count_exactly_the_events_posted() {
             Some("clickstream-processor")
         );
     }
+    every_family_has_help(&settled);
+}
+
+/// Every `clickstream_*` family exported has a `# HELP` line (each crate's
+/// `metrics::describe`).
+fn every_family_has_help(exposition: &Exposition) {
+    let undescribed: Vec<&String> = exposition
+        .types
+        .keys()
+        .filter(|family| family.starts_with("clickstream_"))
+        .filter(|family| exposition.helps.get(*family).is_none_or(String::is_empty))
+        .collect();
+    assert!(undescribed.is_empty(), "no # HELP for {undescribed:?}");
 }
 
 /// GET `url` as JSON: (status, body).

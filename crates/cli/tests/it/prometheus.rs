@@ -11,11 +11,12 @@ pub struct Sample {
     pub value: f64,
 }
 
-/// A parsed exposition: samples in order and the declared type of each family.
+/// A parsed exposition: samples in order, and the declared type and help of each family.
 #[derive(Debug, Default)]
 pub struct Exposition {
     pub samples: Vec<Sample>,
     pub types: HashMap<String, String>,
+    pub helps: HashMap<String, String>,
 }
 
 impl Exposition {
@@ -151,6 +152,11 @@ pub fn parse(text: &str) -> Result<Exposition, String> {
                 }
                 (Some("HELP"), Some(name), _) if !is_name(name, true) => {
                     return Err(fail("bad metric name".into()));
+                }
+                (Some("HELP"), Some(name), help) => {
+                    exposition
+                        .helps
+                        .insert(name.into(), help.unwrap_or_default().into());
                 }
                 _ => {}
             }

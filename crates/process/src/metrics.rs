@@ -1,0 +1,102 @@
+//! The processor's metrics, declared once: each one's name, kind, label key and help
+//! text, and the handles the commit and record paths record with.
+//!
+//! Handles are registered with the recorder on first use and kept (see [`Handles::get`]):
+//! the process must install its recorder before the processor starts, or they stay no-ops.
+
+use std::sync::OnceLock;
+
+use metrics::{Counter, Histogram, Unit, counter, describe_counter, describe_histogram, histogram};
+
+use crate::exactly_once::Table;
+
+/// Histogram: seconds for the processor to commit one batch to the lake.
+pub const COMMIT_DURATION: &str = "clickstream_process_commit_duration_seconds";
+
+/// Counter: rows the processor committed, by [`TABLE`] (`dead_letters`, `duplicates`,
+/// `events`, `invalid_events`).
+pub const ROWS: &str = "clickstream_process_rows_total";
+
+/// Counter: latest-topic records not emitted (too large for the log, its disk at its
+/// reserve, or no latest schema for their writer schema).
+pub const LATEST_SKIPPED: &str = "clickstream_process_latest_skipped_total";
+
+/// Counter: raw events whose id was seen within the dedup window.
+pub const DUPLICATES: &str = "clickstream_process_duplicates_total";
+
+/// Label key of [`ROWS`]: the lake table's name.
+pub const TABLE: &str = "table";
+
+/// Help texts of the processor's metrics, shown as `# HELP` lines.
+pub fn describe() {
+    describe_histogram!(
+        COMMIT_DURATION,
+        Unit::Seconds,
+        "time for the processor to commit one batch to the lake"
+    );
+    describe_counter!(
+        ROWS,
+        "rows the processor committed, by table (dead_letters counts dead letters)"
+    );
+    describe_counter!(
+        LATEST_SKIPPED,
+        "latest-topic records not emitted because the log refused them as too large or its \
+         disk was at its reserve (the events are in the lake)"
+    );
+    describe_counter!(
+        DUPLICATES,
+        "raw events whose id was seen within the dedup window, kept out of events (into \
+         duplicates)"
+    );
+}
+
+/// The processor's metric handles, registered once.
+pub(crate) struct Handles {
+    /// [`COMMIT_DURATION`].
+    pub(crate) commit_duration: Histogram,
+    /// [`LATEST_SKIPPED`].
+    pub(crate) latest_skipped: Counter,
+    /// [`DUPLICATES`].
+    pub(crate) duplicates: Counter,
+    rows: [Counter; Table::ALL.len()],
+}
+
+impl Handles {
+    /// The handles, registered with the recorder in force at the first call.
+    pub(crate) fn get() -> &'static Handles {
+        static HANDLES: OnceLock<Handles> = OnceLock::new();
+        HANDLES.get_or_init(|| Handles {
+            commit_duration: histogram!(COMMIT_DURATION),
+            latest_skipped: counter!(LATEST_SKIPPED),
+            duplicates: counter!(DUPLICATES),
+            rows: Table::ALL.map(|t| counter!(ROWS, TABLE => t.name())),
+        })
+    }
+
+    /// [`ROWS`] for `table`.
+    pub(crate) fn rows(&self, table: Table) -> &Counter {
+        &self.rows[table as usize]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The row counters are indexed by discriminant.
+    #[test]
+    fn tables_are_listed_in_declaration_order() {
+        assert!(Table::ALL.iter().enumerate().all(|(i, t)| *t as usize == i));
+        assert_eq!(
+            Table::ALL.map(Table::name),
+            ["dead_letters", "duplicates", "events", "invalid_events"]
+        );
+    }
+
+    #[test]
+    fn handles_work_without_a_recorder() {
+        let handles = Handles::get();
+        handles.rows(Table::Events).increment(3);
+        handles.duplicates.increment(1);
+    }
+}
