@@ -108,6 +108,11 @@ impl CutReason {
     }
 }
 
+/// Counts a refused write key, for routes that check keys themselves (a key in the body).
+pub fn write_key_refused(reason: KeyRefusal) {
+    Handles::get().write_key_refused(reason).increment(1);
+}
+
 /// The edge's metric handles, registered once.
 pub(crate) struct Handles {
     /// [`ADMIN_REFUSED`].

@@ -152,8 +152,7 @@ impl From<IngestError> for Failure {
 
 impl From<KeyRefusal> for Failure {
     fn from(refusal: KeyRefusal) -> Self {
-        metrics::counter!(clickstream_edge::metrics::WRITE_KEY_REFUSED, "reason" => refusal.label())
-            .increment(1);
+        clickstream_edge::metrics::write_key_refused(refusal);
         let message = match refusal {
             KeyRefusal::Missing => {
                 "a write key is required: send it as the user of HTTP Basic \
