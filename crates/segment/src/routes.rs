@@ -35,19 +35,19 @@ pub struct SegmentState {
 
 /// The Segment routes, to be served with ingest's (and under its CORS and limits).
 pub fn router(state: Arc<SegmentState>) -> Router {
-    let mut calls = Router::new();
-    for path in ["/v1/batch", "/v1/b", "/v1/import"] {
-        calls = calls.route(path, post(batch));
+    let mut routes = Router::new();
+    for path in BATCH {
+        routes = routes.route(path, post(calls));
     }
     for (long, short, _) in SINGLE {
-        calls = calls.route(long, post(single)).route(short, post(single));
+        routes = routes.route(long, post(calls)).route(short, post(calls));
     }
     let guard = axum::middleware::from_fn_with_state(
         state.ingest.limits.clone(),
         clickstream_edge::limit::guard,
     );
     Router::new()
-        .merge(calls.route_layer(guard))
+        .merge(routes.route_layer(guard))
         // The browser library's own telemetry: taken and not kept.
         .route("/v1/m", post(|| async { Json(json!({"success": true})) }))
         .route(
@@ -56,6 +56,9 @@ pub fn router(state: Arc<SegmentState>) -> Router {
         )
         .with_state(state)
 }
+
+/// The paths of batches.
+const BATCH: [&str; 3] = ["/v1/batch", "/v1/b", "/v1/import"];
 
 /// The paths of single calls, long and short (the browser library's), and their types.
 const SINGLE: [(&str, &str, CallType); 6] = [
@@ -69,7 +72,8 @@ const SINGLE: [(&str, &str, CallType); 6] = [
 
 type Connect = Option<Extension<ConnectInfo<SocketAddr>>>;
 
-async fn batch(
+/// Every call path: a batch path takes a batch, the others one call of their type.
+async fn calls(
     State(state): State<Arc<SegmentState>>,
     client: Option<Extension<Client>>,
     connect: Connect,
@@ -77,35 +81,21 @@ async fn batch(
     uri: Uri,
     body: Body,
 ) -> Response {
-    take(&state, None, (client, connect), (&headers, &uri), body)
+    let path_type = if BATCH.contains(&uri.path()) {
+        None
+    } else {
+        let Some(call) = SINGLE
+            .iter()
+            .find(|(long, short, _)| uri.path() == *long || uri.path() == *short)
+            .map(|(_, _, call)| *call)
+        else {
+            return clickstream_edge::error::not_found(uri).await;
+        };
+        Some(call)
+    };
+    take(&state, path_type, (client, connect), (&headers, &uri), body)
         .await
         .unwrap_or_else(|failure| failure.into_response())
-}
-
-async fn single(
-    State(state): State<Arc<SegmentState>>,
-    client: Option<Extension<Client>>,
-    connect: Connect,
-    headers: HeaderMap,
-    uri: Uri,
-    body: Body,
-) -> Response {
-    let Some(call) = SINGLE
-        .iter()
-        .find(|(long, short, _)| uri.path() == *long || uri.path() == *short)
-        .map(|(_, _, call)| *call)
-    else {
-        return clickstream_edge::error::not_found(uri).await;
-    };
-    take(
-        &state,
-        Some(call),
-        (client, connect),
-        (&headers, &uri),
-        body,
-    )
-    .await
-    .unwrap_or_else(|failure| failure.into_response())
 }
 
 /// Why a request was not taken: its status, Segment-style `code`, and reason.
