@@ -28,8 +28,27 @@ use clickstream_event::{
 use clickstream_registry::{RegisteredSchema, RegistryClient, SchemaStore, VersionSpec};
 use serde::Serialize;
 
-/// The raw schema ingest validates with: the raw subject's latest usable version.
+/// Which stream's subject is followed.
+#[derive(Debug, Clone, Copy)]
+pub struct Followed {
+    /// The stream's topic; its subject is `<topic>-value`.
+    pub topic: &'static str,
+    /// The bundled first version, registered when the subject has none.
+    pub bundled: &'static str,
+    /// The stream's name in logs ("raw", "segment").
+    pub stream: &'static str,
+}
+
+/// The raw stream: `/collect` and the REST Proxy validate against its subject.
+pub const RAW: Followed = Followed {
+    topic: RAW_TOPIC,
+    bundled: RAW_EVENT_SCHEMA,
+    stream: "raw",
+};
+
+/// The schema a stream's ingest validates with: its subject's latest usable version.
 pub struct RawSchema {
+    stream: &'static str,
     subject: String,
     cell: ValidatorCell,
     state: Mutex<FollowState>,
@@ -80,7 +99,16 @@ pub struct RawSchemaStatus {
 /// The latest version of the raw subject, registering the bundled schema first when the
 /// subject has no version (only then: an existing subject is the contract).
 pub async fn ensure_raw_subject(registry: &RegistryClient) -> anyhow::Result<RegisteredSchema> {
-    let subject = value_subject(RAW_TOPIC);
+    ensure_subject(registry, RAW).await
+}
+
+/// The latest version of `followed`'s subject, registering its bundled schema first when
+/// the subject has no version.
+pub async fn ensure_subject(
+    registry: &RegistryClient,
+    followed: Followed,
+) -> anyhow::Result<RegisteredSchema> {
+    let subject = value_subject(followed.topic);
     match registry.latest(&subject).await {
         Ok(latest) => return Ok(latest),
         // 40401: no such subject; 40402: every version deleted (some registries).
@@ -90,10 +118,10 @@ pub async fn ensure_raw_subject(registry: &RegistryClient) -> anyhow::Result<Reg
         }
     }
     let id = registry
-        .register(&subject, RAW_EVENT_SCHEMA)
+        .register(&subject, followed.bundled)
         .await
-        .context("registering the raw event schema")?;
-    tracing::info!(%subject, id, "the raw subject had no version: bundled schema registered");
+        .with_context(|| format!("registering the bundled {} schema", followed.stream))?;
+    tracing::info!(%subject, id, stream = followed.stream, "the subject had no version: bundled schema registered");
     registry
         .latest(&subject)
         .await
@@ -110,14 +138,24 @@ impl RawSchema {
         store: Option<Arc<SchemaStore>>,
         poll_interval: Duration,
     ) -> anyhow::Result<Arc<RawSchema>> {
+        Self::start_for(RAW, registry, store, poll_interval).await
+    }
+
+    /// Like [`RawSchema::start`], for `followed`'s subject.
+    pub async fn start_for(
+        followed: Followed,
+        registry: &RegistryClient,
+        store: Option<Arc<SchemaStore>>,
+        poll_interval: Duration,
+    ) -> anyhow::Result<Arc<RawSchema>> {
         // Read before the latest version: a change made in between is then seen as one.
         let generation = store.as_ref().map(|s| s.generation());
-        let latest = ensure_raw_subject(registry).await?;
+        let latest = ensure_subject(registry, followed).await?;
         let unusable = || {
             format!(
-                "version {} of {} (schema id {}) is the raw schema in force and cannot be \
+                "version {} of {} (schema id {}) is the {} schema in force and cannot be \
                  used; register a usable version or delete this one",
-                latest.version, latest.subject, latest.id
+                latest.version, latest.subject, latest.id, followed.stream
             )
         };
         let schema = registry
@@ -139,7 +177,8 @@ impl RawSchema {
             schema_id = latest.id,
             version = latest.version,
             %following,
-            "validating events with the raw subject's latest version"
+            stream = followed.stream,
+            "validating events with the subject's latest version"
         );
         let local = store.zip(generation).map(|(store, generation)| LocalStore {
             store,
@@ -147,6 +186,7 @@ impl RawSchema {
             refreshing: Mutex::new(()),
         });
         Ok(Arc::new(RawSchema {
+            stream: followed.stream,
             subject: latest.subject,
             cell: ValidatorCell::new(validator),
             state: Mutex::new(FollowState {
@@ -291,7 +331,8 @@ impl RawSchema {
                 subject = %self.subject,
                 schema_id = self.cell.schema_id(),
                 version,
-                "the raw subject's latest version is the one in force again"
+                stream = self.stream,
+                "the subject's latest version is the one in force again"
             );
         }
     }
@@ -311,7 +352,8 @@ impl RawSchema {
             schema_id = latest.id,
             version = latest.version,
             previous_schema_id = previous.schema_id(),
-            "validating events with a new version of the raw schema"
+            stream = self.stream,
+            "validating events with a new version of the subject's schema"
         );
     }
 
@@ -323,7 +365,8 @@ impl RawSchema {
                 subject = %self.subject,
                 schema_id = self.cell.schema_id(),
                 %problem,
-                "the raw subject's latest version cannot be used; keeping the schema in force"
+                stream = self.stream,
+                "the subject's latest version cannot be used; keeping the schema in force"
             );
         }
         state.problem = Some(problem);
@@ -336,7 +379,8 @@ impl RawSchema {
                 subject = %self.subject,
                 schema_id = self.cell.schema_id(),
                 %error,
-                "cannot ask the registry for new versions of the raw schema; keeping the one in force"
+                stream = self.stream,
+                "cannot ask the registry for new versions of the subject; keeping the one in force"
             );
         }
         state.unreachable = true;

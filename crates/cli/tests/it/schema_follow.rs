@@ -313,7 +313,7 @@ async fn an_ingest_process_follows_a_registry_process() {
     assert_eq!(priced["valid_count"], 1, "{priced}");
     // Followed by the running process, not picked up by a restart.
     let line = ingest
-        .wait_for_line("validating events with a new version of the raw schema")
+        .wait_for_line("validating events with a new version of the subject's schema")
         .await;
     assert_eq!(field(&line, "schema_id"), v2_id.to_string(), "{line}");
 
