@@ -6,6 +6,7 @@ use std::time::Instant;
 use clickstream_enrich::{SessionAssignment, SessionInput};
 
 use crate::exactly_once::{Feed, Positions, Table, carries_txn};
+use crate::stream::Stream;
 use clickstream_lake::{
     AppTxn, DeadLetterRow, DeadLettersBuilder, DuplicateRow, DuplicatesBuilder, EventRow,
     EventsBuilder, InvalidEventRow, InvalidEventsBuilder, SessionColumns, txn_app_id,
@@ -138,6 +139,7 @@ impl PendingBatch {
     /// version it continues from.
     pub fn seal(
         &mut self,
+        stream: Stream,
         group: &str,
         positions: &dyn Fn(Feed, u32) -> Positions,
         sessions: Option<&[SessionAssignment]>,
@@ -156,20 +158,25 @@ impl PendingBatch {
         let rows = [
             (
                 Table::DeadLetters,
-                self.dead.finish(),
+                Some(self.dead.finish()),
                 &self.dead_partitions,
             ),
             (
                 Table::Duplicates,
-                self.duplicates.finish(),
+                Some(self.duplicates.finish()),
                 &self.duplicate_partitions,
             ),
+            (Table::Identities, None, &BTreeSet::new()),
             (
                 Table::Events,
-                self.events.finish_with_sessions(columns.as_deref()),
+                Some(self.events.finish_with_sessions(columns.as_deref())),
                 &BTreeSet::new(),
             ),
-            (Table::Invalid, self.invalid.finish(), &BTreeSet::new()),
+            (
+                Table::Invalid,
+                Some(self.invalid.finish()),
+                &BTreeSet::new(),
+            ),
         ];
         let tables = rows.map(|(table, rows, with_rows)| {
             let next = match table.feed() {
@@ -189,14 +196,14 @@ impl PendingBatch {
                     )
                 })
                 .map(|(p, offset)| {
-                    let app_id = txn_app_id(group, table.feed().topic(), *p);
+                    let app_id = txn_app_id(group, stream.topic(table.feed()), *p);
                     let previous = positions(table.feed(), *p).get(table);
                     (*p, AppTxn::continuing(app_id, previous, *offset as i64))
                 })
                 .unzip();
             TableCommit {
                 table,
-                rows: (rows.num_rows() > 0).then_some(rows),
+                rows: rows.filter(|rows| rows.num_rows() > 0),
                 partitions,
                 txns,
                 done: false,
@@ -230,7 +237,7 @@ pub(crate) struct SealedBatch {
     pub latest: Vec<OutgoingRecord>,
     pub latest_done: bool,
     /// One commit per table, in commit order.
-    pub tables: [TableCommit; 4],
+    pub tables: [TableCommit; 5],
     pub new_users: Vec<(String, i64)>,
     /// `events`' version before and after this batch's commit, once this processor made it.
     pub events_moved: Option<(i64, i64)>,
@@ -247,7 +254,7 @@ impl SealedBatch {
     /// The commit to `table`.
     pub fn table_mut(&mut self, table: Table) -> &mut TableCommit {
         let index = self.tables.iter().position(|c| c.table == table);
-        // Every table has a slot: `seal` builds the four in order.
+        // Every table has a slot: `seal` builds the five in order.
         &mut self.tables[index.unwrap_or_default()]
     }
 }

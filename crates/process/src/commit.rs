@@ -35,11 +35,13 @@ impl Processor {
             .enrichment
             .assign_sessions(self.pending.session_inputs());
         let committed = &self.committed;
+        let stream = self.stream;
         let positions = |feed: Feed, partition: u32| {
-            let tp = TopicPartition::new(feed.topic(), partition);
+            let tp = TopicPartition::new(stream.topic(feed), partition);
             committed.get(&tp).copied().unwrap_or_default()
         };
         let mut sealed = self.pending.seal(
+            stream,
             &self.config.group,
             &positions,
             sessions.as_deref(),
@@ -231,7 +233,9 @@ impl Processor {
         self.stats
             .rows_written(commit.table)
             .fetch_add(rows, RELAXED);
-        Handles::get().rows(commit.table).increment(rows);
+        Handles::get()
+            .rows(self.stream.kind(commit.table))
+            .increment(rows);
         commit.done = true;
         self.set_positions(commit);
         Ok(Some((before, after)))
@@ -262,7 +266,7 @@ impl Processor {
 
     /// Records that a committed (or found landed) table step moved its partitions.
     fn set_positions(&mut self, commit: &TableCommit) {
-        let topic = commit.table.feed().topic();
+        let topic = self.stream.topic(commit.table.feed());
         for (partition, txn) in commit.partitions.iter().zip(&commit.txns) {
             if let Some(positions) = self
                 .committed
@@ -279,13 +283,13 @@ impl Processor {
         let offsets: Vec<(TopicPartition, u64)> = batch
             .raw_next
             .iter()
-            .map(|(p, o)| (TopicPartition::new(Feed::Raw.topic(), *p), *o))
-            .chain(
-                batch
-                    .invalid_next
-                    .iter()
-                    .map(|(p, o)| (TopicPartition::new(Feed::Invalid.topic(), *p), *o)),
-            )
+            .map(|(p, o)| (TopicPartition::new(self.stream.topic(Feed::Raw), *p), *o))
+            .chain(batch.invalid_next.iter().map(|(p, o)| {
+                (
+                    TopicPartition::new(self.stream.topic(Feed::Invalid), *p),
+                    *o,
+                )
+            }))
             .collect();
         if let Err(e) = self.consumer.commit(&offsets).await {
             tracing::debug!(error = %e, "committing group offsets failed (informational only)");

@@ -14,13 +14,14 @@ use apache_avro::Schema;
 use apache_avro::reader::datum::GenericDatumReader;
 use apache_avro::types::Value;
 use clickstream_event::schemas::derive_latest;
-use clickstream_event::{LATEST_TOPIC, RAW_TOPIC, value_subject, wire};
+use clickstream_event::{LATEST_TOPIC, value_subject, wire};
 use clickstream_lake::LakeTable;
 use clickstream_lake::avro::{SubjectVersion, WriterPlan};
 use clickstream_registry::{RegistryClient, RegistryError, VersionSpec};
 
 use crate::ProcessError;
 use crate::roles::{FieldRoles, long_at, string_at, timestamp_at};
+use crate::stream::Stream;
 
 /// Why a record cannot become an event: kept in `dead_letters` with this reason.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,6 +56,8 @@ pub(crate) struct Decoded {
 /// one schema per id ever seen, immutable, a few kilobytes each, for the process' life.
 pub(crate) struct SchemaCache {
     registry: RegistryClient,
+    /// The stream whose subject this follows.
+    stream: Stream,
     /// Where the fields with a role are, to say at load which a schema lacks.
     roles: FieldRoles,
     /// Versions of the raw subject known so far.
@@ -63,9 +66,10 @@ pub(crate) struct SchemaCache {
 }
 
 impl SchemaCache {
-    pub fn new(registry: RegistryClient, roles: FieldRoles) -> Self {
+    pub fn new(registry: RegistryClient, stream: Stream, roles: FieldRoles) -> Self {
         Self {
             registry,
+            stream,
             roles,
             history: Vec::new(),
             decoders: HashMap::new(),
@@ -83,9 +87,9 @@ impl SchemaCache {
         Ok(ids.len())
     }
 
-    /// Reads the raw subject's versions not known yet.
+    /// Reads the stream subject's versions not known yet.
     async fn refresh_history(&mut self) -> Result<(), ProcessError> {
-        let subject = value_subject(RAW_TOPIC);
+        let subject = self.stream.subject();
         let versions = match self.registry.versions(&subject).await {
             Ok(versions) => versions,
             // Nothing registered yet (no ingest has started): nothing to load.
@@ -160,6 +164,9 @@ impl SchemaCache {
     /// returns its id; `None`, with a warning, when it cannot be (the latest topic is
     /// derived, at-least-once output; the lake has every event all the same).
     async fn latest_id(&self, id: u32, schema: &Schema) -> Result<Option<u32>, ProcessError> {
+        if !self.stream.has_derived_outputs() {
+            return Ok(None);
+        }
         let derived = serde_json::to_string(schema)
             .map_err(|e| e.to_string())
             .and_then(|raw| derive_latest(&raw).map_err(|e| e.to_string()));

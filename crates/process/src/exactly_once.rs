@@ -1,14 +1,17 @@
 //! The exactly-once rules of the processor, in one place and without I/O.
 //!
-//! Four Delta tables are fed from log partitions: `dead_letters`, `duplicates` and `events`
-//! from the raw topic, `invalid_events` from the invalid topic. Every commit to one of them
+//! Each stream ([`crate::stream::Stream`]) has its own tables fed from log partitions:
+//! `dead_letters`, `duplicates` and `events` (and, for the Segment stream, `identities`)
+//! from its topic of valid records, `invalid_events` from its invalid topic. No table is
+//! fed by two streams, so the rules hold per stream. Every commit to one of them
 //! carries, in the same atomic Delta commit, a `txn` action per partition it covers whose
 //! version is the next offset to read ([`Positions`] holds them). From that follow the
 //! rules this module states, each as a function the processor calls and the tests below
 //! check against a model of crashes at every step:
 //!
 //! 1. **Order** ([`STEPS`]): a batch is committed latest topic, `dead_letters`,
-//!    `duplicates`, `events`, `invalid_events`, unique users. Everything a raw record can
+//!    `duplicates`, `identities`, `events`, `invalid_events`, unique users (a stream skips
+//!    the steps it has no part in). Everything a raw record can
 //!    become lands before `events`, so `events`' version is the lowest raw position not
 //!    fully in the lake.
 //! 2. **Resume** ([`resume_offset`]): a partition is read again from that position
@@ -26,9 +29,6 @@
 //!    earlier attempt (the table holds exactly this batch's versions: the step is done) or
 //!    the partitions moved on (re-read positions, drop the batch).
 
-use clickstream_event::{INVALID_TOPIC, RAW_TOPIC};
-use clickstream_lake::TableKind;
-
 /// A table fed from log partitions, whose commits carry `txn` positions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub(crate) enum Table {
@@ -36,6 +36,9 @@ pub(crate) enum Table {
     DeadLetters,
     /// `duplicates`: raw events whose id was seen within the window.
     Duplicates,
+    /// `identities`: links between anonymous and user ids (Segment stream only), from
+    /// the events that carry them.
+    Identities,
     /// `events`: every other raw event.
     Events,
     /// `invalid_events`: records of the invalid topic.
@@ -55,10 +58,11 @@ pub(crate) enum Step {
 
 /// The order of a batch's steps. Everything fed from a raw partition commits before
 /// `events`, so `events`' version bounds what is fully done.
-pub(crate) const STEPS: [Step; 6] = [
+pub(crate) const STEPS: [Step; 7] = [
     Step::Latest,
     Step::Commit(Table::DeadLetters),
     Step::Commit(Table::Duplicates),
+    Step::Commit(Table::Identities),
     Step::Commit(Table::Events),
     Step::Commit(Table::Invalid),
     Step::UniqueUsers,
@@ -74,64 +78,16 @@ pub(crate) enum Feed {
 }
 
 impl Table {
-    /// Every table, in declaration order.
-    pub(crate) const ALL: [Table; 4] = [
-        Table::DeadLetters,
-        Table::Duplicates,
-        Table::Events,
-        Table::Invalid,
-    ];
-
-    /// The lake table.
-    pub(crate) fn kind(self) -> TableKind {
-        match self {
-            Table::DeadLetters => TableKind::DeadLetters,
-            Table::Duplicates => TableKind::Duplicates,
-            Table::Events => TableKind::Events,
-            Table::Invalid => TableKind::InvalidEvents,
-        }
-    }
-
-    /// The table's name in the lake (and in metrics).
-    pub(crate) fn name(self) -> &'static str {
-        self.kind().name()
-    }
-
     /// The feed whose partitions this table's `txn` actions track.
     pub(crate) fn feed(self) -> Feed {
         match self {
             Table::Invalid => Feed::Invalid,
-            Table::DeadLetters | Table::Duplicates | Table::Events => Feed::Raw,
+            Table::DeadLetters | Table::Duplicates | Table::Identities | Table::Events => Feed::Raw,
         }
     }
 }
 
 impl Feed {
-    /// The feed a topic is, if it is one the processor reads.
-    pub(crate) fn of_topic(topic: &str) -> Option<Feed> {
-        match topic {
-            RAW_TOPIC => Some(Feed::Raw),
-            INVALID_TOPIC => Some(Feed::Invalid),
-            _ => None,
-        }
-    }
-
-    /// The topic's name.
-    pub(crate) fn topic(self) -> &'static str {
-        match self {
-            Feed::Raw => RAW_TOPIC,
-            Feed::Invalid => INVALID_TOPIC,
-        }
-    }
-
-    /// The tables this feed's partitions write to, in commit order.
-    pub(crate) fn tables(self) -> &'static [Table] {
-        match self {
-            Feed::Raw => &[Table::DeadLetters, Table::Duplicates, Table::Events],
-            Feed::Invalid => &[Table::Invalid],
-        }
-    }
-
     /// The table committed last for this feed: its version is where a partition resumes.
     pub(crate) fn resume_table(self) -> Table {
         match self {
@@ -147,6 +103,7 @@ impl Feed {
 pub(crate) struct Positions {
     dead_letters: Option<i64>,
     duplicates: Option<i64>,
+    identities: Option<i64>,
     events: Option<i64>,
     invalid: Option<i64>,
 }
@@ -157,6 +114,7 @@ impl Positions {
         match table {
             Table::DeadLetters => self.dead_letters,
             Table::Duplicates => self.duplicates,
+            Table::Identities => self.identities,
             Table::Events => self.events,
             Table::Invalid => self.invalid,
         }
@@ -167,6 +125,7 @@ impl Positions {
         let slot = match table {
             Table::DeadLetters => &mut self.dead_letters,
             Table::Duplicates => &mut self.duplicates,
+            Table::Identities => &mut self.identities,
             Table::Events => &mut self.events,
             Table::Invalid => &mut self.invalid,
         };
@@ -299,7 +258,8 @@ pub(crate) fn route_raw(
 /// to `next`. Never when the table is already at or past `next` (a replay after a crash
 /// between two commits): the version would not advance and Delta would refuse it, batch
 /// after batch. Otherwise `events` and `invalid_events` carry one for every partition of
-/// their feed; `dead_letters` only where the batch has dead letters; `duplicates` for
+/// their feed; `dead_letters` and `identities` only where the batch has rows for them
+/// (both are written from what the records are, not from state); `duplicates` for
 /// every raw partition while duplicate detection runs (so its versions move with `events`
 /// and a stale writer is refused before it lands decisions), else only where it has
 /// duplicates.
@@ -314,7 +274,7 @@ pub(crate) fn carries_txn(
     advances
         && match table {
             Table::Events | Table::Invalid => true,
-            Table::DeadLetters => has_rows,
+            Table::DeadLetters | Table::Identities => has_rows,
             Table::Duplicates => has_rows || detects_duplicates,
         }
 }
@@ -357,20 +317,9 @@ mod tests {
             events,
             duplicates,
             dead_letters: dead,
+            identities: None,
             invalid: None,
         }
-    }
-
-    #[test]
-    fn every_raw_table_commits_before_events() {
-        let position = |step| STEPS.iter().position(|s| *s == step).expect("a step");
-        let events = position(Step::Commit(Table::Events));
-        for table in Feed::Raw.tables() {
-            assert!(position(Step::Commit(*table)) <= events, "{table:?}");
-        }
-        assert_eq!(Feed::Raw.tables().last(), Some(&Table::Events));
-        assert!(position(Step::Latest) < events);
-        assert!(position(Step::UniqueUsers) > events);
     }
 
     #[test]

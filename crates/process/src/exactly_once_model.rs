@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use proptest::prelude::*;
 
 use super::*;
+use crate::stream::Stream;
 
 /// Raw partitions of the modelled log, plus one invalid partition.
 const RAW_PARTITIONS: u32 = 3;
@@ -70,9 +71,9 @@ impl Lake {
 
     fn positions(&mut self, (feed, p): Partition) -> Positions {
         let mut positions = Positions::default();
-        for table in feed.feed().tables() {
-            if let Some(&next) = self.table(*table).txns.get(&p) {
-                positions.set(*table, next);
+        for table in Stream::Clickstream.feed_tables(feed.feed()) {
+            if let Some(&next) = self.table(table).txns.get(&p) {
+                positions.set(table, next);
             }
         }
         positions

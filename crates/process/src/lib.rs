@@ -23,6 +23,7 @@ pub mod metrics;
 mod publish_users;
 mod records;
 mod roles;
+mod stream;
 mod unique_users;
 
 use std::collections::{HashMap, HashSet};
@@ -37,7 +38,7 @@ use tokio::sync::watch;
 use apache_avro::Schema;
 use clickstream_enrich::EnrichConfig;
 use clickstream_event::schemas::{LATEST_EVENT_SCHEMA, latest_event_schema};
-use clickstream_event::{INVALID_TOPIC, LATEST_TOPIC, RAW_TOPIC, value_subject};
+use clickstream_event::{LATEST_TOPIC, value_subject};
 use clickstream_lake::{Lake, LakeConfig, LakeTable, TableKind, txn_app_id};
 use clickstream_log::{ConsumerEvent, EventLog, GroupConsumer, TopicPartition};
 use clickstream_query::QueryEngine;
@@ -48,6 +49,7 @@ pub use compaction::run_compactor;
 pub use error::ProcessError;
 pub use health::{HealthReport, ProcessorHealth, Verdict};
 pub use roles::FieldRoles;
+pub use stream::Stream;
 
 use batch::PendingBatch;
 use decode::SchemaCache;
@@ -105,6 +107,8 @@ pub struct ProcessorStats {
     pub dead_letters_written: AtomicU64,
     /// Rows written to `duplicates` since start.
     pub duplicates_written: AtomicU64,
+    /// Rows written to `identities` since start.
+    pub identities_written: AtomicU64,
 }
 
 impl ProcessorStats {
@@ -113,19 +117,22 @@ impl ProcessorStats {
         match table {
             Table::DeadLetters => &self.dead_letters_written,
             Table::Duplicates => &self.duplicates_written,
+            Table::Identities => &self.identities_written,
             Table::Events => &self.events_written,
             Table::Invalid => &self.invalid_written,
         }
     }
 }
 
-/// The tables, loaded.
+/// A stream's tables, loaded. (Every lake has every table; a stream writes only its own,
+/// and `unique_users_daily` only from the clickstream stream.)
 struct Tables {
     events: LakeTable,
     invalid: LakeTable,
     dead: LakeTable,
     unique: LakeTable,
     duplicates: LakeTable,
+    identities: LakeTable,
 }
 
 impl Tables {
@@ -134,9 +141,23 @@ impl Tables {
         match table {
             Table::DeadLetters => &mut self.dead,
             Table::Duplicates => &mut self.duplicates,
+            Table::Identities => &mut self.identities,
             Table::Events => &mut self.events,
             Table::Invalid => &mut self.invalid,
         }
+    }
+
+    /// Loads `stream`'s tables.
+    async fn load(lake: &Lake, stream: Stream) -> Result<Tables, ProcessError> {
+        let table = |table: Table| lake.table(stream.kind(table));
+        Ok(Tables {
+            events: table(Table::Events).await?,
+            invalid: table(Table::Invalid).await?,
+            dead: table(Table::DeadLetters).await?,
+            unique: lake.table(TableKind::UniqueUsersDaily).await?,
+            duplicates: table(Table::Duplicates).await?,
+            identities: table(Table::Identities).await?,
+        })
     }
 }
 
@@ -152,6 +173,8 @@ pub struct EnrichSetup {
 
 /// A running processor; see the crate docs.
 pub struct Processor {
+    /// The stream it carries.
+    stream: Stream,
     config: ProcessorConfig,
     lake_config: LakeConfig,
     log: Arc<dyn EventLog>,
@@ -197,40 +220,39 @@ impl Processor {
         registry: RegistryClient,
         lake: Lake,
     ) -> Result<Processor, ProcessError> {
-        // The latest subject exists for consumers before the first record; each writer
-        // schema registers its own derived version when first seen (the bundled one's is
-        // this one).
-        let latest_schema_id = registry
-            .register(&value_subject(LATEST_TOPIC), LATEST_EVENT_SCHEMA)
-            .await?;
-        tracing::debug!(latest_schema_id, "latest schema registered");
+        let stream = Stream::Clickstream;
+        if stream.has_derived_outputs() {
+            // The latest subject exists for consumers before the first record; each writer
+            // schema registers its own derived version when first seen (the bundled one's
+            // is this one).
+            let latest_schema_id = registry
+                .register(&value_subject(LATEST_TOPIC), LATEST_EVENT_SCHEMA)
+                .await?;
+            tracing::debug!(latest_schema_id, "latest schema registered");
+        }
         let latest_schema =
             latest_event_schema().map_err(|e| ProcessError::Internal(e.to_string()))?;
         let metadata_schema = Arc::new(metadata_schema(&latest_schema)?);
-        let tables = Tables {
-            events: lake.table(TableKind::Events).await?,
-            invalid: lake.table(TableKind::InvalidEvents).await?,
-            dead: lake.table(TableKind::DeadLetters).await?,
-            unique: lake.table(TableKind::UniqueUsersDaily).await?,
-            duplicates: lake.table(TableKind::Duplicates).await?,
-        };
+        let tables = Tables::load(&lake, stream).await?;
         let enrichment = Enrichment::new(&enrich.config, &enrich.geo_databases)?;
         let query = QueryEngine::new(lake.clone())
             .await
             .map_err(|e| ProcessError::State(format!("query engine: {e}")))?;
-        let users = UniqueUsers::load(&tables.events).await?;
+        let users = if stream.has_derived_outputs() {
+            UniqueUsers::load(&tables.events).await?
+        } else {
+            UniqueUsers::default()
+        };
         let consumer = log
-            .subscribe(
-                &config.group,
-                &[RAW_TOPIC.to_string(), INVALID_TOPIC.to_string()],
-            )
+            .subscribe(&config.group, &stream.topics().map(String::from))
             .await?;
-        let mut schemas = SchemaCache::new(registry, config.fields.clone());
+        let mut schemas = SchemaCache::new(registry, stream, config.fields.clone());
         // Known before the first record, so an outage of the registry later does not stop
         // records written with any version of the raw subject.
         let warmed = schemas.warm(&tables.events).await?;
         tracing::debug!(versions = warmed, "raw schemas loaded");
         let mut processor = Processor {
+            stream,
             config,
             lake_config,
             log,
@@ -398,23 +420,18 @@ impl Processor {
     }
 
     async fn assign_once(&mut self, partitions: &[TopicPartition]) -> Result<(), ProcessError> {
-        for table in [
-            Table::DeadLetters,
-            Table::Duplicates,
-            Table::Events,
-            Table::Invalid,
-        ] {
-            self.tables.get_mut(table).refresh().await?;
+        for table in self.stream.tables() {
+            self.tables.get_mut(*table).refresh().await?;
         }
         for tp in partitions {
-            let Some(feed) = Feed::of_topic(&tp.topic) else {
+            let Some(feed) = self.stream.feed_of(&tp.topic) else {
                 continue;
             };
             let app_id = txn_app_id(&self.config.group, &tp.topic, tp.partition);
             let mut positions = Positions::default();
-            for table in feed.tables() {
-                if let Some(next) = self.tables.get_mut(*table).txn_version(&app_id).await? {
-                    positions.set(*table, next);
+            for table in self.stream.feed_tables(feed) {
+                if let Some(next) = self.tables.get_mut(table).txn_version(&app_id).await? {
+                    positions.set(table, next);
                 }
             }
             let offsets = self.log.offsets(tp).await?;
@@ -447,7 +464,7 @@ impl Processor {
         let owned = self
             .committed
             .keys()
-            .filter(|tp| Feed::of_topic(&tp.topic) == Some(Feed::Raw))
+            .filter(|tp| self.stream.feed_of(&tp.topic) == Some(Feed::Raw))
             .map(|tp| tp.partition)
             .collect();
         self.enrichment.rebuild(&self.query, &owned).await?;

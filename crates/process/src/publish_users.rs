@@ -37,6 +37,9 @@ impl Processor {
         &mut self,
         batch: &mut SealedBatch,
     ) -> Result<(), ProcessError> {
+        if !self.stream.has_derived_outputs() {
+            return Ok(());
+        }
         if !batch.users_applied {
             let changed = match batch.events_moved {
                 Some((before, after)) => {
@@ -63,6 +66,9 @@ impl Processor {
     /// since the state's version (only the files they added), emits the days that changed
     /// and rewrites `unique_users_daily` if the state is newer than what it holds.
     pub(crate) async fn follow_unique_users(&mut self, force: bool) -> Result<(), ProcessError> {
+        if !self.stream.has_derived_outputs() {
+            return Ok(());
+        }
         let due = self
             .users_followed
             .is_none_or(|at| at.elapsed() >= UNIQUE_USERS_EVERY);
@@ -170,6 +176,9 @@ impl Processor {
     /// `events` (a crash between an events commit and the unique-users step) and brings
     /// the table in line.
     pub(crate) async fn reconcile_unique_users(&mut self) -> Result<(), ProcessError> {
+        if !self.stream.has_derived_outputs() {
+            return Ok(());
+        }
         let stored = stored_unique_users(&self.query).await?;
         let changed: BTreeSet<String> = self
             .users

@@ -42,7 +42,7 @@ impl Processor {
             let tp = TopicPartition::new(record.topic.clone(), record.partition);
             let positions = self.committed.get(&tp).copied().unwrap_or_default();
             let offset = record.offset as i64;
-            match Feed::of_topic(&record.topic) {
+            match self.stream.feed_of(&record.topic) {
                 Some(Feed::Raw) => {
                     // Only a record that was handled counts as consumed: at shutdown during a
                     // registry outage the rest of the poll is left for the next start.
