@@ -58,6 +58,8 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// Confluent REST Proxy's produce API, served beside ingest (port 8082).
     pub rest_proxy: RestProxyConfig,
+    /// Segment's tracking API on the ingest port, and the processor of its stream.
+    pub segment: SegmentConfig,
 }
 
 impl Default for Config {
@@ -79,6 +81,28 @@ impl Default for Config {
             query: QueryConfig::default(),
             limits: LimitsConfig::default(),
             rest_proxy: RestProxyConfig::default(),
+            segment: SegmentConfig::default(),
+        }
+    }
+}
+
+/// The Segment stream: Segment's tracking API (`/v1/batch`, `/v1/track`, ...) on the
+/// ingest port, its topics and subject, and a processor instance of its own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SegmentConfig {
+    /// Whether ingest serves Segment's API and the processor lands its stream.
+    pub enabled: bool,
+    /// Consumer group of the Segment stream's processor; also part of its tables' `txn`
+    /// app ids.
+    pub group: String,
+}
+
+impl Default for SegmentConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            group: "clickstream-segment-processor".into(),
         }
     }
 }
@@ -197,6 +221,7 @@ const SECTIONS: &[&str] = &[
     "query",
     "limits",
     "rest_proxy",
+    "segment",
 ];
 
 /// Loads defaults, then `file` (if any), then environment variables.

@@ -26,7 +26,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use clickstream_lake::Lake;
 use clickstream_log::EventLog;
-use clickstream_process::{ProcessorHealth, Verdict};
+use clickstream_process::{ProcessorHealth, Stream, Verdict};
 use clickstream_registry::RegistryClient;
 use clickstream_ui::health::{Check, Readiness};
 use serde::Serialize;
@@ -45,8 +45,8 @@ pub struct HealthState {
     pub registry: RegistryClient,
     /// The lake (every role but the registry alone).
     pub lake: Option<Lake>,
-    /// The processor's heartbeat, when this process runs one.
-    pub processor: Option<Arc<ProcessorHealth>>,
+    /// The heartbeat of each stream's processor, when this process runs them.
+    pub processors: Vec<(Stream, Arc<ProcessorHealth>)>,
     /// The raw schema ingest validates with, when this process runs ingest.
     pub raw_schema: Option<Arc<RawSchema>>,
 }
@@ -125,8 +125,13 @@ impl HealthState {
             );
         }
         if self.roles.processor {
-            let heartbeat = self.processor.as_ref().map(|h| h.report());
-            roles.insert("processor", processor(&readiness, heartbeat));
+            for (stream, health) in &self.processors {
+                let role = match stream {
+                    Stream::Clickstream => "processor",
+                    Stream::Segment => "segment_processor",
+                };
+                roles.insert(role, processor(&readiness, Some(health.report())));
+            }
         }
         if self.roles.ui {
             roles.insert("ui", ui(&readiness));

@@ -15,7 +15,9 @@ use clickstream_event::{LATEST_TOPIC, value_subject};
 use clickstream_ingest::IngestState;
 use clickstream_lake::Lake;
 use clickstream_log::EventLog;
-use clickstream_process::{Processor, ProcessorHealth, ProcessorStats, run_compactor};
+use clickstream_process::{
+    Processor, ProcessorConfig, ProcessorHealth, ProcessorStats, Stream, run_compactor,
+};
 use clickstream_query::QueryEngine;
 use clickstream_registry::RegistryClient;
 use clickstream_ui::{Ui, UiSources};
@@ -26,7 +28,7 @@ use crate::backend::OpenedLog;
 use crate::config::Config;
 use crate::health::HealthState;
 use crate::listeners::{bind, check_exposures, display_url, registry_in_use};
-use crate::schema_follow::RawSchema;
+use crate::schema_follow::{RawSchema, SEGMENT};
 use crate::topics::topic_specs;
 
 /// Which parts a process runs.
@@ -106,6 +108,8 @@ pub struct Pipeline {
     lake: Option<Lake>,
     query: Option<QueryEngine>,
     processor_stats: Option<oneshot::Receiver<Arc<ProcessorStats>>>,
+    /// Processors (one per stream) that have not finished: a drain ends when none is left.
+    processors_running: usize,
     stop: watch::Sender<bool>,
     tasks: JoinSet<(Part, anyhow::Result<()>)>,
 }
@@ -209,34 +213,40 @@ impl Pipeline {
             lake: None,
             query: None,
             processor_stats: None,
+            processors_running: 0,
             stop,
             tasks: JoinSet::new(),
         };
         let stuck_after = Duration::from_millis(config.processor.stuck_after_ms);
-        let processor_health = roles
-            .processor
-            .then(|| Arc::new(ProcessorHealth::new(stuck_after)));
+        let healths: Vec<(Stream, Arc<ProcessorHealth>)> = streams(&config)
+            .filter(|_| roles.processor)
+            .map(|stream| (stream, Arc::new(ProcessorHealth::new(stuck_after))))
+            .collect();
         if roles.uses_data() {
             pipeline
-                .start_data_roles(
-                    &config,
-                    &registry,
-                    processor_health.clone(),
-                    drain,
-                    &mut shared,
-                )
+                .start_data_roles(&config, &registry, &healths, drain, &mut shared)
                 .await?;
         }
-        let raw_schema = match roles.ingest {
+        let (raw_schema, segment_schema) = match roles.ingest {
             true => {
                 let every = Duration::from_millis(config.registry.poll_interval_ms);
-                let raw_schema = RawSchema::start(&registry, store, every).await?;
+                let raw_schema = RawSchema::start(&registry, store.clone(), every).await?;
                 if let Some(poll) = raw_schema.poller(&registry, shared.stopped()) {
                     shared.spawn(Part::SchemaFollower, poll);
                 }
-                Some(raw_schema)
+                let segment_schema = match config.segment.enabled {
+                    true => {
+                        let schema = RawSchema::start_for(SEGMENT, &registry, store, every).await?;
+                        if let Some(poll) = schema.poller(&registry, shared.stopped()) {
+                            shared.spawn(Part::SchemaFollower, poll);
+                        }
+                        Some(schema)
+                    }
+                    false => None,
+                };
+                (Some(raw_schema), segment_schema)
             }
-            false => None,
+            false => (None, None),
         };
         let health = Arc::new(HealthState {
             roles,
@@ -246,11 +256,17 @@ impl Pipeline {
                 .map(|o| o.log.clone() as Arc<dyn EventLog>),
             registry: registry.clone(),
             lake: pipeline.lake.clone(),
-            processor: processor_health,
+            processors: healths,
             raw_schema: raw_schema.clone(),
         });
         pipeline
-            .serve_http(&config, &registry, raw_schema, health, &mut shared)
+            .serve_http(
+                &config,
+                &registry,
+                (raw_schema, segment_schema),
+                health,
+                &mut shared,
+            )
             .await?;
         pipeline.tasks = shared.tasks;
         Ok(pipeline)
@@ -261,7 +277,7 @@ impl Pipeline {
         &mut self,
         config: &Config,
         registry: &RegistryClient,
-        health: Option<Arc<ProcessorHealth>>,
+        healths: &[(Stream, Arc<ProcessorHealth>)],
         drain: bool,
         shared: &mut Shared,
     ) -> anyhow::Result<()> {
@@ -281,18 +297,22 @@ impl Pipeline {
         let query = QueryEngine::with_config(lake.clone(), &config.query)
             .await
             .context("starting the SQL engine")?;
-        if let Some(health) = health {
+        for (stream, health) in healths {
             let (stats_tx, stats_rx) = oneshot::channel();
-            self.processor_stats = Some(stats_rx);
+            if *stream == Stream::Clickstream {
+                self.processor_stats = Some(stats_rx);
+            }
             let work = run_processor(
+                *stream,
                 config.clone(),
                 opened.log.clone(),
                 registry.clone(),
                 lake.clone(),
-                (health, stats_tx, drain),
+                (health.clone(), stats_tx, drain),
                 shared.stopped(),
             );
             shared.spawn(Part::Processor, work);
+            self.processors_running += 1;
         }
         self.log = Some(opened);
         self.lake = Some(lake);
@@ -305,7 +325,7 @@ impl Pipeline {
         &mut self,
         config: &Config,
         registry: &RegistryClient,
-        raw_schema: Option<Arc<RawSchema>>,
+        (raw_schema, segment_schema): (Option<Arc<RawSchema>>, Option<Arc<RawSchema>>),
         health: Arc<HealthState>,
         shared: &mut Shared,
     ) -> anyhow::Result<()> {
@@ -338,7 +358,10 @@ impl Pipeline {
                 self.rest_proxy_addr =
                     Some(spawn_rest_proxy(config, &state, registry, shared).await?);
             }
-            let extra = sql.clone().merge(ops.clone());
+            let mut extra = sql.clone().merge(ops.clone());
+            if let Some(validator) = segment_schema {
+                extra = extra.merge(segment_router(config, &state, validator));
+            }
             let router = clickstream_ingest::router_with(state, extra);
             let listener = bind(&config.ingest.host, config.ingest.port, "ingest").await?;
             self.ingest_addr = Some(listener.local_addr()?);
@@ -457,15 +480,26 @@ impl Pipeline {
         self.processor_stats.as_mut()?.await.ok()
     }
 
-    /// Waits until a part stops on its own: `Err` when it failed, `Ok` when a draining
-    /// processor is done.
+    /// Waits until a part stops on its own: `Err` when it failed, `Ok` when every
+    /// draining processor (one per stream) is done.
     pub async fn failed(&mut self) -> anyhow::Result<()> {
-        match self.tasks.join_next().await {
-            Some(Ok((Part::Processor, Ok(())))) => Ok(()),
-            Some(Ok((_, Err(e)))) => Err(e),
-            Some(Ok((part, Ok(())))) => Err(anyhow::anyhow!("{part:?} stopped unexpectedly")),
-            Some(Err(e)) => Err(anyhow::anyhow!("a part of the pipeline panicked: {e}")),
-            None => std::future::pending().await,
+        loop {
+            match self.tasks.join_next().await {
+                Some(Ok((Part::Processor, Ok(())))) => {
+                    self.processors_running = self.processors_running.saturating_sub(1);
+                    if self.processors_running == 0 {
+                        return Ok(());
+                    }
+                }
+                Some(Ok((_, Err(e)))) => return Err(e),
+                Some(Ok((part, Ok(())))) => {
+                    return Err(anyhow::anyhow!("{part:?} stopped unexpectedly"));
+                }
+                Some(Err(e)) => {
+                    return Err(anyhow::anyhow!("a part of the pipeline panicked: {e}"));
+                }
+                None => return std::future::pending().await,
+            }
         }
     }
 
@@ -496,8 +530,28 @@ impl Pipeline {
     }
 }
 
-/// Starts the processor and its compactor and runs them until `stop`.
+/// The streams this configuration carries: the clickstream stream always, the Segment
+/// stream when `[segment]` is on.
+pub(crate) fn streams(config: &Config) -> impl Iterator<Item = Stream> + use<> {
+    let segment = config.segment.enabled;
+    Stream::ALL
+        .into_iter()
+        .filter(move |stream| *stream == Stream::Clickstream || segment)
+}
+
+/// The processor settings of `stream`: `[processor]`, with the Segment stream's own
+/// consumer group.
+fn processor_config(config: &Config, stream: Stream) -> ProcessorConfig {
+    let mut processor = config.processor.clone();
+    if stream != Stream::Clickstream {
+        processor.group = config.segment.group.clone();
+    }
+    processor
+}
+
+/// Starts `stream`'s processor and its compactor and runs them until `stop`.
 async fn run_processor(
+    stream: Stream,
     config: Config,
     log: Arc<dyn EventLog>,
     registry: RegistryClient,
@@ -511,7 +565,8 @@ async fn run_processor(
 ) -> anyhow::Result<()> {
     let enrich = config.enrich_setup()?;
     let started = Processor::start(
-        config.processor.clone(),
+        stream,
+        processor_config(&config, stream),
         config.lake.clone(),
         &enrich,
         log,
@@ -519,7 +574,7 @@ async fn run_processor(
         lake.clone(),
     )
     .await
-    .context("starting the processor");
+    .with_context(|| format!("starting the {stream} stream's processor"));
     let mut processor = match started {
         Ok(processor) => processor.with_health(health),
         Err(e) => {
@@ -531,9 +586,10 @@ async fn run_processor(
         processor = processor.drain();
     }
     let _ = stats.send(processor.stats());
-    tracing::info!(lake = %lake.root(), drain, "processor running");
+    tracing::info!(lake = %lake.root(), drain, %stream, "processor running");
     let (stop_compactor, compactor_stopped) = watch::channel(false);
     let compactor = tokio::spawn(run_compactor(
+        stream,
         lake,
         config.lake.clone(),
         processor.stats(),
@@ -542,10 +598,29 @@ async fn run_processor(
             let _ = stopped.wait_for(|s| *s).await;
         },
     ));
-    let result = processor.run(stop).await.context("processor");
+    let result = processor
+        .run(stop)
+        .await
+        .with_context(|| format!("the {stream} stream's processor"));
     let _ = stop_compactor.send(true);
     let _ = compactor.await;
     result
+}
+
+/// Segment's tracking API for the ingest port, under ingest's CORS (the browser library
+/// posts from the site's pages), write keys, body caps and rate limits.
+fn segment_router(
+    config: &Config,
+    ingest: &Arc<IngestState>,
+    validator: Arc<RawSchema>,
+) -> axum::Router {
+    let state = Arc::new(clickstream_segment::SegmentState {
+        ingest: ingest.clone(),
+        validator,
+    });
+    clickstream_segment::router(state)
+        .method_not_allowed_fallback(clickstream_edge::error::method_not_allowed)
+        .layer(clickstream_ingest::cors(&config.ingest.cors_origins))
 }
 
 /// How long a graceful shutdown may take before the remaining parts are aborted.

@@ -46,6 +46,13 @@ pub const RAW: Followed = Followed {
     stream: "raw",
 };
 
+/// The Segment stream: Segment's tracking API validates against its subject.
+pub const SEGMENT: Followed = Followed {
+    topic: clickstream_event::SEGMENT_TOPIC,
+    bundled: clickstream_segment::SEGMENT_SCHEMA,
+    stream: "segment",
+};
+
 /// The schema a stream's ingest validates with: its subject's latest usable version.
 pub struct RawSchema {
     stream: &'static str,

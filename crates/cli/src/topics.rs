@@ -3,15 +3,26 @@
 use std::path::Path;
 
 use anyhow::{Context, bail};
-use clickstream_event::{INVALID_TOPIC, LATEST_TOPIC, RAW_TOPIC, UNIQUE_USERS_TOPIC};
+use clickstream_event::{
+    INVALID_TOPIC, LATEST_TOPIC, RAW_TOPIC, SEGMENT_INVALID_TOPIC, SEGMENT_TOPIC,
+    UNIQUE_USERS_TOPIC,
+};
 use clickstream_log::TopicSpec;
 
-/// The pipeline's topics: `default_partitions` each, unless `csv` (lines of
+/// The pipeline's topics (SPEC.md's four, and the Segment stream's two):
+/// `default_partitions` each, unless `csv` (lines of
 /// `topic,partitions,replication`, the last line possibly without a newline) says otherwise.
 /// Topics named only in the CSV are created too.
 pub fn topic_specs(csv: Option<&Path>, default_partitions: u32) -> anyhow::Result<Vec<TopicSpec>> {
-    let mut specs: Vec<TopicSpec> = [RAW_TOPIC, INVALID_TOPIC, LATEST_TOPIC, UNIQUE_USERS_TOPIC]
-        .into_iter()
+    let mut specs: Vec<TopicSpec> = [
+        RAW_TOPIC,
+        INVALID_TOPIC,
+        LATEST_TOPIC,
+        UNIQUE_USERS_TOPIC,
+        SEGMENT_TOPIC,
+        SEGMENT_INVALID_TOPIC,
+    ]
+    .into_iter()
         .map(|name| TopicSpec {
             name: name.to_string(),
             partitions: default_partitions,

@@ -25,6 +25,12 @@ pub const INVALID_TOPIC: &str = "acme.clickstream.invalid.events";
 pub const LATEST_TOPIC: &str = "acme.clickstream.latest.events";
 /// Topic of unique-users-per-day updates (JSON, key = day).
 pub const UNIQUE_USERS_TOPIC: &str = "acme.clickstream.unique.users";
+/// Topic of the Segment stream: calls of Segment's tracking API, normalized, Avro in
+/// Confluent wire format.
+pub const SEGMENT_TOPIC: &str = "acme.clickstream.segment.events";
+/// Topic of the Segment calls no version of the Segment subject takes: as sent (but for
+/// the write key), with the reason in the [`ERROR_MESSAGE_HEADER`].
+pub const SEGMENT_INVALID_TOPIC: &str = "acme.clickstream.segment.invalid";
 
 /// Header carrying the correlation id of the request that brought a record in.
 pub const CORRELATION_ID_HEADER: &str = "X-Correlation-ID";

@@ -127,7 +127,7 @@ pub fn router_with(state: Arc<IngestState>, extra: Router) -> Router {
 /// CORS for browser pages sending events: `origins` (`*` for any), no credentials. The
 /// request headers a preflight asks for are allowed by name: `*` would not cover
 /// `Authorization`, which carries a write key as Basic credentials.
-fn cors(origins: &[String]) -> CorsLayer {
+pub fn cors(origins: &[String]) -> CorsLayer {
     let layer = CorsLayer::new()
         .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
         .allow_headers(AllowHeaders::mirror_request())

@@ -9,17 +9,26 @@ use crate::exactly_once::{Feed, Positions, Table, carries_txn};
 use crate::stream::Stream;
 use clickstream_lake::{
     AppTxn, DeadLetterRow, DeadLettersBuilder, DuplicateRow, DuplicatesBuilder, EventRow,
-    EventsBuilder, InvalidEventRow, InvalidEventsBuilder, SessionColumns, txn_app_id,
+    EventsBuilder, IdentitiesBuilder, IdentityRow, InvalidEventRow, InvalidEventsBuilder,
+    LakeError, SegmentDuplicateRow, SegmentDuplicatesBuilder, SegmentEventRow,
+    SegmentEventsBuilder, SessionColumns, txn_app_id,
 };
 use clickstream_log::OutgoingRecord;
 use deltalake::arrow::record_batch::RecordBatch;
 
 /// Rows and records gathered since the last commit.
 pub(crate) struct PendingBatch {
+    stream: Stream,
+    /// The clickstream stream's events (empty for the Segment stream).
     events: EventsBuilder,
+    /// The Segment stream's calls (empty for the clickstream stream).
+    calls: SegmentEventsBuilder,
     invalid: InvalidEventsBuilder,
     dead: DeadLettersBuilder,
     duplicates: DuplicatesBuilder,
+    duplicate_calls: SegmentDuplicatesBuilder,
+    identities: IdentitiesBuilder,
+    identity_partitions: BTreeSet<u32>,
     /// The sessionizer's input, one per event row (when sessions are on).
     session_inputs: Vec<SessionInput>,
     latest: Vec<OutgoingRecord>,
@@ -35,12 +44,18 @@ pub(crate) struct PendingBatch {
 }
 
 impl PendingBatch {
-    pub fn new() -> Self {
-        Self {
+    /// An empty batch of `stream`'s tables.
+    pub fn new(stream: Stream) -> Result<Self, LakeError> {
+        Ok(Self {
+            stream,
             events: EventsBuilder::new(),
-            invalid: InvalidEventsBuilder::new(),
-            dead: DeadLettersBuilder::new(),
+            calls: SegmentEventsBuilder::new(),
+            invalid: InvalidEventsBuilder::for_kind(stream.kind(Table::Invalid))?,
+            dead: DeadLettersBuilder::for_kind(stream.kind(Table::DeadLetters))?,
             duplicates: DuplicatesBuilder::new(),
+            duplicate_calls: SegmentDuplicatesBuilder::new(),
+            identities: IdentitiesBuilder::new(),
+            identity_partitions: BTreeSet::new(),
             session_inputs: Vec::new(),
             latest: Vec::new(),
             new_users: Vec::new(),
@@ -51,7 +66,7 @@ impl PendingBatch {
             started: None,
             rows: 0,
             record_bytes: 0,
-        }
+        })
     }
 
     /// Rows gathered (events, invalid events, dead letters and duplicates).
@@ -111,6 +126,31 @@ impl PendingBatch {
         &self.session_inputs
     }
 
+    /// A Segment call for `segment_events` (with its sessionizer input when sessions are
+    /// on) and the identity link it carries, if any.
+    pub fn push_call(
+        &mut self,
+        row: &SegmentEventRow<'_>,
+        session: Option<SessionInput>,
+        identity: Option<(u32, IdentityRow<'_>)>,
+    ) {
+        self.calls.push(row);
+        self.session_inputs.extend(session);
+        self.rows += 1;
+        if let Some((partition, identity)) = identity {
+            self.identities.push(&identity);
+            self.identity_partitions.insert(partition);
+            self.rows += 1;
+        }
+    }
+
+    /// A Segment call whose message id was seen within the dedup window.
+    pub fn push_duplicate_call(&mut self, partition: u32, row: &SegmentDuplicateRow<'_>) {
+        self.duplicate_calls.push(row);
+        self.duplicate_partitions.insert(partition);
+        self.rows += 1;
+    }
+
     pub fn push_duplicate(&mut self, partition: u32, row: &DuplicateRow<'_>) {
         self.duplicates.push(row);
         self.duplicate_partitions.insert(partition);
@@ -139,7 +179,6 @@ impl PendingBatch {
     /// version it continues from.
     pub fn seal(
         &mut self,
-        stream: Stream,
         group: &str,
         positions: &dyn Fn(Feed, u32) -> Positions,
         sessions: Option<&[SessionAssignment]>,
@@ -155,6 +194,17 @@ impl PendingBatch {
                 })
                 .collect()
         });
+        let stream = self.stream;
+        let (events, duplicates) = match stream {
+            Stream::Clickstream => (
+                self.events.finish_with_sessions(columns.as_deref()),
+                self.duplicates.finish(),
+            ),
+            Stream::Segment => (
+                self.calls.finish_with_sessions(columns.as_deref()),
+                self.duplicate_calls.finish(),
+            ),
+        };
         let rows = [
             (
                 Table::DeadLetters,
@@ -163,15 +213,15 @@ impl PendingBatch {
             ),
             (
                 Table::Duplicates,
-                Some(self.duplicates.finish()),
+                Some(duplicates),
                 &self.duplicate_partitions,
             ),
-            (Table::Identities, None, &BTreeSet::new()),
             (
-                Table::Events,
-                Some(self.events.finish_with_sessions(columns.as_deref())),
-                &BTreeSet::new(),
+                Table::Identities,
+                Some(self.identities.finish()),
+                &self.identity_partitions,
             ),
+            (Table::Events, Some(events), &BTreeSet::new()),
             (
                 Table::Invalid,
                 Some(self.invalid.finish()),
@@ -223,6 +273,7 @@ impl PendingBatch {
         };
         self.dead_partitions.clear();
         self.duplicate_partitions.clear();
+        self.identity_partitions.clear();
         self.session_inputs.clear();
         self.started = None;
         self.rows = 0;

@@ -41,7 +41,6 @@ impl Processor {
             committed.get(&tp).copied().unwrap_or_default()
         };
         let mut sealed = self.pending.seal(
-            stream,
             &self.config.group,
             &positions,
             sessions.as_deref(),
@@ -90,7 +89,7 @@ impl Processor {
                     if sealed.table_mut(Table::Events).done {
                         self.apply_unique_users(&mut sealed).await?;
                     }
-                    self.pending = crate::batch::PendingBatch::new();
+                    self.pending = crate::batch::PendingBatch::new(self.stream)?;
                     let assigned = self.consumer.assignment();
                     self.assign(&assigned).await?;
                     return Ok(());

@@ -9,17 +9,20 @@ use std::time::{Duration, Instant};
 
 use clickstream_lake::{Lake, LakeConfig, TableKind};
 
-use crate::{ProcessError, ProcessorStats};
+use crate::exactly_once::Table;
+use crate::{ProcessError, ProcessorStats, Stream};
 
 /// How often the compactor looks at the commit counters.
 const CHECK_EVERY: Duration = Duration::from_secs(10);
 /// How often it vacuums.
 const VACUUM_EVERY: Duration = Duration::from_secs(3600);
 
-/// Runs until `shutdown`: optimizes `events` and `invalid_events` after every
-/// `optimize_after_commits` commits of the processor, and vacuums hourly. Failures are
-/// logged and retried at the next round: compaction is never worth stopping ingestion for.
+/// Runs until `shutdown`: optimizes `stream`'s tables that take many small commits
+/// (events, invalid events, identities) after every `optimize_after_commits` commits of
+/// its processor, and vacuums the stream's tables hourly. Failures are logged and retried
+/// at the next round: compaction is never worth stopping ingestion for.
 pub async fn run_compactor(
+    stream: Stream,
     lake: Lake,
     config: LakeConfig,
     stats: Arc<ProcessorStats>,
@@ -38,7 +41,8 @@ pub async fn run_compactor(
             && commits - optimized_at_commit >= config.optimize_after_commits
         {
             optimized_at_commit = commits;
-            for kind in [TableKind::Events, TableKind::InvalidEvents] {
+            let busy = [Table::Events, Table::Invalid, Table::Identities];
+            for kind in busy.into_iter().filter(|t| stream.tables().contains(t)).map(|t| stream.kind(t)) {
                 if let Err(e) = optimize(&lake, kind, config.target_file_bytes).await {
                     tracing::warn!(table = kind.name(), error = %e, "background optimize failed");
                 }
@@ -47,7 +51,10 @@ pub async fn run_compactor(
         if last_vacuum.elapsed() >= VACUUM_EVERY {
             last_vacuum = Instant::now();
             let retention = config.vacuum_retention();
-            for kind in TableKind::ALL {
+            let derived = stream
+                .has_derived_outputs()
+                .then_some(TableKind::UniqueUsersDaily);
+            for kind in stream.tables().iter().map(|t| stream.kind(*t)).chain(derived) {
                 if let Err(e) = vacuum(&lake, kind, retention).await {
                     tracing::warn!(table = kind.name(), error = %e, "background vacuum failed");
                 }

@@ -21,7 +21,9 @@ use clickstream_registry::{RegistryClient, RegistryError, VersionSpec};
 
 use crate::ProcessError;
 use crate::roles::{FieldRoles, long_at, string_at, timestamp_at};
+use crate::segment::SegmentCall;
 use crate::stream::Stream;
+use clickstream_enrich::IdDigest;
 
 /// Why a record cannot become an event: kept in `dead_letters` with this reason.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,13 +129,22 @@ impl SchemaCache {
         }
         let decoder = match self.registry.schema_by_id(id).await {
             Ok(schema) => {
-                warn_missing_roles(id, &schema, &self.roles);
+                if self.stream == Stream::Clickstream {
+                    warn_missing_roles(id, &schema, &self.roles);
+                }
                 let schema: &'static Schema = Box::leak(Box::new((*schema).clone()));
                 let table = events.arrow_schema()?;
                 match GenericDatumReader::builder(schema).build() {
                     Ok(reader) => Ok(Decoder {
                         reader,
-                        plan: WriterPlan::new(&table, &self.history, id, schema).map(Arc::new),
+                        plan: WriterPlan::for_layout(
+                            self.stream.layout(),
+                            &table,
+                            &self.history,
+                            id,
+                            schema,
+                        )
+                        .map(Arc::new),
                         latest_id: self.latest_id(id, schema).await?,
                     }),
                     Err(e) => Err(format!("schema id {id} cannot decode: {e}")),
@@ -236,6 +247,42 @@ impl SchemaCache {
             latest_id: decoder.latest_id,
         }))
     }
+}
+
+/// A decoded record read the way its stream reads it.
+pub(crate) enum Parsed<'v> {
+    /// A raw event of the clickstream stream.
+    Event(RawEvent<'v>),
+    /// A call of the Segment stream.
+    Call(SegmentCall<'v>),
+}
+
+impl<'v> Parsed<'v> {
+    /// Reads `value` as a record of `stream` (`roles`: where the clickstream stream's
+    /// fields are). `Err` is why it cannot land: a dead letter.
+    pub fn from_value(stream: Stream, value: &'v Value, roles: &FieldRoles) -> Result<Self, String> {
+        match stream {
+            Stream::Clickstream => RawEvent::from_value(value, roles).map(Parsed::Event),
+            Stream::Segment => SegmentCall::from_value(value).map(Parsed::Call),
+        }
+    }
+
+    /// What duplicates are recognised by: the event id, or a digest of the message id.
+    pub fn dedup_key(&self) -> DedupKey {
+        match self {
+            Parsed::Event(event) => DedupKey::Id(event.id),
+            Parsed::Call(call) => DedupKey::Message(IdDigest::of(call.message_id)),
+        }
+    }
+}
+
+/// The key of the duplicate state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DedupKey {
+    /// A raw event's `id`.
+    Id(i64),
+    /// A Segment call's `messageId`, digested.
+    Message(IdDigest),
 }
 
 /// The fields of a raw event, borrowed from its decoded Avro value.

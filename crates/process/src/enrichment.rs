@@ -12,8 +12,8 @@
 use std::path::PathBuf;
 
 use clickstream_enrich::{
-    Deduplicator, EnrichConfig, Enriched, Enricher, EventFields, RestoredSession,
-    SessionAssignment, SessionInput, Sessionizer, Sighting, VisitorKey,
+    CallFields, Deduplicator, EnrichConfig, Enriched, Enricher, EventFields, IdDigest,
+    RestoredSession, SessionAssignment, SessionInput, Sessionizer, Sighting, VisitorKey,
 };
 use clickstream_lake::EventEnrichment;
 use clickstream_query::QueryEngine;
@@ -22,6 +22,9 @@ use deltalake::arrow::compute::cast;
 use deltalake::arrow::datatypes::{DataType, Int64Type};
 
 use crate::ProcessError;
+use crate::decode::DedupKey;
+use crate::exactly_once::Table;
+use crate::stream::Stream;
 
 /// Event times this far past the wall clock are ignored when finding where to rebuild
 /// sessions from (as the sessionizer ignores them for its watermark).
@@ -29,16 +32,25 @@ const MAX_CLOCK_SKEW_US: i64 = 3_600_000_000;
 
 /// The enrichers and their state.
 pub(crate) struct Enrichment {
+    /// Whose tables the state is rebuilt from.
+    stream: Stream,
     enricher: Enricher,
+    /// Event ids seen (the clickstream stream).
     dedup: Option<Deduplicator>,
+    /// Message ids seen, digested (the Segment stream).
+    messages: Option<Deduplicator<IdDigest>>,
     sessions: Option<Sessionizer>,
     dedup_window_ms: u64,
     session_ttl_ms: u64,
 }
 
 impl Enrichment {
-    /// Loads the enrichers' data.
-    pub fn new(config: &EnrichConfig, geo_databases: &[PathBuf]) -> Result<Self, ProcessError> {
+    /// Loads the enrichers' data, for `stream`.
+    pub fn new(
+        stream: Stream,
+        config: &EnrichConfig,
+        geo_databases: &[PathBuf],
+    ) -> Result<Self, ProcessError> {
         let enricher = Enricher::new(config, geo_databases)
             .map_err(|e| ProcessError::State(format!("enrichment: {e}")))?;
         if config.geo.enabled && !enricher.has_geo() {
@@ -47,11 +59,13 @@ impl Enrichment {
                  empty (scripts/setup-geoip fetches DB-IP City Lite)"
             );
         }
+        let dedup = config.duplicates.enabled;
         Ok(Enrichment {
+            stream,
             enricher,
-            dedup: config
-                .duplicates
-                .enabled
+            dedup: (dedup && stream == Stream::Clickstream)
+                .then(|| Deduplicator::new(&config.duplicates)),
+            messages: (dedup && stream == Stream::Segment)
                 .then(|| Deduplicator::new(&config.duplicates)),
             sessions: config
                 .sessions
@@ -64,20 +78,29 @@ impl Enrichment {
 
     /// Whether duplicate detection runs.
     pub fn detects_duplicates(&self) -> bool {
-        self.dedup.is_some()
+        self.dedup.is_some() || self.messages.is_some()
     }
 
-    /// The arrival time of the first copy when `id` is a duplicate.
-    pub fn duplicate_of(&mut self, id: i64, arrival_ms: i64) -> Option<i64> {
-        match self.dedup.as_mut()?.check(id, arrival_ms) {
+    /// The arrival time of the first copy when `key` is a duplicate.
+    pub fn duplicate_of(&mut self, key: DedupKey, arrival_ms: i64) -> Option<i64> {
+        let sighting = match key {
+            DedupKey::Id(id) => self.dedup.as_mut()?.check(id, arrival_ms),
+            DedupKey::Message(digest) => self.messages.as_mut()?.check(digest, arrival_ms),
+        };
+        match sighting {
             Sighting::First => None,
             Sighting::Duplicate { first_seen_ms } => Some(first_seen_ms),
         }
     }
 
-    /// Runs the stateless enrichers.
+    /// Runs the stateless enrichers over a raw event.
     pub fn enrich(&mut self, fields: &EventFields<'_>) -> Enriched {
         self.enricher.enrich(fields)
+    }
+
+    /// Runs the stateless enrichers over a Segment call.
+    pub fn enrich_call(&mut self, fields: &CallFields<'_>) -> Enriched {
+        self.enricher.enrich_call(fields)
     }
 
     /// `customer_id` as it may be stored (pseudonymised when privacy says so).
@@ -113,6 +136,7 @@ impl Enrichment {
             let list: Vec<String> = partitions.iter().map(u32::to_string).collect();
             format!("source_partition IN ({})", list.join(", "))
         };
+        let events = self.stream.kind(Table::Events).name();
         if let Some(dedup) = self.dedup.as_mut() {
             dedup.clear();
             let ids = restore_ids(query, self.dedup_window_ms, &owned).await?;
@@ -122,14 +146,33 @@ impl Enrichment {
             }
             tracing::info!(ids = n, "duplicate detection state rebuilt from events");
         }
+        if let Some(messages) = self.messages.as_mut() {
+            messages.clear();
+            let ids =
+                crate::segment_state::restore_messages(query, self.dedup_window_ms, &owned)
+                    .await?;
+            let n = ids.len();
+            for (digest, first_seen_ms) in ids {
+                messages.restore(digest, first_seen_ms);
+            }
+            tracing::info!(ids = n, table = events, "duplicate detection state rebuilt");
+        }
         if let Some(sessions) = self.sessions.as_mut() {
             sessions.clear();
-            let restored = restore_sessions(query, self.session_ttl_ms, &owned).await?;
+            let restored = match self.stream {
+                Stream::Clickstream => {
+                    restore_sessions(query, self.session_ttl_ms, &owned).await?
+                }
+                Stream::Segment => {
+                    crate::segment_state::restore_sessions(query, self.session_ttl_ms, &owned)
+                        .await?
+                }
+            };
             let n = restored.len();
             for session in restored {
                 sessions.restore(session);
             }
-            tracing::info!(sessions = n, "session state rebuilt from events");
+            tracing::info!(sessions = n, table = events, "session state rebuilt");
         }
         Ok(())
     }
@@ -176,7 +219,7 @@ fn state_error(what: &str) -> impl Fn(String) -> ProcessError + '_ {
     move |e| ProcessError::State(format!("rebuilding {what} from events: {e}"))
 }
 
-async fn sql(
+pub(crate) async fn sql(
     query: &QueryEngine,
     what: &str,
     statement: &str,
@@ -189,7 +232,7 @@ async fn sql(
 }
 
 /// A column as Int64, whatever integer or timestamp type the engine chose.
-fn int64(
+pub(crate) fn int64(
     column: &ArrayRef,
     what: &str,
 ) -> Result<deltalake::arrow::array::Int64Array, ProcessError> {
@@ -198,7 +241,7 @@ fn int64(
 }
 
 /// A column as Utf8, whatever string representation the engine chose.
-fn utf8(
+pub(crate) fn utf8(
     column: &ArrayRef,
     what: &str,
 ) -> Result<deltalake::arrow::array::StringArray, ProcessError> {
@@ -206,17 +249,18 @@ fn utf8(
     Ok(cast.as_string::<i32>().clone())
 }
 
-/// The newest value of an integer expression over `events`, if any row has one.
-async fn newest(
+/// The newest value of an integer expression over `table`, if any row has one.
+pub(crate) async fn newest(
     query: &QueryEngine,
     what: &str,
+    table: &str,
     expression: &str,
     filter: &str,
 ) -> Result<Option<i64>, ProcessError> {
     let batches = sql(
         query,
         what,
-        &format!("SELECT max({expression}) AS newest FROM events WHERE {filter}"),
+        &format!("SELECT max({expression}) AS newest FROM {table} WHERE {filter}"),
     )
     .await?;
     let Some(batch) = batches.first().filter(|b| b.num_rows() > 0) else {
@@ -226,11 +270,13 @@ async fn newest(
     Ok((!values.is_null(0)).then(|| values.value(0)))
 }
 
-/// Offsets of raw partition `partition` in `from..until` that `duplicates` holds: what
-/// an earlier run decided for records it committed to `duplicates` but not yet to
-/// `events`. A replay must decide the same, whatever the duplicate state says now.
+/// Offsets of raw partition `partition` in `from..until` that the stream's duplicates
+/// table (`duplicates`) holds: what an earlier run decided for records it committed to
+/// `duplicates` but not yet to `events`. A replay must decide the same, whatever the
+/// duplicate state says now.
 pub(crate) async fn committed_duplicate_offsets(
     query: &QueryEngine,
+    duplicates: &str,
     partition: u32,
     from: i64,
     until: i64,
@@ -238,7 +284,7 @@ pub(crate) async fn committed_duplicate_offsets(
     const WHAT: &str = "duplicates being replayed";
     let batches = query
         .sql(&format!(
-            "SELECT source_offset FROM duplicates WHERE source_partition = {partition} \
+            "SELECT source_offset FROM {duplicates} WHERE source_partition = {partition} \
              AND source_offset >= {from} AND source_offset < {until}"
         ))
         .await
@@ -260,7 +306,7 @@ async fn restore_ids(
 ) -> Result<Vec<(i64, i64)>, ProcessError> {
     const WHAT: &str = "duplicate detection state";
     let arrival = "CAST(log_timestamp AS BIGINT)";
-    let Some(newest_us) = newest(query, WHAT, arrival, owned).await? else {
+    let Some(newest_us) = newest(query, WHAT, "events", arrival, owned).await? else {
         return Ok(Vec::new());
     };
     let cutoff_us =
@@ -302,6 +348,7 @@ async fn restore_sessions(
     let Some(newest_us) = newest(
         query,
         WHAT,
+        "events",
         time,
         &format!("session_id IS NOT NULL AND {owned} AND {time} <= {skew_limit}"),
     )

@@ -23,6 +23,8 @@ pub mod metrics;
 mod publish_users;
 mod records;
 mod roles;
+mod segment;
+mod segment_state;
 mod stream;
 mod unique_users;
 
@@ -209,10 +211,13 @@ pub struct Processor {
 }
 
 impl Processor {
-    /// Connects the parts: registers the latest schema, loads the tables and the
-    /// enrichers' data, rebuilds the unique-users state from the lake and joins the
-    /// consumer group. (Duplicate and session state is rebuilt at each assignment.)
+    /// Connects the parts for `stream` (whose consumer group is `config.group`): registers
+    /// the latest schema, loads the tables and the enrichers' data, rebuilds the
+    /// unique-users state from the lake (the latest topic and unique users are the
+    /// clickstream stream's only) and joins the consumer group. (Duplicate and session
+    /// state is rebuilt at each assignment.)
     pub async fn start(
+        stream: Stream,
         config: ProcessorConfig,
         lake_config: LakeConfig,
         enrich: &EnrichSetup,
@@ -220,7 +225,6 @@ impl Processor {
         registry: RegistryClient,
         lake: Lake,
     ) -> Result<Processor, ProcessError> {
-        let stream = Stream::Clickstream;
         if stream.has_derived_outputs() {
             // The latest subject exists for consumers before the first record; each writer
             // schema registers its own derived version when first seen (the bundled one's
@@ -234,7 +238,7 @@ impl Processor {
             latest_event_schema().map_err(|e| ProcessError::Internal(e.to_string()))?;
         let metadata_schema = Arc::new(metadata_schema(&latest_schema)?);
         let tables = Tables::load(&lake, stream).await?;
-        let enrichment = Enrichment::new(&enrich.config, &enrich.geo_databases)?;
+        let enrichment = Enrichment::new(stream, &enrich.config, &enrich.geo_databases)?;
         let query = QueryEngine::new(lake.clone())
             .await
             .map_err(|e| ProcessError::State(format!("query engine: {e}")))?;
@@ -262,7 +266,7 @@ impl Processor {
             metadata_schema,
             committed: HashMap::new(),
             replayed_duplicates: HashMap::new(),
-            pending: PendingBatch::new(),
+            pending: PendingBatch::new(stream)?,
             enrichment,
             users,
             query,
@@ -484,6 +488,7 @@ impl Processor {
         };
         let offsets = crate::enrichment::committed_duplicate_offsets(
             &self.query,
+            self.stream.kind(Table::Duplicates).name(),
             partition,
             range.start,
             range.end,

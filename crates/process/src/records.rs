@@ -10,7 +10,7 @@ use clickstream_event::{
 use clickstream_lake::{DeadLetterRow, DuplicateRow, EventRow, InvalidEventRow};
 use clickstream_log::{Header, LogRecord, OutgoingRecord, TopicPartition};
 
-use crate::decode::{Decoded, RawEvent, Undecodable};
+use crate::decode::{Decoded, Parsed, RawEvent, Undecodable};
 use crate::exactly_once::{self, Feed, Positions, RawRecord, Route, Table};
 use crate::metrics::Handles;
 use crate::unique_users::day_of;
@@ -82,8 +82,8 @@ impl Processor {
         now_ms: i64,
     ) -> Result<(), ProcessError> {
         let outcome = match decoded {
-            Ok(decoded) => RawEvent::from_value(&decoded.value, &self.config.fields)
-                .map(|event| (decoded, event))
+            Ok(decoded) => Parsed::from_value(self.stream, &decoded.value, &self.config.fields)
+                .map(|parsed| (decoded, parsed))
                 .map_err(|reason| Undecodable {
                     reason,
                     schema_id: Some(decoded.schema_id),
@@ -95,7 +95,7 @@ impl Processor {
             Ok(_) => RawRecord::Event,
             Err(_) => RawRecord::Undecodable,
         };
-        let id = outcome.as_ref().ok().map(|(_, event)| event.id);
+        let key = outcome.as_ref().ok().map(|(_, parsed)| parsed.dedup_key());
         let mut first_seen_ms = None;
         let replayed = self.replayed_duplicates.get(&record.partition);
         let enrichment = &mut self.enrichment;
@@ -105,17 +105,28 @@ impl Processor {
             kind,
             || replayed.is_some_and(|offsets| offsets.contains(&offset)),
             || {
-                first_seen_ms = id.and_then(|id| enrichment.duplicate_of(id, record.timestamp_ms));
+                first_seen_ms =
+                    key.and_then(|key| enrichment.duplicate_of(key, record.timestamp_ms));
                 first_seen_ms.is_some()
             },
         );
         match (route, outcome) {
-            (Route::Event, Ok((decoded, event))) => {
+            (Route::Event, Ok((decoded, Parsed::Event(event)))) => {
                 self.push_event(record, writers, decoded, &event, now_ms)?
             }
-            (Route::Duplicate, Ok((decoded, event))) => {
+            (Route::Event, Ok((decoded, Parsed::Call(call)))) => {
+                self.push_call(record, positions, decoded, &call, now_ms)
+            }
+            (Route::Duplicate, Ok((decoded, parsed))) => {
                 let first_seen_ms = first_seen_ms.unwrap_or(record.timestamp_ms);
-                self.push_duplicate(record, decoded, &event, first_seen_ms, now_ms);
+                match parsed {
+                    Parsed::Event(event) => {
+                        self.push_duplicate(record, decoded, &event, first_seen_ms, now_ms)
+                    }
+                    Parsed::Call(call) => {
+                        self.push_duplicate_call(record, decoded, &call, first_seen_ms, now_ms)
+                    }
+                }
             }
             (Route::DeadLetter, Err(undecodable)) => {
                 self.push_dead_letter(record, &undecodable, now_ms)
@@ -360,13 +371,13 @@ impl Processor {
     }
 }
 
-fn header_text(record: &LogRecord, name: &str) -> Option<String> {
+pub(crate) fn header_text(record: &LogRecord, name: &str) -> Option<String> {
     record
         .header(name)
         .map(|bytes| String::from_utf8_lossy(bytes).into_owned())
 }
 
 /// What a record weighs against `lake.flush_max_bytes`: its key and value.
-fn record_size(record: &LogRecord) -> usize {
+pub(crate) fn record_size(record: &LogRecord) -> usize {
     record.key.as_ref().map_or(0, |k| k.len()) + record.value.len()
 }

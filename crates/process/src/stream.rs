@@ -2,8 +2,11 @@
 //! consumer group and tables, so the exactly-once rules of [`crate::exactly_once`] hold
 //! for each on its own: no table is fed by two streams.
 
-use clickstream_event::{INVALID_TOPIC, RAW_TOPIC, value_subject};
+use clickstream_event::{
+    INVALID_TOPIC, RAW_TOPIC, SEGMENT_INVALID_TOPIC, SEGMENT_TOPIC, value_subject,
+};
 use clickstream_lake::TableKind;
+use clickstream_lake::avro::Layout;
 
 use crate::exactly_once::{Feed, Table};
 
@@ -14,16 +17,21 @@ pub enum Stream {
     /// to `/collect` or written by other producers: tables `events`, `duplicates`,
     /// `dead_letters`, `invalid_events`, plus the latest topic and unique users.
     Clickstream,
+    /// Calls of Segment's tracking API (`/v1/*`): tables `segment_events`,
+    /// `segment_duplicates`, `segment_dead_letters`, `segment_invalid_events` and
+    /// `identities`.
+    Segment,
 }
 
 impl Stream {
     /// Every stream.
-    pub const ALL: [Stream; 1] = [Stream::Clickstream];
+    pub const ALL: [Stream; 2] = [Stream::Clickstream, Stream::Segment];
 
     /// The stream's name in logs, metrics and settings.
     pub fn name(self) -> &'static str {
         match self {
             Stream::Clickstream => "clickstream",
+            Stream::Segment => "segment",
         }
     }
 
@@ -32,6 +40,8 @@ impl Stream {
         match (self, feed) {
             (Stream::Clickstream, Feed::Raw) => RAW_TOPIC,
             (Stream::Clickstream, Feed::Invalid) => INVALID_TOPIC,
+            (Stream::Segment, Feed::Raw) => SEGMENT_TOPIC,
+            (Stream::Segment, Feed::Invalid) => SEGMENT_INVALID_TOPIC,
         }
     }
 
@@ -60,7 +70,13 @@ impl Stream {
             (Stream::Clickstream, Table::Duplicates) => TableKind::Duplicates,
             (Stream::Clickstream, Table::Events) => TableKind::Events,
             (Stream::Clickstream, Table::Invalid) => TableKind::InvalidEvents,
-            (_, Table::Identities) => unreachable_identities(),
+            (Stream::Segment, Table::DeadLetters) => TableKind::SegmentDeadLetters,
+            (Stream::Segment, Table::Duplicates) => TableKind::SegmentDuplicates,
+            (Stream::Segment, Table::Events) => TableKind::SegmentEvents,
+            (Stream::Segment, Table::Invalid) => TableKind::SegmentInvalidEvents,
+            // Only the Segment stream links identities; `tables` never lists it for the
+            // other, so this arm names the one table it could mean.
+            (_, Table::Identities) => TableKind::Identities,
         }
     }
 
@@ -70,6 +86,13 @@ impl Stream {
             Stream::Clickstream => &[
                 Table::DeadLetters,
                 Table::Duplicates,
+                Table::Events,
+                Table::Invalid,
+            ],
+            Stream::Segment => &[
+                Table::DeadLetters,
+                Table::Duplicates,
+                Table::Identities,
                 Table::Events,
                 Table::Invalid,
             ],
@@ -84,16 +107,20 @@ impl Stream {
             .filter(move |table| table.feed() == feed)
     }
 
+    /// Which fields of the stream's records fill the seed columns of its events table,
+    /// and how the others become columns.
+    pub(crate) fn layout(self) -> &'static Layout {
+        match self {
+            Stream::Clickstream => &Layout::CLICKSTREAM,
+            Stream::Segment => &Layout::SEGMENT,
+        }
+    }
+
     /// Whether the stream emits a latest topic and counts unique users (the original's
     /// outputs, of the raw stream only).
     pub(crate) fn has_derived_outputs(self) -> bool {
         self == Stream::Clickstream
     }
-}
-
-/// Placeholder until the Segment stream's tables exist.
-fn unreachable_identities() -> TableKind {
-    TableKind::Events
 }
 
 impl std::fmt::Display for Stream {
@@ -107,6 +134,34 @@ mod tests {
     use super::*;
     use crate::exactly_once::{STEPS, Step};
 
+    #[test]
+    fn topics_map_back_to_their_feeds_and_streams_share_none() {
+        for stream in Stream::ALL {
+            for feed in [Feed::Raw, Feed::Invalid] {
+                assert_eq!(stream.feed_of(stream.topic(feed)), Some(feed));
+            }
+        }
+        let [a, b] = Stream::ALL.map(Stream::topics);
+        assert!(a.iter().all(|topic| !b.contains(topic)));
+    }
+
+    #[test]
+    fn no_table_is_written_by_two_streams() {
+        let kinds = |stream: Stream| {
+            stream
+                .tables()
+                .iter()
+                .map(|t| stream.kind(*t))
+                .collect::<Vec<_>>()
+        };
+        let clickstream = kinds(Stream::Clickstream);
+        assert!(
+            kinds(Stream::Segment)
+                .iter()
+                .all(|kind| !clickstream.contains(kind))
+        );
+    }
+
     /// Rule 1 per stream: everything a raw record can become commits before `events`.
     #[test]
     fn every_raw_table_commits_before_events_in_every_stream() {
@@ -115,10 +170,7 @@ mod tests {
         for stream in Stream::ALL {
             let raw: Vec<Table> = stream.feed_tables(Feed::Raw).collect();
             for table in &raw {
-                assert!(
-                    position(Step::Commit(*table)) <= events,
-                    "{stream}: {table:?}"
-                );
+                assert!(position(Step::Commit(*table)) <= events, "{stream}: {table:?}");
             }
             assert_eq!(raw.last(), Some(&Table::Events), "{stream}");
             let order: Vec<usize> = raw.iter().map(|t| position(Step::Commit(*t))).collect();

@@ -10,12 +10,7 @@ mod settings;
 pub use normalize::{CallType, Received, Rejected, normalize};
 pub use routes::{SegmentState, router};
 
-/// The Segment stream's topic: its calls, Avro in Confluent wire format.
-pub const SEGMENT_TOPIC: &str = "acme.clickstream.segment.events";
-
-/// Where calls no version of the Segment subject takes are kept, as sent (but for the
-/// write key), with the reason in the `X-Error-Message` header.
-pub const SEGMENT_INVALID_TOPIC: &str = "acme.clickstream.segment.invalid";
+pub use clickstream_event::{SEGMENT_INVALID_TOPIC, SEGMENT_TOPIC};
 
 /// The bundled first version of the Segment subject (`<topic>-value`): registered when the
 /// subject has no version, as the raw schema is.
