@@ -5,6 +5,7 @@ mod bots;
 mod chain;
 mod dedup;
 mod geo;
+mod golden;
 mod marketing;
 mod sessions;
 mod user_agent;
