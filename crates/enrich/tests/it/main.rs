@@ -7,5 +7,6 @@ mod dedup;
 mod geo;
 mod golden;
 mod marketing;
+mod segment;
 mod sessions;
 mod user_agent;
