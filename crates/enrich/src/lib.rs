@@ -1,5 +1,10 @@
 //! Enrichment: what a raw clickstream event says once its fields are interpreted.
 //!
+//! Two streams are served: the clickstream stream's events ([`EventFields`], enriched by
+//! [`Enricher::enrich`]) and tracking calls after Segment's spec ([`CallFields`], enriched
+//! by [`Enricher::enrich_call`]), whose user agent and IP may be absent, whose visitors
+//! are known by string ids and whose campaign may be explicit.
+//!
 //! Each enricher is a pure function over an event plus lookup data loaded once:
 //! [`UserAgentParser`] (uap-core), [`GeoLocator`] (MaxMind-format databases),
 //! [`ReferrerClassifier`], [`Campaign::from_page`], [`BotDetector`] (isbot and
@@ -9,7 +14,8 @@
 //!
 //! Two enrichers need state across events and are driven by the processor, which also
 //! rebuilds them from the lake at start: [`Deduplicator`] (event ids seen within a
-//! window) and [`Sessionizer`] (sessions by inactivity gap in event time).
+//! window; string ids by their [`IdDigest`]) and [`Sessionizer`] (sessions by inactivity
+//! gap in event time).
 
 mod bots;
 mod campaign;
@@ -35,12 +41,14 @@ pub use config::{
     BotsConfig, CampaignConfig, DuplicatesConfig, EnrichConfig, GeoConfig, PrivacyConfig,
     ReferrerConfig, Secret, SessionsConfig, UserAgentConfig,
 };
-pub use dedup::{Deduplicator, Sighting};
+pub use dedup::{Deduplicator, IdDigest, Sighting};
 pub use error::EnrichError;
 pub use geo::{GeoInfo, GeoLocator, GeoRecord};
 pub use privacy::{MIN_SECRET_BYTES, Privacy, Protected, anonymize_ip};
 pub use referrer::{Medium, ReferrerClassifier, ReferrerInfo};
-pub use sessions::{RestoredSession, SessionAssignment, SessionInput, Sessionizer, VisitorKey};
+pub use sessions::{
+    RestoredSession, SessionAssignment, SessionInput, Sessionizer, VisitorId, VisitorKey,
+};
 pub use user_agent::{DeviceType, UserAgentInfo, UserAgentParser};
 
 /// The fields of an event the enrichers read.
@@ -58,6 +66,27 @@ pub struct EventFields<'a> {
     pub referrer: Option<&'a str>,
 }
 
+/// The fields of a tracking call the enrichers read (Segment's spec). Server-side
+/// libraries send no user agent or IP; visitors are known by string ids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallFields<'a> {
+    /// `context.userAgent`. `None`: no user-agent, device or bot verdict (an empty string
+    /// is analysed as given, and is a bot).
+    pub user_agent: Option<&'a str>,
+    /// `context.ip`. `None`: no location, and no IP to protect.
+    pub ip: Option<&'a str>,
+    /// The visitor's ids as the call carries them, in order of preference (see
+    /// [`VisitorKey::of_ids`]), e.g. `[Device(anonymous_id), User(user_id)]`. The
+    /// enricher pseudonymises them, as privacy says, before keying the visitor.
+    pub visitor_ids: &'a [VisitorId<'a>],
+    /// `context.page.url`.
+    pub page: Option<&'a str>,
+    /// `context.page.referrer`.
+    pub referrer: Option<&'a str>,
+    /// `context.campaign`: wins, parameter by parameter, over the page URL's.
+    pub campaign: Option<&'a Campaign>,
+}
+
 /// What the stateless enrichers derived from one event. `None` where an enricher is off
 /// or had nothing to say.
 #[derive(Debug, Clone, PartialEq)]
@@ -70,12 +99,38 @@ pub struct Enriched {
     pub geo: Option<Arc<GeoInfo>>,
     /// Referrer medium, source and term.
     pub referrer: Option<ReferrerInfo>,
-    /// Campaign parameters of the page URL.
+    /// Campaign parameters of the page URL (under a call's explicit ones).
     pub campaign: Option<Campaign>,
     /// `ip` and `customer_id` as they may be stored, when privacy transformations are on.
+    /// For a call: `ip` is empty when there is none to store, `customer_id` is `None`,
+    /// and the ids are protected with [`Privacy::protect_id`] (see [`Enricher::privacy`]).
     pub protected: Option<Protected>,
-    /// The visitor, from the fields as stored (see [`VisitorKey::of`]).
+    /// The visitor, from the fields as stored (see [`VisitorKey::of`] and
+    /// [`VisitorKey::of_ids`]).
     pub visitor: VisitorKey,
+}
+
+/// What the enrichers derive from an event before its visitor and privacy.
+struct Derived {
+    user_agent: Option<Arc<UserAgentInfo>>,
+    bot: Option<BotVerdict>,
+    geo: Option<Arc<GeoInfo>>,
+    referrer: Option<ReferrerInfo>,
+    campaign: Option<Campaign>,
+}
+
+impl Derived {
+    fn with(self, protected: Option<Protected>, visitor: VisitorKey) -> Enriched {
+        Enriched {
+            user_agent: self.user_agent,
+            bot: self.bot,
+            geo: self.geo,
+            referrer: self.referrer,
+            campaign: self.campaign,
+            protected,
+            visitor,
+        }
+    }
 }
 
 /// A user agent's parse and bot verdict, cached together.
@@ -152,50 +207,100 @@ impl Enricher {
         self.geo.is_some()
     }
 
-    /// Runs every enabled stateless enricher over one event.
+    /// Runs every enabled stateless enricher over one event of the clickstream stream.
     pub fn enrich(&mut self, event: &EventFields<'_>) -> Enriched {
-        let analysis = self.analyse_user_agent(event.user_agent);
-        let geo = self.locate(event.ip);
-        let campaign = if self.campaign {
-            event.page.and_then(Campaign::from_page)
-        } else {
-            None
-        };
-        let referrer = self.referrers.as_ref().map(|classifier| {
-            let mut info = classifier.classify(event.referrer, event.page);
-            // Campaign parameters say "paid" even when the campaign columns are off.
-            let paid = match &campaign {
-                Some(c) => c.is_paid(),
-                None if !self.campaign => event
-                    .page
-                    .and_then(Campaign::from_page)
-                    .is_some_and(|c| c.is_paid()),
-                None => false,
-            };
-            if paid && info.medium != Medium::Internal {
-                info.medium = Medium::Paid;
-            }
-            info
+        let derived = self.derive(&CallFields {
+            user_agent: Some(event.user_agent),
+            ip: Some(event.ip),
+            visitor_ids: &[],
+            page: event.page,
+            referrer: event.referrer,
+            campaign: None,
         });
         let protected = self.protect(event.ip, event.customer_id);
         let visitor = match &protected {
             Some(p) => VisitorKey::of(p.customer_id, &p.ip, event.user_agent),
             None => VisitorKey::of(event.customer_id, event.ip, event.user_agent),
         };
-        Enriched {
-            user_agent: analysis.as_ref().and_then(|a| a.info.clone()),
-            bot: analysis.as_ref().and_then(|a| a.bot.clone()),
-            geo,
-            referrer,
-            campaign,
-            protected,
-            visitor,
-        }
+        derived.with(protected, visitor)
+    }
+
+    /// Runs every enabled stateless enricher over one tracking call.
+    pub fn enrich_call(&mut self, call: &CallFields<'_>) -> Enriched {
+        let derived = self.derive(call);
+        let protected = self.privacy.as_ref().map(|p| Protected {
+            ip: p.protect_ip(call.ip).unwrap_or_default(),
+            customer_id: None,
+        });
+        let ip = match &protected {
+            Some(p) => Some(p.ip.as_str()).filter(|ip| !ip.is_empty()),
+            None => call.ip,
+        };
+        let visitor = self.call_visitor(call.visitor_ids, ip, call.user_agent);
+        derived.with(protected, visitor)
     }
 
     /// `ip` and `customer_id` as they may be stored; `None` when privacy is off.
     pub fn protect(&self, ip: &str, customer_id: Option<i64>) -> Option<Protected> {
         self.privacy.as_ref().map(|p| p.protect(ip, customer_id))
+    }
+
+    /// The privacy transformations; `None` when privacy is off (fields are stored as
+    /// they come).
+    pub fn privacy(&self) -> Option<&Privacy> {
+        self.privacy.as_ref()
+    }
+
+    /// User agent, bots, geo, referrer and campaign (the visitor ids are not read).
+    fn derive(&mut self, call: &CallFields<'_>) -> Derived {
+        let analysis = call.user_agent.and_then(|ua| self.analyse_user_agent(ua));
+        let geo = call.ip.and_then(|ip| self.locate(ip));
+        // Campaign parameters say "paid" even when the campaign columns are off.
+        let found = if self.campaign || self.referrers.is_some() {
+            let from_page = call.page.and_then(Campaign::from_page);
+            match call.campaign {
+                Some(explicit) => explicit.clone().or(from_page),
+                None => from_page,
+            }
+        } else {
+            None
+        };
+        let paid = found.as_ref().is_some_and(Campaign::is_paid);
+        let referrer = self.referrers.as_ref().map(|classifier| {
+            let mut info = classifier.classify(call.referrer, call.page);
+            if paid && info.medium != Medium::Internal {
+                info.medium = Medium::Paid;
+            }
+            info
+        });
+        Derived {
+            user_agent: analysis.as_ref().and_then(|a| a.info.clone()),
+            bot: analysis.as_ref().and_then(|a| a.bot.clone()),
+            geo,
+            referrer,
+            campaign: found.filter(|_| self.campaign),
+        }
+    }
+
+    /// The visitor of a call, from its first present id as stored (its pseudonym when
+    /// pseudonymising), else from the stored IP and user agent.
+    fn call_visitor(
+        &self,
+        ids: &[VisitorId<'_>],
+        ip: Option<&str>,
+        user_agent: Option<&str>,
+    ) -> VisitorKey {
+        let first = ids.iter().copied().find(|id| id.value().is_some());
+        let pseudonym = first.and_then(|id| {
+            let value = id.value()?;
+            self.privacy.as_ref()?.pseudonym(id.domain(), value)
+        });
+        match (first, pseudonym.as_deref()) {
+            (Some(id), Some(stored)) => {
+                VisitorKey::of_ids(&[id.with(Some(stored))], ip, user_agent)
+            }
+            _ => VisitorKey::of_ids(ids, ip, user_agent),
+        }
     }
 
     /// Parse and bot verdict of a user agent, from the cache when seen recently.

@@ -1,6 +1,7 @@
 //! Privacy: IP anonymisation (the last octet of IPv4, the last 80 bits of IPv6 set to
 //! zero, as Snowplow's and Google Analytics' IP masking do) and keyed pseudonymisation
-//! (HMAC-SHA256 with a secret from the configuration) of `customer_id` and `ip`.
+//! (HMAC-SHA256 with a secret from the configuration) of `customer_id`, `ip` and string
+//! ids (Segment's `userId`, `anonymousId`, `previousId`).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -78,36 +79,60 @@ impl Privacy {
     /// Applies the transformations. An IP that does not parse cannot be anonymised and is
     /// replaced by an empty string when anonymising.
     pub fn protect(&self, ip: &str, customer_id: Option<i64>) -> Protected {
-        let mut ip_out = ip.to_string();
-        if self.anonymize_ip {
-            ip_out = match ip.trim().parse::<IpAddr>() {
-                Ok(parsed) => anonymize_ip(parsed).to_string(),
-                Err(_) => String::new(),
-            };
-        }
-        let Some(key) = &self.key else {
-            return Protected {
-                ip: ip_out,
-                customer_id,
-            };
-        };
-        let ip_pseudonym = if ip_out.is_empty() {
-            ip_out
-        } else {
-            let digest = hmac(key, b"ip\0", ip_out.as_bytes());
-            hex(&digest[..16])
-        };
         Protected {
-            ip: ip_pseudonym,
-            customer_id: customer_id.map(|id| {
-                let digest = hmac(key, b"customer_id\0", id.to_string().as_bytes());
-                let mut first = [0u8; 8];
-                first.copy_from_slice(&digest[..8]);
-                // Non-negative, so pseudonyms read like ids; 63 bits keep collisions
-                // negligible for any realistic number of customers.
-                (u64::from_be_bytes(first) >> 1) as i64
-            }),
+            ip: self.protect_ip(Some(ip)).unwrap_or_default(),
+            customer_id: customer_id.map(|id| self.protect_customer_id(id)),
         }
+    }
+
+    /// The IP as it may be stored: anonymised and/or a pseudonym. `None` when there is no
+    /// IP (absent or empty) or, when anonymising, it does not parse.
+    pub fn protect_ip(&self, ip: Option<&str>) -> Option<String> {
+        let ip = ip.filter(|ip| !ip.is_empty())?;
+        let ip = if self.anonymize_ip {
+            anonymize_ip(ip.trim().parse::<IpAddr>().ok()?).to_string()
+        } else {
+            ip.to_string()
+        };
+        match &self.key {
+            Some(key) => Some(hex(&hmac(key, b"ip\0", ip.as_bytes())[..16])),
+            None => Some(ip),
+        }
+    }
+
+    /// A string id as it may be stored: its pseudonym (32 lowercase hex digits) when
+    /// pseudonymising, else the id itself. `domain` names what kind of id it is
+    /// (`user_id`, `anonymous_id`), so that one value gets unrelated pseudonyms in
+    /// different domains.
+    pub fn protect_id(&self, domain: &str, id: &str) -> String {
+        self.pseudonym(domain, id).unwrap_or_else(|| id.to_string())
+    }
+
+    /// The pseudonym of a string id in `domain`; `None` when not pseudonymising.
+    pub(crate) fn pseudonym(&self, domain: &str, id: &str) -> Option<String> {
+        let key = self.key.as_ref()?;
+        let mut mac = key.clone();
+        // The length prefix keeps (domain, id) pairs apart whatever bytes they hold, and
+        // the leading tag keeps them apart from the `ip` and `customer_id` pseudonyms.
+        mac.update(b"id\0");
+        mac.update(&(domain.len() as u64).to_be_bytes());
+        mac.update(domain.as_bytes());
+        mac.update(id.as_bytes());
+        let digest: [u8; 32] = mac.finalize().into_bytes().into();
+        Some(hex(&digest[..16]))
+    }
+
+    /// The customer id as it may be stored: a pseudonym when pseudonymising.
+    fn protect_customer_id(&self, id: i64) -> i64 {
+        let Some(key) = &self.key else {
+            return id;
+        };
+        let digest = hmac(key, b"customer_id\0", id.to_string().as_bytes());
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&digest[..8]);
+        // Non-negative, so pseudonyms read like ids; 63 bits keep collisions negligible
+        // for any realistic number of customers.
+        (u64::from_be_bytes(first) >> 1) as i64
     }
 }
 
@@ -209,5 +234,54 @@ mod tests {
             Some(7)
         );
         assert_eq!(only_anon.protect("not an ip", None).ip, "");
+    }
+
+    #[test]
+    fn an_absent_ip_stays_absent() {
+        for config in [(true, None), (false, Some(SECRET)), (true, Some(SECRET))] {
+            let p = privacy(config.0, config.1).expect("ok").expect("some");
+            assert_eq!(p.protect_ip(None), None);
+            assert_eq!(p.protect_ip(Some("")), None);
+            // A present IP comes out as `protect` stores it.
+            let ip = "81.2.69.142";
+            assert_eq!(p.protect_ip(Some(ip)), Some(p.protect(ip, None).ip));
+        }
+        let only_anon = privacy(true, None).expect("ok").expect("some");
+        assert_eq!(only_anon.protect_ip(Some("not an ip")), None);
+    }
+
+    const SECRET: &str = "0123456789abcdef-one";
+
+    #[test]
+    fn id_pseudonyms_are_keyed_by_secret_and_domain() {
+        let a = privacy(false, Some(SECRET)).expect("ok").expect("some");
+        let b = privacy(false, Some("0123456789abcdef-two"))
+            .expect("ok")
+            .expect("some");
+        let id = "user-1404";
+        let pseudonym = a.protect_id("user_id", id);
+        assert_eq!(pseudonym, a.protect_id("user_id", id));
+        assert_eq!(pseudonym.len(), 32);
+        assert!(
+            pseudonym
+                .bytes()
+                .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
+        );
+        assert_ne!(pseudonym, b.protect_id("user_id", id));
+        assert_ne!(pseudonym, a.protect_id("anonymous_id", id));
+        assert_ne!(pseudonym, a.protect_id("user_id", "user-1405"));
+        // Domain and id do not run into each other.
+        assert_ne!(a.protect_id("user_id", "x"), a.protect_id("user_idx", ""));
+        // Nor into the IP's pseudonyms.
+        assert_ne!(
+            a.protect_id("ip", "81.2.69.142"),
+            a.protect("81.2.69.142", None).ip
+        );
+    }
+
+    #[test]
+    fn ids_are_kept_when_not_pseudonymising() {
+        let only_anon = privacy(true, None).expect("ok").expect("some");
+        assert_eq!(only_anon.protect_id("user_id", "user-1404"), "user-1404");
     }
 }

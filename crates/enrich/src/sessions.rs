@@ -3,7 +3,9 @@
 //!
 //! A visitor is the customer when `customer_id` is set, else the pair (IP, user agent),
 //! both as stored (after the privacy transformations, so the state can be rebuilt from
-//! the lake's rows).
+//! the lake's rows). A stream with string ids (Segment) keys visitors by the first of its
+//! ids that is present, in an order the caller chooses ([`VisitorKey::of_ids`]), else by
+//! (IP, user agent) in the same way.
 //!
 //! Order and lateness, deliberately:
 //! - The events of one call to [`Sessionizer::assign`] (the processor calls it once per
@@ -37,13 +39,54 @@ const SESSIONS_PER_VISITOR: usize = 4;
 /// (a client with a wrong clock must not expire everyone else's state).
 const MAX_CLOCK_SKEW_US: i64 = 3_600_000_000;
 
-/// Who a session belongs to.
+/// Who a session belongs to. Each kind of key has its own variant (and tag byte in the
+/// session id), so keys of different kinds never collide.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum VisitorKey {
     /// A known customer.
     Customer(i64),
     /// Anonymous traffic: a digest of IP and user agent.
     Anonymous(u64),
+    /// A user known by a string id (Segment's `userId`): a digest of it.
+    User(u64),
+    /// A device or browser known by a string id (Segment's `anonymousId`): a digest of it.
+    Device(u64),
+}
+
+/// A string id that may identify a visitor, as an event carries it (`None` or empty when
+/// it has none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VisitorId<'a> {
+    /// Segment's `userId`.
+    User(Option<&'a str>),
+    /// Segment's `anonymousId`.
+    Device(Option<&'a str>),
+}
+
+impl<'a> VisitorId<'a> {
+    /// The privacy domain of this kind of id (see [`crate::Privacy::protect_id`]): its
+    /// column name, `user_id` or `anonymous_id`.
+    pub fn domain(self) -> &'static str {
+        match self {
+            VisitorId::User(_) => "user_id",
+            VisitorId::Device(_) => "anonymous_id",
+        }
+    }
+
+    /// The id, when present and not empty.
+    pub fn value(self) -> Option<&'a str> {
+        match self {
+            VisitorId::User(id) | VisitorId::Device(id) => id.filter(|id| !id.is_empty()),
+        }
+    }
+
+    /// The same kind of id with another value.
+    pub(crate) fn with<'b>(self, id: Option<&'b str>) -> VisitorId<'b> {
+        match self {
+            VisitorId::User(_) => VisitorId::User(id),
+            VisitorId::Device(_) => VisitorId::Device(id),
+        }
+    }
 }
 
 impl VisitorKey {
@@ -64,10 +107,27 @@ impl VisitorKey {
         }
     }
 
+    /// The visitor of an event of a stream with string ids, from the ids *as stored*
+    /// (pseudonyms when privacy says so), in order of preference: the first present one
+    /// (e.g. `[Device(anonymous_id), User(user_id)]`); else, as [`VisitorKey::of`] without
+    /// a customer, the stored IP and user agent (absent ones as empty).
+    pub fn of_ids(ids: &[VisitorId<'_>], ip: Option<&str>, user_agent: Option<&str>) -> VisitorKey {
+        let first = ids
+            .iter()
+            .find_map(|id| id.value().map(|value| (*id, value)));
+        match first {
+            Some((VisitorId::User(_), id)) => VisitorKey::User(digest64(id)),
+            Some((VisitorId::Device(_), id)) => VisitorKey::Device(digest64(id)),
+            None => VisitorKey::of(None, ip.unwrap_or(""), user_agent.unwrap_or("")),
+        }
+    }
+
     fn bytes(self) -> [u8; 9] {
         let (tag, value) = match self {
             VisitorKey::Customer(id) => (b'c', id as u64),
             VisitorKey::Anonymous(digest) => (b'a', digest),
+            VisitorKey::User(digest) => (b'u', digest),
+            VisitorKey::Device(digest) => (b'd', digest),
         };
         let mut out = [tag; 9];
         out[1..].copy_from_slice(&value.to_be_bytes());
@@ -304,6 +364,15 @@ impl Sessionizer {
     }
 }
 
+/// The first 64 bits of the SHA-256 of a string id: seedless, so the same in every
+/// process and release (sessions are rebuilt from the lake after a restart).
+fn digest64(id: &str) -> u64 {
+    let digest = Sha256::digest(id.as_bytes());
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    u64::from_be_bytes(first)
+}
+
 /// The session's id: visitor, first event time and index, hashed.
 fn session_id(visitor: VisitorKey, start_us: i64, index: i64) -> Arc<str> {
     let digest = Sha256::new()
@@ -383,6 +452,78 @@ mod tests {
         );
         assert_eq!(indices(&out), vec![(1, 1), (1, 1), (1, 1)]);
         assert_eq!(s.visitors(), 3);
+    }
+
+    #[test]
+    fn string_ids_key_visitors_in_the_callers_order() {
+        let (anon, user) = (Some("d9c5-anon"), Some("user-1404"));
+        let anonymous_first = [VisitorId::Device(anon), VisitorId::User(user)];
+        let user_first = [VisitorId::User(user), VisitorId::Device(anon)];
+        let device = VisitorKey::of_ids(&anonymous_first, None, None);
+        assert!(matches!(device, VisitorKey::Device(_)));
+        assert_eq!(
+            device,
+            VisitorKey::of_ids(&[VisitorId::Device(anon)], None, None)
+        );
+        let by_user = VisitorKey::of_ids(&user_first, None, None);
+        assert!(matches!(by_user, VisitorKey::User(_)));
+        // Absent and empty ids are skipped.
+        let skipped = [
+            VisitorId::Device(None),
+            VisitorId::Device(Some("")),
+            VisitorId::User(user),
+        ];
+        assert_eq!(VisitorKey::of_ids(&skipped, None, None), by_user);
+        // No id: IP and user agent, as for the clickstream stream.
+        assert_eq!(
+            VisitorKey::of_ids(
+                &[VisitorId::Device(None)],
+                Some("81.2.69.142"),
+                Some("curl")
+            ),
+            VisitorKey::of(None, "81.2.69.142", "curl")
+        );
+        assert_eq!(
+            VisitorKey::of_ids(&[], None, None),
+            VisitorKey::of(None, "", "")
+        );
+    }
+
+    #[test]
+    fn string_id_keys_never_meet_other_kinds() {
+        // The same id as a user and as a device, and a customer whose number has the
+        // same bits as the digest: four different visitors with four session ids.
+        let id = Some("1404");
+        let user = VisitorKey::of_ids(&[VisitorId::User(id)], None, None);
+        let device = VisitorKey::of_ids(&[VisitorId::Device(id)], None, None);
+        let VisitorKey::User(bits) = user else {
+            panic!("{user:?}");
+        };
+        let keys = [
+            user,
+            device,
+            VisitorKey::Customer(bits as i64),
+            VisitorKey::Anonymous(bits),
+        ];
+        let ids: std::collections::HashSet<Arc<str>> =
+            keys.iter().map(|&k| session_id(k, 0, 1)).collect();
+        assert_eq!(ids.len(), keys.len());
+        assert_ne!(user, device);
+    }
+
+    #[test]
+    fn string_id_digests_are_stable_across_releases() {
+        // SHA-256("abc") begins ba7816bf8f01cfea: pinned, because sessions are rebuilt
+        // from stored ids by whatever binary runs next.
+        let abc = Some("abc");
+        assert_eq!(
+            VisitorKey::of_ids(&[VisitorId::Device(abc)], None, None),
+            VisitorKey::Device(0xba7816bf_8f01cfea)
+        );
+        assert_eq!(
+            VisitorKey::of_ids(&[VisitorId::User(abc)], None, None),
+            VisitorKey::User(0xba7816bf_8f01cfea)
+        );
     }
 
     #[test]

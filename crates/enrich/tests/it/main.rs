@@ -5,6 +5,8 @@ mod bots;
 mod chain;
 mod dedup;
 mod geo;
+mod golden;
 mod marketing;
+mod segment;
 mod sessions;
 mod user_agent;
