@@ -109,6 +109,16 @@ pub enum LakeError {
         detail: String,
     },
 
+    /// A row builder was asked to fill a table whose columns are not the ones it builds
+    /// (a dead-letters builder for `events`).
+    #[error("table {table} does not take {rows} rows")]
+    WrongTable {
+        /// Table name.
+        table: &'static str,
+        /// The rows the builder makes (`dead_letters`, `invalid_events`).
+        rows: &'static str,
+    },
+
     /// Record batches could not be assembled or read.
     #[error("table {table}: arrow error: {source}")]
     Arrow {
@@ -160,6 +170,7 @@ impl LakeError {
             | LakeError::TxnMoved { .. }
             | LakeError::DuplicateAppId { .. }
             | LakeError::SchemaMismatch { .. }
+            | LakeError::WrongTable { .. }
             | LakeError::Arrow { .. } => false,
         }
     }
@@ -187,6 +198,7 @@ impl LakeError {
             | LakeError::TxnMoved { table, .. }
             | LakeError::DuplicateAppId { table, .. }
             | LakeError::SchemaMismatch { table, .. }
+            | LakeError::WrongTable { table, .. }
             | LakeError::Arrow { table, .. } => Some(table),
             LakeError::InvalidRoot { .. }
             | LakeError::CreateDir { .. }

@@ -7,6 +7,11 @@
 //!                        /dead_letters/
 //!                        /unique_users_daily/
 //!                        /duplicates/
+//!                        /segment_events/      partitioned by event_date=YYYY-MM-DD/
+//!                        /segment_invalid_events/  partitioned by received_date=YYYY-MM-DD/
+//!                        /segment_dead_letters/
+//!                        /segment_duplicates/
+//!                        /identities/
 //! ```
 //!
 //! The processor builds Arrow batches with the [`rows`] builders and commits them with
@@ -43,8 +48,9 @@ pub use lake::{LAKE_PREFIX, Lake};
 pub use maintenance::{OptimizeSummary, VacuumSummary};
 pub use rows::{
     DeadLetterRow, DeadLettersBuilder, DuplicateRow, DuplicatesBuilder, EventEnrichment, EventRow,
-    EventsBuilder, InvalidEventRow, InvalidEventsBuilder, SessionColumns, UniqueUsersBuilder,
-    UniqueUsersRow,
+    EventsBuilder, IdentitiesBuilder, IdentityRow, InvalidEventRow, InvalidEventsBuilder,
+    SegmentDuplicateRow, SegmentDuplicatesBuilder, SegmentEventRow, SegmentEventsBuilder,
+    SessionColumns, UniqueUsersBuilder, UniqueUsersRow,
 };
 pub use schema::TableKind;
 pub use table::LakeTable;

@@ -4,6 +4,8 @@ use std::sync::{Arc, LazyLock};
 
 use deltalake::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
+mod segment;
+
 /// One of the lake's tables.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum TableKind {
@@ -18,6 +20,18 @@ pub enum TableKind {
     /// Events whose `id` had already been seen within the dedup window: kept out of
     /// `events`, recorded here.
     Duplicates,
+    /// Segment calls with typed columns, partitioned by the UTC date of their corrected
+    /// time.
+    SegmentEvents,
+    /// Segment calls refused at ingest, with the call as sent and the reason.
+    SegmentInvalidEvents,
+    /// Records of the Segment topic the processor could not decode.
+    SegmentDeadLetters,
+    /// Segment calls whose `messageId` had already been seen: kept out of
+    /// `segment_events`, recorded here.
+    SegmentDuplicates,
+    /// One row per identity link a Segment call carried (`identify`, `alias`).
+    Identities,
 }
 
 /// Timezone of every timestamp column: Delta's `timestamp` type is UTC-adjusted.
@@ -95,17 +109,25 @@ static EVENTS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         timestamp("event_time", true),
         Field::new("event_time_valid", DataType::Boolean, false),
         Field::new("event_date", DataType::Date32, true),
+    ];
+    fields.extend(common_fields());
+    fields.extend(enrichment_fields());
+    fields.push(source_field());
+    Arc::new(Schema::new(fields))
+});
+
+/// The columns every event table has after its seed columns: where the record came from
+/// and when it was handled.
+fn common_fields() -> [Field; 6] {
+    [
         Field::new("correlation_id", DataType::Utf8, false),
         Field::new("schema_id", DataType::Int32, false),
         timestamp("log_timestamp", false),
         timestamp("ingested_at", false),
         Field::new("source_partition", DataType::Int32, false),
         Field::new("source_offset", DataType::Int64, false),
-    ];
-    fields.extend(enrichment_fields());
-    fields.push(source_field());
-    Arc::new(Schema::new(fields))
-});
+    ]
+}
 
 /// The name of the write key the event came with (the `X-Source` header); null without
 /// write keys. Last and nullable, so tables written before it are evolved by adding it.
@@ -168,12 +190,17 @@ static DUPLICATES_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
 
 impl TableKind {
     /// Every table, in a stable order.
-    pub const ALL: [TableKind; 5] = [
+    pub const ALL: [TableKind; 10] = [
         TableKind::Events,
         TableKind::InvalidEvents,
         TableKind::DeadLetters,
         TableKind::UniqueUsersDaily,
         TableKind::Duplicates,
+        TableKind::SegmentEvents,
+        TableKind::SegmentInvalidEvents,
+        TableKind::SegmentDeadLetters,
+        TableKind::SegmentDuplicates,
+        TableKind::Identities,
     ];
 
     /// The table's name: its directory under `clickstream-data/` and its SQL name.
@@ -184,6 +211,11 @@ impl TableKind {
             TableKind::DeadLetters => "dead_letters",
             TableKind::UniqueUsersDaily => "unique_users_daily",
             TableKind::Duplicates => "duplicates",
+            TableKind::SegmentEvents => "segment_events",
+            TableKind::SegmentInvalidEvents => "segment_invalid_events",
+            TableKind::SegmentDeadLetters => "segment_dead_letters",
+            TableKind::SegmentDuplicates => "segment_duplicates",
+            TableKind::Identities => "identities",
         }
     }
 
@@ -197,18 +229,28 @@ impl TableKind {
         match self {
             TableKind::Events => EVENTS_SCHEMA.clone(),
             TableKind::InvalidEvents => INVALID_EVENTS_SCHEMA.clone(),
-            TableKind::DeadLetters => DEAD_LETTERS_SCHEMA.clone(),
+            // The same columns: one builder fills both.
+            TableKind::DeadLetters | TableKind::SegmentDeadLetters => DEAD_LETTERS_SCHEMA.clone(),
             TableKind::UniqueUsersDaily => UNIQUE_USERS_SCHEMA.clone(),
             TableKind::Duplicates => DUPLICATES_SCHEMA.clone(),
+            TableKind::SegmentEvents => segment::EVENTS.clone(),
+            TableKind::SegmentInvalidEvents => segment::INVALID_EVENTS.clone(),
+            TableKind::SegmentDuplicates => segment::DUPLICATES.clone(),
+            TableKind::Identities => segment::IDENTITIES.clone(),
         }
     }
 
     /// Columns the table is partitioned by (Hive-style `column=value/` directories).
     pub fn partition_columns(self) -> &'static [&'static str] {
         match self {
-            TableKind::Events => &["event_date"],
-            TableKind::InvalidEvents => &["received_date"],
-            TableKind::DeadLetters | TableKind::UniqueUsersDaily | TableKind::Duplicates => &[],
+            TableKind::Events | TableKind::SegmentEvents => &["event_date"],
+            TableKind::InvalidEvents | TableKind::SegmentInvalidEvents => &["received_date"],
+            TableKind::DeadLetters
+            | TableKind::UniqueUsersDaily
+            | TableKind::Duplicates
+            | TableKind::SegmentDeadLetters
+            | TableKind::SegmentDuplicates
+            | TableKind::Identities => &[],
         }
     }
 
@@ -220,6 +262,17 @@ impl TableKind {
             TableKind::DeadLetters => "log records the processor could not decode",
             TableKind::UniqueUsersDaily => "distinct customers per day",
             TableKind::Duplicates => "events whose id was already seen, kept out of events",
+            TableKind::SegmentEvents => {
+                "segment calls, typed, partitioned by the UTC date of their corrected time"
+            }
+            TableKind::SegmentInvalidEvents => "segment calls refused at ingest, as sent",
+            TableKind::SegmentDeadLetters => "segment topic records the processor could not decode",
+            TableKind::SegmentDuplicates => {
+                "segment calls whose messageId was already seen, kept out of segment_events"
+            }
+            TableKind::Identities => {
+                "identity links of segment calls: anonymous or previous id to user id"
+            }
         }
     }
 }
@@ -259,5 +312,73 @@ mod tests {
                 assert!(schema.field_with_name(column).is_ok(), "{kind}: {column}");
             }
         }
+    }
+
+    fn names(schema: &Schema) -> Vec<&str> {
+        schema.fields().iter().map(|f| f.name().as_str()).collect()
+    }
+
+    #[test]
+    fn segment_events_end_with_the_columns_events_end_with() {
+        let events = TableKind::Events.arrow_schema();
+        let segment = TableKind::SegmentEvents.arrow_schema();
+        let from_correlation = |schema: &Schema| -> Vec<Field> {
+            schema
+                .fields()
+                .iter()
+                .skip_while(|f| f.name() != "correlation_id")
+                .map(|f| f.as_ref().clone())
+                .collect()
+        };
+        assert_eq!(from_correlation(&segment), from_correlation(&events));
+        assert_eq!(
+            names(&segment)[..7],
+            [
+                "message_id",
+                "type",
+                "user_agent",
+                "ip",
+                "timestamp",
+                "event_date",
+                "correlation_id"
+            ]
+        );
+        let time = segment.field_with_name("timestamp").expect("timestamp");
+        assert_eq!(
+            time.data_type(),
+            &DataType::Timestamp(TimeUnit::Microsecond, Some(UTC.into()))
+        );
+        assert!(!time.is_nullable());
+        assert!(segment.field_with_name("ip").expect("ip").is_nullable());
+    }
+
+    #[test]
+    fn segment_tables_mirror_their_clickstream_tables() {
+        assert_eq!(
+            TableKind::SegmentDeadLetters.arrow_schema(),
+            TableKind::DeadLetters.arrow_schema()
+        );
+        let invalid = TableKind::InvalidEvents.arrow_schema();
+        let segment_invalid = TableKind::SegmentInvalidEvents.arrow_schema();
+        let renamed: Vec<&str> = names(&invalid)
+            .into_iter()
+            .map(|n| if n == "event_id" { "message_id" } else { n })
+            .collect();
+        assert_eq!(names(&segment_invalid), renamed);
+        assert_eq!(
+            segment_invalid
+                .field_with_name("message_id")
+                .expect("id")
+                .data_type(),
+            &DataType::Utf8
+        );
+        let duplicates = TableKind::Duplicates.arrow_schema();
+        let segment_duplicates = TableKind::SegmentDuplicates.arrow_schema();
+        assert_eq!(names(&duplicates)[4..], names(&segment_duplicates)[5..]);
+        assert_eq!(
+            names(&segment_duplicates)[..5],
+            ["message_id", "type", "user_id", "anonymous_id", "timestamp"]
+        );
+        assert!(TableKind::Identities.partition_columns().is_empty());
     }
 }

@@ -1,13 +1,13 @@
-//! What each version of the raw subject does to the `events` columns, as the schemas page
-//! shows it: the columns [`WriterPlan`] gives the version whose Avro path no earlier
-//! version has, and the struct columns it grows with fields inside a record.
+//! What each version of a stream's subject does to its events table's columns, as the
+//! schemas page shows it: the columns [`WriterPlan`] gives the version whose Avro path no
+//! earlier version has, and the struct columns it grows with fields inside a record.
 
 use deltalake::arrow::datatypes::DataType;
 
+use super::layout::Layout;
 use super::plan::{PlannedColumn, SCHEMA_ID_KEY, SubjectVersion, WriterPlan};
-use crate::TableKind;
 
-/// What one version of the subject does to the `events` columns.
+/// What one version of the subject does to its events table's columns.
 #[derive(Debug, Clone)]
 pub struct VersionColumns {
     /// Version number within the subject.
@@ -29,14 +29,20 @@ pub struct ColumnChanges {
     pub widened: Vec<(PlannedColumn, DataType)>,
 }
 
-/// What each version in `history` (any order) does to the `events` columns of a table
+/// What each version in `history` (any order) of the raw subject does to the `events`
+/// columns: [`columns_by_version_for`] with [`Layout::CLICKSTREAM`].
+pub fn columns_by_version(history: &[SubjectVersion]) -> Vec<VersionColumns> {
+    columns_by_version_for(&Layout::CLICKSTREAM, history)
+}
+
+/// What each version in `history` (any order) does to the columns of `layout`'s table
 /// with this build's columns, oldest version first: each planned as the processor plans
 /// it against the versions up to it. A path an earlier version already has adds nothing,
 /// even when a version in between dropped it: the column stays in the table.
-pub fn columns_by_version(history: &[SubjectVersion]) -> Vec<VersionColumns> {
+pub fn columns_by_version_for(layout: &Layout, history: &[SubjectVersion]) -> Vec<VersionColumns> {
     let mut versions: Vec<&SubjectVersion> = history.iter().collect();
     versions.sort_by_key(|v| v.version);
-    let table = TableKind::Events.arrow_schema();
+    let table = layout.table().arrow_schema();
     let plans: Vec<Result<WriterPlan, String>> = versions
         .iter()
         .map(|this| {
@@ -45,7 +51,7 @@ pub fn columns_by_version(history: &[SubjectVersion]) -> Vec<VersionColumns> {
                 .filter(|v| v.version <= this.version)
                 .map(|v| (*v).clone())
                 .collect();
-            WriterPlan::new(&table, &up_to, this.id, &this.schema)
+            WriterPlan::for_layout(layout, &table, &up_to, this.id, &this.schema)
         })
         .collect();
     versions

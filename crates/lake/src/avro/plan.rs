@@ -1,10 +1,13 @@
-//! Which `events` column each field of a writer schema lands in.
+//! Which events-table column each field of a writer schema lands in, per the stream's
+//! [`Layout`].
 //!
-//! The seed's twelve fields have their own columns (see [`SEED_PATHS`]). Every other field
-//! of the top-level record and of its `event` record becomes a top-level column named by
-//! the field; deeper records stay structs. A name taken already (by a column of this build
-//! or by another path) becomes the path joined with `__` (`event__session_id`, or
-//! `raw__<name>` at the top level).
+//! The seed fields have their own columns (the layout's seed paths: for the clickstream
+//! stream [`super::SEED_PATHS`]). Every other field of the top-level record and of the
+//! layout's flattened record (`event`; Segment's `context`) becomes a top-level column
+//! named by the field, with the flattened record's prefix (`context_locale`); deeper
+//! records stay structs. A name taken already (by a column of the layout's table or by
+//! another path) becomes the path joined with `__` (`event__session_id`,
+//! `context__locale`, or `raw__<name>` at the top level).
 //!
 //! **Which name and type win** is a pure function of the table's committed columns, the
 //! raw subject's versions and the writer schema, so a replay after a crash decides exactly
@@ -26,46 +29,13 @@ use apache_avro::types::Value;
 use deltalake::arrow::datatypes::{DataType, Field, FieldRef, Schema as ArrowSchema};
 
 use super::check::check;
+use super::layout::Layout;
 use super::mapping::{Names, Scope, collect_names, holds, merge_types};
-use crate::TableKind;
 
 /// Field metadata key holding the Avro path a user column comes from.
 pub const AVRO_PATH_KEY: &str = "clickstream.avro.path";
 /// Field metadata key holding the id of the schema version that added the column.
 pub const SCHEMA_ID_KEY: &str = "clickstream.schema_id";
-
-/// Top-level fields of the seed schema with columns of their own.
-const SEED_TOP: [&str; 3] = ["id", "type", "package_id"];
-/// Fields of the seed's `event` record with columns of their own.
-const SEED_EVENT: [&str; 9] = [
-    "user_agent",
-    "ip",
-    "customer_id",
-    "timestamp",
-    "page",
-    "query",
-    "product",
-    "referrer",
-    "position",
-];
-/// The record whose fields are flattened into top-level columns, like the top level's.
-const FLATTENED: &str = "event";
-
-/// Avro paths of the seed's fields, which fill the seed's columns.
-pub const SEED_PATHS: [&str; 12] = [
-    "id",
-    "type",
-    "package_id",
-    "event.user_agent",
-    "event.ip",
-    "event.customer_id",
-    "event.timestamp",
-    "event.page",
-    "event.query",
-    "event.product",
-    "event.referrer",
-    "event.position",
-];
 
 /// One version of the raw subject.
 #[derive(Debug, Clone)]
@@ -83,7 +53,7 @@ pub struct SubjectVersion {
 enum Access {
     /// A field of the top-level record.
     Top(usize),
-    /// A field of a top-level record field (the flattened `event`).
+    /// A field of a top-level record field (the flattened record).
     Nested { parent: usize, field: usize },
 }
 
@@ -119,20 +89,34 @@ pub struct WriterPlan {
 }
 
 impl WriterPlan {
-    /// Plans the columns of writer schema `writer_id` against the table's columns and the
-    /// subject's versions (in any order). `Err` is the reason its records cannot land.
+    /// Plans the columns of writer schema `writer_id` of the clickstream stream
+    /// ([`Layout::CLICKSTREAM`]) against the `events` table's columns and the subject's
+    /// versions (in any order). `Err` is the reason its records cannot land.
     pub fn new(
         table: &ArrowSchema,
         history: &[SubjectVersion],
         writer_id: u32,
         writer: &Schema,
     ) -> Result<WriterPlan, String> {
-        let assigned = assign_columns(table, history, writer_id, writer)?;
+        WriterPlan::for_layout(&Layout::CLICKSTREAM, table, history, writer_id, writer)
+    }
+
+    /// Plans the columns of writer schema `writer_id` of a stream laid out as `layout`
+    /// against its table's columns (`table`, as committed) and the subject's versions (in
+    /// any order). `Err` is the reason its records cannot land.
+    pub fn for_layout(
+        layout: &Layout,
+        table: &ArrowSchema,
+        history: &[SubjectVersion],
+        writer_id: u32,
+        writer: &Schema,
+    ) -> Result<WriterPlan, String> {
+        let assigned = assign_columns(layout, table, history, writer_id, writer)?;
         let mut names = Names::new();
         collect_names(writer, &mut names);
         let scope = Scope { names: &names };
         let mut columns = Vec::new();
-        for user in user_fields(writer, &names)? {
+        for user in user_fields(layout, writer, &names)? {
             let Some(data_type) = scope.data_type(&user.schema) else {
                 continue;
             };
@@ -233,12 +217,14 @@ fn conflict(path: &str, column: &Field, writer_id: u32, writes: &DataType) -> St
 
 /// The column of every user path, per the rules of this module.
 fn assign_columns(
+    layout: &Layout,
     table: &ArrowSchema,
     history: &[SubjectVersion],
     writer_id: u32,
     writer: &Schema,
 ) -> Result<HashMap<String, FieldRef>, String> {
-    let mut taken: HashSet<String> = TableKind::Events
+    let mut taken: HashSet<String> = layout
+        .table()
         .arrow_schema()
         .fields()
         .iter()
@@ -260,7 +246,7 @@ fn assign_columns(
         let mut names = Names::new();
         collect_names(schema, &mut names);
         let scope = Scope { names: &names };
-        let Ok(fields) = user_fields(schema, &names) else {
+        let Ok(fields) = user_fields(layout, schema, &names) else {
             // A version that is not a record has no columns to give; the writer's own
             // shape is checked below.
             continue;
@@ -311,35 +297,22 @@ fn column_name(user: &UserField, taken: &mut HashSet<String>) -> String {
     name
 }
 
-/// The fields of `schema` that are not the seed's, top level and flattened `event`.
-fn user_fields(schema: &Schema, names: &Names) -> Result<Vec<UserField>, String> {
+/// The fields of `schema` that are not the seed's, top level and flattened record.
+fn user_fields(layout: &Layout, schema: &Schema, names: &Names) -> Result<Vec<UserField>, String> {
     let scope = Scope { names };
     let Some(Schema::Record(top)) = scope.resolve(schema) else {
         return Err("the writer schema is not a record".to_string());
     };
     let mut out = Vec::new();
     for (i, field) in top.fields.iter().enumerate() {
-        if SEED_TOP.contains(&field.name.as_str()) {
+        if layout.is_seed_top(&field.name) {
             continue;
         }
-        if field.name == FLATTENED
-            && let Some(event) = flattened_record(&scope, &field.schema)
+        if let Some(flattened) = layout.flattened()
+            && field.name == flattened.record
+            && let Some(record) = flattened_record(&scope, &field.schema)
         {
-            for (j, inner) in event.fields.iter().enumerate() {
-                if SEED_EVENT.contains(&inner.name.as_str()) {
-                    continue;
-                }
-                out.push(UserField {
-                    path: format!("{FLATTENED}.{}", inner.name),
-                    name: inner.name.clone(),
-                    top_level: false,
-                    access: Access::Nested {
-                        parent: i,
-                        field: j,
-                    },
-                    schema: inner.schema.clone(),
-                });
-            }
+            out.extend(flattened_fields(layout, i, record));
             continue;
         }
         out.push(UserField {
@@ -353,7 +326,31 @@ fn user_fields(schema: &Schema, names: &Names) -> Result<Vec<UserField>, String>
     Ok(out)
 }
 
-/// The `event` record, directly or as the one non-null branch of a union.
+/// The user fields of the flattened record, the top level's field `parent`.
+fn flattened_fields(
+    layout: &Layout,
+    parent: usize,
+    record: &apache_avro::schema::RecordSchema,
+) -> Vec<UserField> {
+    let Some(flattened) = layout.flattened() else {
+        return Vec::new();
+    };
+    record
+        .fields
+        .iter()
+        .enumerate()
+        .filter(|(_, inner)| !layout.is_seed_flattened(&inner.name))
+        .map(|(j, inner)| UserField {
+            path: format!("{}.{}", flattened.record, inner.name),
+            name: format!("{}{}", flattened.prefix, inner.name),
+            top_level: false,
+            access: Access::Nested { parent, field: j },
+            schema: inner.schema.clone(),
+        })
+        .collect()
+}
+
+/// The flattened record, directly or as the one non-null branch of a union.
 fn flattened_record<'s>(
     scope: &Scope<'s>,
     schema: &'s Schema,

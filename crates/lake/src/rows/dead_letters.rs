@@ -8,8 +8,8 @@ use deltalake::arrow::array::{
 };
 
 use super::{batch, timestamp_builder};
-use crate::TableKind;
 use crate::time::micros_from_millis;
+use crate::{LakeError, TableKind};
 
 /// One log record the processor could not handle, kept with the reason.
 #[derive(Debug, Clone, Copy)]
@@ -34,9 +34,11 @@ pub struct DeadLetterRow<'a> {
     pub failed_at_ms: i64,
 }
 
-/// Accumulates [`DeadLetterRow`]s into a batch of the `dead_letters` schema.
+/// Accumulates [`DeadLetterRow`]s into a batch of the `dead_letters` schema, for
+/// `dead_letters` or `segment_dead_letters`.
 #[derive(Debug)]
 pub struct DeadLettersBuilder {
+    kind: TableKind,
     reason: StringBuilder,
     source_topic: StringBuilder,
     source_partition: Int32Builder,
@@ -56,9 +58,10 @@ impl Default for DeadLettersBuilder {
 }
 
 impl DeadLettersBuilder {
-    /// An empty builder.
+    /// An empty builder of `dead_letters` rows.
     pub fn new() -> Self {
         DeadLettersBuilder {
+            kind: TableKind::DeadLetters,
             reason: StringBuilder::new(),
             source_topic: StringBuilder::new(),
             source_partition: Int32Builder::new(),
@@ -70,6 +73,27 @@ impl DeadLettersBuilder {
             failed_at: timestamp_builder(),
             len: 0,
         }
+    }
+
+    /// An empty builder whose batches are of table `kind`: `dead_letters` or
+    /// `segment_dead_letters` (the same columns); any other table is
+    /// [`LakeError::WrongTable`].
+    pub fn for_kind(kind: TableKind) -> Result<Self, LakeError> {
+        match kind {
+            TableKind::DeadLetters | TableKind::SegmentDeadLetters => Ok(DeadLettersBuilder {
+                kind,
+                ..Self::new()
+            }),
+            other => Err(LakeError::WrongTable {
+                table: other.name(),
+                rows: TableKind::DeadLetters.name(),
+            }),
+        }
+    }
+
+    /// The table its batches are for.
+    pub fn kind(&self) -> TableKind {
+        self.kind
     }
 
     /// Appends one dead letter.
@@ -102,7 +126,7 @@ impl DeadLettersBuilder {
     pub fn finish(&mut self) -> RecordBatch {
         self.len = 0;
         batch(
-            TableKind::DeadLetters,
+            self.kind,
             vec![
                 Arc::new(self.reason.finish()),
                 Arc::new(self.source_topic.finish()),
@@ -149,5 +173,23 @@ mod tests {
                 .expect("schema_id")
                 .is_null(0)
         );
+    }
+
+    #[test]
+    fn stamps_its_batches_with_the_table_it_was_made_for() {
+        let mut builder =
+            DeadLettersBuilder::for_kind(TableKind::SegmentDeadLetters).expect("same columns");
+        assert_eq!(builder.kind(), TableKind::SegmentDeadLetters);
+        let batch = builder.finish();
+        assert_eq!(batch.schema(), TableKind::SegmentDeadLetters.arrow_schema());
+        let refused = DeadLettersBuilder::for_kind(TableKind::SegmentEvents).expect_err("events");
+        assert!(matches!(
+            refused,
+            LakeError::WrongTable {
+                table: "segment_events",
+                ..
+            }
+        ));
+        assert!(!refused.is_transient());
     }
 }

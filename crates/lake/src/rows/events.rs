@@ -3,16 +3,16 @@
 use std::sync::Arc;
 
 use deltalake::arrow::array::{
-    BooleanBuilder, Date32Builder, Int32Builder, Int64Builder, RecordBatch, StringBuilder,
+    ArrayRef, BooleanBuilder, Date32Builder, Int64Builder, RecordBatch, StringBuilder,
     TimestampMicrosecondBuilder,
 };
 
-use super::enrichment::{EnrichmentBuilder, EventEnrichment, SessionColumns};
-use super::user_columns::UserColumns;
-use super::{batch, timestamp_builder};
+use super::enrichment::{EventEnrichment, SessionColumns};
+use super::event_tail::{Provenance, Tail, TailBuilder};
+use super::timestamp_builder;
 use crate::TableKind;
 use crate::avro::WriterPlan;
-use crate::time::{date32, micros_from_millis, parse_event_time};
+use crate::time::{date32, parse_event_time};
 
 /// One valid event, as the processor decoded it from the log.
 #[derive(Debug, Clone, Copy)]
@@ -80,16 +80,7 @@ pub struct EventsBuilder {
     event_time: TimestampMicrosecondBuilder,
     event_time_valid: BooleanBuilder,
     event_date: Date32Builder,
-    correlation_id: StringBuilder,
-    schema_id: Int32Builder,
-    log_timestamp: TimestampMicrosecondBuilder,
-    ingested_at: TimestampMicrosecondBuilder,
-    source_partition: Int32Builder,
-    source_offset: Int64Builder,
-    enrichment: EnrichmentBuilder,
-    source: StringBuilder,
-    user: UserColumns,
-    len: usize,
+    tail: TailBuilder,
 }
 
 impl Default for EventsBuilder {
@@ -117,16 +108,7 @@ impl EventsBuilder {
             event_time: timestamp_builder(),
             event_time_valid: BooleanBuilder::new(),
             event_date: Date32Builder::new(),
-            correlation_id: StringBuilder::new(),
-            schema_id: Int32Builder::new(),
-            log_timestamp: timestamp_builder(),
-            ingested_at: timestamp_builder(),
-            source_partition: Int32Builder::new(),
-            source_offset: Int64Builder::new(),
-            enrichment: EnrichmentBuilder::new(),
-            source: StringBuilder::new(),
-            user: UserColumns::default(),
-            len: 0,
+            tail: TailBuilder::new(),
         }
     }
 
@@ -150,28 +132,29 @@ impl EventsBuilder {
             .append_option(event_time.map(|time| time.timestamp_micros()));
         self.event_time_valid.append_value(event_time.is_some());
         self.event_date.append_option(event_time.map(date32));
-        self.correlation_id.append_value(row.correlation_id);
-        self.schema_id.append_value(row.schema_id);
-        self.log_timestamp
-            .append_value(micros_from_millis(row.log_timestamp_ms));
-        self.ingested_at
-            .append_value(micros_from_millis(row.ingested_at_ms));
-        self.source_partition.append_value(row.source_partition);
-        self.source_offset.append_value(row.source_offset);
-        self.enrichment.push(&row.enrichment);
-        self.source.append_option(row.source);
-        self.user.push(self.len, row.user);
-        self.len += 1;
+        self.tail.push(Tail {
+            provenance: Provenance {
+                correlation_id: row.correlation_id,
+                schema_id: row.schema_id,
+                log_timestamp_ms: row.log_timestamp_ms,
+                ingested_at_ms: row.ingested_at_ms,
+                source_partition: row.source_partition,
+                source_offset: row.source_offset,
+                source: row.source,
+            },
+            enrichment: &row.enrichment,
+            user: row.user,
+        });
     }
 
     /// Number of rows pushed since the last [`finish`](Self::finish).
     pub fn len(&self) -> usize {
-        self.len
+        self.tail.len()
     }
 
     /// Whether no row was pushed since the last [`finish`](Self::finish).
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.len() == 0
     }
 
     /// The rows pushed so far as one batch, without sessions; the builder is empty
@@ -183,9 +166,7 @@ impl EventsBuilder {
     /// The rows pushed so far as one batch, with `sessions` (one per row, in push order;
     /// the session columns are null when it is `None` or of another length).
     pub fn finish_with_sessions(&mut self, sessions: Option<&[SessionColumns<'_>]>) -> RecordBatch {
-        let rows = self.len;
-        self.len = 0;
-        let mut columns: Vec<deltalake::arrow::array::ArrayRef> = vec![
+        let seed: Vec<ArrayRef> = vec![
             Arc::new(self.id.finish()),
             Arc::new(self.event_type.finish()),
             Arc::new(self.package_id.finish()),
@@ -201,29 +182,8 @@ impl EventsBuilder {
             Arc::new(self.event_time.finish()),
             Arc::new(self.event_time_valid.finish()),
             Arc::new(self.event_date.finish()),
-            Arc::new(self.correlation_id.finish()),
-            Arc::new(self.schema_id.finish()),
-            Arc::new(self.log_timestamp.finish()),
-            Arc::new(self.ingested_at.finish()),
-            Arc::new(self.source_partition.finish()),
-            Arc::new(self.source_offset.finish()),
         ];
-        columns.extend(self.enrichment.finish(rows, sessions));
-        columns.push(Arc::new(self.source.finish()));
-        let user = self.user.finish();
-        if user.is_empty() {
-            return batch(TableKind::Events, columns);
-        }
-        // The site's own columns follow this build's; the lake puts them in table order.
-        let mut fields: Vec<_> = TableKind::Events.arrow_schema().fields().to_vec();
-        for (field, column) in user {
-            fields.push(field);
-            columns.push(column);
-        }
-        let schema = std::sync::Arc::new(deltalake::arrow::datatypes::Schema::new(fields));
-        // Every user column was built from its own field's type, one value per row.
-        #[allow(clippy::expect_used)]
-        RecordBatch::try_new(schema, columns).expect("user columns match their fields")
+        self.tail.finish(TableKind::Events, seed, sessions)
     }
 }
 

@@ -1,4 +1,4 @@
-//! Rows of the `invalid_events` table.
+//! Rows of the `invalid_events` and `segment_invalid_events` tables.
 
 use std::sync::Arc;
 
@@ -8,10 +8,10 @@ use deltalake::arrow::array::{
 };
 
 use super::{batch, timestamp_builder};
-use crate::TableKind;
 use crate::time::{date32_from_millis, micros_from_millis};
+use crate::{LakeError, TableKind};
 
-/// One event rejected at ingest, as read from the invalid topic.
+/// One event (or Segment call) rejected at ingest, as read from an invalid topic.
 #[derive(Debug, Clone, Copy)]
 pub struct InvalidEventRow<'a> {
     /// The original JSON text of the event.
@@ -40,26 +40,100 @@ pub(crate) struct Probed {
 /// Reads `id` (when an integer) and `type` (when a string) from a JSON object. Anything
 /// else (not JSON, not an object, other types) yields nulls.
 pub(crate) fn probe(raw_json: &str) -> Probed {
-    // Invalid events are rare and bounded by the ingest body limit: a full parse is fine.
-    let Ok(serde_json::Value::Object(object)) = serde_json::from_str(raw_json) else {
+    let Some(object) = object(raw_json) else {
         return Probed::default();
     };
     Probed {
         event_id: object.get("id").and_then(serde_json::Value::as_i64),
-        event_type: object
-            .get("type")
-            .and_then(serde_json::Value::as_str)
-            .map(str::to_string),
+        event_type: text(&object, "type"),
     }
 }
 
-/// Accumulates [`InvalidEventRow`]s into a batch of the `invalid_events` schema.
+/// The fields worth pulling out of a refused Segment call, best-effort.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct SegmentProbed {
+    pub(crate) message_id: Option<String>,
+    pub(crate) event_type: Option<String>,
+}
+
+/// Reads a Segment call's `messageId` (a string, or a number as its text: Segment takes
+/// numeric ids) and `type` (a string). A call the schema refused is kept as ingest
+/// normalized it, in Segment's warehouse names: its `message_id` is read then.
+pub(crate) fn probe_segment(raw_json: &str) -> SegmentProbed {
+    let Some(object) = object(raw_json) else {
+        return SegmentProbed::default();
+    };
+    let id = |key: &str| match object.get(key)? {
+        serde_json::Value::String(id) if !id.is_empty() => Some(id.clone()),
+        serde_json::Value::Number(id) => Some(id.to_string()),
+        _ => None,
+    };
+    SegmentProbed {
+        message_id: id("messageId").or_else(|| id("message_id")),
+        event_type: text(&object, "type"),
+    }
+}
+
+/// The JSON object `raw_json` is, if it is one.
+fn object(raw_json: &str) -> Option<serde_json::Map<String, serde_json::Value>> {
+    // Invalid events are rare and bounded by the ingest body limit: a full parse is fine.
+    match serde_json::from_str(raw_json) {
+        Ok(serde_json::Value::Object(object)) => Some(object),
+        _ => None,
+    }
+}
+
+/// `object`'s `key` when it is a string.
+fn text(object: &serde_json::Map<String, serde_json::Value>, key: &str) -> Option<String> {
+    object
+        .get(key)
+        .and_then(serde_json::Value::as_str)
+        .map(str::to_string)
+}
+
+/// The id column of an invalid-events table.
+#[derive(Debug)]
+enum IdColumn {
+    /// `invalid_events.event_id`: the event's integer `id`.
+    Event(Int64Builder),
+    /// `segment_invalid_events.message_id`: the call's `messageId`.
+    Message(StringBuilder),
+}
+
+impl IdColumn {
+    /// Appends `raw_json`'s id; returns its type.
+    fn push(&mut self, raw_json: &str) -> Option<String> {
+        match self {
+            IdColumn::Event(ids) => {
+                let probed = probe(raw_json);
+                ids.append_option(probed.event_id);
+                probed.event_type
+            }
+            IdColumn::Message(ids) => {
+                let probed = probe_segment(raw_json);
+                ids.append_option(probed.message_id);
+                probed.event_type
+            }
+        }
+    }
+
+    fn finish(&mut self) -> deltalake::arrow::array::ArrayRef {
+        match self {
+            IdColumn::Event(ids) => Arc::new(ids.finish()),
+            IdColumn::Message(ids) => Arc::new(ids.finish()),
+        }
+    }
+}
+
+/// Accumulates [`InvalidEventRow`]s into a batch of the `invalid_events` schema (or of
+/// `segment_invalid_events`, see [`InvalidEventsBuilder::for_kind`]).
 #[derive(Debug)]
 pub struct InvalidEventsBuilder {
+    kind: TableKind,
     raw_json: StringBuilder,
     reason: StringBuilder,
     correlation_id: StringBuilder,
-    event_id: Int64Builder,
+    id: IdColumn,
     event_type: StringBuilder,
     received_at: TimestampMicrosecondBuilder,
     received_date: Date32Builder,
@@ -76,13 +150,14 @@ impl Default for InvalidEventsBuilder {
 }
 
 impl InvalidEventsBuilder {
-    /// An empty builder.
+    /// An empty builder of `invalid_events` rows.
     pub fn new() -> Self {
         InvalidEventsBuilder {
+            kind: TableKind::InvalidEvents,
             raw_json: StringBuilder::new(),
             reason: StringBuilder::new(),
             correlation_id: StringBuilder::new(),
-            event_id: Int64Builder::new(),
+            id: IdColumn::Event(Int64Builder::new()),
             event_type: StringBuilder::new(),
             received_at: timestamp_builder(),
             received_date: Date32Builder::new(),
@@ -93,14 +168,37 @@ impl InvalidEventsBuilder {
         }
     }
 
-    /// Appends one rejected event; `event_id` and `event_type` are read from its JSON.
+    /// An empty builder whose batches are of table `kind`: `invalid_events` (the id is
+    /// the event's integer `id`) or `segment_invalid_events` (the id is the call's
+    /// `messageId`); any other table is [`LakeError::WrongTable`].
+    pub fn for_kind(kind: TableKind) -> Result<Self, LakeError> {
+        match kind {
+            TableKind::InvalidEvents => Ok(Self::new()),
+            TableKind::SegmentInvalidEvents => Ok(InvalidEventsBuilder {
+                kind,
+                id: IdColumn::Message(StringBuilder::new()),
+                ..Self::new()
+            }),
+            other => Err(LakeError::WrongTable {
+                table: other.name(),
+                rows: TableKind::InvalidEvents.name(),
+            }),
+        }
+    }
+
+    /// The table its batches are for.
+    pub fn kind(&self) -> TableKind {
+        self.kind
+    }
+
+    /// Appends one rejected event; its id (`event_id` or `message_id`) and `event_type`
+    /// are read from its JSON.
     pub fn push(&mut self, row: &InvalidEventRow<'_>) {
-        let probed = probe(row.raw_json);
+        let event_type = self.id.push(row.raw_json);
         self.raw_json.append_value(row.raw_json);
         self.reason.append_value(row.reason);
         self.correlation_id.append_option(row.correlation_id);
-        self.event_id.append_option(probed.event_id);
-        self.event_type.append_option(probed.event_type);
+        self.event_type.append_option(event_type);
         self.received_at
             .append_value(micros_from_millis(row.received_at_ms));
         self.received_date
@@ -125,12 +223,12 @@ impl InvalidEventsBuilder {
     pub fn finish(&mut self) -> RecordBatch {
         self.len = 0;
         batch(
-            TableKind::InvalidEvents,
+            self.kind,
             vec![
                 Arc::new(self.raw_json.finish()),
                 Arc::new(self.reason.finish()),
                 Arc::new(self.correlation_id.finish()),
-                Arc::new(self.event_id.finish()),
+                self.id.finish(),
                 Arc::new(self.event_type.finish()),
                 Arc::new(self.received_at.finish()),
                 Arc::new(self.received_date.finish()),
@@ -216,5 +314,60 @@ mod tests {
         let sources = batch.column_by_name("source").expect("source");
         assert_eq!(sources.as_string::<i32>().value(0), "ios_app");
         assert!(builder.is_empty());
+    }
+
+    #[test]
+    fn reads_a_segment_calls_message_id_as_sent_or_as_normalized() {
+        assert_eq!(
+            probe_segment(r#"{"messageId": "ajs-1", "type": "track", "id": 4}"#),
+            SegmentProbed {
+                message_id: Some("ajs-1".to_string()),
+                event_type: Some("track".to_string())
+            }
+        );
+        assert_eq!(
+            probe_segment(r#"{"messageId": 42}"#).message_id.as_deref(),
+            Some("42")
+        );
+        assert_eq!(
+            probe_segment(r#"{"message_id": "m-2", "type": "page"}"#)
+                .message_id
+                .as_deref(),
+            Some("m-2")
+        );
+        for raw in [
+            r#"{"messageId": ""}"#,
+            r#"{"messageId": {}}"#,
+            "not json",
+            "[]",
+        ] {
+            assert_eq!(probe_segment(raw), SegmentProbed::default(), "{raw}");
+        }
+    }
+
+    #[test]
+    fn builds_segment_invalid_events_with_the_message_id() {
+        let mut builder =
+            InvalidEventsBuilder::for_kind(TableKind::SegmentInvalidEvents).expect("invalid");
+        assert_eq!(builder.kind(), TableKind::SegmentInvalidEvents);
+        builder.push(&InvalidEventRow {
+            raw_json: r#"{"messageId": "ajs-9", "type": "alias"}"#,
+            reason: "field 'previousId': an alias call needs it",
+            correlation_id: Some("c"),
+            source: None,
+            received_at_ms: 86_400_000,
+            source_partition: 0,
+            source_offset: 3,
+        });
+        let batch = builder.finish();
+        assert_eq!(
+            batch.schema(),
+            TableKind::SegmentInvalidEvents.arrow_schema()
+        );
+        let ids = batch.column_by_name("message_id").expect("message_id");
+        assert_eq!(ids.as_string::<i32>().value(0), "ajs-9");
+        let types = batch.column_by_name("event_type").expect("event_type");
+        assert_eq!(types.as_string::<i32>().value(0), "alias");
+        assert!(InvalidEventsBuilder::for_kind(TableKind::DeadLetters).is_err());
     }
 }

@@ -5,8 +5,12 @@
 mod dead_letters;
 mod duplicates;
 mod enrichment;
+mod event_tail;
 mod events;
+mod identities;
 mod invalid_events;
+mod segment_duplicates;
+mod segment_events;
 mod unique_users;
 mod user_columns;
 
@@ -14,7 +18,10 @@ pub use dead_letters::{DeadLetterRow, DeadLettersBuilder};
 pub use duplicates::{DuplicateRow, DuplicatesBuilder};
 pub use enrichment::{EventEnrichment, SessionColumns};
 pub use events::{EventRow, EventsBuilder};
+pub use identities::{IdentitiesBuilder, IdentityRow};
 pub use invalid_events::{InvalidEventRow, InvalidEventsBuilder};
+pub use segment_duplicates::{SegmentDuplicateRow, SegmentDuplicatesBuilder};
+pub use segment_events::{SegmentEventRow, SegmentEventsBuilder};
 pub use unique_users::{UniqueUsersBuilder, UniqueUsersRow};
 pub(crate) use user_columns::UserColumns;
 #[cfg(test)]
@@ -57,7 +64,29 @@ mod tests {
                 TableKind::UniqueUsersDaily,
                 UniqueUsersBuilder::new().finish(),
             ),
+            (
+                TableKind::SegmentEvents,
+                SegmentEventsBuilder::new().finish(),
+            ),
+            (
+                TableKind::SegmentInvalidEvents,
+                InvalidEventsBuilder::for_kind(TableKind::SegmentInvalidEvents)
+                    .expect("invalid")
+                    .finish(),
+            ),
+            (
+                TableKind::SegmentDeadLetters,
+                DeadLettersBuilder::for_kind(TableKind::SegmentDeadLetters)
+                    .expect("dead letters")
+                    .finish(),
+            ),
+            (
+                TableKind::SegmentDuplicates,
+                SegmentDuplicatesBuilder::new().finish(),
+            ),
+            (TableKind::Identities, IdentitiesBuilder::new().finish()),
         ];
+        assert_eq!(batches.len(), TableKind::ALL.len(), "one builder per table");
         for (kind, batch) in batches {
             assert_eq!(batch.schema(), kind.arrow_schema(), "{kind}");
             assert_eq!(batch.num_rows(), 0);

@@ -4,5 +4,6 @@ mod common;
 mod evolution;
 mod maintenance;
 mod open;
+mod segment;
 mod tables;
 mod txn;
