@@ -164,8 +164,9 @@ impl Enrichment {
                     restore_sessions(query, self.session_ttl_ms, &owned).await?
                 }
                 Stream::Segment => {
-                    crate::segment_state::restore_sessions(query, self.session_ttl_ms, &owned)
-                        .await?
+                    let privacy = self.enricher.privacy();
+                    let ttl = self.session_ttl_ms;
+                    crate::segment_state::restore_sessions(query, ttl, &owned, privacy).await?
                 }
             };
             let n = restored.len();

@@ -3,9 +3,9 @@
 //! rather than a checkpoint): message ids with their arrival times, and each recent
 //! session with the ids, address and user agent its visitor key is made of.
 
-use clickstream_enrich::{IdDigest, RestoredSession, VisitorKey};
+use clickstream_enrich::{IdDigest, Privacy, RestoredSession, VisitorKey};
 use clickstream_query::QueryEngine;
-use deltalake::arrow::array::Array;
+use deltalake::arrow::array::{Array, StringArray};
 
 use crate::ProcessError;
 use crate::enrichment::{int64, newest, sql, utf8};
@@ -16,6 +16,11 @@ const TABLE: &str = "segment_events";
 /// Event times this far past the wall clock are ignored when finding where to rebuild
 /// sessions from (as the sessionizer ignores them for its watermark).
 const MAX_CLOCK_SKEW_US: i64 = 3_600_000_000;
+
+/// A nullable text value.
+fn text(column: &StringArray, row: usize) -> Option<&str> {
+    (!column.is_null(row)).then(|| column.value(row))
+}
 
 /// (digest of the message id, log time in ms) of the calls that arrived within the
 /// window before the newest, in the partitions `owned` selects.
@@ -54,11 +59,14 @@ pub(crate) async fn restore_messages(
     Ok(out)
 }
 
-/// The sessions whose latest call is within the TTL before the newest call time.
+/// The sessions whose latest call is within the TTL before the newest call time. The
+/// ids are stored as sent; with `privacy` pseudonymising, the live visitor keys were made
+/// of their pseudonyms, so the rebuilt ones are too.
 pub(crate) async fn restore_sessions(
     query: &QueryEngine,
     ttl_ms: u64,
     owned: &str,
+    privacy: Option<&Privacy>,
 ) -> Result<Vec<RestoredSession>, ProcessError> {
     const WHAT: &str = "Segment session state";
     let time = "CAST(\"timestamp\" AS BIGINT)";
@@ -109,16 +117,23 @@ pub(crate) async fn restore_sessions(
         let starts = int64(batch.column(6), WHAT)?;
         let lasts = int64(batch.column(7), WHAT)?;
         let events = int64(batch.column(8), WHAT)?;
-        let text = |column: &deltalake::arrow::array::StringArray, row: usize| {
-            (!column.is_null(row)).then(|| column.value(row))
-        };
         for row in 0..batch.num_rows() {
             if ids.is_null(row) || indices.is_null(row) || starts.is_null(row) {
                 continue;
             }
-            let visitor_ids = visitor_ids(text(&anonymous, row), text(&users, row));
+            let stored = visitor_ids(text(&anonymous, row), text(&users, row));
+            let keyed: Vec<Option<String>> = stored
+                .iter()
+                .map(|id| {
+                    id.value().map(|value| match privacy {
+                        Some(privacy) => privacy.protect_id(id.domain(), value),
+                        None => value.to_owned(),
+                    })
+                })
+                .collect();
+            let keys = visitor_ids(keyed[0].as_deref(), keyed[1].as_deref());
             out.push(RestoredSession {
-                visitor: VisitorKey::of_ids(&visitor_ids, text(&ips, row), text(&agents, row)),
+                visitor: VisitorKey::of_ids(&keys, text(&ips, row), text(&agents, row)),
                 session_id: ids.value(row).to_string(),
                 session_index: indices.value(row),
                 start_us: starts.value(row),

@@ -26,6 +26,7 @@ mod rest_proxy;
 mod schema_crash;
 mod schema_evolution;
 mod schema_follow;
+mod segment_lake;
 mod slow_clients;
 mod sql_limits;
 mod sql_starvation;

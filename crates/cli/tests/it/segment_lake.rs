@@ -1,0 +1,156 @@
+//! Segment's tracking API end to end, over real HTTP against `clickstream up`: calls land
+//! in `segment_events` with their properties, traits and context, enriched; a library's
+//! retry of a call (same `messageId`) lands once, the copy in `segment_duplicates`;
+//! `identify` and `alias` link ids in `identities`; a refused call is kept in
+//! `segment_invalid_events` with its reason; and after a restart nothing lands twice.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::common::{TestPipeline, json_body};
+
+const UA: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) \
+                  Chrome/120.0.0.0 Safari/537.36";
+
+async fn batch(t: &TestPipeline, calls: Value) -> reqwest::Response {
+    t.http
+        .post(t.url("/v1/batch"))
+        .basic_auth("any-write-key", Some(""))
+        .json(&json!({"batch": calls, "sentAt": "2026-12-06T10:00:05.000Z"}))
+        .send()
+        .await
+        .expect("sent")
+}
+
+/// A browser visit: a page view, a track, then a login (identify) and an alias.
+fn visit(prefix: &str) -> Value {
+    let context = json!({
+        "ip": "81.2.69.142", "userAgent": UA, "locale": "en-GB",
+        "page": {"url": "https://shop.example/boots?utm_source=news&utm_medium=email",
+                 "path": "/boots", "referrer": "https://www.google.com/", "title": "Boots"},
+        "campaign": {"name": "winter"},
+        "library": {"name": "analytics.js", "version": "1.84.3"}
+    });
+    json!([
+        {"type": "page", "messageId": format!("{prefix}-1"), "anonymousId": format!("{prefix}-anon"),
+         "name": "Boots", "properties": {"path": "/boots"}, "context": context,
+         "timestamp": "2026-12-06T10:00:00.000Z"},
+        {"type": "track", "messageId": format!("{prefix}-2"), "anonymousId": format!("{prefix}-anon"),
+         "event": "Order Completed", "properties": {"revenue": 42.5, "currency": "EUR", "order id": "o-1"},
+         "context": context, "timestamp": "2026-12-06T10:00:01.000Z"},
+        {"type": "identify", "messageId": format!("{prefix}-3"), "anonymousId": format!("{prefix}-anon"),
+         "userId": format!("{prefix}-user"), "traits": {"email": "ada@example.com", "plan": "pro"},
+         "context": context, "timestamp": "2026-12-06T10:00:02.000Z"},
+        {"type": "alias", "messageId": format!("{prefix}-4"), "previousId": format!("{prefix}-old"),
+         "userId": format!("{prefix}-user"), "timestamp": "2026-12-06T10:00:03.000Z"}
+    ])
+}
+
+#[tokio::test]
+async fn calls_land_enriched_once_with_identities_and_refusals_kept() {
+    let t = TestPipeline::start().await;
+    let answer = batch(&t, visit("v1")).await;
+    assert_eq!(answer.status(), StatusCode::OK);
+    assert_eq!(json_body(answer).await, json!({"success": true}));
+    // The library retries the track call (its answer was lost): the same messageId.
+    let retry = batch(&t, json!([visit("v1")[1].clone()])).await;
+    assert_eq!(retry.status(), StatusCode::OK);
+    // A call Segment's rules refuse: no ids at all.
+    let refused = batch(&t, json!([{"type": "track", "event": "x", "messageId": "bad-1"}])).await;
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+
+    t.wait_for_count(
+        "SELECT count(*) AS n FROM segment_events WHERE message_id LIKE 'v1-%'",
+        4,
+    )
+    .await;
+    t.wait_for_count(
+        "SELECT count(*) AS n FROM segment_duplicates WHERE message_id = 'v1-2'",
+        1,
+    )
+    .await;
+    t.wait_for_count(
+        "SELECT count(*) AS n FROM segment_invalid_events WHERE message_id = 'bad-1'",
+        1,
+    )
+    .await;
+    t.wait_for_count("SELECT count(*) AS n FROM identities WHERE user_id = 'v1-user'", 2).await;
+
+    let rows = t
+        .sql(
+            "SELECT type, event, anonymous_id, user_id, ip, browser_family, geo_country, \
+                    referrer_medium, utm_source, utm_campaign, session_id, properties, traits, \
+                    context_locale, \"timestamp\" \
+             FROM segment_events WHERE message_id LIKE 'v1-%' ORDER BY message_id",
+        )
+        .await;
+    assert_eq!(rows.len(), 4);
+    let track = &rows[1];
+    assert_eq!(track["type"], "track");
+    assert_eq!(track["event"], "Order Completed");
+    assert_eq!(track["ip"], "81.2.69.142");
+    assert_eq!(track["browser_family"], "Chrome");
+    assert_eq!(track["referrer_medium"], "search");
+    // The explicit campaign wins over the URL's parameters, field by field.
+    assert_eq!(track["utm_campaign"], "winter");
+    assert_eq!(track["utm_source"], "news");
+    assert_eq!(track["context_locale"], "en-GB");
+    let properties: Value =
+        serde_json::from_str(track["properties"].as_str().expect("properties text"))
+            .expect("properties are JSON");
+    assert_eq!(properties["revenue"], 42.5);
+    assert_eq!(properties["order id"], "o-1");
+    let identify = &rows[2];
+    let traits: Value = serde_json::from_str(identify["traits"].as_str().expect("traits text"))
+        .expect("traits are JSON");
+    assert_eq!(traits["email"], "ada@example.com");
+    // A visit before and after the login is one session: keyed by the anonymous id.
+    assert!(rows[0]["session_id"].is_string());
+    assert_eq!(rows[0]["session_id"], rows[2]["session_id"]);
+
+    let links = t
+        .sql(
+            "SELECT link, anonymous_id, previous_id FROM identities \
+             WHERE user_id = 'v1-user' ORDER BY link",
+        )
+        .await;
+    assert_eq!(links[0]["link"], "alias");
+    assert_eq!(links[0]["previous_id"], "v1-old");
+    assert_eq!(links[1]["link"], "identify");
+    assert_eq!(links[1]["anonymous_id"], "v1-anon");
+
+    let reason = t
+        .sql("SELECT reason FROM segment_invalid_events WHERE message_id = 'bad-1'")
+        .await;
+    let reason = reason[0]["reason"].as_str().expect("a reason");
+    assert!(reason.contains("userId") || reason.contains("anonymousId"), "{reason}");
+
+    // After a restart the stream resumes where the lake says: nothing twice.
+    let t = t.restart().await;
+    let answer = batch(&t, visit("v2")).await;
+    assert_eq!(answer.status(), StatusCode::OK);
+    t.wait_for_count(
+        "SELECT count(*) AS n FROM segment_events WHERE message_id LIKE 'v2-%'",
+        4,
+    )
+    .await;
+    t.wait_for_count(
+        "SELECT count(*) AS n FROM segment_events WHERE message_id LIKE 'v1-%'",
+        4,
+    )
+    .await;
+    t.wait_for_count("SELECT count(*) AS n FROM identities", 4).await;
+    // The retry across the restart is still a duplicate: the state came back from the lake.
+    let again = batch(&t, json!([visit("v1")[0].clone()])).await;
+    assert_eq!(again.status(), StatusCode::OK);
+    t.wait_for_count(
+        "SELECT count(*) AS n FROM segment_duplicates WHERE message_id = 'v1-1'",
+        1,
+    )
+    .await;
+    t.wait_for_count(
+        "SELECT count(*) AS n FROM segment_events WHERE message_id = 'v1-1'",
+        1,
+    )
+    .await;
+}
