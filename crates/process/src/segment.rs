@@ -254,8 +254,17 @@ mod tests {
         let schema = Schema::parse_str(SCHEMA).expect("the bundled schema");
         let validator = clickstream_event::EventValidator::for_events(schema.clone(), 1)
             .expect("a record schema");
-        let avro = validator.to_avro(&call).expect("a valid call");
-        apache_avro::from_avro_datum(&schema, &mut &avro[..], None).expect("decodes")
+        let value = validator.to_avro(&call).expect("a valid call");
+        let bytes = apache_avro::writer::datum::GenericDatumWriter::builder(&schema)
+            .build()
+            .expect("writer")
+            .write_value_to_vec(value)
+            .expect("encoded");
+        apache_avro::reader::datum::GenericDatumReader::builder(&schema)
+            .build()
+            .expect("reader")
+            .read_value(&mut bytes.as_slice())
+            .expect("decoded")
     }
 
     fn call(extra: serde_json::Value) -> serde_json::Value {

@@ -86,8 +86,9 @@ impl std::fmt::Debug for Session {
 }
 
 impl QueryEngine {
-    /// Opens every lake table (`events`, `invalid_events`, `dead_letters`,
-    /// `unique_users_daily`) and registers it under its name, with no limits
+    /// Opens every lake table (`events`, `invalid_events`, `dead_letters`, `duplicates`,
+    /// `unique_users_daily`, and the Segment stream's `segment_*` and `identities`) and
+    /// registers it under its name, with no limits
     /// ([`QueryConfig::unlimited`]): for the pipeline's own queries, whose answers must be
     /// complete.
     pub async fn new(lake: Lake) -> Result<Self, QueryError> {

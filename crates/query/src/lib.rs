@@ -1,7 +1,7 @@
 //! Read-only SQL over the lake's Delta tables, with DataFusion.
 //!
-//! [`QueryEngine`] registers the lake tables (`events`, `invalid_events`, `dead_letters`,
-//! `unique_users_daily`) in one DataFusion session and runs one statement at a time,
+//! [`QueryEngine`] registers the lake tables (every `TableKind`: the clickstream stream's,
+//! the Segment stream's and `identities`) in one DataFusion session and runs one statement at a time,
 //! refreshing the tables it reads to their newest Delta version first. Only queries are
 //! accepted: the syntax tree is checked before planning (see `readonly.rs`) and the logical
 //! plan again by DataFusion's `SQLOptions`. A statement too long or nested too deeply to plan

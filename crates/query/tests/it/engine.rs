@@ -215,7 +215,12 @@ async fn lists_the_lake_tables() {
             "dead_letters",
             "duplicates",
             "events",
+            "identities",
             "invalid_events",
+            "segment_dead_letters",
+            "segment_duplicates",
+            "segment_events",
+            "segment_invalid_events",
             "unique_users_daily"
         ]
     );
