@@ -23,12 +23,12 @@ pub fn topic_specs(csv: Option<&Path>, default_partitions: u32) -> anyhow::Resul
         SEGMENT_INVALID_TOPIC,
     ]
     .into_iter()
-        .map(|name| TopicSpec {
-            name: name.to_string(),
-            partitions: default_partitions,
-            replication: 1,
-        })
-        .collect();
+    .map(|name| TopicSpec {
+        name: name.to_string(),
+        partitions: default_partitions,
+        replication: 1,
+    })
+    .collect();
     let Some(csv) = csv else {
         return Ok(specs);
     };

@@ -42,7 +42,11 @@ pub async fn run_compactor(
         {
             optimized_at_commit = commits;
             let busy = [Table::Events, Table::Invalid, Table::Identities];
-            for kind in busy.into_iter().filter(|t| stream.tables().contains(t)).map(|t| stream.kind(t)) {
+            for kind in busy
+                .into_iter()
+                .filter(|t| stream.tables().contains(t))
+                .map(|t| stream.kind(t))
+            {
                 if let Err(e) = optimize(&lake, kind, config.target_file_bytes).await {
                     tracing::warn!(table = kind.name(), error = %e, "background optimize failed");
                 }
@@ -54,7 +58,12 @@ pub async fn run_compactor(
             let derived = stream
                 .has_derived_outputs()
                 .then_some(TableKind::UniqueUsersDaily);
-            for kind in stream.tables().iter().map(|t| stream.kind(*t)).chain(derived) {
+            for kind in stream
+                .tables()
+                .iter()
+                .map(|t| stream.kind(*t))
+                .chain(derived)
+            {
                 if let Err(e) = vacuum(&lake, kind, retention).await {
                     tracing::warn!(table = kind.name(), error = %e, "background vacuum failed");
                 }

@@ -260,7 +260,11 @@ pub(crate) enum Parsed<'v> {
 impl<'v> Parsed<'v> {
     /// Reads `value` as a record of `stream` (`roles`: where the clickstream stream's
     /// fields are). `Err` is why it cannot land: a dead letter.
-    pub fn from_value(stream: Stream, value: &'v Value, roles: &FieldRoles) -> Result<Self, String> {
+    pub fn from_value(
+        stream: Stream,
+        value: &'v Value,
+        roles: &FieldRoles,
+    ) -> Result<Self, String> {
         match stream {
             Stream::Clickstream => RawEvent::from_value(value, roles).map(Parsed::Event),
             Stream::Segment => SegmentCall::from_value(value).map(Parsed::Call),

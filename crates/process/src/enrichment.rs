@@ -149,8 +149,7 @@ impl Enrichment {
         if let Some(messages) = self.messages.as_mut() {
             messages.clear();
             let ids =
-                crate::segment_state::restore_messages(query, self.dedup_window_ms, &owned)
-                    .await?;
+                crate::segment_state::restore_messages(query, self.dedup_window_ms, &owned).await?;
             let n = ids.len();
             for (digest, first_seen_ms) in ids {
                 messages.restore(digest, first_seen_ms);
@@ -160,9 +159,7 @@ impl Enrichment {
         if let Some(sessions) = self.sessions.as_mut() {
             sessions.clear();
             let restored = match self.stream {
-                Stream::Clickstream => {
-                    restore_sessions(query, self.session_ttl_ms, &owned).await?
-                }
+                Stream::Clickstream => restore_sessions(query, self.session_ttl_ms, &owned).await?,
                 Stream::Segment => {
                     let privacy = self.enricher.privacy();
                     let ttl = self.session_ttl_ms;

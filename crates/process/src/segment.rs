@@ -246,8 +246,7 @@ mod tests {
 
     use super::*;
 
-    const SCHEMA: &str =
-        include_str!("../../segment/schemas/acme.clickstream.segment.events.avsc");
+    const SCHEMA: &str = include_str!("../../segment/schemas/acme.clickstream.segment.events.avsc");
 
     /// A call as ingest writes it, decoded the way the processor decodes records.
     fn decoded(call: serde_json::Value) -> Value {
@@ -323,7 +322,9 @@ mod tests {
 
     #[test]
     fn server_side_calls_have_no_user_agent_or_campaign() {
-        let value = decoded(call(json!({"context": {"library": {"name": "analytics-python"}}})));
+        let value = decoded(call(
+            json!({"context": {"library": {"name": "analytics-python"}}}),
+        ));
         let parsed = SegmentCall::from_value(&value).expect("a call");
         assert_eq!((parsed.user_agent, parsed.ip), (None, None));
         assert_eq!(parsed.campaign, None);

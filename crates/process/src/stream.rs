@@ -170,7 +170,10 @@ mod tests {
         for stream in Stream::ALL {
             let raw: Vec<Table> = stream.feed_tables(Feed::Raw).collect();
             for table in &raw {
-                assert!(position(Step::Commit(*table)) <= events, "{stream}: {table:?}");
+                assert!(
+                    position(Step::Commit(*table)) <= events,
+                    "{stream}: {table:?}"
+                );
             }
             assert_eq!(raw.last(), Some(&Table::Events), "{stream}");
             let order: Vec<usize> = raw.iter().map(|t| position(Step::Commit(*t))).collect();

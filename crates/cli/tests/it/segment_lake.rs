@@ -56,7 +56,11 @@ async fn calls_land_enriched_once_with_identities_and_refusals_kept() {
     let retry = batch(&t, json!([visit("v1")[1].clone()])).await;
     assert_eq!(retry.status(), StatusCode::OK);
     // A call Segment's rules refuse: no ids at all.
-    let refused = batch(&t, json!([{"type": "track", "event": "x", "messageId": "bad-1"}])).await;
+    let refused = batch(
+        &t,
+        json!([{"type": "track", "event": "x", "messageId": "bad-1"}]),
+    )
+    .await;
     assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
 
     t.wait_for_count(
@@ -74,7 +78,11 @@ async fn calls_land_enriched_once_with_identities_and_refusals_kept() {
         1,
     )
     .await;
-    t.wait_for_count("SELECT count(*) AS n FROM identities WHERE user_id = 'v1-user'", 2).await;
+    t.wait_for_count(
+        "SELECT count(*) AS n FROM identities WHERE user_id = 'v1-user'",
+        2,
+    )
+    .await;
 
     let rows = t
         .sql(
@@ -123,7 +131,10 @@ async fn calls_land_enriched_once_with_identities_and_refusals_kept() {
         .sql("SELECT reason FROM segment_invalid_events WHERE message_id = 'bad-1'")
         .await;
     let reason = reason[0]["reason"].as_str().expect("a reason");
-    assert!(reason.contains("userId") || reason.contains("anonymousId"), "{reason}");
+    assert!(
+        reason.contains("userId") || reason.contains("anonymousId"),
+        "{reason}"
+    );
 
     // After a restart the stream resumes where the lake says: nothing twice.
     let t = t.restart().await;
@@ -139,7 +150,8 @@ async fn calls_land_enriched_once_with_identities_and_refusals_kept() {
         4,
     )
     .await;
-    t.wait_for_count("SELECT count(*) AS n FROM identities", 4).await;
+    t.wait_for_count("SELECT count(*) AS n FROM identities", 4)
+        .await;
     // The retry across the restart is still a duplicate: the state came back from the lake.
     let again = batch(&t, json!([visit("v1")[0].clone()])).await;
     assert_eq!(again.status(), StatusCode::OK);
