@@ -380,6 +380,7 @@ impl Pipeline {
             lake: lake.clone(),
             query: query.clone(),
             processor_group: Some(config.processor.group.clone()),
+            segment_group: config.segment.enabled.then(|| config.segment.group.clone()),
             ingest_url: self
                 .ingest_addr
                 .map(|addr| display_url(addr, self.tls))

@@ -105,7 +105,7 @@ impl QueryEngine {
             // More partitions than threads only adds buffers.
             .with_target_partitions(threads);
         let limits = Limits::of(config);
-        let ctx = match limits.memory_bytes {
+        let mut ctx = match limits.memory_bytes {
             // Spilling would trade the memory limit for the log's disk.
             Some(_) => {
                 let runtime = RuntimeEnvBuilder::new()
@@ -118,6 +118,11 @@ impl QueryEngine {
             }
             None => SessionContext::new_with_config(session_config),
         };
+        // JSON text columns (Segment's `properties`, `traits`, `context_json`, the raw JSON
+        // of invalid events) are read with `json_get_str(properties, 'plan')`,
+        // `json_get_float(...)`, `properties ->> 'plan'` and the like.
+        datafusion_functions_json::register_all(&mut ctx)
+            .map_err(|e| QueryError::from_datafusion(&e))?;
         let catalog = ctx.catalog(CATALOG).ok_or_else(|| {
             QueryError::Execution(format!("the session has no {CATALOG:?} catalog"))
         })?;

@@ -39,6 +39,9 @@ export function render(view) {
       card("dead", "Dead letters", t.dead_letters, `${fmtRate(last.dead_letters)}/s now`, "total-dead"),
       card("lake", "Events in the lake", t.events_in_lake, `${fmtNum(t.invalid_in_lake)} rejects, ${fmtNum(t.duplicates_in_lake)} duplicates kept`, "total-lake"),
       card("", "Lake behind by", latest.lag.records, latest.lag.records ? `records, oldest ${fmtSeconds(latest.lag.seconds)} old` : "records: caught up", "lag-records"),
+      card("segment", "Segment calls", t.segment_acknowledged,
+        `${fmtNum(t.segment_in_lake)} in the lake, ${fmtNum(t.segment_duplicates_in_lake)} retries kept apart, ${fmtNum(t.segment_invalid_acknowledged)} refused, ${fmtNum(t.identities)} identity links`,
+        "total-segment"),
       t.throttled_requests == null ? null
         : card("", "Requests throttled", t.throttled_requests, `429 by a rate limit; ${fmtNum(t.shed_requests)} shed (503) under load`, "total-refused"));
 

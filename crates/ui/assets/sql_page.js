@@ -4,6 +4,40 @@
 import {h, fill, api, fmtNum, errorBox} from "./util.js";
 import {lineChart, barChart} from "./charts.js";
 
+// Segment's calls: a track call is named by `event`, a page or screen call by `name`.
+const SEGMENT_BY_NAME = `SELECT type, coalesce(event, name) AS name, count(*) AS calls
+FROM segment_events
+GROUP BY 1, 2
+ORDER BY calls DESC
+LIMIT 50`;
+
+// Properties are JSON text: read with the JSON functions.
+const SEGMENT_REVENUE = `SELECT event_date AS day, sum(json_get_float(properties, 'revenue')) AS revenue,
+       count(*) AS orders
+FROM segment_events
+WHERE type = 'track' AND event = 'Order Completed'
+GROUP BY 1
+ORDER BY 1`;
+
+// Each call is counted for its person: the user id when the call has one, else the user
+// its anonymous id was linked to (identify), else the anonymous id itself; so a visitor's
+// steps before the login count for the user they turned out to be.
+const SEGMENT_FUNNEL = `WITH links AS (
+  SELECT anonymous_id, min(user_id) AS user_id
+  FROM identities
+  WHERE anonymous_id IS NOT NULL
+  GROUP BY anonymous_id
+), steps AS (
+  SELECT coalesce(c.user_id, l.user_id, c.anonymous_id) AS person, c.event
+  FROM segment_events c LEFT JOIN links l ON c.anonymous_id = l.anonymous_id
+  WHERE c.type = 'track'
+    AND c.event IN ('Product Viewed', 'Product Added', 'Checkout Started', 'Order Completed')
+)
+SELECT event AS step, count(DISTINCT person) AS people
+FROM steps
+GROUP BY event
+ORDER BY people DESC`;
+
 export const SAVED = [
   {name: "Events by type", sql: "SELECT type, count(*) AS events\nFROM events\nGROUP BY type\nORDER BY events DESC"},
   {name: "Events per minute (last hour)", sql: "SELECT date_trunc('minute', ingested_at) AS minute, count(*) AS events\nFROM events\nWHERE ingested_at > now() - INTERVAL '1 hour'\nGROUP BY 1\nORDER BY 1"},
@@ -13,6 +47,10 @@ export const SAVED = [
   {name: "Funnel: view → cart → purchase", sql: "SELECT type, count(DISTINCT customer_id) AS customers\nFROM events\nWHERE type IN ('page_view', 'view', 'add_to_cart', 'placed_order', 'purchase')\nGROUP BY type\nORDER BY customers DESC"},
   {name: "Latest events", sql: "SELECT ingested_at, type, customer_id, page, product, source_partition, source_offset\nFROM events\nORDER BY ingested_at DESC\nLIMIT 50"},
   {name: "Why events were rejected", sql: "SELECT reason, count(*) AS rejects\nFROM invalid_events\nGROUP BY reason\nORDER BY rejects DESC\nLIMIT 20"},
+  {name: "Segment: calls by name", sql: SEGMENT_BY_NAME},
+  {name: "Segment: revenue of Order Completed per day", sql: SEGMENT_REVENUE},
+  {name: "Segment: funnel of track events, anonymous visits stitched to users", sql: SEGMENT_FUNNEL},
+  {name: "Segment: why calls were rejected", sql: "SELECT reason, count(*) AS rejects\nFROM segment_invalid_events\nGROUP BY reason\nORDER BY rejects DESC\nLIMIT 20"},
 ];
 
 const SHOWN_ROWS = 1000;

@@ -57,6 +57,8 @@ pub struct UiSources {
     /// The processor's consumer group (part of the lake's `txn` app ids), or `None` when
     /// no processor runs against this log.
     pub processor_group: Option<String>,
+    /// Consumer group of the Segment stream's processor (its lag), when it runs.
+    pub segment_group: Option<String>,
     /// Where the ingest API listens, as a URL shown to people.
     pub ingest_url: String,
     /// The registry's URL, shown to people.

@@ -12,7 +12,7 @@ use std::future::Future;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
-use clickstream_event::{INVALID_TOPIC, RAW_TOPIC};
+use clickstream_event::{INVALID_TOPIC, RAW_TOPIC, SEGMENT_INVALID_TOPIC, SEGMENT_TOPIC};
 use clickstream_lake::{LakeTable, TableKind, txn_app_id};
 use clickstream_log::{TopicInfo, TopicPartition};
 
@@ -174,6 +174,11 @@ impl SamplerTask {
                 .sum()
         };
         let totals = Totals {
+            segment_acknowledged: end_sum(SEGMENT_TOPIC),
+            segment_invalid_acknowledged: end_sum(SEGMENT_INVALID_TOPIC),
+            segment_in_lake: rows(TableKind::SegmentEvents.name()),
+            segment_duplicates_in_lake: rows(TableKind::SegmentDuplicates.name()),
+            identities: rows(TableKind::Identities.name()),
             valid_acknowledged: end_sum(RAW_TOPIC),
             invalid_acknowledged: end_sum(INVALID_TOPIC),
             events_in_lake: rows(TableKind::Events.name()),
@@ -183,10 +188,20 @@ impl SamplerTask {
             throttled_requests: sources.ingest_limits.as_ref().map(|l| l.refused().0),
             shed_requests: sources.ingest_limits.as_ref().map(|l| l.refused().1),
         };
-        let lag = match &sources.processor_group {
-            Some(group) => self.end_to_end_lag(group, &topics, now).await,
-            None => Lag::default(),
-        };
+        let mut fed = Vec::new();
+        if let Some(group) = &sources.processor_group {
+            fed.push((group.clone(), RAW_TOPIC, TableKind::Events));
+            fed.push((group.clone(), INVALID_TOPIC, TableKind::InvalidEvents));
+        }
+        if let Some(group) = &sources.segment_group {
+            fed.push((group.clone(), SEGMENT_TOPIC, TableKind::SegmentEvents));
+            fed.push((
+                group.clone(),
+                SEGMENT_INVALID_TOPIC,
+                TableKind::SegmentInvalidEvents,
+            ));
+        }
+        let lag = self.end_to_end_lag(&fed, &topics, now).await;
         components.push(self.processor_component(&lag));
         self.group_lag_gauges(&topics).await;
 
@@ -319,14 +334,18 @@ impl SamplerTask {
         })
     }
 
-    /// Each raw and invalid partition's end offset against the `txn` version of the table
-    /// it feeds: what is acknowledged but not yet queryable.
-    async fn end_to_end_lag(&mut self, group: &str, topics: &[TopicInfo], now: i64) -> Lag {
+    /// Each partition's end offset, of every topic a processor reads (`fed`: its group,
+    /// the topic and the table whose `txn` versions say how far the lake is), against that
+    /// version: what is acknowledged but not yet queryable.
+    async fn end_to_end_lag(
+        &mut self,
+        fed: &[(String, &'static str, TableKind)],
+        topics: &[TopicInfo],
+        now: i64,
+    ) -> Lag {
         let mut positions = Vec::new();
-        for (topic, kind) in [
-            (RAW_TOPIC, TableKind::Events),
-            (INVALID_TOPIC, TableKind::InvalidEvents),
-        ] {
+        for (group, topic, kind) in fed {
+            let (topic, kind) = (*topic, *kind);
             let Some(info) = topics.iter().find(|t| t.name == topic) else {
                 continue;
             };

@@ -148,6 +148,16 @@ pub(crate) struct Totals {
     pub throttled_requests: Option<u64>,
     /// Ingest requests shed (503) for too much in flight; `None` as above.
     pub shed_requests: Option<u64>,
+    /// Segment calls acknowledged (the Segment topic's records).
+    pub segment_acknowledged: u64,
+    /// Segment calls refused and kept (the Segment invalid topic's records).
+    pub segment_invalid_acknowledged: u64,
+    /// Rows in `segment_events`.
+    pub segment_in_lake: u64,
+    /// Rows in `segment_duplicates`: retries of calls already landed.
+    pub segment_duplicates_in_lake: u64,
+    /// Rows in `identities`.
+    pub identities: u64,
 }
 
 /// The latest sample, as the overview serves it.

@@ -127,6 +127,28 @@ async fn calls_land_enriched_once_with_identities_and_refusals_kept() {
     assert_eq!(links[1]["link"], "identify");
     assert_eq!(links[1]["anonymous_id"], "v1-anon");
 
+    // SQL reads the JSON text: the revenue of the order, and the visit's steps stitched
+    // to the user the anonymous id turned out to be (the saved funnel question's join).
+    let revenue = t
+        .sql(
+            "SELECT json_get_float(properties, 'revenue') AS revenue, \
+                    properties ->> 'currency' AS currency \
+             FROM segment_events WHERE message_id = 'v1-2'",
+        )
+        .await;
+    assert_eq!(revenue[0]["revenue"], 42.5);
+    assert_eq!(revenue[0]["currency"], "EUR");
+    let people = t
+        .sql(
+            "WITH links AS (SELECT anonymous_id, min(user_id) AS user_id FROM identities \
+                            WHERE anonymous_id IS NOT NULL GROUP BY anonymous_id) \
+             SELECT DISTINCT coalesce(c.user_id, l.user_id, c.anonymous_id) AS person \
+             FROM segment_events c LEFT JOIN links l ON c.anonymous_id = l.anonymous_id \
+             WHERE c.message_id LIKE 'v1-%'",
+        )
+        .await;
+    assert_eq!(people, t.sql("SELECT 'v1-user' AS person").await);
+
     let reason = t
         .sql("SELECT reason FROM segment_invalid_events WHERE message_id = 'bad-1'")
         .await;
