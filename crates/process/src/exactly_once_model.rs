@@ -4,7 +4,8 @@
 //! after any step of any batch, lose the answer of a commit that landed, disagree with
 //! themselves about duplicates from one run to the next, and hold a batch for a partition
 //! that has meanwhile moved to another processor (a zombie writer). Whatever happens,
-//! every record ends in exactly one table.
+//! every record ends in exactly one table; for the Segment stream, an event that links
+//! two ids also has exactly one row in `identities`, and a duplicate none.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -59,8 +60,9 @@ impl ModelTable {
     }
 }
 
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Clone)]
 struct Lake {
+    stream: Stream,
     tables: BTreeMap<Table, ModelTable>,
 }
 
@@ -71,13 +73,19 @@ impl Lake {
 
     fn positions(&mut self, (feed, p): Partition) -> Positions {
         let mut positions = Positions::default();
-        for table in Stream::Clickstream.feed_tables(feed.feed()) {
+        for table in self.stream.feed_tables(feed.feed()) {
             if let Some(&next) = self.table(table).txns.get(&p) {
                 positions.set(table, next);
             }
         }
         positions
     }
+}
+
+/// Whether the event at `offset` links two ids (an `identify`, say): modelled as every
+/// third record, in the Segment stream only.
+fn links_ids(stream: Stream, offset: i64) -> bool {
+    stream == Stream::Segment && offset % 3 == 0
 }
 
 /// The log: per raw partition, whether each record decodes; the invalid partition's length.
@@ -134,7 +142,13 @@ impl Processor {
     }
 
     /// Reads up to `max` records of every owned partition and routes them.
-    fn read(&mut self, log: &Log, max: i64, dedup: &mut impl FnMut() -> bool) -> Batch {
+    fn read(
+        &mut self,
+        stream: Stream,
+        log: &Log,
+        max: i64,
+        dedup: &mut impl FnMut() -> bool,
+    ) -> Batch {
         let mut batch = Batch::default();
         let owned: Vec<Partition> = self.owned.iter().copied().collect();
         for partition in owned {
@@ -155,7 +169,15 @@ impl Processor {
                         let decided = || self.decided[&partition.1].contains(&offset);
                         match route_raw(&positions, offset, record, decided, &mut *dedup) {
                             Route::Skip => None,
-                            Route::Event => Some(Table::Events),
+                            Route::Event => {
+                                if links_ids(stream, offset)
+                                    && positions.lands(Table::Identities, offset)
+                                {
+                                    (batch.rows.entry(Table::Identities).or_default())
+                                        .push((partition.1, offset));
+                                }
+                                Some(Table::Events)
+                            }
                             Route::Duplicate => Some(Table::Duplicates),
                             Route::DeadLetter => Some(Table::DeadLetters),
                         }
@@ -186,6 +208,9 @@ impl Processor {
                 return false;
             }
             let Step::Commit(table) = *step else { continue };
+            if !lake.stream.tables().contains(&table) {
+                continue;
+            }
             let feed = if table == Table::Invalid {
                 FeedKey::Invalid
             } else {
@@ -264,8 +289,11 @@ fn round() -> impl Strategy<Value = Round> {
 }
 
 /// Runs `rounds` and then both processors to the end without faults; returns the lake.
-fn run(log: &Log, rounds: &[Round], dedup_answers: &[bool]) -> Lake {
-    let mut lake = Lake::default();
+fn run(stream: Stream, log: &Log, rounds: &[Round], dedup_answers: &[bool]) -> Lake {
+    let mut lake = Lake {
+        stream,
+        tables: BTreeMap::new(),
+    };
     let mut answers = dedup_answers.iter().copied().cycle();
     let mut dedup = move || answers.next().unwrap_or(false);
     let all: Vec<Partition> = (0..RAW_PARTITIONS)
@@ -276,7 +304,7 @@ fn run(log: &Log, rounds: &[Round], dedup_answers: &[bool]) -> Lake {
     procs[0].assign(&mut lake, &all);
     for round in rounds {
         let (me, other) = if round.second { (1, 0) } else { (0, 1) };
-        let batch = procs[me].read(log, round.max, &mut dedup);
+        let batch = procs[me].read(stream, log, round.max, &mut dedup);
         if let Some(p) = round
             .handover
             .filter(|p| procs[me].owned.contains(&(FeedKey::Raw, *p)))
@@ -284,7 +312,7 @@ fn run(log: &Log, rounds: &[Round], dedup_answers: &[bool]) -> Lake {
             // The other processor takes the partition and commits past it first.
             procs[me].owned.remove(&(FeedKey::Raw, p));
             procs[other].assign(&mut lake, &[(FeedKey::Raw, p)]);
-            let theirs = procs[other].read(log, round.max, &mut dedup);
+            let theirs = procs[other].read(stream, log, round.max, &mut dedup);
             procs[other].commit(&mut lake, &theirs, usize::MAX, usize::MAX);
         }
         if !procs[me].commit(&mut lake, &batch, round.crash, round.lose) {
@@ -296,7 +324,7 @@ fn run(log: &Log, rounds: &[Round], dedup_answers: &[bool]) -> Lake {
     for _ in 0..1000 {
         let mut progress = false;
         for processor in &mut procs {
-            let batch = processor.read(log, 4, &mut dedup);
+            let batch = processor.read(stream, log, 4, &mut dedup);
             progress |= !batch.next.is_empty();
             processor.commit(&mut lake, &batch, usize::MAX, usize::MAX);
         }
@@ -321,11 +349,17 @@ proptest! {
 
     #[test]
     fn every_record_lands_in_exactly_one_table(
+        segment in any::<bool>(),
         log in log_strategy(),
         rounds in prop::collection::vec(round(), 0..25),
         dedup_answers in prop::collection::vec(prop::bool::weighted(0.3), 1..16),
     ) {
-        let mut lake = run(&log, &rounds, &dedup_answers);
+        let stream = if segment { Stream::Segment } else { Stream::Clickstream };
+        let mut lake = run(stream, &log, &rounds, &dedup_answers);
+        let mut links: HashMap<(u32, i64), usize> = HashMap::new();
+        for &row in &lake.table(Table::Identities).rows {
+            *links.entry(row).or_default() += 1;
+        }
         let mut seen: HashMap<(bool, u32, i64), Vec<Table>> = HashMap::new();
         for table in [Table::DeadLetters, Table::Duplicates, Table::Events, Table::Invalid] {
             for &(p, offset) in &lake.table(table).rows {
@@ -344,6 +378,11 @@ proptest! {
                     tables.len() == 1 && expected.contains(&tables[0]),
                     "raw {p}/{offset} landed in {tables:?}"
                 );
+                let linked = links.remove(&(p as u32, offset as i64)).unwrap_or(0);
+                let expected_links = usize::from(
+                    tables == [Table::Events] && links_ids(stream, offset as i64),
+                );
+                prop_assert_eq!(linked, expected_links, "identities of raw {}/{}", p, offset);
             }
         }
         for offset in 0..log.invalid {
@@ -351,5 +390,6 @@ proptest! {
             prop_assert_eq!(tables, vec![Table::Invalid], "invalid offset {}", offset);
         }
         prop_assert!(seen.is_empty(), "rows for records that do not exist: {:?}", seen);
+        prop_assert!(links.is_empty(), "links for records that do not exist: {:?}", links);
     }
 }

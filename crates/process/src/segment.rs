@@ -179,26 +179,31 @@ impl<'v> SegmentCall<'v> {
         })
     }
 
-    /// The user id an identity link points to and the id it links, if the call links
-    /// two: `alias` links `previousId` to `userId`; any other call carrying both an
-    /// anonymous id and a user id links them (that is how `identify` after a login, and
-    /// every later call of the browser library, say who the visitor is).
+    /// The identity link the call makes, if any: `identify` links its anonymous id to its
+    /// user id, `alias` links `previousId` to `userId` (Segment's two calls for saying who
+    /// a visitor is). Other calls carrying both ids (the browser library sends both on
+    /// every call after a login) link nothing new: one row per link made, not per call.
     pub fn identity_link(&self) -> Option<IdentityLink<'v>> {
         let user_id = self.user_id.filter(|id| !id.is_empty())?;
-        if self.call_type == "alias" {
-            let previous = self.previous_id.filter(|id| !id.is_empty())?;
-            return Some(IdentityLink {
-                user_id,
-                anonymous_id: None,
-                previous_id: Some(previous),
-            });
+        match self.call_type {
+            "alias" => {
+                let previous = self.previous_id.filter(|id| !id.is_empty())?;
+                Some(IdentityLink {
+                    user_id,
+                    anonymous_id: None,
+                    previous_id: Some(previous),
+                })
+            }
+            "identify" => {
+                let anonymous = self.anonymous_id.filter(|id| !id.is_empty())?;
+                Some(IdentityLink {
+                    user_id,
+                    anonymous_id: Some(anonymous),
+                    previous_id: None,
+                })
+            }
+            _ => None,
         }
-        let anonymous = self.anonymous_id.filter(|id| !id.is_empty())?;
-        Some(IdentityLink {
-            user_id,
-            anonymous_id: Some(anonymous),
-            previous_id: None,
-        })
     }
 }
 
@@ -318,6 +323,13 @@ mod tests {
         let value = decoded(call(json!({"type": "track", "user_id": null})));
         let parsed = SegmentCall::from_value(&value).expect("a call");
         assert_eq!(parsed.identity_link(), None);
+        let value = decoded(call(json!({"type": "track"})));
+        let parsed = SegmentCall::from_value(&value).expect("a call");
+        assert_eq!(
+            parsed.identity_link(),
+            None,
+            "a track with both ids links nothing"
+        );
     }
 
     #[test]

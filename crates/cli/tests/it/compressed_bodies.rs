@@ -231,6 +231,9 @@ async fn bomb_the_server(env: Vec<(String, String)>, reason: &str) {
     let mut child = Child::spawn("up", dir.path(), &UP_ON_FREE_PORTS, env);
     let line = child.wait_for_line("clickstream is up").await;
     let url = format!("{}/collect", field(&line, "ingest"));
+    // The processors start in the background (loading the enrichers' data): the growth
+    // measured must be the bomb's, not theirs.
+    crate::faults::wait_ready(field(&line, "ingest")).await;
     let http = reqwest::Client::new();
     let warm_up = encode("gzip", &serde_json::to_vec(&batch(1)).expect("json")).await;
     assert_eq!(post_coded(&http, &url, "gzip", warm_up).await.0, 200);

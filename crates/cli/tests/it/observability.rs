@@ -190,7 +190,7 @@ async fn health_answers_live_and_ready_per_role() {
         .map(|()| body)
     })
     .await;
-    for role in ["ingest", "processor", "registry", "ui"] {
+    for role in ["ingest", "processor", "segment_processor", "registry", "ui"] {
         assert_eq!(body["roles"][role]["status"], "ready", "{role}: {body}");
     }
     assert_eq!(
@@ -200,7 +200,8 @@ async fn health_answers_live_and_ready_per_role() {
     assert!(
         body["details"]["registry"]["detail"]
             .as_str()
-            .is_some_and(|d| d.contains("2 subjects")),
+            // The raw, latest and Segment subjects.
+            .is_some_and(|d| d.contains("3 subjects")),
         "{body}"
     );
     let (status, one) = get_json(&t, t.url("/health/ready/ingest")).await;

@@ -14,6 +14,7 @@ mod brokers;
 mod disk_full;
 mod kill;
 mod registry;
+mod segment_kill;
 mod store;
 mod zombie;
 
