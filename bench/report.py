@@ -67,6 +67,10 @@ def markdown(results):
         import edge
 
         text += edge.markdown(results["edge"])
+    if results.get("segment"):
+        import segment
+
+        text += segment.markdown(results["segment"])
     return text
 
 

@@ -18,10 +18,13 @@ Started by bench/run.sh (which builds the binary and the venv). Every server run
    a 30-field version of the raw schema, and with BASELINE_BIN's build on the seed's.
 6. The edge (bench/edge.py): ingest at batches of 100 open and with write keys and rate
    limits on (far above the load), alternating EDGE_REPS rounds.
-7. criterion: single-core parse + validate + Avro encode (crates/event/benches).
+7. Segment's tracking API (bench/segment.py): POST /v1/batch with calls as analytics.js
+   sends them, plain and gzipped, against /collect, batches of 100, alternating
+   SEGMENT_REPS rounds.
+8. criterion: single-core parse + validate + Avro encode (crates/event/benches).
 
-STEPS (default: all of ingest flask visibility drain evolution edge criterion) picks which
-run.
+STEPS (default: all of ingest flask visibility drain evolution edge segment criterion)
+picks which run.
 """
 
 import datetime
@@ -37,6 +40,7 @@ from pathlib import Path
 
 from edge import run_edge
 from evolution import run_evolution
+from segment import run_segment
 from harness import (BIN, CONFIG, PYTHON, REPO, Server, bench_ingest, clickstream_up, drain, free_port, geo_data,
                      log, run_json)
 
@@ -250,6 +254,7 @@ def main():
         "drain": ("drain", run_drain),
         "evolution": ("evolution", run_evolution),
         "edge": ("edge", run_edge),
+        "segment": ("segment", run_segment),
     }
     with tempfile.TemporaryDirectory(prefix="clickstream-bench-") as work:
         for step, (key, run) in steps.items():

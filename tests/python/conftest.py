@@ -37,6 +37,9 @@ PIPELINE_TOPICS = (
     "acme.clickstream.invalid.events",
     "acme.clickstream.latest.events",
     "acme.clickstream.unique.users",
+    # The Segment stream's (Segment's tracking API on the ingest port).
+    "acme.clickstream.segment.events",
+    "acme.clickstream.segment.invalid",
 )
 
 

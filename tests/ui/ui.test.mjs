@@ -207,8 +207,13 @@ test("an invalid event opens with its reason and original JSON", async () => {
 
 test("schemas and lake pages show the registry's subjects and the lake's tables", async () => {
   await page.goto(`${ui}/#/schemas`);
-  await eventually("two subjects", async () =>
-    (await page.$$eval('[data-testid="subjects"] li', (lis) => lis.length)) === 2);
+  // The raw and latest streams' subjects, and the Segment stream's (registered at start-up).
+  const subjects = ["acme.clickstream.latest.events-value", "acme.clickstream.raw.events-value",
+    "acme.clickstream.segment.events-value"];
+  await eventually("the three subjects", async () => {
+    const listed = await page.$$eval('[data-testid="subjects"] li', (lis) => lis.map((li) => li.textContent));
+    return listed.length === subjects.length && subjects.every((s) => listed.some((text) => text.includes(s)));
+  });
   assert.match(await page.textContent('[data-testid="schema"]'), /"type": "record"/);
   await page.goto(`${ui}/#/lake`);
   await eventually("events table with 36 rows", async () => {
