@@ -24,7 +24,7 @@ use axum::routing::{get, post};
 use clickstream_edge::{Limits, WriteKeys};
 use clickstream_event::ValidatorSource;
 use clickstream_log::EventLog;
-use http::{HeaderValue, Method};
+use http::{HeaderName, HeaderValue, Method, header};
 use serde::{Deserialize, Serialize};
 use tower_http::cors::{AllowHeaders, AllowOrigin, Any, CorsLayer};
 
@@ -131,6 +131,11 @@ pub fn cors(origins: &[String]) -> CorsLayer {
     let layer = CorsLayer::new()
         .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
         .allow_headers(AllowHeaders::mirror_request())
+        // Readable by the page's script, which waits as told before retrying a 429 or 503.
+        .expose_headers([
+            header::RETRY_AFTER,
+            HeaderName::from_static("x-ratelimit-reset"),
+        ])
         .max_age(std::time::Duration::from_secs(86_400));
     if origins.iter().any(|o| o == "*") {
         return layer.allow_origin(Any);

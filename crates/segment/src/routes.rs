@@ -1,7 +1,8 @@
 //! The HTTP side of Segment's Tracking API on the ingest port: the paths the libraries
 //! post to, the write key wherever they carry it, and Segment's answers (`{"success":
 //! true}`; a JSON `code` and `message` otherwise, which current libraries read to decide not
-//! to retry a 4xx).
+//! to retry a 4xx). Also the first-party browser tracker (`/tracker.js`), which speaks
+//! this API, and a demo page loading it (`/demo`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -54,7 +55,37 @@ pub fn router(state: Arc<SegmentState>) -> Router {
             "/v1/projects/{key}/settings",
             get(crate::settings::settings),
         )
+        // The first-party browser tracker, and a demo shop page that loads it from here.
+        .route("/tracker.js", get(tracker))
+        .route("/demo", get(demo))
         .with_state(state)
+}
+
+/// The first-party browser tracker: plain JavaScript sending Segment calls to `/v1/batch`.
+const TRACKER_JS: &str = include_str!("../assets/tracker.js");
+
+/// A tiny shop to try the tracker in a browser (`/demo?write_key=...` when keys are set).
+const DEMO_HTML: &str = include_str!("../assets/demo.html");
+
+/// `GET /tracker.js`: the tracker as source, cacheable for five minutes.
+async fn tracker() -> Response {
+    let headers = [
+        (
+            header::CONTENT_TYPE,
+            "application/javascript; charset=utf-8",
+        ),
+        (header::CACHE_CONTROL, "public, max-age=300"),
+    ];
+    (headers, TRACKER_JS).into_response()
+}
+
+/// `GET /demo`: the demo shop page.
+async fn demo() -> Response {
+    let headers = [
+        (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+        (header::CACHE_CONTROL, "no-cache"),
+    ];
+    (headers, DEMO_HTML).into_response()
 }
 
 /// The paths of batches.

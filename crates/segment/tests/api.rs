@@ -322,3 +322,26 @@ async fn the_settings_document_points_the_browser_library_here() {
         .expect("request");
     assert_eq!(api.send(unknown).await.0, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn the_tracker_and_its_demo_page_are_served() {
+    let api = api(&[("web", KEY)]).await;
+    for (path, content_type, needle) in [
+        (
+            "/tracker.js",
+            "application/javascript; charset=utf-8",
+            "clickstream.js",
+        ),
+        ("/demo", "text/html; charset=utf-8", "/tracker.js"),
+    ] {
+        let request = Request::get(path).body(Body::empty()).expect("request");
+        let response = api.router.clone().oneshot(request).await.expect("answer");
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        assert_eq!(response.headers()["content-type"], content_type, "{path}");
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .expect("body");
+        let text = String::from_utf8(bytes.to_vec()).expect("utf-8");
+        assert!(text.contains(needle), "{path} mentions {needle}");
+    }
+}
