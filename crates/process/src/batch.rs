@@ -233,8 +233,12 @@ impl PendingBatch {
                 Feed::Raw => &self.raw_next,
                 Feed::Invalid => &self.invalid_next,
             };
+            // A table of another stream (identities, for the clickstream stream) is not
+            // this processor's to move.
+            let ours = stream.tables().contains(&table);
             let (partitions, txns) = next
                 .iter()
+                .filter(|_| ours)
                 .filter(|(p, next)| {
                     let at = positions(table.feed(), **p);
                     carries_txn(

@@ -258,11 +258,11 @@ pub(crate) fn route_raw(
 /// to `next`. Never when the table is already at or past `next` (a replay after a crash
 /// between two commits): the version would not advance and Delta would refuse it, batch
 /// after batch. Otherwise `events` and `invalid_events` carry one for every partition of
-/// their feed; `dead_letters` and `identities` only where the batch has rows for them
-/// (both are written from what the records are, not from state); `duplicates` for
-/// every raw partition while duplicate detection runs (so its versions move with `events`
-/// and a stale writer is refused before it lands decisions), else only where it has
-/// duplicates.
+/// their feed; `dead_letters` only where the batch has dead letters (they follow from what
+/// a record is, not from state); `duplicates` and `identities` for every raw partition
+/// while duplicate detection runs (so their versions move with `events` and a stale
+/// writer is refused before it lands decisions, or identity links of records another
+/// processor found to be duplicates), else only where they have rows.
 pub(crate) fn carries_txn(
     table: Table,
     positions: &Positions,
@@ -274,8 +274,10 @@ pub(crate) fn carries_txn(
     advances
         && match table {
             Table::Events | Table::Invalid => true,
-            Table::DeadLetters | Table::Identities => has_rows,
-            Table::Duplicates => has_rows || detects_duplicates,
+            Table::DeadLetters => has_rows,
+            // Which records become events (and so which link identities) follows the
+            // duplicate decisions: identities moves with them, for the same reason.
+            Table::Duplicates | Table::Identities => has_rows || detects_duplicates,
         }
 }
 
@@ -440,6 +442,9 @@ mod tests {
         assert!(carries(Table::Duplicates, false, true));
         assert!(!carries(Table::Duplicates, false, false));
         assert!(carries(Table::Duplicates, true, false));
+        assert!(carries(Table::Identities, false, true));
+        assert!(!carries(Table::Identities, false, false));
+        assert!(carries(Table::Identities, true, false));
     }
 
     #[test]

@@ -238,7 +238,14 @@ impl Processor {
             latest_event_schema().map_err(|e| ProcessError::Internal(e.to_string()))?;
         let metadata_schema = Arc::new(metadata_schema(&latest_schema)?);
         let tables = Tables::load(&lake, stream).await?;
-        let enrichment = Enrichment::new(stream, &enrich.config, &enrich.geo_databases)?;
+        // Compiling the user-agent and bot patterns and reading the geo databases takes
+        // seconds of CPU: off the async workers, which serve ingest meanwhile (two streams'
+        // processors starting at once would otherwise hold both workers of a 2-core host).
+        let (config_copy, geo) = (enrich.config.clone(), enrich.geo_databases.clone());
+        let enrichment =
+            tokio::task::spawn_blocking(move || Enrichment::new(stream, &config_copy, &geo))
+                .await
+                .map_err(|e| ProcessError::Internal(format!("loading the enrichers: {e}")))??;
         let query = QueryEngine::new(lake.clone())
             .await
             .map_err(|e| ProcessError::State(format!("query engine: {e}")))?;

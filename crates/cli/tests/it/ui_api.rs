@@ -195,7 +195,8 @@ async fn schemas_show_versions_compatibility_and_a_diff() {
     let list = get_ok(&t, "/api/ui/schemas").await;
     assert_eq!(list["global_compatibility"], "BACKWARD");
     let subjects = list["subjects"].as_array().expect("subjects");
-    assert_eq!(subjects.len(), 2);
+    // The raw, latest and Segment streams' subjects.
+    assert_eq!(subjects.len(), 3);
     let subject = "acme.clickstream.raw.events-value";
     let raw = subjects
         .iter()

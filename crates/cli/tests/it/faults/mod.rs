@@ -75,9 +75,11 @@ pub async fn http_get_json(url: &str) -> (u16, Value) {
 }
 
 /// Waits until every acknowledged event is in the lake (the processor catches up after
-/// the last fault), then returns the comparison.
+/// the last fault) and the lake holds everything the log does (records written but not
+/// acknowledged before a fault land too, and the checks after compare lake and log), then
+/// returns the comparison.
 pub async fn settle(ledger: &Ledger, base: &str) -> Outcome {
-    eventually(
+    let outcome = eventually(
         "every acknowledged event lands",
         Duration::from_secs(180),
         || async {
@@ -88,7 +90,33 @@ pub async fn settle(ledger: &Ledger, base: &str) -> Outcome {
             Ok(outcome)
         },
     )
-    .await
+    .await;
+    caught_up(base).await;
+    outcome
+}
+
+/// Waits until the pipeline at `base` says (its `/metrics`, from the sampler that compares
+/// each partition's end offset with the lake's `txn` version) that nothing acknowledged
+/// waits to land. Only meaningful once the senders have stopped.
+pub async fn caught_up(base: &str) {
+    eventually(
+        "the lake catches up with the log",
+        Duration::from_secs(180),
+        || async {
+            let text = reqwest::get(format!("{base}/metrics"))
+                .await
+                .map_err(|e| e.to_string())?
+                .text()
+                .await
+                .map_err(|e| e.to_string())?;
+            let metrics = crate::prometheus::parse(&text)?;
+            let lag = metrics.all("clickstream_pipeline_lag_records");
+            crate::eventually::check(lag.len() == 1 && lag[0].value == 0.0, || {
+                format!("pipeline lag {lag:?}")
+            })
+        },
+    )
+    .await;
 }
 
 /// Waits until the pipeline at `base` is ready (every role, the processor started).
