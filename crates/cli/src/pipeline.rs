@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clickstream_edge::{AdminAuth, Server, WriteKeys};
 use clickstream_event::schemas::LATEST_EVENT_SCHEMA;
-use clickstream_event::{LATEST_TOPIC, value_subject};
+use clickstream_event::{LATEST_TOPIC, SEGMENT_INVALID_TOPIC, SEGMENT_TOPIC, value_subject};
 use clickstream_ingest::IngestState;
 use clickstream_lake::Lake;
 use clickstream_log::EventLog;
@@ -283,10 +283,18 @@ impl Pipeline {
     ) -> anyhow::Result<()> {
         let opened = crate::backend::open_log(config).await?;
         if self.roles.ingest {
-            let specs = topic_specs(
+            // The Segment stream's topics only when it is on: a deployment that keeps it
+            // off needs neither them nor the right to create them.
+            let specs: Vec<_> = topic_specs(
                 config.topics.partitions_csv.as_deref(),
                 config.topics.default_partitions,
-            )?;
+            )?
+            .into_iter()
+            .filter(|spec| {
+                config.segment.enabled
+                    || ![SEGMENT_TOPIC, SEGMENT_INVALID_TOPIC].contains(&spec.name.as_str())
+            })
+            .collect();
             opened
                 .log
                 .create_topics(&specs)

@@ -193,7 +193,8 @@ pub(crate) async fn columns(
     let raw = value_subject(RAW_TOPIC);
     if subject != raw {
         return Err(UiError::NotFound(format!(
-            "subject {subject:?} feeds no table: only {raw}'s versions land as columns of events"
+            "no column view for subject {subject:?}: this page shows how {raw}'s versions land \
+             as columns of events"
         )));
     }
     let registry = &state.sources.registry;
