@@ -317,7 +317,7 @@ impl Pipeline {
                 registry.clone(),
                 lake.clone(),
                 (health.clone(), stats_tx, drain),
-                shared.stopped(),
+                (shared.stopped(), shared.stopped()),
             );
             shared.spawn(Part::Processor, work);
             self.processors_running += 1;
@@ -570,10 +570,13 @@ async fn run_processor(
         oneshot::Sender<Arc<ProcessorStats>>,
         bool,
     ),
-    stop: impl Future<Output = ()> + Send + 'static,
+    (stop_starting, stop): (
+        impl Future<Output = ()> + Send + 'static,
+        impl Future<Output = ()> + Send + 'static,
+    ),
 ) -> anyhow::Result<()> {
     let enrich = config.enrich_setup()?;
-    let started = Processor::start(
+    let starting = Processor::start(
         stream,
         processor_config(&config, stream),
         config.lake.clone(),
@@ -581,8 +584,17 @@ async fn run_processor(
         log,
         registry,
         lake.clone(),
-    )
-    .await
+    );
+    // A shutdown while the processor is still starting (loading its state takes a while)
+    // is not its failure: it has nothing to commit yet, and the registry or the log may
+    // already be going away under it.
+    let started = tokio::select! {
+        started = starting => started,
+        () = stop_starting => {
+            health.stopped("shut down while starting");
+            return Ok(());
+        }
+    }
     .with_context(|| format!("starting the {stream} stream's processor"));
     let mut processor = match started {
         Ok(processor) => processor.with_health(health),
