@@ -130,13 +130,16 @@ async function assertEachOnce(ids, copies) {
 
 /**
  * Checks the identities table against the calls (the rule of `identity_link` in
- * crates/process/src/segment.rs): an alias links its previous id to the user id; any other
- * call that carried a user id and an anonymous id links those; the call's type is `link`.
+ * crates/process/src/segment.rs): an alias links its previous id to the user id; an
+ * identify that carried a user id and an anonymous id links those; other calls link
+ * nothing; the call's type is `link`.
  */
 async function assertIdentities(sent) {
-  const link = (call) => (call.type === "alias"
-    ? (call.previousId ? {anonymous_id: null, previous_id: call.previousId} : null)
-    : (call.anonymousId ? {anonymous_id: call.anonymousId, previous_id: null} : null));
+  const link = (call) => {
+    if (call.type === "alias") return call.previousId ? {anonymous_id: null, previous_id: call.previousId} : null;
+    if (call.type === "identify") return call.anonymousId ? {anonymous_id: call.anonymousId, previous_id: null} : null;
+    return null;
+  };
   const expected = sent.filter((call) => call.userId && link(call))
     .map((call) => ({link: call.type, user_id: call.userId, ...link(call), message_id: call.messageId}))
     .sort((a, b) => (a.message_id < b.message_id ? -1 : 1));
