@@ -45,7 +45,7 @@ const ORDER = {
 };
 const TRAITS = {email: "ada@example.com", name: "Ada", plan: "pro", logins: 3, address: {city: "London"}};
 
-let server, work, ingest, browser;
+let server, work, ingest, ui, browser;
 
 before(async () => {
   assert.ok(existsSync(CHROMIUM), `Chromium is missing at ${CHROMIUM}: apt-get install chromium`);
@@ -57,6 +57,7 @@ before(async () => {
   });
   server = started.child;
   ingest = started.ingest.replace(/\/$/, "");
+  ui = started.ui.replace(/\/$/, "");
   browser = await chromium.launch({executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS});
 });
 
@@ -451,4 +452,78 @@ test("@segment/analytics-next in Chromium: a call whose answer is lost is sent a
   await assertEachOnce(sent.map((call) => call.messageId).filter((id) => id !== run.ids.track), 0);
   await assertEachOnce([run.ids.track], 1);
   await assertBrowserIdentities(run, sent);
+});
+
+test("the UI shows the Segment stream beside the original: overview card, processors, message browser", async () => {
+  // One event of the original stream and one Segment call that is refused, beside the
+  // calls the tests above sent.
+  const raw = {id: 990001, type: "page_view", event: {user_agent: "Mozilla/5.0 (X11; Linux x86_64; rv:133.0)",
+    ip: "81.2.69.142", customer_id: 7, timestamp: "2026-12-06T10:00:00.000000", page: "https://shop.example/"}};
+  const auth = {authorization: `Basic ${Buffer.from(`${NODE_KEY}:`).toString("base64")}`};
+  const collected = await fetch(`${ingest}/collect`, {method: "POST",
+    headers: {"content-type": "application/json", ...auth}, body: JSON.stringify([raw])});
+  assert.equal(collected.status, 200, await collected.text());
+  const refused = await fetch(`${ingest}/v1/track`, {method: "POST",
+    headers: {"content-type": "application/json", ...auth},
+    body: JSON.stringify({anonymousId: "ui-anon", event: 42, properties: {}})});
+  assert.equal(refused.status, 400);
+  const refusal = await refused.json();
+  assert.equal(refusal.success, false);
+  assert.match(refusal.refused?.[0]?.reason ?? "", /event/, JSON.stringify(refusal));
+  await waitForCount("SELECT count(*) AS n FROM segment_invalid_events", 1);
+  await waitForCount("SELECT count(*) AS n FROM events WHERE id = 990001", 1);
+
+  // What the lake holds now; every accepted call is in segment_events or kept apart as a
+  // retry, so the topic holds their sum.
+  const [{calls, retries, links, refusals}] = await sql(`SELECT
+      (SELECT count(*) FROM segment_events) AS calls, (SELECT count(*) FROM segment_duplicates) AS retries,
+      (SELECT count(*) FROM identities) AS links, (SELECT count(*) FROM segment_invalid_events) AS refusals`);
+  assert.ok(calls >= 24 && links >= 8, `the tests above landed their calls: ${calls} calls, ${links} links`);
+
+  const page = await browser.newPage();
+  try {
+    page.on("pageerror", (error) => { throw error; });
+    await page.goto(`${ui}/#/overview`);
+    const card = '[data-testid="total-segment"]';
+    await eventually("the Segment card counts every call taken", async () =>
+      Number(await page.getAttribute(card, "data-value")) === calls + retries, LAND_MS);
+    const sub = await page.textContent(`.card:has(${card}) .sub`);
+    assert.equal(sub, `${calls} in the lake, ${retries} retries kept apart, ${refusals} refused, ${links} identity links`);
+    assert.equal(Number(await page.getAttribute('[data-testid="total-valid"]', "data-value")), 1,
+      "the original stream's card beside it");
+    const components = await eventually("both processors caught up", async () => {
+      const all = await page.$$eval('[data-testid="components"] li', (items) =>
+        items.map((li) => [li.dataset.component, li.dataset.status, li.textContent]));
+      return all.filter(([, status, text]) => status === "ok" && /caught up/.test(text)).length === 2 && all;
+    }, LAND_MS);
+    assert.deepEqual(components.map(([name]) => name).sort(),
+      ["lake", "log", "processor", "registry", "segment_processor"]);
+    assert.match(components.find(([name]) => name === "segment_processor")[2], /clickstream-segment-processor/);
+
+    // The message browser decodes a Segment call through the registry, like a raw event.
+    await page.goto(`${ui}/#/topics/${encodeURIComponent("acme.clickstream.segment.events")}`);
+    const rows = await eventually("the Segment topic's records listed", async () => {
+      const n = await page.$$eval('[data-testid="messages"] tbody tr', (trs) => trs.length);
+      return n === calls + retries ? n : 0;
+    }, LAND_MS);
+    assert.ok(rows > 0);
+    assert.match(await page.textContent('[data-testid="messages"] tbody tr:first-child'), /avro · schema \d+/);
+    await page.click('[data-testid="messages"] tbody tr:first-child');
+    const decoded = JSON.parse(await page.textContent('[data-testid="decoded"]'));
+    assert.deepEqual(Object.keys(decoded).slice(0, 2), ["message_id", "type"], "fields in schema order");
+    const [landed] = await sql(`SELECT type, anonymous_id, user_id FROM segment_events
+      WHERE message_id = '${decoded.message_id.replaceAll("'", "''")}'
+      UNION ALL SELECT type, anonymous_id, user_id FROM segment_duplicates
+      WHERE message_id = '${decoded.message_id.replaceAll("'", "''")}' LIMIT 1`);
+    assert.ok(landed, `the decoded call ${decoded.message_id} is in the lake`);
+    assert.deepEqual([decoded.type, decoded.anonymous_id, decoded.user_id],
+      [landed.type, landed.anonymous_id, landed.user_id]);
+
+    // And the refused call, on its own topic, with its reason.
+    await page.goto(`${ui}/#/topics/${encodeURIComponent("acme.clickstream.segment.invalid")}`);
+    await eventually("the refused call listed", async () =>
+      (await page.$$eval('[data-testid="messages"] tbody tr', (trs) => trs.length)) === 1, LAND_MS);
+  } finally {
+    await page.close();
+  }
 });

@@ -99,7 +99,7 @@ test("overview counters and the rate chart move as events are posted", async () 
   assert.equal(validBefore, 0);
   const components = await page.$$eval('[data-testid="components"] li', (items) =>
     items.map((li) => `${li.dataset.component}:${li.dataset.status}`));
-  assert.deepEqual(components.sort(), ["lake:ok", "log:ok", "processor:ok", "registry:ok"]);
+  assert.deepEqual(components.sort(), ["lake:ok", "log:ok", "processor:ok", "registry:ok", "segment_processor:ok"]);
 
   let valid = 0, invalid = 0;
   for (const round of ROUNDS) {

@@ -110,6 +110,8 @@ pub struct Pipeline {
     processor_stats: Option<oneshot::Receiver<Arc<ProcessorStats>>>,
     /// Processors (one per stream) that have not finished: a drain ends when none is left.
     processors_running: usize,
+    /// The processors stop once the log has nothing more to give (`process --drain`).
+    draining: bool,
     stop: watch::Sender<bool>,
     tasks: JoinSet<(Part, anyhow::Result<()>)>,
 }
@@ -214,6 +216,7 @@ impl Pipeline {
             query: None,
             processor_stats: None,
             processors_running: 0,
+            draining: drain,
             stop,
             tasks: JoinSet::new(),
         };
@@ -305,7 +308,28 @@ impl Pipeline {
         let query = QueryEngine::with_config(lake.clone(), &config.query)
             .await
             .context("starting the SQL engine")?;
+        let existing = if drain {
+            let topics = opened.log.topics().await.context("listing topics")?;
+            topics.into_iter().map(|t| t.name).collect()
+        } else {
+            Vec::new()
+        };
         for (stream, health) in healths {
+            if drain
+                && !stream
+                    .topics()
+                    .iter()
+                    .any(|t| existing.iter().any(|e| e == t))
+            {
+                // A drain ends when the log has nothing more to give; a stream whose topics
+                // were never created has nothing at all (and would wait for partitions).
+                tracing::info!(
+                    stream = stream.name(),
+                    "no topics of this stream in the log: nothing to drain"
+                );
+                health.stopped("nothing to drain: its topics are not in the log");
+                continue;
+            }
             let (stats_tx, stats_rx) = oneshot::channel();
             if *stream == Stream::Clickstream {
                 self.processor_stats = Some(stats_rx);
@@ -492,6 +516,9 @@ impl Pipeline {
     /// Waits until a part stops on its own: `Err` when it failed, `Ok` when every
     /// draining processor (one per stream) is done.
     pub async fn failed(&mut self) -> anyhow::Result<()> {
+        if self.draining && self.processors_running == 0 {
+            return Ok(());
+        }
         loop {
             match self.tasks.join_next().await {
                 Some(Ok((Part::Processor, Ok(())))) => {

@@ -76,8 +76,7 @@ pub(crate) async fn run(state: Arc<UiState>, shutdown: impl Future<Output = ()> 
         state,
         tables: BTreeMap::new(),
         timestamps: HashMap::new(),
-        lake_moved: Instant::now(),
-        last_in_lake: 0,
+        moved: HashMap::new(),
     };
     let mut ticker = tokio::time::interval(PERIOD);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -108,9 +107,9 @@ struct SamplerTask {
     tables: BTreeMap<TableKind, TrackedTable>,
     /// Log timestamps of records looked up for the lag, by position (records never change).
     timestamps: HashMap<(TopicPartition, u64), i64>,
-    /// When the lake's positions last moved.
-    lake_moved: Instant,
-    last_in_lake: u64,
+    /// Per processor component: the records in the lake at the last sample, and when that
+    /// number last changed.
+    moved: HashMap<&'static str, (u64, Instant)>,
 }
 
 impl SamplerTask {
@@ -202,7 +201,20 @@ impl SamplerTask {
             ));
         }
         let lag = self.end_to_end_lag(&fed, &topics, now).await;
-        components.push(self.processor_component(&lag));
+        components.push(self.processor_component(
+            "processor",
+            sources.processor_group.as_deref(),
+            &[RAW_TOPIC, INVALID_TOPIC],
+            &lag,
+        ));
+        if sources.segment_group.is_some() {
+            components.push(self.processor_component(
+                "segment_processor",
+                sources.segment_group.as_deref(),
+                &[SEGMENT_TOPIC, SEGMENT_INVALID_TOPIC],
+                &lag,
+            ));
+        }
         self.group_lag_gauges(&topics).await;
 
         let point = (!topics.is_empty()).then_some(Point {
@@ -225,42 +237,53 @@ impl SamplerTask {
         );
     }
 
-    fn processor_component(&mut self, lag: &Lag) -> Component {
-        let Some(group) = &self.state.sources.processor_group else {
+    /// The health of the processor consuming `topics` as `group`: ok while caught up or
+    /// while its tables move, a warning once records wait and its tables stand still.
+    fn processor_component(
+        &mut self,
+        name: &'static str,
+        group: Option<&str>,
+        topics: &[&str],
+        lag: &Lag,
+    ) -> Component {
+        let Some(group) = group else {
             return Component {
-                name: "processor",
+                name,
                 status: "off",
                 detail: "no processor runs against this log".into(),
             };
         };
-        let in_lake: u64 = lag.partitions.iter().map(|p| p.in_lake).sum();
-        if in_lake != self.last_in_lake {
-            self.last_in_lake = in_lake;
-            self.lake_moved = Instant::now();
+        let ours = || {
+            lag.partitions
+                .iter()
+                .filter(|p| topics.contains(&p.topic.as_str()))
+        };
+        let in_lake: u64 = ours().map(|p| p.in_lake).sum();
+        let waiting: u64 = ours().map(|p| p.lag).sum();
+        let (last, moved) = self.moved.entry(name).or_insert((in_lake, Instant::now()));
+        if in_lake != *last {
+            *last = in_lake;
+            *moved = Instant::now();
         }
-        let idle = self.lake_moved.elapsed();
-        if lag.records == 0 {
-            Component {
-                name: "processor",
-                status: "ok",
-                detail: format!("group {group}: caught up"),
-            }
+        let idle = moved.elapsed();
+        let (status, detail) = if waiting == 0 {
+            ("ok", format!("group {group}: caught up"))
         } else if idle < STALL_AFTER {
-            Component {
-                name: "processor",
-                status: "ok",
-                detail: format!("group {group}: {} records on their way", lag.records),
-            }
+            (
+                "ok",
+                format!("group {group}: {waiting} records on their way"),
+            )
         } else {
-            Component {
-                name: "processor",
-                status: "warning",
-                detail: format!(
-                    "group {group}: {} records wait and the lake has not moved for {} s",
-                    lag.records,
-                    idle.as_secs()
-                ),
-            }
+            let idle = idle.as_secs();
+            let detail = format!(
+                "group {group}: {waiting} records wait and the lake has not moved for {idle} s"
+            );
+            ("warning", detail)
+        };
+        Component {
+            name,
+            status,
+            detail,
         }
     }
 

@@ -4,10 +4,14 @@
 //! `identify` and `alias` link ids in `identities`; a refused call is kept in
 //! `segment_invalid_events` with its reason; and after a restart nothing lands twice.
 
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use clickstream::{Pipeline, Roles};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::common::{TestPipeline, json_body};
+use crate::common::{TestPipeline, json_body, seed_events};
 
 const UA: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) \
                   Chrome/120.0.0.0 Safari/537.36";
@@ -187,4 +191,54 @@ async fn calls_land_enriched_once_with_identities_and_refusals_kept() {
         1,
     )
     .await;
+}
+
+/// `process --drain` with the Segment stream on, against a log written while it was off
+/// (so its topics were never created): the clickstream backlog lands and the drain ends.
+/// The Segment processor has nothing to drain and is not started (it used to fail the
+/// drain with "unknown topic" on the embedded log; a Kafka consumer would wait for
+/// partitions that never come).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drain_ends_when_the_segment_topics_were_never_created() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let t = TestPipeline::start_in(dir.path(), |config| {
+        config.segment.enabled = false;
+        config.processor.enabled = false;
+    })
+    .await;
+    let answer = t
+        .collect(serde_json::to_vec(&seed_events()).expect("json"))
+        .await;
+    assert_eq!(answer.status(), StatusCode::OK);
+    let valid = json_body(answer).await["valid_count"]
+        .as_u64()
+        .expect("valid_count");
+    assert!(valid > 0);
+    let topics = t.log().topics().await.expect("topics");
+    assert!(
+        !topics.iter().any(|topic| topic.name.contains("segment")),
+        "the Segment topics exist: {topics:?}"
+    );
+    let config = t.config.clone();
+    t.pipeline.shutdown().await.expect("clean shutdown");
+
+    let registry = Pipeline::start_roles(config.clone(), Roles::registry(), false)
+        .await
+        .expect("registry starts");
+    let mut drain_config = config;
+    drain_config.segment.enabled = true;
+    drain_config.processor.enabled = true;
+    let registry_addr = registry.registry_addr().expect("registry listens");
+    drain_config.registry.url = Some(format!("http://{registry_addr}").into());
+    let mut drain = Pipeline::start_roles(drain_config, Roles::processor(), true)
+        .await
+        .expect("processor starts");
+    tokio::time::timeout(Duration::from_secs(60), drain.failed())
+        .await
+        .expect("the drain ends")
+        .expect("the drain succeeds");
+    let stats = drain.processor_stats().await.expect("stats");
+    assert_eq!(stats.events_written.load(Ordering::Relaxed), valid);
+    drain.shutdown().await.expect("clean shutdown");
+    registry.shutdown().await.expect("clean shutdown");
 }

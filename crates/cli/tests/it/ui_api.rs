@@ -279,7 +279,7 @@ async fn lake_invalid_events_and_overview_follow_the_pipeline() {
             )
         })
         .collect();
-    for part in ["log", "registry", "lake", "processor"] {
+    for part in ["log", "registry", "lake", "processor", "segment_processor"] {
         assert_eq!(
             statuses.get(part).map(String::as_str),
             Some("ok"),
