@@ -10,6 +10,7 @@ pub mod health;
 pub mod lake_cmd;
 mod listeners;
 pub mod pipeline;
+mod processors;
 pub mod progress;
 pub mod schema_follow;
 pub mod serve;

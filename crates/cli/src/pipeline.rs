@@ -15,9 +15,7 @@ use clickstream_event::{LATEST_TOPIC, SEGMENT_INVALID_TOPIC, SEGMENT_TOPIC, valu
 use clickstream_ingest::IngestState;
 use clickstream_lake::Lake;
 use clickstream_log::EventLog;
-use clickstream_process::{
-    Processor, ProcessorConfig, ProcessorHealth, ProcessorStats, Stream, run_compactor,
-};
+use clickstream_process::{ProcessorHealth, ProcessorStats, Stream};
 use clickstream_query::QueryEngine;
 use clickstream_registry::RegistryClient;
 use clickstream_ui::{Ui, UiSources};
@@ -28,6 +26,7 @@ use crate::backend::OpenedLog;
 use crate::config::Config;
 use crate::health::HealthState;
 use crate::listeners::{bind, check_exposures, display_url, registry_in_use};
+use crate::processors::{nothing_to_drain, run_processor};
 use crate::schema_follow::{RawSchema, SEGMENT};
 use crate::topics::topic_specs;
 
@@ -315,19 +314,7 @@ impl Pipeline {
             Vec::new()
         };
         for (stream, health) in healths {
-            if drain
-                && !stream
-                    .topics()
-                    .iter()
-                    .any(|t| existing.iter().any(|e| e == t))
-            {
-                // A drain ends when the log has nothing more to give; a stream whose topics
-                // were never created has nothing at all (and would wait for partitions).
-                tracing::info!(
-                    stream = stream.name(),
-                    "no topics of this stream in the log: nothing to drain"
-                );
-                health.stopped("nothing to drain: its topics are not in the log");
+            if drain && nothing_to_drain(*stream, &existing, health) {
                 continue;
             }
             let (stats_tx, stats_rx) = oneshot::channel();
@@ -573,86 +560,6 @@ pub(crate) fn streams(config: &Config) -> impl Iterator<Item = Stream> + use<> {
     Stream::ALL
         .into_iter()
         .filter(move |stream| *stream == Stream::Clickstream || segment)
-}
-
-/// The processor settings of `stream`: `[processor]`, with the Segment stream's own
-/// consumer group.
-fn processor_config(config: &Config, stream: Stream) -> ProcessorConfig {
-    let mut processor = config.processor.clone();
-    if stream != Stream::Clickstream {
-        processor.group = config.segment.group.clone();
-    }
-    processor
-}
-
-/// Starts `stream`'s processor and its compactor and runs them until `stop`.
-async fn run_processor(
-    stream: Stream,
-    config: Config,
-    log: Arc<dyn EventLog>,
-    registry: RegistryClient,
-    lake: Lake,
-    (health, stats, drain): (
-        Arc<ProcessorHealth>,
-        oneshot::Sender<Arc<ProcessorStats>>,
-        bool,
-    ),
-    (stop_starting, stop): (
-        impl Future<Output = ()> + Send + 'static,
-        impl Future<Output = ()> + Send + 'static,
-    ),
-) -> anyhow::Result<()> {
-    let enrich = config.enrich_setup()?;
-    let starting = Processor::start(
-        stream,
-        processor_config(&config, stream),
-        config.lake.clone(),
-        &enrich,
-        log,
-        registry,
-        lake.clone(),
-    );
-    // A shutdown while the processor is still starting (loading its state takes a while)
-    // is not its failure: it has nothing to commit yet, and the registry or the log may
-    // already be going away under it.
-    let started = tokio::select! {
-        started = starting => started,
-        () = stop_starting => {
-            health.stopped("shut down while starting");
-            return Ok(());
-        }
-    }
-    .with_context(|| format!("starting the {stream} stream's processor"));
-    let mut processor = match started {
-        Ok(processor) => processor.with_health(health),
-        Err(e) => {
-            health.stopped(format!("{e:#}"));
-            return Err(e);
-        }
-    };
-    if drain {
-        processor = processor.drain();
-    }
-    let _ = stats.send(processor.stats());
-    tracing::info!(lake = %lake.root(), drain, %stream, "processor running");
-    let (stop_compactor, compactor_stopped) = watch::channel(false);
-    let compactor = tokio::spawn(run_compactor(
-        stream,
-        lake,
-        config.lake.clone(),
-        processor.stats(),
-        async move {
-            let mut stopped = compactor_stopped;
-            let _ = stopped.wait_for(|s| *s).await;
-        },
-    ));
-    let result = processor
-        .run(stop)
-        .await
-        .with_context(|| format!("the {stream} stream's processor"));
-    let _ = stop_compactor.send(true);
-    let _ = compactor.await;
-    result
 }
 
 /// Segment's tracking API for the ingest port, under ingest's CORS (the browser library

@@ -337,62 +337,92 @@ async fn restore_sessions(
     ttl_ms: u64,
     owned: &str,
 ) -> Result<Vec<RestoredSession>, ProcessError> {
-    const WHAT: &str = "session state";
-    // The time the sessionizer used: the event's own, else its arrival.
-    let time = "CAST(COALESCE(event_time, log_timestamp) AS BIGINT)";
+    let source = SessionSource {
+        what: "session state",
+        table: "events",
+        // The time the sessionizer used: the event's own, else its arrival.
+        time: "CAST(COALESCE(event_time, log_timestamp) AS BIGINT)",
+        visitor_columns: "customer_id, ip, user_agent",
+        // A customer's session may span several addresses and user agents, which do not
+        // identify a customer's sessions.
+        visitor_select: "min(customer_id), min(ip), min(user_agent)",
+    };
+    restore_sessions_of(query, ttl_ms, owned, &source, |batch| {
+        let customers = int64(batch.column(0), source.what)?;
+        let ips = utf8(batch.column(1), source.what)?;
+        let agents = utf8(batch.column(2), source.what)?;
+        Ok((0..batch.num_rows())
+            .map(|row| {
+                let customer = (!customers.is_null(row)).then(|| customers.value(row));
+                VisitorKey::of(customer, ips.value(row), agents.value(row))
+            })
+            .collect())
+    })
+    .await
+}
+
+/// Where a stream's sessions are rebuilt from.
+pub(crate) struct SessionSource<'a> {
+    /// What the state is, for errors.
+    pub what: &'static str,
+    /// The table the sessionizer's output landed in.
+    pub table: &'a str,
+    /// The time the sessionizer used, in microseconds, as SQL.
+    pub time: &'a str,
+    /// The table's columns the visitor key is made of.
+    pub visitor_columns: &'a str,
+    /// Aggregates of `visitor_columns`, one value each per session.
+    pub visitor_select: &'a str,
+}
+
+/// The sessions of `source` whose latest event is within the TTL before its newest
+/// event time (event times past the clock-skew limit are left out, as the live
+/// sessionizer's watermark ignores them), oldest first so that each visitor keeps its most
+/// recent sessions. `visitors` makes the key of each row of a batch whose first columns
+/// are `visitor_select`'s.
+pub(crate) async fn restore_sessions_of(
+    query: &QueryEngine,
+    ttl_ms: u64,
+    owned: &str,
+    source: &SessionSource<'_>,
+    visitors: impl Fn(&RecordBatch) -> Result<Vec<VisitorKey>, ProcessError>,
+) -> Result<Vec<RestoredSession>, ProcessError> {
+    let SessionSource {
+        what, table, time, ..
+    } = *source;
     let skew_limit = chrono::Utc::now()
         .timestamp_micros()
         .saturating_add(MAX_CLOCK_SKEW_US);
-    let Some(newest_us) = newest(
-        query,
-        WHAT,
-        "events",
-        time,
-        &format!("session_id IS NOT NULL AND {owned} AND {time} <= {skew_limit}"),
-    )
-    .await?
-    else {
+    let filter = format!("session_id IS NOT NULL AND {owned} AND {time} <= {skew_limit}");
+    let Some(newest_us) = newest(query, what, table, time, &filter).await? else {
         return Ok(Vec::new());
     };
     let cutoff_us =
         newest_us.saturating_sub(i64::try_from(ttl_ms.saturating_mul(1000)).unwrap_or(i64::MAX));
-    let batches = sql(
-        query,
-        WHAT,
-        &format!(
-            // One row per session: a customer's session may span several addresses and
-            // user agents, which do not identify a customer's sessions. Event times past
-            // the clock-skew limit are left out, as the live sessionizer's watermark
-            // ignores them.
-            "SELECT min(customer_id) AS customer_id, min(ip) AS ip, \
-                    min(user_agent) AS user_agent, session_id, \
-                    max(session_index) AS session_index, min(t) AS start_us, max(t) AS last_us, \
-                    max(event_index_in_session) AS events \
-             FROM (SELECT customer_id, ip, user_agent, session_id, session_index, \
-                          event_index_in_session, {time} AS t \
-                   FROM events WHERE session_id IS NOT NULL AND {owned}) recent \
-             WHERE t >= {cutoff_us} AND t <= {skew_limit} \
-             GROUP BY session_id"
-        ),
-    )
-    .await?;
+    let statement = format!(
+        "SELECT {}, session_id, max(session_index) AS session_index, min(t) AS start_us, \
+                max(t) AS last_us, max(event_index_in_session) AS events \
+         FROM (SELECT {}, session_id, session_index, event_index_in_session, {time} AS t \
+               FROM {table} WHERE session_id IS NOT NULL AND {owned}) recent \
+         WHERE t >= {cutoff_us} AND t <= {skew_limit} \
+         GROUP BY session_id",
+        source.visitor_select, source.visitor_columns
+    );
     let mut out = Vec::new();
-    for batch in &batches {
-        let customers = int64(batch.column(0), WHAT)?;
-        let ips = utf8(batch.column(1), WHAT)?;
-        let agents = utf8(batch.column(2), WHAT)?;
-        let ids = utf8(batch.column(3), WHAT)?;
-        let indices = int64(batch.column(4), WHAT)?;
-        let starts = int64(batch.column(5), WHAT)?;
-        let lasts = int64(batch.column(6), WHAT)?;
-        let events = int64(batch.column(7), WHAT)?;
-        for row in 0..batch.num_rows() {
+    for batch in &sql(query, what, &statement).await? {
+        let keys = visitors(batch)?;
+        let first = batch.num_columns().saturating_sub(5);
+        let ids = utf8(batch.column(first), what)?;
+        let indices = int64(batch.column(first + 1), what)?;
+        let starts = int64(batch.column(first + 2), what)?;
+        let lasts = int64(batch.column(first + 3), what)?;
+        let events = int64(batch.column(first + 4), what)?;
+        for (row, visitor) in keys.into_iter().enumerate() {
             if ids.is_null(row) || indices.is_null(row) || starts.is_null(row) {
                 continue;
             }
-            let customer = (!customers.is_null(row)).then(|| customers.value(row));
             out.push(RestoredSession {
-                visitor: VisitorKey::of(customer, ips.value(row), agents.value(row)),
+                visitor,
                 session_id: ids.value(row).to_string(),
                 session_index: indices.value(row),
                 start_us: starts.value(row),
@@ -405,7 +435,6 @@ async fn restore_sessions(
             });
         }
     }
-    // Oldest first, so that each visitor keeps its most recent sessions.
     out.sort_by_key(|s| (s.last_us, s.session_index));
     Ok(out)
 }

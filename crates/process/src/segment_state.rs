@@ -8,14 +8,10 @@ use clickstream_query::QueryEngine;
 use deltalake::arrow::array::{Array, StringArray};
 
 use crate::ProcessError;
-use crate::enrichment::{int64, newest, sql, utf8};
+use crate::enrichment::{SessionSource, int64, newest, restore_sessions_of, sql, utf8};
 use crate::segment::visitor_ids;
 
 const TABLE: &str = "segment_events";
-
-/// Event times this far past the wall clock are ignored when finding where to rebuild
-/// sessions from (as the sessionizer ignores them for its watermark).
-const MAX_CLOCK_SKEW_US: i64 = 3_600_000_000;
 
 /// A nullable text value.
 fn text(column: &StringArray, row: usize) -> Option<&str> {
@@ -68,85 +64,37 @@ pub(crate) async fn restore_sessions(
     owned: &str,
     privacy: Option<&Privacy>,
 ) -> Result<Vec<RestoredSession>, ProcessError> {
-    const WHAT: &str = "Segment session state";
-    let time = "CAST(\"timestamp\" AS BIGINT)";
-    let skew_limit = chrono::Utc::now()
-        .timestamp_micros()
-        .saturating_add(MAX_CLOCK_SKEW_US);
-    let Some(newest_us) = newest(
-        query,
-        WHAT,
-        TABLE,
-        time,
-        &format!("session_id IS NOT NULL AND {owned} AND {time} <= {skew_limit}"),
-    )
-    .await?
-    else {
-        return Ok(Vec::new());
+    let source = SessionSource {
+        what: "Segment session state",
+        table: TABLE,
+        time: "CAST(\"timestamp\" AS BIGINT)",
+        visitor_columns: "anonymous_id, user_id, ip, user_agent",
+        // Every call of a session had the same visitor key, which is what the key is
+        // rebuilt from: the ids of one of its calls.
+        visitor_select: "first_value(anonymous_id ORDER BY t), first_value(user_id ORDER BY t), \
+                         first_value(ip ORDER BY t), first_value(user_agent ORDER BY t)",
     };
-    let cutoff_us =
-        newest_us.saturating_sub(i64::try_from(ttl_ms.saturating_mul(1000)).unwrap_or(i64::MAX));
-    // One row per session, with the ids of one of its calls: every call of a session had
-    // the same visitor key, which is what the key is rebuilt from.
-    let batches = sql(
-        query,
-        WHAT,
-        &format!(
-            "SELECT first_value(anonymous_id ORDER BY t) AS anonymous_id, \
-                    first_value(user_id ORDER BY t) AS user_id, \
-                    first_value(ip ORDER BY t) AS ip, \
-                    first_value(user_agent ORDER BY t) AS user_agent, session_id, \
-                    max(session_index) AS session_index, min(t) AS start_us, \
-                    max(t) AS last_us, max(event_index_in_session) AS events \
-             FROM (SELECT anonymous_id, user_id, ip, user_agent, session_id, session_index, \
-                          event_index_in_session, {time} AS t \
-                   FROM {TABLE} WHERE session_id IS NOT NULL AND {owned}) recent \
-             WHERE t >= {cutoff_us} AND t <= {skew_limit} \
-             GROUP BY session_id"
-        ),
-    )
-    .await?;
-    let mut out = Vec::new();
-    for batch in &batches {
-        let anonymous = utf8(batch.column(0), WHAT)?;
-        let users = utf8(batch.column(1), WHAT)?;
-        let ips = utf8(batch.column(2), WHAT)?;
-        let agents = utf8(batch.column(3), WHAT)?;
-        let ids = utf8(batch.column(4), WHAT)?;
-        let indices = int64(batch.column(5), WHAT)?;
-        let starts = int64(batch.column(6), WHAT)?;
-        let lasts = int64(batch.column(7), WHAT)?;
-        let events = int64(batch.column(8), WHAT)?;
-        for row in 0..batch.num_rows() {
-            if ids.is_null(row) || indices.is_null(row) || starts.is_null(row) {
-                continue;
-            }
-            let stored = visitor_ids(text(&anonymous, row), text(&users, row));
-            let keyed: Vec<Option<String>> = stored
-                .iter()
-                .map(|id| {
-                    id.value().map(|value| match privacy {
-                        Some(privacy) => privacy.protect_id(id.domain(), value),
-                        None => value.to_owned(),
+    restore_sessions_of(query, ttl_ms, owned, &source, |batch| {
+        let anonymous = utf8(batch.column(0), source.what)?;
+        let users = utf8(batch.column(1), source.what)?;
+        let ips = utf8(batch.column(2), source.what)?;
+        let agents = utf8(batch.column(3), source.what)?;
+        Ok((0..batch.num_rows())
+            .map(|row| {
+                let stored = visitor_ids(text(&anonymous, row), text(&users, row));
+                let keyed: Vec<Option<String>> = stored
+                    .iter()
+                    .map(|id| {
+                        id.value().map(|value| match privacy {
+                            Some(privacy) => privacy.protect_id(id.domain(), value),
+                            None => value.to_owned(),
+                        })
                     })
-                })
-                .collect();
-            let keys = visitor_ids(keyed[0].as_deref(), keyed[1].as_deref());
-            out.push(RestoredSession {
-                visitor: VisitorKey::of_ids(&keys, text(&ips, row), text(&agents, row)),
-                session_id: ids.value(row).to_string(),
-                session_index: indices.value(row),
-                start_us: starts.value(row),
-                last_us: lasts.value(row),
-                events: if events.is_null(row) {
-                    1
-                } else {
-                    events.value(row)
-                },
-            });
-        }
-    }
-    // Oldest first, so that each visitor keeps its most recent sessions.
-    out.sort_by_key(|s| (s.last_us, s.session_index));
-    Ok(out)
+                    .collect();
+                let keys = visitor_ids(keyed[0].as_deref(), keyed[1].as_deref());
+                VisitorKey::of_ids(&keys, text(&ips, row), text(&agents, row))
+            })
+            .collect())
+    })
+    .await
 }

@@ -191,6 +191,35 @@ async fn calls_land_enriched_once_with_identities_and_refusals_kept() {
         1,
     )
     .await;
+    // A later call of the first visitor continues its session: the sessions came back
+    // from the lake too.
+    let mut late = visit("v1")[1].clone();
+    late["messageId"] = json!("v1-late");
+    late["timestamp"] = json!("2026-12-06T10:00:04.000Z");
+    assert_eq!(batch(&t, json!([late])).await.status(), StatusCode::OK);
+    t.wait_for_count(
+        "SELECT count(*) AS n FROM segment_events WHERE message_id = 'v1-late'",
+        1,
+    )
+    .await;
+    let sessions = t
+        .sql(
+            "SELECT message_id, session_id, session_index, event_index_in_session \
+             FROM segment_events WHERE anonymous_id = 'v1-anon' ORDER BY \"timestamp\"",
+        )
+        .await;
+    let late = sessions.last().expect("the late call");
+    assert_eq!(late["message_id"], "v1-late", "{sessions:?}");
+    assert_eq!(
+        late["session_id"], sessions[0]["session_id"],
+        "{sessions:?}"
+    );
+    assert_eq!(late["session_index"], sessions[0]["session_index"]);
+    assert_eq!(
+        late["event_index_in_session"].as_i64(),
+        Some(sessions.len() as i64),
+        "{sessions:?}"
+    );
 }
 
 /// `process --drain` with the Segment stream on, against a log written while it was off
