@@ -319,6 +319,7 @@ impl Config {
         Ok(clickstream_process::EnrichSetup {
             config: self.enrich.clone(),
             geo_databases,
+            loaded: Default::default(),
         })
     }
 }

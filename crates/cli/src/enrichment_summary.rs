@@ -85,6 +85,7 @@ mod tests {
         let mut setup = EnrichSetup {
             config: Default::default(),
             geo_databases: vec![PathBuf::from("/nowhere/dbip-city-ipv4.mmdb")],
+            ..Default::default()
         };
         let summary = enrichment_summary(&setup);
         assert_eq!(summary.attributions.len(), 1);

@@ -313,6 +313,8 @@ impl Pipeline {
         } else {
             Vec::new()
         };
+        // One copy of the enrichers' data for both streams' processors.
+        let enrich = config.enrich_setup()?;
         for (stream, health) in healths {
             if drain && nothing_to_drain(*stream, &existing, health) {
                 continue;
@@ -323,7 +325,7 @@ impl Pipeline {
             }
             let work = run_processor(
                 *stream,
-                config.clone(),
+                (config.clone(), enrich.clone()),
                 opened.log.clone(),
                 registry.clone(),
                 lake.clone(),

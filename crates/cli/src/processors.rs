@@ -6,7 +6,7 @@ use anyhow::Context;
 use clickstream_lake::Lake;
 use clickstream_log::EventLog;
 use clickstream_process::{
-    Processor, ProcessorConfig, ProcessorHealth, ProcessorStats, Stream, run_compactor,
+    EnrichSetup, Processor, ProcessorConfig, ProcessorHealth, ProcessorStats, Stream, run_compactor,
 };
 use clickstream_registry::RegistryClient;
 use tokio::sync::{oneshot, watch};
@@ -46,7 +46,7 @@ pub(crate) fn processor_config(config: &Config, stream: Stream) -> ProcessorConf
 /// Starts `stream`'s processor and its compactor and runs them until `stop`.
 pub(crate) async fn run_processor(
     stream: Stream,
-    config: Config,
+    (config, enrich): (Config, EnrichSetup),
     log: Arc<dyn EventLog>,
     registry: RegistryClient,
     lake: Lake,
@@ -60,7 +60,6 @@ pub(crate) async fn run_processor(
         impl Future<Output = ()> + Send + 'static,
     ),
 ) -> anyhow::Result<()> {
-    let enrich = config.enrich_setup()?;
     let starting = Processor::start(
         stream,
         processor_config(&config, stream),

@@ -6,7 +6,7 @@
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-use maxminddb::Reader;
+use maxminddb::{Mmap, Reader};
 use serde::Deserialize;
 
 use crate::EnrichError;
@@ -42,7 +42,7 @@ enum Layout {
 }
 
 struct Database {
-    reader: Reader<Vec<u8>>,
+    reader: Reader<Mmap>,
     layout: Layout,
     ip_version: u16,
     path: PathBuf,
@@ -54,7 +54,14 @@ pub struct GeoLocator {
 }
 
 impl GeoLocator {
-    /// Opens the databases (read into memory once).
+    /// Opens the databases, mapped into memory: the pages a lookup touches are read from
+    /// the file (and shared with every other process mapping it), not a copy on the heap.
+    ///
+    /// The files must be replaced by renaming a new file over them, never rewritten in
+    /// place while a clickstream process runs (`scripts/setup-geoip` renames): a mapped
+    /// file changing under its reader is undefined behaviour. A renamed-over file stays
+    /// readable by whoever mapped it until they close it; the new data is used from the
+    /// next start.
     pub fn open(paths: &[PathBuf]) -> Result<Self, EnrichError> {
         let databases = paths
             .iter()
@@ -104,7 +111,11 @@ impl GeoLocator {
 
 impl Database {
     fn open(path: &Path) -> Result<Self, EnrichError> {
-        let reader = Reader::open_readfile(path).map_err(|e| EnrichError::GeoDatabase {
+        // SAFETY: the file is only read through the map, and the documented way to update
+        // it (see `GeoLocator::open`) replaces it by a rename, which leaves this mapping on
+        // the old inode; nothing in clickstream writes to it.
+        #[allow(unsafe_code)]
+        let reader = unsafe { Reader::open_mmap(path) }.map_err(|e| EnrichError::GeoDatabase {
             path: path.to_path_buf(),
             detail: e.to_string(),
         })?;

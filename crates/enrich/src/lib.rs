@@ -140,25 +140,21 @@ struct UserAgentAnalysis {
     bot: Option<BotVerdict>,
 }
 
-/// The stateless enrichers, chained, with their caches.
-pub struct Enricher {
+/// The enrichers' lookup data: the user-agent parser, the bot patterns, the geo databases
+/// and the referrer lists. Read-only once loaded, so one copy serves every [`Enricher`]
+/// of a process (one per stream) made with the same configuration.
+pub struct EnricherData {
     user_agents: Option<UserAgentParser>,
-    /// Whether the user-agent columns are wanted (the parser may run for bots only).
-    emit_user_agent: bool,
     bots: Option<BotDetector>,
-    ua_cache: LruCache<Box<str>, Arc<UserAgentAnalysis>>,
     geo: Option<GeoLocator>,
-    geo_cache: LruCache<GeoRecord, Option<Arc<GeoInfo>>>,
     referrers: Option<ReferrerClassifier>,
-    campaign: bool,
-    privacy: Option<Privacy>,
 }
 
-impl Enricher {
+impl EnricherData {
     /// Loads the data of every enabled enricher. `geo_databases` are the files to use
     /// (the caller resolves the configured list against its data directory); geo lookup
     /// is off when there are none.
-    pub fn new(
+    pub fn load(
         config: &EnrichConfig,
         geo_databases: &[std::path::PathBuf],
     ) -> Result<Self, EnrichError> {
@@ -188,15 +184,45 @@ impl Enricher {
         } else {
             None
         };
+        Ok(EnricherData {
+            user_agents,
+            bots,
+            geo,
+            referrers,
+        })
+    }
+}
+
+/// The stateless enrichers, chained, with their caches.
+pub struct Enricher {
+    data: Arc<EnricherData>,
+    /// Whether the user-agent columns are wanted (the parser may run for bots only).
+    emit_user_agent: bool,
+    ua_cache: LruCache<Box<str>, Arc<UserAgentAnalysis>>,
+    geo_cache: LruCache<GeoRecord, Option<Arc<GeoInfo>>>,
+    campaign: bool,
+    privacy: Option<Privacy>,
+}
+
+impl Enricher {
+    /// Loads the data of every enabled enricher (see [`EnricherData::load`]) for an
+    /// enricher of its own.
+    pub fn new(
+        config: &EnrichConfig,
+        geo_databases: &[std::path::PathBuf],
+    ) -> Result<Self, EnrichError> {
+        Self::with_data(config, Arc::new(EnricherData::load(config, geo_databases)?))
+    }
+
+    /// An enricher over `data` loaded for the same `config` (shared with others), with
+    /// caches of its own.
+    pub fn with_data(config: &EnrichConfig, data: Arc<EnricherData>) -> Result<Self, EnrichError> {
         let capacity = |n: usize| NonZeroUsize::new(n).unwrap_or(NonZeroUsize::MIN);
         Ok(Enricher {
-            user_agents,
+            data,
             emit_user_agent: config.user_agent.enabled,
-            bots,
             ua_cache: LruCache::new(capacity(config.user_agent.cache_entries)),
-            geo,
             geo_cache: LruCache::new(capacity(config.geo.cache_entries)),
-            referrers,
             campaign: config.campaign.enabled,
             privacy: Privacy::new(&config.privacy)?,
         })
@@ -204,7 +230,7 @@ impl Enricher {
 
     /// Whether geo lookup is on (enabled and a database is open).
     pub fn has_geo(&self) -> bool {
-        self.geo.is_some()
+        self.data.geo.is_some()
     }
 
     /// Runs every enabled stateless enricher over one event of the clickstream stream.
@@ -256,7 +282,7 @@ impl Enricher {
         let analysis = call.user_agent.and_then(|ua| self.analyse_user_agent(ua));
         let geo = call.ip.and_then(|ip| self.locate(ip));
         // Campaign parameters say "paid" even when the campaign columns are off.
-        let found = if self.campaign || self.referrers.is_some() {
+        let found = if self.campaign || self.data.referrers.is_some() {
             let from_page = call.page.and_then(Campaign::from_page);
             match call.campaign {
                 Some(explicit) => explicit.clone().or(from_page),
@@ -266,7 +292,7 @@ impl Enricher {
             None
         };
         let paid = found.as_ref().is_some_and(Campaign::is_paid);
-        let referrer = self.referrers.as_ref().map(|classifier| {
+        let referrer = self.data.referrers.as_ref().map(|classifier| {
             let mut info = classifier.classify(call.referrer, call.page);
             if paid && info.medium != Medium::Internal {
                 info.medium = Medium::Paid;
@@ -305,12 +331,13 @@ impl Enricher {
 
     /// Parse and bot verdict of a user agent, from the cache when seen recently.
     fn analyse_user_agent(&mut self, user_agent: &str) -> Option<Arc<UserAgentAnalysis>> {
-        let parser = self.user_agents.as_ref()?;
+        let parser = self.data.user_agents.as_ref()?;
         if let Some(hit) = self.ua_cache.get(user_agent) {
             return Some(hit.clone());
         }
         let info = parser.parse(user_agent);
         let bot = self
+            .data
             .bots
             .as_ref()
             .map(|b| b.detect(user_agent, Some(&info.device_family)));
@@ -324,7 +351,7 @@ impl Enricher {
 
     /// Location of an IP, decoded once per database record.
     fn locate(&mut self, ip: &str) -> Option<Arc<GeoInfo>> {
-        let geo = self.geo.as_ref()?;
+        let geo = self.data.geo.as_ref()?;
         let ip: IpAddr = ip.trim().parse().ok()?;
         let record = geo.record(ip)?;
         if let Some(hit) = self.geo_cache.get(&record) {

@@ -9,11 +9,9 @@
 //! ordered against the `events` commit, for no gain in correctness. The cost is two
 //! queries over the recent part of `events` whenever positions are (re)read.
 
-use std::path::PathBuf;
-
 use clickstream_enrich::{
-    CallFields, Deduplicator, EnrichConfig, Enriched, Enricher, EventFields, IdDigest,
-    RestoredSession, SessionAssignment, SessionInput, Sessionizer, Sighting, VisitorKey,
+    CallFields, Deduplicator, Enriched, Enricher, EventFields, IdDigest, RestoredSession,
+    SessionAssignment, SessionInput, Sessionizer, Sighting, VisitorKey,
 };
 use clickstream_lake::EventEnrichment;
 use clickstream_query::QueryEngine;
@@ -46,12 +44,11 @@ pub(crate) struct Enrichment {
 
 impl Enrichment {
     /// Loads the enrichers' data, for `stream`.
-    pub fn new(
-        stream: Stream,
-        config: &EnrichConfig,
-        geo_databases: &[PathBuf],
-    ) -> Result<Self, ProcessError> {
-        let enricher = Enricher::new(config, geo_databases)
+    pub fn new(stream: Stream, setup: &crate::EnrichSetup) -> Result<Self, ProcessError> {
+        let config = &setup.config;
+        let enricher = setup
+            .data()
+            .and_then(|data| Enricher::with_data(config, data))
             .map_err(|e| ProcessError::State(format!("enrichment: {e}")))?;
         if config.geo.enabled && !enricher.has_geo() {
             tracing::warn!(

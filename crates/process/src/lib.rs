@@ -38,7 +38,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use apache_avro::Schema;
-use clickstream_enrich::EnrichConfig;
+use clickstream_enrich::{EnrichConfig, EnrichError, EnricherData};
 use clickstream_event::schemas::{LATEST_EVENT_SCHEMA, latest_event_schema};
 use clickstream_event::{LATEST_TOPIC, value_subject};
 use clickstream_lake::{Lake, LakeConfig, LakeTable, TableKind, txn_app_id};
@@ -164,13 +164,44 @@ impl Tables {
 }
 
 /// What the processor enriches events with: the `[enrich]` settings and the geo-IP
-/// databases they resolve to.
+/// databases they resolve to. Clones share the lookup data once loaded: the processors of
+/// a process (one per stream) hold one copy of the parsers and one map of each geo file.
 #[derive(Debug, Clone, Default)]
 pub struct EnrichSetup {
     /// Which enrichers run.
     pub config: EnrichConfig,
     /// The geo-IP databases to open (geo is off when empty).
     pub geo_databases: Vec<PathBuf>,
+    /// The data, once the first processor loaded it.
+    pub loaded: LoadedEnricherData,
+}
+
+/// The enrichers' data loaded once for every clone of an [`EnrichSetup`].
+#[derive(Clone, Default)]
+pub struct LoadedEnricherData(Arc<std::sync::Mutex<Option<Arc<EnricherData>>>>);
+
+impl std::fmt::Debug for LoadedEnricherData {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LoadedEnricherData")
+    }
+}
+
+impl EnrichSetup {
+    /// The enrichers' data, loaded by the first caller (blocking: it compiles patterns
+    /// and opens files for seconds) and shared with every later one.
+    pub fn data(&self) -> Result<Arc<EnricherData>, EnrichError> {
+        let mut loaded = self
+            .loaded
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(data) = loaded.as_ref() {
+            return Ok(data.clone());
+        }
+        let data = Arc::new(EnricherData::load(&self.config, &self.geo_databases)?);
+        *loaded = Some(data.clone());
+        Ok(data)
+    }
 }
 
 /// A running processor; see the crate docs.
@@ -241,11 +272,10 @@ impl Processor {
         // Compiling the user-agent and bot patterns and reading the geo databases takes
         // seconds of CPU: off the async workers, which serve ingest meanwhile (two streams'
         // processors starting at once would otherwise hold both workers of a 2-core host).
-        let (config_copy, geo) = (enrich.config.clone(), enrich.geo_databases.clone());
-        let enrichment =
-            tokio::task::spawn_blocking(move || Enrichment::new(stream, &config_copy, &geo))
-                .await
-                .map_err(|e| ProcessError::Internal(format!("loading the enrichers: {e}")))??;
+        let setup = enrich.clone();
+        let enrichment = tokio::task::spawn_blocking(move || Enrichment::new(stream, &setup))
+            .await
+            .map_err(|e| ProcessError::Internal(format!("loading the enrichers: {e}")))??;
         let query = QueryEngine::new(lake.clone())
             .await
             .map_err(|e| ProcessError::State(format!("query engine: {e}")))?;
@@ -528,5 +558,19 @@ fn metadata_schema(latest: &Schema) -> Result<Schema, ProcessError> {
         _ => Err(ProcessError::Internal(
             "latest schema does not end with a `metadata` record".into(),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clones_of_a_setup_share_the_data_loaded_once() {
+        let setup = EnrichSetup::default();
+        let first = setup.clone().data().expect("data");
+        assert!(Arc::ptr_eq(&first, &setup.data().expect("data")));
+        let other = EnrichSetup::default().data().expect("data");
+        assert!(!Arc::ptr_eq(&first, &other));
     }
 }

