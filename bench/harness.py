@@ -39,8 +39,8 @@ CONFIG = {
     "segment_reps": knob("SEGMENT_REPS", 3, 1),
     "segment_pool": knob("SEGMENT_POOL", 1000, 100),
     "baseline_bin": os.environ.get("BASELINE_BIN") or None,
-    "steps": knob("STEPS", "ingest flask visibility drain evolution edge segment criterion",
-                  "ingest flask visibility drain evolution edge segment criterion").split(),
+    "steps": knob("STEPS", "ingest flask visibility drain evolution edge segment memory criterion",
+                  "ingest flask visibility drain evolution edge segment memory criterion").split(),
 }
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 

@@ -71,6 +71,10 @@ def markdown(results):
         import segment
 
         text += segment.markdown(results["segment"])
+    if results.get("memory"):
+        import memory
+
+        text += memory.markdown(results["memory"])
     return text
 
 

@@ -21,9 +21,11 @@ Started by bench/run.sh (which builds the binary and the venv). Every server run
 7. Segment's tracking API (bench/segment.py): POST /v1/batch with calls as analytics.js
    sends them, plain and gzipped, against /collect, batches of 100, alternating
    SEGMENT_REPS rounds.
-8. criterion: single-core parse + validate + Avro encode (crates/event/benches).
+8. Memory (bench/memory.py): resident memory of `up` idle with the geo data loaded, and its
+   peak catching up a backlog of MEMORY_BACKLOG events; BASELINE_BIN's first when set.
+9. criterion: single-core parse + validate + Avro encode (crates/event/benches).
 
-STEPS (default: all of ingest flask visibility drain evolution edge segment criterion)
+STEPS (default: all of ingest flask visibility drain evolution edge segment memory criterion)
 picks which run.
 """
 
@@ -41,6 +43,7 @@ from pathlib import Path
 from edge import run_edge
 from evolution import run_evolution
 from segment import run_segment
+from memory import run_memory
 from harness import (BIN, CONFIG, PYTHON, REPO, Server, bench_ingest, clickstream_up, drain, free_port, geo_data,
                      log, run_json)
 
@@ -255,6 +258,7 @@ def main():
         "evolution": ("evolution", run_evolution),
         "edge": ("edge", run_edge),
         "segment": ("segment", run_segment),
+        "memory": ("memory", run_memory),
     }
     with tempfile.TemporaryDirectory(prefix="clickstream-bench-") as work:
         for step, (key, run) in steps.items():
