@@ -12,6 +12,9 @@ enricher on and DB-IP City Lite where `up` looks for it:
   it on, on the same data, until the end-to-end lag (`clickstream_pipeline_lag_records` on
   /metrics) is 0: the peak resident memory over that (VmHWM) and the time it took.
 
+MEMORY_ENV ("NAME=value ...") is set for this build's `up` (not the baseline's): for trying
+allocator or flush settings side by side with the baseline.
+
 The issue's targets: idle <= 150 MB with the geo data loaded, catch-up of 1.5 M events
 <= 300 MB.
 """
@@ -23,6 +26,7 @@ import urllib.request
 from harness import BIN, CONFIG, clickstream_up, knob, load_cmd, log, run_json
 
 SETTLE_SECS = knob("MEMORY_SETTLE_SECS", 20, 5)
+EXTRA_ENV = dict(pair.split("=", 1) for pair in knob("MEMORY_ENV", "", "").split())
 BACKLOG = knob("MEMORY_BACKLOG", 1_500_000, 100_000)
 CATCH_UP_LIMIT_SECS = 1800
 
@@ -38,8 +42,8 @@ def status_mb(pid):
     return out
 
 
-def idle(work, label, binary):
-    server = clickstream_up(work, f"memory-idle-{label}", binary=binary)
+def idle(work, label, binary, env):
+    server = clickstream_up(work, f"memory-idle-{label}", env=env, binary=binary)
     try:
         time.sleep(SETTLE_SECS)
         memory = status_mb(server.proc.pid)
@@ -56,16 +60,16 @@ def lag_records(server):
     return float(found[1]) if found else None
 
 
-def catch_up(work, label, binary):
+def catch_up(work, label, binary, env):
     name = f"memory-backlog-{label}"
     writer = clickstream_up(work, name, env={"CLICKSTREAM_PROCESSOR__ENABLED": "false"}, binary=binary)
     backlog = 0
     try:
         while backlog < BACKLOG:
-            backlog += run_json(load_cmd(writer, "collect", 1000, 16, 5))["events_acked"]
+            backlog += run_json(load_cmd(writer, "collect", 1000, 16, 2))["events_acked"]
     finally:
         writer.stop()
-    server = clickstream_up(work, name, binary=binary)
+    server = clickstream_up(work, name, env=env, binary=binary)
     started = time.monotonic()
     try:
         while True:
@@ -84,13 +88,13 @@ def catch_up(work, label, binary):
 
 
 def run_memory(work):
-    legs = [("this build", BIN)]
+    legs = [("this build", BIN, EXTRA_ENV)]
     if CONFIG["baseline_bin"]:
-        legs.insert(0, ("baseline", CONFIG["baseline_bin"]))
+        legs.insert(0, ("baseline", CONFIG["baseline_bin"], {}))
     out = {}
-    for index, (label, binary) in enumerate(legs):
-        out[label] = {"binary": binary, "idle": idle(work, f"{index}", binary),
-                      "catch_up": catch_up(work, f"{index}", binary)}
+    for index, (label, binary, env) in enumerate(legs):
+        out[label] = {"binary": binary, "env": env, "idle": idle(work, f"{index}", binary, env),
+                      "catch_up": catch_up(work, f"{index}", binary, env)}
     return out
 
 
@@ -108,6 +112,8 @@ def markdown(memory):
     ]
     for label, leg in memory.items():
         i, c = leg["idle"], leg["catch_up"]
+        env = " ".join(f"{k}={v}" for k, v in leg.get("env", {}).items())
+        label = f"{label} ({env})" if env else label
         lines.append(
             f"| {label} | {i['VmRSS']:.0f} | {i['RssAnon']:.0f} | {i['RssFile']:.0f} | {c['backlog_events']:,} "
             f"| {c['seconds']:.0f} | {c['events_per_sec']:,.0f} | {c['VmHWM']:.0f} |")

@@ -271,3 +271,87 @@ async fn a_drain_ends_when_the_segment_topics_were_never_created() {
     drain.shutdown().await.expect("clean shutdown");
     registry.shutdown().await.expect("clean shutdown");
 }
+
+/// Malformed calls over real HTTP: each is answered 400 with Segment's `invalid_calls`
+/// code and its reason, and kept in `segment_invalid_events` with that reason; a path
+/// that is no endpoint is a 404 with a JSON reason (nothing to keep: it is not a call).
+#[tokio::test]
+async fn malformed_calls_are_400_with_their_reason_and_kept() {
+    let t = TestPipeline::start().await;
+    let big = "x".repeat(70_000);
+    let cases = [
+        ("/v1/track", json!({"anonymousId": "a", "event": 42}), "field 'event'"),
+        (
+            "/v1/track",
+            json!({"anonymousId": "a", "event": "x", "properties": "nope"}),
+            "field 'properties'",
+        ),
+        (
+            "/v1/track",
+            json!({"anonymousId": "a", "event": "x", "timestamp": "yesterday"}),
+            "field 'timestamp'",
+        ),
+        (
+            "/v1/batch",
+            json!({"batch": [{"anonymousId": "a", "event": "x"}]}),
+            "field 'type': missing",
+        ),
+        (
+            "/v1/batch",
+            json!({"batch": [{"type": "bogus", "anonymousId": "a"}]}),
+            "is not a call type",
+        ),
+        (
+            "/v1/batch",
+            json!({"batch": [{"type": "track", "anonymousId": "a", "event": "x",
+                              "properties": {"blob": big}}]}),
+            "over the limit of 65536 bytes",
+        ),
+    ];
+    for (path, body, reason) in &cases {
+        let answer = t
+            .http
+            .post(t.url(path))
+            .basic_auth("any-write-key", Some(""))
+            .json(body)
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(answer.status(), StatusCode::BAD_REQUEST, "{path} {reason}");
+        let answer = json_body(answer).await;
+        assert_eq!(answer["success"], false);
+        assert_eq!(answer["code"], "invalid_calls");
+        let said = answer["refused"][0]["reason"].as_str().unwrap_or_default();
+        assert!(said.contains(reason), "{reason}: {answer}");
+    }
+    let unknown = t
+        .http
+        .post(t.url("/v1/unknown"))
+        .json(&json!({"type": "track", "anonymousId": "a", "event": "x"}))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+    let unknown = json_body(unknown).await;
+    assert!(
+        unknown["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("/v1/unknown")),
+        "{unknown}"
+    );
+
+    t.wait_for_count(
+        "SELECT count(*) AS n FROM segment_invalid_events",
+        cases.len() as i64,
+    )
+    .await;
+    let kept = t.sql("SELECT reason FROM segment_invalid_events").await;
+    for (_, _, reason) in &cases {
+        let matching = kept
+            .iter()
+            .filter(|row| row["reason"].as_str().is_some_and(|r| r.contains(reason)))
+            .count();
+        assert_eq!(matching, 1, "{reason}: {kept:?}");
+    }
+    assert!(t.sql("SELECT message_id FROM segment_events").await.is_empty());
+}
