@@ -280,7 +280,11 @@ async fn malformed_calls_are_400_with_their_reason_and_kept() {
     let t = TestPipeline::start().await;
     let big = "x".repeat(70_000);
     let cases = [
-        ("/v1/track", json!({"anonymousId": "a", "event": 42}), "field 'event'"),
+        (
+            "/v1/track",
+            json!({"anonymousId": "a", "event": 42}),
+            "field 'event'",
+        ),
         (
             "/v1/track",
             json!({"anonymousId": "a", "event": "x", "properties": "nope"}),
@@ -353,5 +357,9 @@ async fn malformed_calls_are_400_with_their_reason_and_kept() {
             .count();
         assert_eq!(matching, 1, "{reason}: {kept:?}");
     }
-    assert!(t.sql("SELECT message_id FROM segment_events").await.is_empty());
+    assert!(
+        t.sql("SELECT message_id FROM segment_events")
+            .await
+            .is_empty()
+    );
 }

@@ -102,8 +102,14 @@ fn a_database_replaced_by_rename_is_read_as_mapped_until_reopened() {
     let next = dir.path().join(".City.mmdb.tmp");
     std::fs::write(&next, b"not a MaxMind database").expect("write");
     std::fs::rename(&next, &path).expect("rename");
-    assert_eq!(geo.lookup(london), Some(before), "the open locator reads its mapping");
-    let err = GeoLocator::open(&[path]).err().expect("the new file is read");
+    assert_eq!(
+        geo.lookup(london),
+        Some(before),
+        "the open locator reads its mapping"
+    );
+    let err = GeoLocator::open(&[path])
+        .err()
+        .expect("the new file is read");
     assert!(err.to_string().contains("City.mmdb"), "{err}");
 }
 
