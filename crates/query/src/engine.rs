@@ -25,6 +25,7 @@ use crate::catalog::LakeSchema;
 use crate::error::ResultLimit;
 use crate::output::QueryOutput;
 use crate::runtime::QueryRuntime;
+use crate::shared_subplans::evaluate_repeated_once;
 use crate::{QueryConfig, QueryError, readonly};
 
 /// DataFusion's default catalog and schema, where the lake tables are registered.
@@ -220,6 +221,9 @@ impl Session {
             QueryError::Rejected(format!("only read-only queries are allowed: {e}"))
         })?;
         let schema = Arc::new(plan.schema().as_arrow().clone());
+        let (plan, _shared_rows) = evaluate_repeated_once(plan, &state, cancel)
+            .await
+            .map_err(|e| self.execution_error(&e))?;
         let batches = async {
             let physical = state.create_physical_plan(&plan).await?;
             execute_stream(cancellable(physical, cancel)?, state.task_ctx())

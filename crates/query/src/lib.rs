@@ -8,7 +8,8 @@
 //! within the stack of the engine's own threads is refused ([`StatementLimit`]), so no input
 //! can overflow a stack. Statements run on threads of their own at a low CPU priority, and
 //! within the time, memory and result limits of a [`QueryConfig`], so SQL cannot starve
-//! ingest or the processor. [`router`] serves the engine as `POST /api/sql`.
+//! ingest or the processor. A common table expression used more than once is evaluated
+//! once (`shared_subplans.rs`). [`router`] serves the engine as `POST /api/sql`.
 //!
 //! ```no_run
 //! # async fn demo(lake: clickstream_lake::Lake) -> Result<(), clickstream_query::QueryError> {
@@ -28,6 +29,7 @@ mod limits;
 mod output;
 mod readonly;
 mod runtime;
+mod shared_subplans;
 
 pub use config::QueryConfig;
 pub use engine::QueryEngine;
