@@ -8,7 +8,8 @@
 //! or correlated; it is run once into an in-memory table charged to the statement's memory
 //! pool, and every appearance is replaced by a scan of that table under the same alias.
 //! The answer is the same: the subplan is deterministic, so every copy would have produced
-//! the same rows.
+//! the same rows. `EXPLAIN` is left alone: it shows DataFusion's own plan, which repeats the
+//! CTE.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -36,6 +37,10 @@ pub(crate) async fn evaluate_repeated_once(
 ) -> Result<(LogicalPlan, MemoryReservation)> {
     let reservation =
         MemoryConsumer::new("repeated CTEs").register(&state.runtime_env().memory_pool);
+    // EXPLAIN shows DataFusion's own plan and runs nothing ahead of it.
+    if matches!(plan, LogicalPlan::Explain(_) | LogicalPlan::Analyze(_)) {
+        return Ok((plan, reservation));
+    }
     for _ in 0..MAX_SHARED {
         let Some(shared) = first_repeated(&plan)? else {
             break;
@@ -246,5 +251,13 @@ mod tests {
             .await
             .expect("shared");
         assert_eq!(shared, plan, "a volatile CTE is evaluated per reference");
+
+        let explain = "EXPLAIN WITH c AS (SELECT type, count(*) AS n FROM events GROUP BY type) \
+                       SELECT count(*) FROM c UNION ALL SELECT count(*) FROM c";
+        let plan = state.create_logical_plan(explain).await.expect("plan");
+        let (shared, _rows) = evaluate_repeated_once(plan.clone(), &state, &CancelFlag::default())
+            .await
+            .expect("shared");
+        assert_eq!(shared, plan, "EXPLAIN runs nothing");
     }
 }
