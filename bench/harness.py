@@ -35,12 +35,13 @@ CONFIG = {
     "criterion_profile": os.environ.get("CRITERION_PROFILE", "bench"),
     "criterion_secs": knob("CRITERION_SECS", 5, 1),
     "evolution_reps": knob("EVOLUTION_REPS", 2, 1),
+    "fast_reps": knob("FAST_REPS", 2, 1),
     "edge_reps": knob("EDGE_REPS", 3, 1),
     "segment_reps": knob("SEGMENT_REPS", 3, 1),
     "segment_pool": knob("SEGMENT_POOL", 1000, 100),
     "baseline_bin": os.environ.get("BASELINE_BIN") or None,
-    "steps": knob("STEPS", "ingest flask visibility drain evolution edge segment memory criterion",
-                  "ingest flask visibility drain evolution edge segment memory criterion").split(),
+    "steps": knob("STEPS", "ingest flask visibility drain evolution edge segment memory fast criterion",
+                  "ingest flask visibility drain evolution edge segment memory fast criterion").split(),
 }
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 

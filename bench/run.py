@@ -23,9 +23,12 @@ Started by bench/run.sh (which builds the binary and the venv). Every server run
    SEGMENT_REPS rounds.
 8. Memory (bench/memory.py): resident memory of `up` idle with the geo data loaded, and its
    peak catching up a backlog of MEMORY_BACKLOG events; BASELINE_BIN's first when set.
-9. criterion: single-core parse + validate + Avro encode (crates/event/benches).
+9. Fast (bench/fast.py): ingest at batches of 100 with the processor off and on, at 1000
+   with it on, and the drain, beside BASELINE_BIN's build, alternating FAST_REPS rounds.
+10. criterion: single-core parse + validate + Avro encode, the value path against the
+   compiled one (crates/event/benches).
 
-STEPS (default: all of ingest flask visibility drain evolution edge segment memory criterion)
+STEPS (default: all of ingest flask visibility drain evolution edge segment memory fast criterion)
 picks which run.
 """
 
@@ -44,6 +47,7 @@ from edge import run_edge
 from evolution import run_evolution
 from segment import run_segment
 from memory import run_memory
+from fast import run_fast
 from harness import (BIN, CONFIG, PYTHON, REPO, Server, bench_ingest, clickstream_up, drain, free_port, geo_data,
                      log, run_json)
 
@@ -217,11 +221,12 @@ def run_criterion():
     subprocess.run(cmd, cwd=REPO, check=True, stdout=subprocess.DEVNULL)
     target = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
     out = {}
-    for name in ("parse_only", "parse_validate_encode"):
+    for name in ("parse_only", "parse_validate_encode", "compiled"):
         estimates = target / "criterion" / "batch_of_100" / name / "new" / "estimates.json"
         ns_per_batch = json.loads(estimates.read_text())["mean"]["point_estimate"]
         out[name] = {"ns_per_100_events": ns_per_batch, "events_per_sec": 100 / (ns_per_batch * 1e-9)}
-    log(f"criterion: {out['parse_validate_encode']['events_per_sec']:,.0f} events/s on one core")
+    log(f"criterion: value path {out['parse_validate_encode']['events_per_sec']:,.0f} events/s, compiled "
+        f"{out['compiled']['events_per_sec']:,.0f} events/s on one core")
     # What the edge adds to the same request when write keys and rate limits are on.
     cmd = ["cargo", "bench", "--locked", "-p", "clickstream-edge", "--bench", "guard"]
     if CONFIG["criterion_profile"] != "bench":
@@ -259,6 +264,7 @@ def main():
         "edge": ("edge", run_edge),
         "segment": ("segment", run_segment),
         "memory": ("memory", run_memory),
+        "fast": ("fast", run_fast),
     }
     with tempfile.TemporaryDirectory(prefix="clickstream-bench-") as work:
         for step, (key, run) in steps.items():

@@ -66,3 +66,25 @@ impl fmt::Display for ValidationError {
 }
 
 impl std::error::Error for ValidationError {}
+
+/// Why an event given as JSON text is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TextRefusal {
+    /// The text does not parse as a JSON value: past serde_json's nesting limit, a number
+    /// out of range, a lone surrogate escape (a syntax check that skips values, as
+    /// `RawValue`'s does, lets these through).
+    Unparsable(String),
+    /// It parses, and does not conform to the schema.
+    Invalid(ValidationError),
+}
+
+impl fmt::Display for TextRefusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TextRefusal::Unparsable(reason) => f.write_str(reason),
+            TextRefusal::Invalid(invalid) => invalid.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for TextRefusal {}

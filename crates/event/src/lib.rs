@@ -14,7 +14,7 @@ mod validate;
 pub mod wire;
 
 pub use current::{ValidatorCell, ValidatorSource};
-pub use error::{EventError, ValidationError};
+pub use error::{EventError, TextRefusal, ValidationError};
 pub use validate::{EventValidator, ValidatedEvent};
 
 /// Topic of valid events: Avro in Confluent wire format.

@@ -14,9 +14,11 @@ use apache_avro::types::Value as Avro;
 use apache_avro::writer::datum::GenericDatumWriter;
 use serde_json::Value as Json;
 
-use crate::{EventError, ValidationError, wire};
+use crate::{EventError, TextRefusal, ValidationError, wire};
 
+mod compiled;
 mod logical;
+use compiled::Plan;
 use logical::Unit;
 
 /// Validates JSON events against one writer schema and encodes them in Confluent wire
@@ -26,6 +28,8 @@ pub struct EventValidator {
     /// Named types of the schema, to follow `Ref`s.
     names: HashMap<Name, Schema>,
     schema_id: u32,
+    /// The schema compiled for events given as JSON text.
+    plan: Plan,
 }
 
 impl std::fmt::Debug for EventValidator {
@@ -59,11 +63,15 @@ impl EventValidator {
         GenericDatumWriter::builder(&schema)
             .build()
             .map_err(|e| EventError::Schema(e.to_string()))?;
-        Ok(Self {
+        let mut validator = Self {
             schema,
             names,
             schema_id,
-        })
+            plan: Plan::placeholder(),
+        };
+        // Compiling follows the validator's names and converts its defaults.
+        validator.plan = Plan::compile(&validator);
+        Ok(validator)
     }
 
     /// The writer schema.
@@ -113,6 +121,91 @@ impl EventValidator {
             }));
         }
         Ok(out)
+    }
+
+    /// Validates a batch of events given as their JSON text and encodes the valid ones;
+    /// one result per input, in order. The compiled plan reads each text once into Avro
+    /// binary; an event it does not take is parsed and converted by the value path
+    /// ([`Self::to_avro`]), which decides and says why, so the answers are those of
+    /// [`Self::validate_batch`] on the parsed events.
+    pub fn validate_texts<'t>(
+        &self,
+        texts: impl IntoIterator<Item = &'t str>,
+    ) -> Result<Vec<Result<ValidatedEvent, TextRefusal>>, EventError> {
+        let mut scratch = compiled::Scratch::default();
+        let mut writer = None;
+        let mut out = Vec::new();
+        for text in texts {
+            let mut payload = Vec::with_capacity(text.len());
+            wire::write_header(&mut payload, self.schema_id);
+            if let Some(key) =
+                compiled::encode_text(self, &self.plan, text, &mut payload, &mut scratch)
+            {
+                #[cfg(debug_assertions)]
+                self.check_compiled(text, &key, &payload);
+                out.push(Ok(ValidatedEvent { key, payload }));
+                continue;
+            }
+            payload.truncate(wire::HEADER_LEN);
+            let json: Json = match serde_json::from_str(text) {
+                Ok(json) => json,
+                Err(e) => {
+                    out.push(Err(TextRefusal::Unparsable(e.to_string())));
+                    continue;
+                }
+            };
+            let avro = match self.to_avro(&json) {
+                Ok(avro) => avro,
+                Err(invalid) => {
+                    out.push(Err(TextRefusal::Invalid(invalid)));
+                    continue;
+                }
+            };
+            let writer = match &mut writer {
+                Some(writer) => writer,
+                None => writer.insert(
+                    GenericDatumWriter::builder(self.schema())
+                        .validate(false)
+                        .build()
+                        .map_err(|e| EventError::Schema(e.to_string()))?,
+                ),
+            };
+            writer
+                .write_value_ref(&mut payload, &avro)
+                .map_err(|e| EventError::Encode(e.to_string()))?;
+            out.push(Ok(ValidatedEvent {
+                key: partition_key(&json),
+                payload,
+            }));
+        }
+        Ok(out)
+    }
+
+    /// Debug builds hold every event the compiled path takes to the value path's answer:
+    /// the same key, and bytes that decode to what the value path's bytes decode to.
+    #[cfg(debug_assertions)]
+    fn check_compiled(&self, text: &str, key: &Option<String>, payload: &[u8]) {
+        let json: Json =
+            serde_json::from_str(text).expect("the compiled path took unparsable JSON");
+        let expected = self
+            .validate_batch([&json])
+            .expect("encoder")
+            .pop()
+            .expect("one result")
+            .expect("the compiled path took an event the value path refuses");
+        assert_eq!(*key, expected.key, "partition keys differ on {text}");
+        let reader = apache_avro::reader::datum::GenericDatumReader::builder(self.schema())
+            .build()
+            .expect("reader");
+        let decode = |framed: &[u8]| {
+            let (id, payload) = wire::split(framed).expect("framed");
+            wire::read_datum(&reader, id, payload).expect("decodable")
+        };
+        assert_eq!(
+            decode(payload),
+            decode(&expected.payload),
+            "compiled and value paths differ on {text}"
+        );
     }
 
     fn convert<'j>(

@@ -8,6 +8,7 @@ use bytes::Bytes;
 use clickstream_edge::Source;
 use clickstream_event::{
     CORRELATION_ID_HEADER, ERROR_MESSAGE_HEADER, INVALID_TOPIC, RAW_TOPIC, SOURCE_HEADER,
+    TextRefusal,
 };
 use clickstream_log::{Header, OutgoingRecord, RecordPosition};
 use serde_json::value::RawValue;
@@ -69,8 +70,27 @@ pub async fn land(
         events = events.len(),
         schema_id = tracing::field::Empty
     );
-    let routed = span.in_scope(|| route_events(state, events, &stamp))?;
+    let route = || span.in_scope(|| route_events(state, events, &stamp));
+    let routed = match offloaded(events) {
+        // Validating a large batch takes a millisecond or more: the worker's other tasks
+        // (other requests, the processor) move to another thread meanwhile.
+        true => tokio::task::block_in_place(route)?,
+        false => route()?,
+    };
     append_routed(state, &stamp, routed).await
+}
+
+/// Events of a batch past which it is validated off the async worker.
+const OFFLOADED_BATCH_BYTES: usize = 64 * 1024;
+
+/// Whether `events` is large enough to validate off the async worker, and the runtime can
+/// (`block_in_place` needs the multi-threaded one).
+fn offloaded(events: &[&RawValue]) -> bool {
+    let bytes: usize = events.iter().map(|raw| raw.get().len()).sum();
+    bytes >= OFFLOADED_BATCH_BYTES
+        && tokio::runtime::Handle::try_current().is_ok_and(|runtime| {
+            runtime.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread
+        })
 }
 
 /// A batch validated and framed for the log: its records, in order, each with its reason
@@ -184,31 +204,38 @@ fn route_events(
     events: &[&RawValue],
     stamp: &Stamp,
 ) -> Result<Routed, IngestError> {
-    // An event over the size limit is invalid, not the request, and is not parsed. `from_str`
-    // of a RawValue only fails past serde_json's nesting limit: that event is invalid too.
+    // An event over the size limit is invalid, not the request, and is not parsed.
     let max_event_bytes = state.config.max_event_bytes;
-    let parsed: Vec<Result<serde_json::Value, String>> = events
-        .iter()
-        .map(|raw| match raw.get().len() {
-            size if size > max_event_bytes => Err(oversized_reason(size, max_event_bytes)),
-            _ => serde_json::from_str(raw.get()).map_err(|e| e.to_string()),
-        })
-        .collect();
-    let nothing = serde_json::Value::Null;
+    let within = |text: &str| text.len() <= max_event_bytes;
     // One snapshot for the whole request: every record of it carries one schema id, even if
     // a new version is put in force meanwhile.
     let validator = state.validator.current();
     tracing::Span::current().record("schema_id", validator.schema_id());
-    let checked = validator
-        .validate_batch(parsed.iter().map(|p| p.as_ref().unwrap_or(&nothing)))
-        .map_err(|e| IngestError::Internal(e.to_string()))?;
+    let mut checked = validator
+        .validate_texts(
+            events
+                .iter()
+                .map(|raw| raw.get())
+                .filter(|text| within(text)),
+        )
+        .map_err(|e| IngestError::Internal(e.to_string()))?
+        .into_iter();
 
     let mut records = Vec::with_capacity(events.len());
     let mut reasons = Vec::with_capacity(events.len());
-    for ((raw, parsed), checked) in events.iter().zip(&parsed).zip(checked) {
+    for raw in events {
         let headers = stamp.headers();
-        let (record, reason) = match (parsed, checked) {
-            (Ok(_), Ok(valid)) => {
+        let outcome = match within(raw.get()) {
+            true => checked.next().ok_or_else(|| {
+                IngestError::Internal("the validator answered fewer events than given".into())
+            })?,
+            false => Err(TextRefusal::Unparsable(oversized_reason(
+                raw.get().len(),
+                max_event_bytes,
+            ))),
+        };
+        let (record, reason) = match outcome {
+            Ok(valid) => {
                 let record = OutgoingRecord {
                     topic: RAW_TOPIC.to_string(),
                     partition: None,
@@ -219,15 +246,10 @@ fn route_events(
                 };
                 (record, None)
             }
-            (Err(parse_error), _) => {
+            Err(refusal) => {
                 let value = kept_value(raw.get(), max_event_bytes);
-                let reason = parse_error.clone();
+                let reason = refusal.to_string();
                 let record = invalid_record(INVALID_TOPIC, value, headers, reason.clone());
-                (record, Some(reason))
-            }
-            (Ok(_), Err(reason)) => {
-                let reason = reason.to_string();
-                let record = invalid_record(INVALID_TOPIC, raw.get(), headers, reason.clone());
                 (record, Some(reason))
             }
         };

@@ -8,7 +8,7 @@
 //! digits than its precision, a time outside the day, an integer out of range: each is
 //! refused (`None`), and the caller names the field.
 
-use apache_avro::schema::DecimalSchema;
+use apache_avro::schema::{DecimalSchema, InnerDecimalSchema};
 use apache_avro::types::Value as Avro;
 use apache_avro::{BigDecimal, Days, Decimal, Duration, Millis, Months};
 use chrono::{DateTime, NaiveDate, NaiveDateTime};
@@ -39,7 +39,15 @@ pub(super) fn decimal(schema: &DecimalSchema, json: &Json) -> Option<Avro> {
         digits
     };
     let value = BigInt::parse_bytes(signed.as_bytes(), 10)?;
-    Some(Avro::Decimal(Decimal::from(value.to_signed_bytes_be())))
+    let bytes = value.to_signed_bytes_be();
+    // A precision the schema's fixed cannot hold (nothing checks it at registration): the
+    // value is refused here rather than failing the encoder and the whole batch.
+    if let InnerDecimalSchema::Fixed(fixed) = &schema.inner
+        && bytes.len() > fixed.size
+    {
+        return None;
+    }
+    Some(Avro::Decimal(Decimal::from(bytes)))
 }
 
 /// A `big-decimal` (precision and scale carried by the value), from a number or a string.
