@@ -53,6 +53,8 @@ def markdown(results):
         "",
         "The processor runs every enricher (defaults); geo data: "
         + (", ".join(machine.get("geo_data") or []) or "none (run scripts/setup-geoip)") + ".",
+        "",
+        _binaries(machine),
     ]
     if ours:
         lines += _ingest(ours, flask, results)
@@ -81,6 +83,15 @@ def markdown(results):
 
         text += fast.markdown(results["fast"], results["config"].get("baseline_bin"))
     return text
+
+
+def _binaries(machine):
+    """The binaries' sizes: what a user downloads (issue 16 asks for 150 MB at most; the
+    `dist` profile is the one to ship, `release` and `profiling` keep more)."""
+    text = f"Binary: `{machine['binary']}`, {machine.get('binary_bytes', 0) / 1e6:,.1f} MB"
+    if machine.get("baseline_binary_bytes"):
+        text += f"; baseline binary {machine['baseline_binary_bytes'] / 1e6:,.1f} MB"
+    return text + "."
 
 
 def _ingest(ours, flask, results):

@@ -246,8 +246,11 @@ def machine():
     model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                   if line.startswith("model name")), "?")
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
+    binaries = {"binary_bytes": Path(BIN).stat().st_size}
+    if CONFIG["baseline_bin"]:
+        binaries["baseline_binary_bytes"] = Path(CONFIG["baseline_bin"]).stat().st_size
     return {"cores": os.cpu_count(), "cpu": model, "load_average_at_start": os.getloadavg(), "commit": commit,
-            "binary": BIN, "geo_data": [f.name for f in geo_data()]}
+            "binary": BIN, **binaries, "geo_data": [f.name for f in geo_data()]}
 
 
 def main():
