@@ -62,11 +62,7 @@ fn taken(validator: &EventValidator, text: &str) -> bool {
 }
 
 fn decode(validator: &EventValidator, framed: &[u8]) -> apache_avro::types::Value {
-    let (id, datum) = wire::split(framed).expect("framed");
-    let reader = apache_avro::reader::datum::GenericDatumReader::builder(validator.schema())
-        .build()
-        .expect("reader");
-    wire::read_datum(&reader, id, datum).expect("decodes")
+    crate::validate::proptests::decode(validator.schema(), framed)
 }
 
 fn unions() -> EventValidator {
