@@ -26,7 +26,8 @@ Started by bench/run.sh (which builds the binary and the venv). Every server run
 9. Fast (bench/fast.py): ingest at batches of 100 with the processor off and on, at 1000
    with it on, and the drain, beside BASELINE_BIN's build, alternating FAST_REPS rounds.
 10. criterion: single-core parse + validate + Avro encode, the value path against the
-   compiled one (crates/event/benches).
+   compiled one (crates/event/benches); the processor's decode -> Arrow path, fields by
+   name against resolved positions (crates/process/benches); the edge's guard.
 
 STEPS (default: all of ingest flask visibility drain evolution edge segment memory fast criterion)
 picks which run.
@@ -94,14 +95,25 @@ def median_time(fn, reps):
     return statistics.median(fn() for _ in range(reps))
 
 
+def query_threads():
+    """The query engine's threads in `up` as the bench starts it: `query.threads`, by
+    default half the cores (at least one), as `crates/query/src/config.rs` says."""
+    configured = int(os.environ.get("CLICKSTREAM_QUERY__THREADS", "0") or 0)
+    return configured or max(1, (os.cpu_count() or 2) // 2)
+
+
 def time_queries(server):
     """Each standard question: ours (warm, via /api/sql; cold, via `clickstream sql`) and
-    DuckDB over the Parquet files the Delta log lists as active."""
+    DuckDB over the Parquet files the Delta log lists as active, DuckDB with as many
+    threads as our engine (the comparison) and with its default, every core (for the
+    record)."""
     import deltalake
     import duckdb
 
     lake = server.data / "lake" / "clickstream-data"
+    threads = query_threads()
     con = duckdb.connect()
+    default_threads = con.execute("SELECT current_setting('threads')").fetchone()[0]
     files_per_table = {}
     for table in TABLES:
         if not (lake / table / "_delta_log").is_dir():
@@ -134,18 +146,23 @@ def time_queries(server):
             return time.perf_counter() - started
 
         duck_rows = con.execute(sql).fetchall()
+        con.execute(f"SET threads TO {default_threads}")
+        duck_all_secs = median_time(duck, CONFIG["query_reps"])
+        con.execute(f"SET threads TO {threads}")
         duck_secs = median_time(duck, CONFIG["query_reps"])
         results.append({
             "query": name,
             "ours_ms": ours * 1e3,
             "ours_cold_process_ms": cold_secs * 1e3 if cold.returncode == 0 else None,
             "duckdb_ms": duck_secs * 1e3,
+            "duckdb_all_threads_ms": duck_all_secs * 1e3,
             "ratio_ours_to_duckdb": ours / duck_secs if duck_secs else None,
             "rows": len(ours_rows),
             "rows_agree": len(ours_rows) == len(duck_rows),
         })
         log(f"query {name}: ours {ours * 1e3:.1f} ms, DuckDB {duck_secs * 1e3:.1f} ms")
-    return {"files": files_per_table, "queries": results}
+    return {"files": files_per_table, "threads": threads, "duckdb_default_threads": default_threads,
+            "queries": results}
 
 
 def run_ours(work):
@@ -239,6 +256,19 @@ def run_criterion():
         out[f"edge_{name}"] = {"ns": json.loads(estimates.read_text())["mean"]["point_estimate"]}
     guard, request = out["edge_request_of_100_events"]["ns"], out["edge_validate_100_events"]["ns"]
     log(f"criterion: the edge adds {guard:,.0f} ns to a request of 100 events ({guard / request:.2%} of its validation)")
+    # The processor's decode -> Arrow path, before and after field positions were resolved.
+    cmd = ["cargo", "bench", "--locked", "-p", "clickstream-process", "--bench", "decode_rows"]
+    if CONFIG["criterion_profile"] != "bench":
+        cmd += ["--profile", CONFIG["criterion_profile"]]
+    cmd += ["--", "--warm-up-time", secs, "--measurement-time", secs, "--noplot", "records_1000"]
+    log(" ".join(cmd))
+    subprocess.run(cmd, cwd=REPO, check=True, stdout=subprocess.DEVNULL)
+    for name in ("by_name", "resolved"):
+        estimates = target / "criterion" / "records_1000" / name / "new" / "estimates.json"
+        ns = json.loads(estimates.read_text())["mean"]["point_estimate"]
+        out[f"decode_rows_{name}"] = {"ns_per_1000_records": ns, "records_per_sec": 1000 / (ns * 1e-9)}
+    log(f"criterion: decode -> Arrow {out['decode_rows_by_name']['records_per_sec']:,.0f} records/s by name, "
+        f"{out['decode_rows_resolved']['records_per_sec']:,.0f} resolved")
     return out
 
 

@@ -60,7 +60,8 @@ pub struct GeoConfig {
     /// the ip-location-db packages, which ships separate IPv4 and IPv6 files). Empty: the
     /// `*.mmdb` files in `<data_dir>/geoip/`, where `scripts/setup-geoip` puts DB-IP's.
     pub databases: Vec<PathBuf>,
-    /// Database records (not addresses) whose decoded location is kept in memory.
+    /// Database records whose decoded location is kept in memory, and recent addresses
+    /// whose record is (as many of each).
     pub cache_entries: usize,
 }
 

@@ -10,7 +10,8 @@
 //! [`ReferrerClassifier`], [`Campaign::from_page`], [`BotDetector`] (isbot and
 //! crawler-user-agents patterns) and [`Privacy`]. [`Enricher`] chains them for one event,
 //! with caches in front of the expensive ones (user-agent parsing and bot matching are
-//! cached per user-agent string, geo locations per database record).
+//! cached per user-agent string, geo locations per database record and the record of
+//! each recent address).
 //!
 //! Two enrichers need state across events and are driven by the processor, which also
 //! rebuilds them from the lake at start: [`Deduplicator`] (event ids seen within a
@@ -200,6 +201,9 @@ pub struct Enricher {
     emit_user_agent: bool,
     ua_cache: LruCache<Box<str>, Arc<UserAgentAnalysis>>,
     geo_cache: LruCache<GeoRecord, Option<Arc<GeoInfo>>>,
+    /// The record of each recent address (`None`: in no database), so a visitor's next
+    /// events skip the databases' tree walk.
+    ip_cache: LruCache<IpAddr, Option<GeoRecord>>,
     campaign: bool,
     privacy: Option<Privacy>,
 }
@@ -223,6 +227,7 @@ impl Enricher {
             emit_user_agent: config.user_agent.enabled,
             ua_cache: LruCache::new(capacity(config.user_agent.cache_entries)),
             geo_cache: LruCache::new(capacity(config.geo.cache_entries)),
+            ip_cache: LruCache::new(capacity(config.geo.cache_entries)),
             campaign: config.campaign.enabled,
             privacy: Privacy::new(&config.privacy)?,
         })
@@ -353,7 +358,14 @@ impl Enricher {
     fn locate(&mut self, ip: &str) -> Option<Arc<GeoInfo>> {
         let geo = self.data.geo.as_ref()?;
         let ip: IpAddr = ip.trim().parse().ok()?;
-        let record = geo.record(ip)?;
+        let record = match self.ip_cache.get(&ip) {
+            Some(record) => *record,
+            None => {
+                let record = geo.record(ip);
+                self.ip_cache.put(ip, record);
+                record
+            }
+        }?;
         if let Some(hit) = self.geo_cache.get(&record) {
             return hit.clone();
         }

@@ -10,111 +10,17 @@
 //! A step that succeeded is not repeated when a later one fails and the batch is retried;
 //! a refused commit is checked against its table ([`crate::exactly_once::conflict_outcome`]).
 
-use std::time::{Duration, Instant};
-
-use clickstream_lake::LakeError;
 use clickstream_log::{LogError, TopicPartition};
 
+use crate::ProcessError;
 use crate::batch::{SealedBatch, TableCommit};
-use crate::exactly_once::{Conflict, Feed, STEPS, Step, Table, conflict_outcome};
+use crate::committer::Committer;
+use crate::exactly_once::{Conflict, STEPS, Step, Table, conflict_outcome};
 use crate::metrics::Handles;
-use crate::{ProcessError, Processor};
 
-/// How long a shutting-down processor keeps trying to commit before leaving the batch to
-/// be read again at the next start.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
-
-impl Processor {
-    /// Commits everything pending. Transient failures are retried with backoff (the stream
-    /// waits); during shutdown, for at most [`SHUTDOWN_GRACE`].
-    pub(crate) async fn flush(&mut self) -> Result<(), ProcessError> {
-        if self.pending.is_empty() {
-            return Ok(());
-        }
-        let sessions = self
-            .enrichment
-            .assign_sessions(self.pending.session_inputs());
-        let committed = &self.committed;
-        let stream = self.stream;
-        let positions = |feed: Feed, partition: u32| {
-            let tp = TopicPartition::new(stream.topic(feed), partition);
-            committed.get(&tp).copied().unwrap_or_default()
-        };
-        let mut sealed = self.pending.seal(
-            &self.config.group,
-            &positions,
-            sessions.as_deref(),
-            self.enrichment.detects_duplicates(),
-        );
-        let mut backoff = Duration::from_millis(100);
-        let mut stopping_since: Option<Instant> = None;
-        loop {
-            let started = Instant::now();
-            match self.commit(&mut sealed).await {
-                Ok(()) => {
-                    self.health.committed();
-                    self.health.waiting_on(None);
-                    Handles::get()
-                        .commit_duration
-                        .record(started.elapsed().as_secs_f64());
-                    tracing::debug!(
-                        rows = sealed.rows,
-                        elapsed_ms = started.elapsed().as_millis() as u64,
-                        "batch committed"
-                    );
-                    return Ok(());
-                }
-                Err(ProcessError::Lake(
-                    e @ (LakeError::TxnConflict { .. }
-                    | LakeError::TxnNotAdvancing { .. }
-                    | LakeError::TxnMoved { .. }),
-                )) => {
-                    // An earlier attempt may have landed after all (an ambiguous failure),
-                    // or another processor moved these partitions on: ask the tables.
-                    match self.landed_already(&mut sealed).await {
-                        Ok(Conflict::Landed) => {
-                            tracing::info!(error = %e, "a commit step had landed on an earlier attempt");
-                            continue;
-                        }
-                        Ok(Conflict::Moved) => {}
-                        Err(e) if e.is_transient() => {
-                            tracing::warn!(error = %e, "checking a conflicting commit failed; retrying");
-                            tokio::time::sleep(backoff).await;
-                            backoff = (backoff * 2).min(Duration::from_secs(5));
-                            continue;
-                        }
-                        Err(e) => return Err(e),
-                    }
-                    tracing::warn!(error = %e, "partitions moved on under us; re-reading positions from the lake");
-                    if sealed.table_mut(Table::Events).done {
-                        self.apply_unique_users(&mut sealed).await?;
-                    }
-                    self.pending = crate::batch::PendingBatch::new(self.stream)?;
-                    let assigned = self.consumer.assignment();
-                    self.assign(&assigned).await?;
-                    return Ok(());
-                }
-                Err(e) if e.is_transient() => {
-                    if *self.stop.borrow() {
-                        let since = *stopping_since.get_or_insert_with(Instant::now);
-                        if since.elapsed() > SHUTDOWN_GRACE {
-                            tracing::warn!(error = %e, "shutting down without committing the last batch; it will be read again from the log");
-                            return Ok(());
-                        }
-                    }
-                    tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "commit failed; retrying");
-                    self.health
-                        .waiting_on(Some(format!("committing a batch: {e}")));
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
-                }
-                Err(e) => return Err(e),
-            }
-        }
-    }
-
+impl Committer {
     /// The steps of a batch not yet done, in order.
-    async fn commit(&mut self, batch: &mut SealedBatch) -> Result<(), ProcessError> {
+    pub(crate) async fn commit(&mut self, batch: &mut SealedBatch) -> Result<(), ProcessError> {
         for step in STEPS {
             tracing::trace!(?step, "commit step");
             match step {
@@ -128,7 +34,6 @@ impl Processor {
                 Step::UniqueUsers => self.apply_unique_users(batch).await?,
             }
         }
-        self.commit_group_offsets(batch).await;
         Ok(())
     }
 
@@ -243,7 +148,10 @@ impl Processor {
     /// After a refused commit, for the first table step not yet done: whether the table
     /// already holds exactly its positions (an earlier attempt landed: the step is marked
     /// done) or the partitions moved on.
-    async fn landed_already(&mut self, batch: &mut SealedBatch) -> Result<Conflict, ProcessError> {
+    pub(crate) async fn landed_already(
+        &mut self,
+        batch: &mut SealedBatch,
+    ) -> Result<Conflict, ProcessError> {
         let Some(commit) = batch.tables.iter_mut().find(|c| !c.done && !c.is_empty()) else {
             return Ok(Conflict::Landed);
         };
@@ -273,25 +181,6 @@ impl Processor {
             {
                 positions.set(commit.table, txn.version);
             }
-        }
-    }
-
-    /// Informational: lets lag tools see the processor's position. Positions that count
-    /// are the lake's.
-    async fn commit_group_offsets(&mut self, batch: &SealedBatch) {
-        let offsets: Vec<(TopicPartition, u64)> = batch
-            .raw_next
-            .iter()
-            .map(|(p, o)| (TopicPartition::new(self.stream.topic(Feed::Raw), *p), *o))
-            .chain(batch.invalid_next.iter().map(|(p, o)| {
-                (
-                    TopicPartition::new(self.stream.topic(Feed::Invalid), *p),
-                    *o,
-                )
-            }))
-            .collect();
-        if let Err(e) = self.consumer.commit(&offsets).await {
-            tracing::debug!(error = %e, "committing group offsets failed (informational only)");
         }
     }
 }

@@ -20,7 +20,7 @@ use clickstream_lake::avro::{SubjectVersion, WriterPlan};
 use clickstream_registry::{RegistryClient, RegistryError, VersionSpec};
 
 use crate::ProcessError;
-use crate::roles::{FieldRoles, long_at, string_at, timestamp_at};
+use crate::roles::{EventPaths, FieldPath, FieldRoles, long_at, string_at, timestamp_at};
 use crate::segment::SegmentCall;
 use crate::stream::Stream;
 use clickstream_enrich::IdDigest;
@@ -39,6 +39,8 @@ struct Decoder {
     plan: Result<Arc<WriterPlan>, String>,
     /// Id of its latest-topic schema; `None` when that schema was refused.
     latest_id: Option<u32>,
+    /// Where its records keep the fields a raw event is read from.
+    paths: Arc<EventPaths>,
 }
 
 /// A decoded raw record.
@@ -50,6 +52,8 @@ pub(crate) struct Decoded {
     pub plan: Arc<WriterPlan>,
     /// Id of the latest-topic schema for it (`None`: not emitted there).
     pub latest_id: Option<u32>,
+    /// Where it keeps the fields a raw event is read from.
+    pub paths: Arc<EventPaths>,
 }
 
 /// Decoders by writer schema id, each built once from the registry's schema.
@@ -146,6 +150,7 @@ impl SchemaCache {
                         )
                         .map(Arc::new),
                         latest_id: self.latest_id(id, schema).await?,
+                        paths: Arc::new(EventPaths::new(&self.roles, schema)),
                     }),
                     Err(e) => Err(format!("schema id {id} cannot decode: {e}")),
                 }
@@ -202,11 +207,18 @@ impl SchemaCache {
         }
     }
 
-    /// Decodes one framed record with its writer schema.
+    /// Whether decoding `bytes` would load a schema (its id seen for the first time),
+    /// which needs `events`.
+    pub fn needs_loading(&self, bytes: &[u8]) -> bool {
+        wire::split(bytes).is_ok_and(|(id, _)| !self.decoders.contains_key(&id))
+    }
+
+    /// Decodes one framed record with its writer schema; `events` is needed when the
+    /// record's schema is seen for the first time ([`Self::needs_loading`]).
     pub async fn decode(
         &mut self,
         bytes: &[u8],
-        events: &LakeTable,
+        events: Option<&LakeTable>,
     ) -> Result<Result<Decoded, Undecodable>, ProcessError> {
         let (id, payload) = match wire::split(bytes) {
             Ok(split) => split,
@@ -217,7 +229,12 @@ impl SchemaCache {
                 }));
             }
         };
-        self.load(id, events).await?;
+        if !self.decoders.contains_key(&id) {
+            let events = events.ok_or_else(|| {
+                ProcessError::Internal(format!("schema id {id} is new and `events` is not at hand"))
+            })?;
+            self.load(id, events).await?;
+        }
         let undecodable = |reason: String| {
             Ok(Err(Undecodable {
                 reason,
@@ -245,6 +262,7 @@ impl SchemaCache {
             value,
             plan,
             latest_id: decoder.latest_id,
+            paths: decoder.paths.clone(),
         }))
     }
 }
@@ -258,15 +276,15 @@ pub(crate) enum Parsed<'v> {
 }
 
 impl<'v> Parsed<'v> {
-    /// Reads `value` as a record of `stream` (`roles`: where the clickstream stream's
-    /// fields are). `Err` is why it cannot land: a dead letter.
+    /// Reads `value` as a record of `stream` (`paths`: where its writer schema keeps the
+    /// clickstream stream's fields). `Err` is why it cannot land: a dead letter.
     pub fn from_value(
         stream: Stream,
         value: &'v Value,
-        roles: &FieldRoles,
+        paths: &EventPaths,
     ) -> Result<Self, String> {
         match stream {
-            Stream::Clickstream => RawEvent::from_value(value, roles).map(Parsed::Event),
+            Stream::Clickstream => RawEvent::from_value(value, paths).map(Parsed::Event),
             Stream::Segment => SegmentCall::from_value(value).map(Parsed::Call),
         }
     }
@@ -312,28 +330,32 @@ impl<'v> RawEvent<'v> {
     /// other fields (`package_id`, `event.query`, `event.product`, `event.position`) by
     /// their seed paths. A required role missing or null is the reason the record is a
     /// dead letter.
-    pub fn from_value(value: &'v Value, roles: &FieldRoles) -> Result<Self, String> {
+    pub fn from_value(value: &'v Value, paths: &EventPaths) -> Result<Self, String> {
         if !matches!(value, Value::Record(_)) {
             return Err("decoded value is not a record".into());
         }
-        let required =
-            |path: &str, role: &str| format!("field '{path}' (the {role} role) is missing or null");
+        let required = |path: &dyn FieldPath, role: &str| {
+            format!(
+                "field '{}' (the {role} role) is missing or null",
+                path.text()
+            )
+        };
         Ok(RawEvent {
-            id: long_at(value, &roles.id)?.ok_or_else(|| required(&roles.id, "id"))?,
-            event_type: string_at(value, &roles.event_type)?
-                .ok_or_else(|| required(&roles.event_type, "type"))?,
-            package_id: string_at(value, "package_id")?,
-            user_agent: string_at(value, &roles.user_agent)?
-                .ok_or_else(|| required(&roles.user_agent, "user_agent"))?,
-            ip: string_at(value, &roles.ip)?.ok_or_else(|| required(&roles.ip, "ip"))?,
-            customer_id: long_at(value, &roles.customer_id)?,
-            timestamp: timestamp_at(value, &roles.timestamp)?
-                .ok_or_else(|| required(&roles.timestamp, "timestamp"))?,
-            page: string_at(value, &roles.page)?,
-            query: string_at(value, "event.query")?,
-            product: long_at(value, "event.product")?,
-            referrer: string_at(value, &roles.referrer)?,
-            position: long_at(value, "event.position")?,
+            id: long_at(value, &paths.id)?.ok_or_else(|| required(&paths.id, "id"))?,
+            event_type: string_at(value, &paths.event_type)?
+                .ok_or_else(|| required(&paths.event_type, "type"))?,
+            package_id: string_at(value, &paths.package_id)?,
+            user_agent: string_at(value, &paths.user_agent)?
+                .ok_or_else(|| required(&paths.user_agent, "user_agent"))?,
+            ip: string_at(value, &paths.ip)?.ok_or_else(|| required(&paths.ip, "ip"))?,
+            customer_id: long_at(value, &paths.customer_id)?,
+            timestamp: timestamp_at(value, &paths.timestamp)?
+                .ok_or_else(|| required(&paths.timestamp, "timestamp"))?,
+            page: string_at(value, &paths.page)?,
+            query: string_at(value, &paths.query)?,
+            product: long_at(value, &paths.product)?,
+            referrer: string_at(value, &paths.referrer)?,
+            position: long_at(value, &paths.position)?,
         })
     }
 }

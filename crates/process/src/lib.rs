@@ -11,14 +11,19 @@
 //! group's own committed offsets are written for lag tools only. See ARCHITECTURE.md.
 
 mod batch;
+#[doc(hidden)]
+pub mod bench_api;
 mod commit;
+mod committer;
 mod compaction;
 mod decode;
 mod enrichment;
 mod error;
 mod exactly_once;
 mod fault;
+mod flush;
 mod health;
+mod latest;
 pub mod metrics;
 mod publish_users;
 mod records;
@@ -37,11 +42,10 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use apache_avro::Schema;
 use clickstream_enrich::{EnrichConfig, EnrichError, EnricherData};
 use clickstream_event::schemas::{LATEST_EVENT_SCHEMA, latest_event_schema};
 use clickstream_event::{LATEST_TOPIC, value_subject};
-use clickstream_lake::{Lake, LakeConfig, LakeTable, TableKind, txn_app_id};
+use clickstream_lake::{Lake, LakeConfig, txn_app_id};
 use clickstream_log::{ConsumerEvent, EventLog, GroupConsumer, TopicPartition};
 use clickstream_query::QueryEngine;
 use clickstream_registry::RegistryClient;
@@ -54,6 +58,7 @@ pub use roles::FieldRoles;
 pub use stream::Stream;
 
 use batch::PendingBatch;
+use committer::{Committer, Tables};
 use decode::SchemaCache;
 use enrichment::Enrichment;
 use exactly_once::{Feed, Positions, Table};
@@ -126,43 +131,6 @@ impl ProcessorStats {
     }
 }
 
-/// A stream's tables, loaded. (Every lake has every table; a stream writes only its own,
-/// and `unique_users_daily` only from the clickstream stream.)
-struct Tables {
-    events: LakeTable,
-    invalid: LakeTable,
-    dead: LakeTable,
-    unique: LakeTable,
-    duplicates: LakeTable,
-    identities: LakeTable,
-}
-
-impl Tables {
-    /// The handle of a table fed from log partitions.
-    fn get_mut(&mut self, table: Table) -> &mut LakeTable {
-        match table {
-            Table::DeadLetters => &mut self.dead,
-            Table::Duplicates => &mut self.duplicates,
-            Table::Identities => &mut self.identities,
-            Table::Events => &mut self.events,
-            Table::Invalid => &mut self.invalid,
-        }
-    }
-
-    /// Loads `stream`'s tables.
-    async fn load(lake: &Lake, stream: Stream) -> Result<Tables, ProcessError> {
-        let table = |table: Table| lake.table(stream.kind(table));
-        Ok(Tables {
-            events: table(Table::Events).await?,
-            invalid: table(Table::Invalid).await?,
-            dead: table(Table::DeadLetters).await?,
-            unique: lake.table(TableKind::UniqueUsersDaily).await?,
-            duplicates: table(Table::Duplicates).await?,
-            identities: table(Table::Identities).await?,
-        })
-    }
-}
-
 /// What the processor enriches events with: the `[enrich]` settings and the geo-IP
 /// databases they resolve to. Clones share the lookup data once loaded: the processors of
 /// a process (one per stream) hold one copy of the parsers and one map of each geo file.
@@ -212,18 +180,15 @@ pub struct Processor {
     lake_config: LakeConfig,
     log: Arc<dyn EventLog>,
     consumer: Box<dyn GroupConsumer>,
-    tables: Tables,
     schemas: SchemaCache,
-    /// The `metadata` field's record schema, to encode it alone.
-    metadata_schema: Arc<Schema>,
-    /// Where each assigned partition stands in the tables it feeds.
-    committed: HashMap<TopicPartition, Positions>,
+    /// The committer's positions as of the last batch that landed: what records are
+    /// routed by while the next batch commits ([`flush`] says why that is the same).
+    positions: HashMap<TopicPartition, Positions>,
     /// Per raw partition: the offsets in its [`Positions::decided_range`] that
     /// `duplicates` holds (decided by an earlier run; rule 4 of [`exactly_once`]).
     replayed_duplicates: HashMap<u32, HashSet<i64>>,
     pending: PendingBatch,
     enrichment: Enrichment,
-    users: UniqueUsers,
     query: QueryEngine,
     stats: Arc<ProcessorStats>,
     health: Arc<ProcessorHealth>,
@@ -231,14 +196,10 @@ pub struct Processor {
     stop: watch::Receiver<bool>,
     /// Stop once the log has nothing more to give (`clickstream process --drain`).
     drain: bool,
-    /// When the unique-users state last looked for other processors' commits.
-    users_followed: Option<std::time::Instant>,
-    /// Days whose count changed but could not be emitted yet (the log's disk at its
-    /// reserve); emitted with the next emit.
-    users_unemitted: std::collections::BTreeSet<String>,
-    /// When `unique_users_daily` was last checked or rewritten, and the `events` version
-    /// the table was then known to hold (or pass).
-    users_written: Option<(std::time::Instant, i64)>,
+    /// The commit side, while no batch is in flight.
+    home: Option<Committer>,
+    /// The commit of the last sealed batch, while it runs.
+    in_flight: Option<flush::InFlight>,
 }
 
 impl Processor {
@@ -267,7 +228,7 @@ impl Processor {
         }
         let latest_schema =
             latest_event_schema().map_err(|e| ProcessError::Internal(e.to_string()))?;
-        let metadata_schema = Arc::new(metadata_schema(&latest_schema)?);
+        latest::check_metadata(&latest_schema)?;
         let tables = Tables::load(&lake, stream).await?;
         // Compiling the user-agent and bot patterns and reading the geo databases takes
         // seconds of CPU: off the async workers, which serve ingest meanwhile (two streams'
@@ -292,31 +253,43 @@ impl Processor {
         // records written with any version of the raw subject.
         let warmed = schemas.warm(&tables.events).await?;
         tracing::debug!(versions = warmed, "raw schemas loaded");
-        let mut processor = Processor {
+        let stats = Arc::<ProcessorStats>::default();
+        let health = Arc::<ProcessorHealth>::default();
+        let mut committer = Committer {
+            stream,
+            group: config.group.clone(),
+            log: log.clone(),
+            tables,
+            users,
+            query: query.clone(),
+            committed: HashMap::new(),
+            stats: stats.clone(),
+            health: health.clone(),
+            stop: watch::channel(false).1,
+            users_followed: None,
+            users_unemitted: std::collections::BTreeSet::new(),
+            users_written: None,
+        };
+        committer.reconcile_unique_users().await?;
+        Ok(Processor {
             stream,
             config,
             lake_config,
             log,
             consumer,
-            tables,
             schemas,
-            metadata_schema,
-            committed: HashMap::new(),
+            positions: HashMap::new(),
             replayed_duplicates: HashMap::new(),
             pending: PendingBatch::new(stream)?,
             enrichment,
-            users,
             query,
-            stats: Arc::default(),
-            health: Arc::default(),
+            stats,
+            health,
             stop: watch::channel(false).1,
             drain: false,
-            users_followed: None,
-            users_unemitted: std::collections::BTreeSet::new(),
-            users_written: None,
-        };
-        processor.reconcile_unique_users().await?;
-        Ok(processor)
+            home: Some(committer),
+            in_flight: None,
+        })
     }
 
     /// Makes `run` return once every assigned partition is read to its end and committed,
@@ -334,6 +307,9 @@ impl Processor {
     /// Reports how the processor is doing into `health` (for readiness), which whoever
     /// started it may already hold.
     pub fn with_health(mut self, health: Arc<ProcessorHealth>) -> Self {
+        if let Some(committer) = self.home.as_mut() {
+            committer.health = health.clone();
+        }
         self.health = health;
         self
     }
@@ -367,9 +343,14 @@ impl Processor {
             shutdown.await;
             let _ = stop_tx.send(true);
         });
+        if let Some(committer) = self.home.as_mut() {
+            committer.stop = stop.clone();
+        }
         self.stop = stop;
         let interval = Duration::from_millis(self.lake_config.flush_interval_ms.max(1));
         loop {
+            // Takes in a commit that finished meanwhile (its positions, its outcome).
+            self.settle_if_done().await?;
             let wait = match self.pending.started() {
                 Some(started) => interval.saturating_sub(started.elapsed()),
                 None => interval.max(Duration::from_millis(200)),
@@ -381,7 +362,7 @@ impl Processor {
                 event = self.consumer.poll(self.config.poll_max_records, wait) => event,
             };
             self.health.polled();
-            if event.is_ok() {
+            if event.is_ok() && self.in_flight.is_none() {
                 // Waits inside one turn (commit, registry, positions) clear their own.
                 self.health.waiting_on(None);
             }
@@ -393,12 +374,13 @@ impl Processor {
                 Ok(ConsumerEvent::Revoked(partitions)) => {
                     self.flush().await?;
                     for tp in &partitions {
-                        self.committed.remove(tp);
+                        self.at_home()?.committed.remove(tp);
+                        self.positions.remove(tp);
                     }
                 }
                 Ok(ConsumerEvent::Records(records)) => self.process_records(records).await?,
                 Ok(ConsumerEvent::Idle) => {
-                    if self.drain && self.pending.is_empty() && !self.committed.is_empty() {
+                    if self.drain && self.pending.is_empty() && !self.positions.is_empty() {
                         break;
                     }
                 }
@@ -409,7 +391,11 @@ impl Processor {
                 }
                 Err(e) => return Err(e.into()),
             }
-            if let Err(e) = self.follow_unique_users(false).await {
+            let followed = match self.home.as_mut() {
+                Some(committer) => committer.follow_unique_users(false).await,
+                None => Ok(()),
+            };
+            if let Err(e) = followed {
                 if !e.is_transient() {
                     return Err(e);
                 }
@@ -427,13 +413,13 @@ impl Processor {
                     .started()
                     .is_some_and(|s| s.elapsed() >= interval);
             if due {
-                self.flush().await?;
+                self.flush_behind().await?;
             }
         }
         // What cannot be committed now is read again from the log at the next start.
         self.flush().await?;
         // Best effort: the next start reconciles the table with the events anyway.
-        if let Err(e) = self.follow_unique_users(true).await {
+        if let Err(e) = self.at_home()?.follow_unique_users(true).await {
             tracing::warn!(error = %e, "unique_users_daily not rewritten at shutdown");
         }
         Ok(())
@@ -461,20 +447,26 @@ impl Processor {
     }
 
     async fn assign_once(&mut self, partitions: &[TopicPartition]) -> Result<(), ProcessError> {
-        for table in self.stream.tables() {
-            self.tables.get_mut(*table).refresh().await?;
+        let stream = self.stream;
+        let committer = self.at_home()?;
+        for table in stream.tables() {
+            committer.tables.get_mut(*table).refresh().await?;
         }
+        let mut found = Vec::with_capacity(partitions.len());
         for tp in partitions {
-            let Some(feed) = self.stream.feed_of(&tp.topic) else {
+            let Some(feed) = stream.feed_of(&tp.topic) else {
                 continue;
             };
-            let app_id = txn_app_id(&self.config.group, &tp.topic, tp.partition);
+            let app_id = txn_app_id(&committer.group, &tp.topic, tp.partition);
             let mut positions = Positions::default();
-            for table in self.stream.feed_tables(feed) {
-                if let Some(next) = self.tables.get_mut(table).txn_version(&app_id).await? {
+            for table in stream.feed_tables(feed) {
+                if let Some(next) = committer.tables.get_mut(table).txn_version(&app_id).await? {
                     positions.set(table, next);
                 }
             }
+            found.push((tp, feed, positions));
+        }
+        for (tp, feed, positions) in found {
             let offsets = self.log.offsets(tp).await?;
             let resume = exactly_once::resume_offset(&positions, feed, offsets.start, offsets.end)
                 .map_err(|ahead| {
@@ -495,7 +487,8 @@ impl Processor {
             }
             self.consumer.seek(tp, resume.offset)?;
             tracing::info!(partition = %tp, offset = resume.offset, "resuming from the lake's committed offset");
-            self.committed.insert(tp.clone(), positions);
+            self.at_home()?.committed.insert(tp.clone(), positions);
+            self.positions.insert(tp.clone(), positions);
         }
         // The partitions resume where `events` ends: the duplicate and session state must
         // be what those rows say, not what this process saw of batches since dropped. Only
@@ -503,7 +496,7 @@ impl Processor {
         // events share a partition (the record key); other partitions are other
         // processors' state.
         let owned = self
-            .committed
+            .positions
             .keys()
             .filter(|tp| self.stream.feed_of(&tp.topic) == Some(Feed::Raw))
             .map(|tp| tp.partition)
@@ -540,24 +533,6 @@ impl Processor {
         );
         self.replayed_duplicates.insert(partition, offsets);
         Ok(())
-    }
-}
-
-/// The schema of the latest schema's last field, `metadata`, which must be a record of
-/// primitives for it to be encoded on its own.
-fn metadata_schema(latest: &Schema) -> Result<Schema, ProcessError> {
-    let Schema::Record(record) = latest else {
-        return Err(ProcessError::Internal(
-            "latest schema is not a record".into(),
-        ));
-    };
-    match record.fields.last() {
-        Some(field) if field.name == "metadata" && matches!(field.schema, Schema::Record(_)) => {
-            Ok(field.schema.clone())
-        }
-        _ => Err(ProcessError::Internal(
-            "latest schema does not end with a `metadata` record".into(),
-        )),
     }
 }
 

@@ -11,8 +11,9 @@ use clickstream_lake::{AppTxn, LakeError, UniqueUsersBuilder, UniqueUsersRow};
 use clickstream_log::OutgoingRecord;
 use deltalake::arrow::array::Array;
 
+use crate::ProcessError;
 use crate::batch::SealedBatch;
-use crate::{ProcessError, Processor};
+use crate::committer::Committer;
 
 /// How often an idle processor reads other processors' `events` commits, and how often
 /// `unique_users_daily` is rewritten at most (one small overwrite per flush would leave
@@ -23,11 +24,11 @@ pub(crate) const UNIQUE_USERS_EVERY: Duration = Duration::from_secs(2);
 /// is tried again on a fresh version before the run loop's next turn.
 const OVERWRITE_ATTEMPTS: usize = 5;
 
-impl Processor {
+impl Committer {
     /// The `txn` app id under which `unique_users_daily` records the `events` version its
     /// counts come from.
     fn users_app_id(&self) -> String {
-        format!("{}:unique_users_daily", self.config.group)
+        format!("{}:unique_users_daily", self.group)
     }
 
     /// The last step of a batch: the state takes the committed events (directly when this

@@ -1,26 +1,15 @@
 //! Turning a poll's records into rows, latest-topic records and unique-user candidates.
 
-use apache_avro::types::Value;
-use apache_avro::writer::datum::GenericDatumWriter;
-use bytes::Bytes;
 use clickstream_enrich::{EventFields, SessionInput};
-use clickstream_event::{
-    CORRELATION_ID_HEADER, ERROR_MESSAGE_HEADER, LATEST_TOPIC, SOURCE_HEADER, wire,
-};
+use clickstream_event::{CORRELATION_ID_HEADER, ERROR_MESSAGE_HEADER, SOURCE_HEADER};
 use clickstream_lake::{DeadLetterRow, DuplicateRow, EventRow, InvalidEventRow};
-use clickstream_log::{Header, LogRecord, OutgoingRecord, TopicPartition};
+use clickstream_log::{LogRecord, TopicPartition};
 
 use crate::decode::{Decoded, Parsed, RawEvent, Undecodable};
 use crate::exactly_once::{self, Feed, Positions, RawRecord, Route, Table};
 use crate::metrics::Handles;
 use crate::unique_users::day_of;
 use crate::{ProcessError, Processor};
-
-/// Encoder of the latest schema's `metadata` record, built once per poll.
-struct LatestWriters<'s> {
-    /// Only the `metadata` record, appended to raw Avro bytes.
-    metadata: GenericDatumWriter<'s>,
-}
 
 impl Processor {
     /// Handles one poll's worth of records. Records already in the lake (below a table's
@@ -30,17 +19,10 @@ impl Processor {
         records: Vec<LogRecord>,
     ) -> Result<(), ProcessError> {
         tracing::debug!(records = records.len(), "records read");
-        let metadata_schema = self.metadata_schema.clone();
-        let writers = LatestWriters {
-            metadata: GenericDatumWriter::builder(&metadata_schema)
-                .validate(false)
-                .build()
-                .map_err(|e| ProcessError::Internal(format!("metadata schema: {e}")))?,
-        };
         let now_ms = chrono::Utc::now().timestamp_millis();
         for record in &records {
             let tp = TopicPartition::new(record.topic.clone(), record.partition);
-            let positions = self.committed.get(&tp).copied().unwrap_or_default();
+            let positions = self.positions.get(&tp).copied().unwrap_or_default();
             let offset = record.offset as i64;
             match self.stream.feed_of(&record.topic) {
                 Some(Feed::Raw) => {
@@ -51,7 +33,7 @@ impl Processor {
                     };
                     self.pending
                         .consumed_raw(record.partition, record.offset, record_size(record));
-                    self.route_raw(record, &positions, &decoded, &writers, now_ms)?;
+                    self.route_raw(record, &positions, &decoded, now_ms)?;
                 }
                 Some(Feed::Invalid) => {
                     self.pending.consumed_invalid(
@@ -78,11 +60,10 @@ impl Processor {
         record: &LogRecord,
         positions: &Positions,
         decoded: &Result<Decoded, Undecodable>,
-        writers: &LatestWriters<'_>,
         now_ms: i64,
     ) -> Result<(), ProcessError> {
         let outcome = match decoded {
-            Ok(decoded) => Parsed::from_value(self.stream, &decoded.value, &self.config.fields)
+            Ok(decoded) => Parsed::from_value(self.stream, &decoded.value, &decoded.paths)
                 .map(|parsed| (decoded, parsed))
                 .map_err(|reason| Undecodable {
                     reason,
@@ -112,7 +93,7 @@ impl Processor {
         );
         match (route, outcome) {
             (Route::Event, Ok((decoded, Parsed::Event(event)))) => {
-                self.push_event(record, writers, decoded, &event, now_ms)?
+                self.push_event(record, decoded, &event, now_ms)
             }
             (Route::Event, Ok((decoded, Parsed::Call(call)))) => {
                 self.push_call(record, positions, decoded, &call, now_ms)
@@ -159,14 +140,22 @@ impl Processor {
     }
 
     /// Decodes, waiting out registry outages with backoff. `None` when shutdown was
-    /// requested meanwhile.
+    /// requested meanwhile, or the batch was dropped (a commit in flight did not land).
     async fn decode_with_retry(
         &mut self,
         bytes: &[u8],
     ) -> Result<Option<Result<Decoded, Undecodable>>, ProcessError> {
         let mut backoff = std::time::Duration::from_millis(200);
         loop {
-            match self.schemas.decode(bytes, &self.tables.events).await {
+            // A schema seen for the first time is planned against `events`' columns as
+            // the batch in flight leaves them.
+            if self.schemas.needs_loading(bytes)
+                && self.committer().await?.1 == crate::flush::Settled::Restarted
+            {
+                return Ok(None);
+            }
+            let events = self.home.as_ref().map(|c| &c.tables.events);
+            match self.schemas.decode(bytes, events).await {
                 Ok(decoded) => {
                     if backoff > std::time::Duration::from_millis(200) {
                         self.health.waiting_on(None);
@@ -191,18 +180,30 @@ impl Processor {
     fn push_event(
         &mut self,
         record: &LogRecord,
-        writers: &LatestWriters<'_>,
         decoded: &Decoded,
         event: &RawEvent<'_>,
         now_ms: i64,
-    ) -> Result<(), ProcessError> {
+    ) {
         let schema_id = decoded.schema_id;
         let header_id = header_text(record, CORRELATION_ID_HEADER);
         let correlation_id = header_id
             .as_deref()
             .or(event.package_id)
             .unwrap_or_default();
-        let latest = self.latest_record(record, writers, decoded, correlation_id)?;
+        let latest = match decoded.latest_id {
+            Some(latest_id) => Some(crate::latest::latest_record(
+                record,
+                latest_id,
+                decoded.schema_id,
+                correlation_id,
+            )),
+            // The writer schema has no latest schema (refused by the latest subject),
+            // warned about when the schema was loaded.
+            None => {
+                Handles::get().latest_skipped.increment(1);
+                None
+            }
+        };
         let source = header_text(record, SOURCE_HEADER);
         let enriched = self.enrichment.enrich(&EventFields {
             user_agent: event.user_agent,
@@ -256,7 +257,6 @@ impl Processor {
             self.pending
                 .push_new_user(day_of(&event.timestamp), customer);
         }
-        Ok(())
     }
 
     /// An event whose id was seen within the dedup window: kept in `duplicates`, not in
@@ -295,57 +295,6 @@ impl Processor {
                 source_offset: record.offset as i64,
             },
         );
-    }
-
-    /// The latest-topic record: the event plus `metadata`, in wire format with the id of
-    /// the latest schema derived from its writer schema (that schema with `metadata`
-    /// appended). Avro encodes a record as its fields in order, so the record's own bytes
-    /// need no re-encoding: its bytes, then the metadata's. `None` when the writer schema
-    /// has no latest schema (refused by the latest subject), counted and warned about when
-    /// the schema was loaded.
-    fn latest_record(
-        &self,
-        record: &LogRecord,
-        writers: &LatestWriters<'_>,
-        decoded: &Decoded,
-        correlation_id: &str,
-    ) -> Result<Option<OutgoingRecord>, ProcessError> {
-        let Some(latest_id) = decoded.latest_id else {
-            Handles::get().latest_skipped.increment(1);
-            return Ok(None);
-        };
-        let timestamp = chrono::DateTime::from_timestamp_millis(record.timestamp_ms)
-            .unwrap_or_default()
-            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-        let metadata = Value::Record(vec![
-            (
-                "correlation_id".into(),
-                Value::String(correlation_id.into()),
-            ),
-            ("timestamp".into(), Value::String(timestamp)),
-            (
-                "schema_id".into(),
-                Value::Long(i64::from(decoded.schema_id)),
-            ),
-        ]);
-        let mut payload = Vec::with_capacity(record.value.len() + 96);
-        wire::write_header(&mut payload, latest_id);
-        payload.extend_from_slice(&record.value[wire::HEADER_LEN..]);
-        writers
-            .metadata
-            .write_value_ref(&mut payload, &metadata)
-            .map_err(|e| ProcessError::Internal(format!("encoding a latest event: {e}")))?;
-        Ok(Some(OutgoingRecord {
-            topic: LATEST_TOPIC.to_string(),
-            partition: None,
-            key: record.key.clone(),
-            value: Bytes::from(payload),
-            headers: vec![Header::new(
-                CORRELATION_ID_HEADER,
-                Bytes::copy_from_slice(correlation_id.as_bytes()),
-            )],
-            timestamp_ms: Some(record.timestamp_ms),
-        }))
     }
 
     fn push_dead_letter(&mut self, record: &LogRecord, undecodable: &Undecodable, now_ms: i64) {

@@ -51,6 +51,53 @@ impl Default for FieldRoles {
     }
 }
 
+/// Where one writer schema keeps every field a raw event is read from: the roles, and the
+/// seed's other fields by their seed paths. Resolved when the schema is first loaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct EventPaths {
+    pub id: ResolvedPath,
+    pub event_type: ResolvedPath,
+    pub package_id: ResolvedPath,
+    pub user_agent: ResolvedPath,
+    pub ip: ResolvedPath,
+    pub customer_id: ResolvedPath,
+    pub timestamp: ResolvedPath,
+    pub page: ResolvedPath,
+    pub query: ResolvedPath,
+    pub product: ResolvedPath,
+    pub referrer: ResolvedPath,
+    pub position: ResolvedPath,
+}
+
+impl EventPaths {
+    /// `roles` (and the seed's other paths) in `schema`.
+    pub(crate) fn new(roles: &FieldRoles, schema: &Schema) -> Self {
+        Self::with(roles, |path| ResolvedPath::new(path, schema))
+    }
+
+    /// `roles` searched by name in every record (the bench's baseline).
+    pub(crate) fn unresolved(roles: &FieldRoles) -> Self {
+        Self::with(roles, ResolvedPath::unresolved)
+    }
+
+    fn with(roles: &FieldRoles, at: impl Fn(&str) -> ResolvedPath) -> Self {
+        EventPaths {
+            id: at(&roles.id),
+            event_type: at(&roles.event_type),
+            package_id: at("package_id"),
+            user_agent: at(&roles.user_agent),
+            ip: at(&roles.ip),
+            customer_id: at(&roles.customer_id),
+            timestamp: at(&roles.timestamp),
+            page: at(&roles.page),
+            query: at("event.query"),
+            product: at("event.product"),
+            referrer: at(&roles.referrer),
+            position: at("event.position"),
+        }
+    }
+}
+
 /// A role a writer schema has no field for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct MissingRole {
@@ -148,14 +195,108 @@ fn record_of<'s>(scope: &Scope<'s>, schema: &'s Schema) -> Option<&'s Schema> {
 /// The value at dotted `path` of a decoded record, unions unwrapped; `None` when absent or
 /// under a null.
 pub(crate) fn value_at<'v>(value: &'v Value, path: &str) -> Option<&'v Value> {
-    let mut current = unwrap(value);
-    for segment in path.split('.') {
-        let Value::Record(fields) = current else {
-            return None;
-        };
-        current = unwrap(&fields.iter().find(|(name, _)| name == segment)?.1);
+    path.lookup(value)
+}
+
+/// A place in a decoded record: a dotted path, or one resolved against its writer schema.
+pub(crate) trait FieldPath {
+    /// The value there, unions unwrapped; `None` when absent or under a null.
+    fn lookup<'v>(&self, value: &'v Value) -> Option<&'v Value>;
+    /// The dotted path, for messages.
+    fn text(&self) -> &str;
+}
+
+impl FieldPath for str {
+    fn lookup<'v>(&self, value: &'v Value) -> Option<&'v Value> {
+        let mut current = unwrap(value);
+        for segment in self.split('.') {
+            current = unwrap(field(current, segment, None)?);
+        }
+        not_null(current)
     }
-    match current {
+
+    fn text(&self) -> &str {
+        self
+    }
+}
+
+/// A dotted path resolved once against a writer schema: each segment with the position of
+/// its field in the record, so a record decoded with that schema is read without
+/// searching its fields by name (the name is still checked: a mismatch searches).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ResolvedPath {
+    text: String,
+    segments: Vec<(String, Option<usize>)>,
+}
+
+impl ResolvedPath {
+    /// `path` in `schema` (positions unknown where the schema has no such field).
+    pub(crate) fn new(path: &str, schema: &Schema) -> Self {
+        let mut names = Names::new();
+        collect_names(schema, &mut names);
+        let scope = Scope { names: &names };
+        let mut current = Some(schema);
+        let segments = path
+            .split('.')
+            .map(|segment| {
+                let record = current.and_then(|s| record_of(&scope, s));
+                let at = match record {
+                    Some(Schema::Record(record)) => {
+                        record.fields.iter().position(|f| f.name == segment)
+                    }
+                    _ => None,
+                };
+                current = at.and_then(|at| match record {
+                    Some(Schema::Record(record)) => Some(&record.fields[at].schema),
+                    _ => None,
+                });
+                (segment.to_string(), at)
+            })
+            .collect();
+        ResolvedPath {
+            text: path.to_string(),
+            segments,
+        }
+    }
+}
+
+impl ResolvedPath {
+    /// `path` with no positions: every record's fields are searched by name.
+    pub(crate) fn unresolved(path: &str) -> Self {
+        ResolvedPath {
+            text: path.to_string(),
+            segments: path.split('.').map(|s| (s.to_string(), None)).collect(),
+        }
+    }
+}
+
+impl FieldPath for ResolvedPath {
+    fn lookup<'v>(&self, value: &'v Value) -> Option<&'v Value> {
+        let mut current = unwrap(value);
+        for (segment, at) in &self.segments {
+            current = unwrap(field(current, segment, *at)?);
+        }
+        not_null(current)
+    }
+
+    fn text(&self) -> &str {
+        &self.text
+    }
+}
+
+/// The field `name` of `record`, looked for at `at` first.
+fn field<'v>(record: &'v Value, name: &str, at: Option<usize>) -> Option<&'v Value> {
+    let Value::Record(fields) = record else {
+        return None;
+    };
+    at.and_then(|at| fields.get(at))
+        .filter(|(field, _)| field == name)
+        .or_else(|| fields.iter().find(|(field, _)| field == name))
+        .map(|(_, value)| value)
+}
+
+fn not_null(value: &Value) -> Option<&Value> {
+    match value {
         Value::Null => None,
         other => Some(other),
     }
@@ -169,44 +310,55 @@ fn unwrap(value: &Value) -> &Value {
 }
 
 /// A string role's value.
-pub(crate) fn string_at<'v>(value: &'v Value, path: &str) -> Result<Option<&'v str>, String> {
-    match value_at(value, path) {
+pub(crate) fn string_at<'v, P: FieldPath + ?Sized>(
+    value: &'v Value,
+    path: &P,
+) -> Result<Option<&'v str>, String> {
+    let path_text = path.text();
+    match path.lookup(value) {
         None => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
         Some(Value::Enum(_, s)) => Ok(Some(s)),
-        Some(other) => Err(format!("field '{path}' is {other:?}, expected a string")),
+        Some(other) => Err(format!(
+            "field '{path_text}' is {other:?}, expected a string"
+        )),
     }
 }
 
 /// A long role's value.
-pub(crate) fn long_at(value: &Value, path: &str) -> Result<Option<i64>, String> {
-    match value_at(value, path) {
+pub(crate) fn long_at<P: FieldPath + ?Sized>(
+    value: &Value,
+    path: &P,
+) -> Result<Option<i64>, String> {
+    let path_text = path.text();
+    match path.lookup(value) {
         None => Ok(None),
         Some(Value::Long(v)) => Ok(Some(*v)),
         Some(Value::Int(v)) => Ok(Some(i64::from(*v))),
-        Some(other) => Err(format!("field '{path}' is {other:?}, expected a long")),
+        Some(other) => Err(format!("field '{path_text}' is {other:?}, expected a long")),
     }
 }
 
 /// The timestamp role's value as text: a string as sent, a timestamp-millis/-micros in
 /// RFC 3339 (UTC).
-pub(crate) fn timestamp_at<'v>(
+pub(crate) fn timestamp_at<'v, P: FieldPath + ?Sized>(
     value: &'v Value,
-    path: &str,
+    path: &P,
 ) -> Result<Option<Cow<'v, str>>, String> {
+    let path_text = path.text();
     let rfc3339 = |micros: Option<i64>| {
         micros
             .and_then(chrono::DateTime::from_timestamp_micros)
             .map(|t| Cow::Owned(t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)))
-            .ok_or_else(|| format!("field '{path}' is out of the timestamp range"))
+            .ok_or_else(|| format!("field '{path_text}' is out of the timestamp range"))
     };
-    match value_at(value, path) {
+    match path.lookup(value) {
         None => Ok(None),
         Some(Value::String(s)) => Ok(Some(Cow::Borrowed(s))),
         Some(Value::TimestampMillis(ms)) => rfc3339(ms.checked_mul(1000)).map(Some),
         Some(Value::TimestampMicros(us)) => rfc3339(Some(*us)).map(Some),
         Some(other) => Err(format!(
-            "field '{path}' is {other:?}, expected a string or a timestamp"
+            "field '{path_text}' is {other:?}, expected a string or a timestamp"
         )),
     }
 }
@@ -269,5 +421,72 @@ mod tests {
             Some("2024-03-01T10:00:00.123Z")
         );
         assert_eq!(long_at(&value, "event.customer_id"), Ok(None));
+    }
+
+    /// Resolved paths read what the dotted paths read, from the positions the writer
+    /// schema gives, and still find a field whose position differs from the schema's.
+    #[test]
+    fn resolved_paths_read_what_dotted_paths_read() {
+        let schema = Schema::parse_str(
+            r#"{"type":"record","name":"E","fields":[
+                {"name":"id","type":"long"},
+                {"name":"context","type":["null",{"type":"record","name":"C","fields":[
+                    {"name":"ua","type":"string"},{"name":"ip","type":["null","string"]}]}]},
+                {"name":"again","type":["null","C"]}]}"#,
+        )
+        .expect("schema");
+        let context = |ua: &str, ip: Value| {
+            Value::Union(
+                1,
+                Box::new(Value::Record(vec![
+                    ("ua".into(), Value::String(ua.into())),
+                    ("ip".into(), ip),
+                ])),
+            )
+        };
+        let value = Value::Record(vec![
+            ("id".into(), Value::Long(7)),
+            (
+                "context".into(),
+                context(
+                    "Mozilla",
+                    Value::Union(1, Box::new(Value::String("1.2.3.4".into()))),
+                ),
+            ),
+            (
+                "again".into(),
+                context("curl", Value::Union(0, Box::new(Value::Null))),
+            ),
+        ]);
+        for path in [
+            "id",
+            "context.ua",
+            "context.ip",
+            "again.ua",
+            "again.ip",
+            "nope",
+            "id.x",
+            "context.nope",
+        ] {
+            let resolved = ResolvedPath::new(path, &schema);
+            assert_eq!(resolved.lookup(&value), value_at(&value, path), "{path}");
+            assert_eq!(resolved.text(), path);
+        }
+        let resolved = ResolvedPath::new("again.ua", &schema);
+        assert_eq!(
+            resolved.segments,
+            [("again".to_string(), Some(2)), ("ua".to_string(), Some(0))]
+        );
+        // Fields in another order than the schema's (not what a decoder gives, but a
+        // position is only a hint).
+        let reordered = Value::Record(vec![
+            ("again".into(), context("curl", Value::Null)),
+            ("id".into(), Value::Long(7)),
+        ]);
+        assert_eq!(string_at(&reordered, &resolved), Ok(Some("curl")));
+        assert_eq!(
+            long_at(&reordered, &ResolvedPath::new("id", &schema)),
+            Ok(Some(7))
+        );
     }
 }

@@ -230,7 +230,7 @@ fn millis_at(value: &Value, path: &str) -> Result<Option<i64>, String> {
 /// `context.campaign`, when it names anything.
 fn campaign_at(value: &Value) -> Result<Option<Campaign>, String> {
     let field = |name: &str| {
-        string_at(value, &format!("context.campaign.{name}"))
+        string_at(value, format!("context.campaign.{name}").as_str())
             .map(|text| text.filter(|t| !t.is_empty()).map(str::to_owned))
     };
     let campaign = Campaign {
