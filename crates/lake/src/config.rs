@@ -18,7 +18,9 @@ pub struct LakeConfig {
     pub flush_max_rows: usize,
     /// Commit a batch once the log records it was made from add up to this many bytes
     /// (keys and values), so large events cannot make a batch of `flush_max_rows` outgrow
-    /// memory. Checked after each poll, so a batch can pass it by one poll's worth.
+    /// memory. Checked after each poll, so a batch can pass it by one poll's worth. A
+    /// batch holds several times its records' bytes while it is built and written, and
+    /// the next is built while one commits: 16 MiB is about 50,000 seed events.
     pub flush_max_bytes: u64,
     /// Commit a non-empty batch at least this often, in milliseconds, so an event is
     /// queryable about a second after it was accepted even at low traffic.
@@ -116,7 +118,7 @@ impl Default for LakeConfig {
         LakeConfig {
             url: None,
             flush_max_rows: 100_000,
-            flush_max_bytes: 64 * 1024 * 1024,
+            flush_max_bytes: 16 * 1024 * 1024,
             flush_interval_ms: 500,
             target_file_bytes: 128 * 1024 * 1024,
             optimize_after_commits: 100,
