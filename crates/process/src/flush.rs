@@ -22,6 +22,41 @@ use clickstream_log::TopicPartition;
 /// A batch's commit running in a task of its own; it gives the committer back.
 pub(crate) type InFlight = tokio::task::JoinHandle<(Committer, Result<Landed, ProcessError>)>;
 
+/// A thread of the processor's own where batch commits run (a single-threaded runtime
+/// driven by it), so that a commit's CPU work (the latest topic's records, Parquet
+/// encoding) never holds one of the async workers that serve ingest and the loop. The
+/// thread ends when this is dropped.
+pub(crate) struct CommitThread {
+    handle: tokio::runtime::Handle,
+    /// Dropping it ends the thread's `block_on`.
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl CommitThread {
+    /// Starts the thread, named after the stream.
+    pub(crate) fn start(stream: crate::Stream) -> Result<Self, ProcessError> {
+        let failed = |e: std::io::Error| ProcessError::Internal(format!("commit thread: {e}"));
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(failed)?;
+        let handle = runtime.handle().clone();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        std::thread::Builder::new()
+            .name(format!("commit-{}", stream.name()))
+            .spawn(move || {
+                runtime.block_on(async {
+                    let _ = stopped.await;
+                })
+            })
+            .map_err(failed)?;
+        Ok(CommitThread {
+            handle,
+            _stop: stop,
+        })
+    }
+}
+
 /// What waiting for the commit in flight found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Settled {
@@ -95,7 +130,7 @@ impl Processor {
             sessions.as_deref(),
             self.enrichment.detects_duplicates(),
         );
-        self.in_flight = Some(tokio::spawn(async move {
+        self.in_flight = Some(self.commit_thread.handle.spawn(async move {
             let landed = committer.land(sealed).await;
             (committer, landed)
         }));

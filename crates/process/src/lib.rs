@@ -200,6 +200,8 @@ pub struct Processor {
     home: Option<Committer>,
     /// The commit of the last sealed batch, while it runs.
     in_flight: Option<flush::InFlight>,
+    /// Where commits run.
+    commit_thread: flush::CommitThread,
 }
 
 impl Processor {
@@ -289,6 +291,7 @@ impl Processor {
             drain: false,
             home: Some(committer),
             in_flight: None,
+            commit_thread: flush::CommitThread::start(stream)?,
         })
     }
 
