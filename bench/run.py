@@ -226,46 +226,44 @@ def run_drain(work):
     return result
 
 
-def run_criterion():
-    if os.environ.get("SKIP_CRITERION"):
-        return None
-    cmd = ["cargo", "bench", "--locked", "-p", "clickstream-event", "--bench", "validate_encode"]
+def cargo_bench(package, bench, group):
+    """Runs one criterion group (CRITERION_PROFILE, CRITERION_SECS) and returns the
+    directory of its estimates."""
+    cmd = ["cargo", "bench", "--locked", "-p", package, "--bench", bench]
     if CONFIG["criterion_profile"] != "bench":
         cmd += ["--profile", CONFIG["criterion_profile"]]
     secs = str(CONFIG["criterion_secs"])
-    cmd += ["--", "--warm-up-time", secs, "--measurement-time", secs, "--noplot", "batch_of_100"]
+    cmd += ["--", "--warm-up-time", secs, "--measurement-time", secs, "--noplot", group]
     log(" ".join(cmd))
     subprocess.run(cmd, cwd=REPO, check=True, stdout=subprocess.DEVNULL)
-    target = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
+    return Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target")) / "criterion" / group
+
+
+def mean_ns(group_dir, name):
+    estimates = group_dir / name / "new" / "estimates.json"
+    return json.loads(estimates.read_text())["mean"]["point_estimate"]
+
+
+def run_criterion():
+    if os.environ.get("SKIP_CRITERION"):
+        return None
     out = {}
+    group = cargo_bench("clickstream-event", "validate_encode", "batch_of_100")
     for name in ("parse_only", "parse_validate_encode", "compiled"):
-        estimates = target / "criterion" / "batch_of_100" / name / "new" / "estimates.json"
-        ns_per_batch = json.loads(estimates.read_text())["mean"]["point_estimate"]
+        ns_per_batch = mean_ns(group, name)
         out[name] = {"ns_per_100_events": ns_per_batch, "events_per_sec": 100 / (ns_per_batch * 1e-9)}
     log(f"criterion: value path {out['parse_validate_encode']['events_per_sec']:,.0f} events/s, compiled "
         f"{out['compiled']['events_per_sec']:,.0f} events/s on one core")
     # What the edge adds to the same request when write keys and rate limits are on.
-    cmd = ["cargo", "bench", "--locked", "-p", "clickstream-edge", "--bench", "guard"]
-    if CONFIG["criterion_profile"] != "bench":
-        cmd += ["--profile", CONFIG["criterion_profile"]]
-    cmd += ["--", "--warm-up-time", secs, "--measurement-time", secs, "--noplot", "edge_guard"]
-    log(" ".join(cmd))
-    subprocess.run(cmd, cwd=REPO, check=True, stdout=subprocess.DEVNULL)
+    group = cargo_bench("clickstream-edge", "guard", "edge_guard")
     for name in ("validate_100_events", "write_key_check", "request_of_100_events"):
-        estimates = target / "criterion" / "edge_guard" / name / "new" / "estimates.json"
-        out[f"edge_{name}"] = {"ns": json.loads(estimates.read_text())["mean"]["point_estimate"]}
+        out[f"edge_{name}"] = {"ns": mean_ns(group, name)}
     guard, request = out["edge_request_of_100_events"]["ns"], out["edge_validate_100_events"]["ns"]
     log(f"criterion: the edge adds {guard:,.0f} ns to a request of 100 events ({guard / request:.2%} of its validation)")
     # The processor's decode -> Arrow path, before and after field positions were resolved.
-    cmd = ["cargo", "bench", "--locked", "-p", "clickstream-process", "--bench", "decode_rows"]
-    if CONFIG["criterion_profile"] != "bench":
-        cmd += ["--profile", CONFIG["criterion_profile"]]
-    cmd += ["--", "--warm-up-time", secs, "--measurement-time", secs, "--noplot", "records_1000"]
-    log(" ".join(cmd))
-    subprocess.run(cmd, cwd=REPO, check=True, stdout=subprocess.DEVNULL)
+    group = cargo_bench("clickstream-process", "decode_rows", "records_1000")
     for name in ("by_name", "resolved"):
-        estimates = target / "criterion" / "records_1000" / name / "new" / "estimates.json"
-        ns = json.loads(estimates.read_text())["mean"]["point_estimate"]
+        ns = mean_ns(group, name)
         out[f"decode_rows_{name}"] = {"ns_per_1000_records": ns, "records_per_sec": 1000 / (ns * 1e-9)}
     log(f"criterion: decode -> Arrow {out['decode_rows_by_name']['records_per_sec']:,.0f} records/s by name, "
         f"{out['decode_rows_resolved']['records_per_sec']:,.0f} resolved")

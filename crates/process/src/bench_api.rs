@@ -7,9 +7,9 @@ use apache_avro::reader::datum::GenericDatumReader;
 use apache_avro::types::Value;
 use apache_avro::writer::datum::GenericDatumWriter;
 use bytes::Bytes;
-use clickstream_event::{CORRELATION_ID_HEADER, LATEST_TOPIC, RAW_TOPIC, wire};
+use clickstream_event::{RAW_TOPIC, wire};
 use clickstream_lake::{EventRow, EventsBuilder};
-use clickstream_log::{Header, LogRecord, OutgoingRecord};
+use clickstream_log::{LogRecord, OutgoingRecord};
 use deltalake::arrow::record_batch::RecordBatch;
 
 use crate::FieldRoles;
@@ -152,17 +152,7 @@ fn latest_via_values(
     if let Some(writer) = writer {
         let _ = writer.write_value_ref(&mut payload, &metadata);
     }
-    OutgoingRecord {
-        topic: LATEST_TOPIC.to_string(),
-        partition: None,
-        key: record.key.clone(),
-        value: Bytes::from(payload),
-        headers: vec![Header::new(
-            CORRELATION_ID_HEADER,
-            Bytes::copy_from_slice(correlation_id.as_bytes()),
-        )],
-        timestamp_ms: Some(record.timestamp_ms),
-    }
+    crate::latest::outgoing(record, payload, correlation_id)
 }
 
 #[cfg(test)]

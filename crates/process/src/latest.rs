@@ -59,6 +59,15 @@ pub(crate) fn latest_record(
     wire::write_header(&mut payload, latest_id);
     payload.extend_from_slice(record.value.get(wire::HEADER_LEN..).unwrap_or_default());
     write_metadata(&mut payload, correlation_id, record.timestamp_ms, schema_id);
+    outgoing(record, payload, correlation_id)
+}
+
+/// The latest-topic record of `record` with `payload` (framed Avro) as its value.
+pub(crate) fn outgoing(
+    record: &LogRecord,
+    payload: Vec<u8>,
+    correlation_id: &str,
+) -> OutgoingRecord {
     OutgoingRecord {
         topic: LATEST_TOPIC.to_string(),
         partition: None,
