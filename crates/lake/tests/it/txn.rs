@@ -94,6 +94,54 @@ async fn refuses_a_txn_version_that_does_not_advance() {
     assert_eq!(count_and_sum(&table, "id").await, (3, sum(0..3)));
 }
 
+/// A follower's cached `txn` versions, carried through other writers' commits by reading
+/// only those commits, answer exactly what a full lookup on a fresh handle answers.
+#[tokio::test]
+async fn a_refresh_follows_cached_txns_through_other_writers_commits() {
+    let (_dir, lake) = temp_lake().await;
+    let mut writer = lake.table(TableKind::Events).await.expect("load");
+    let mut follower = lake.table(TableKind::Events).await.expect("load");
+    writer
+        .append(vec![events(0..10, DAY)], &[AppTxn::new("g:t:0", 10)])
+        .await
+        .expect("append");
+    follower.refresh().await.expect("refresh");
+    // Cached: one app id with a position, two without.
+    assert_eq!(follower.txn_version("g:t:0").await.expect("txn"), Some(10));
+    assert_eq!(follower.txn_version("g:t:1").await.expect("txn"), None);
+    assert_eq!(follower.txn_version("g:t:2").await.expect("txn"), None);
+
+    writer
+        .append(vec![events(10..20, DAY)], &[AppTxn::new("g:t:0", 20)])
+        .await
+        .expect("append");
+    writer
+        .append(vec![events(20..30, DAY)], &[AppTxn::new("g:t:1", 5)])
+        .await
+        .expect("append");
+    writer
+        .append(
+            vec![events(30..40, DAY)],
+            &[AppTxn::new("g:t:0", 30), AppTxn::new("g:t:1", 7)],
+        )
+        .await
+        .expect("append");
+    follower.refresh().await.expect("refresh");
+    assert_eq!(follower.version(), 4);
+
+    let fresh = lake.table(TableKind::Events).await.expect("load");
+    for app_id in ["g:t:0", "g:t:1", "g:t:2"] {
+        let expected = fresh.txn_version(app_id).await.expect("txn");
+        assert_eq!(
+            follower.txn_version(app_id).await.expect("txn"),
+            expected,
+            "{app_id}"
+        );
+    }
+    assert_eq!(follower.txn_version("g:t:0").await.expect("txn"), Some(30));
+    assert_eq!(follower.txn_version("g:t:1").await.expect("txn"), Some(7));
+}
+
 #[tokio::test]
 async fn a_stale_writer_for_the_same_app_id_fails_instead_of_double_committing() {
     let (_dir, lake) = temp_lake().await;
