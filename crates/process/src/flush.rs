@@ -22,10 +22,12 @@ use clickstream_log::TopicPartition;
 /// A batch's commit running in a task of its own; it gives the committer back.
 pub(crate) type InFlight = tokio::task::JoinHandle<(Committer, Result<Landed, ProcessError>)>;
 
-/// A thread of the processor's own where batch commits run (a single-threaded runtime
-/// driven by it), so that a commit's CPU work (the latest topic's records, Parquet
-/// encoding) never holds one of the async workers that serve ingest and the loop. The
-/// thread ends when this is dropped.
+/// A thread of the processor's own where batch commits run (a runtime with one worker),
+/// so that a commit's CPU work (the latest topic's records, Parquet encoding) never holds
+/// one of the async workers that serve ingest and the loop. The runtime is multi-threaded
+/// in tokio's sense because delta-rs gives a current-thread runtime a new OS thread (and
+/// runtime) for every log read; with one worker it spawns them on it. It ends when this
+/// is dropped.
 pub(crate) struct CommitThread {
     handle: tokio::runtime::Handle,
     /// Dropping it ends the thread's `block_on`.
@@ -36,7 +38,9 @@ impl CommitThread {
     /// Starts the thread, named after the stream.
     pub(crate) fn start(stream: crate::Stream) -> Result<Self, ProcessError> {
         let failed = |e: std::io::Error| ProcessError::Internal(format!("commit thread: {e}"));
-        let runtime = tokio::runtime::Builder::new_current_thread()
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name(format!("commit-{}-worker", stream.name()))
             .enable_all()
             .build()
             .map_err(failed)?;
