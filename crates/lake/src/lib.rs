@@ -20,8 +20,9 @@
 //! after a crash the processor reads its positions back with [`LakeTable::txn_version`] and
 //! resumes exactly where the table ends: nothing twice, nothing skipped.
 //!
-//! Tables use Delta protocol reader 1 / writer 2 and plain Parquet (zstd), so Spark, Python
-//! `deltalake` and DuckDB read them. A checkpoint is written every 100 commits.
+//! Tables use Delta protocol reader 1 / writer 2 and plain Parquet (snappy as committed,
+//! zstd once compacted), so Spark, Python `deltalake` and DuckDB read them. A checkpoint is
+//! written every 100 commits.
 
 pub mod avro;
 mod bucket;

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use deltalake::operations::vacuum::VacuumMode;
 
-use crate::table::writer_properties;
+use crate::table::compacted_writer_properties;
 use crate::{LakeError, LakeTable};
 
 /// What a compaction did.
@@ -52,7 +52,7 @@ impl LakeTable {
             .clone()
             .optimize()
             .with_target_size(target)
-            .with_writer_properties(writer_properties())
+            .with_writer_properties(compacted_writer_properties())
             .await
             .map_err(|err| LakeError::op(name, "optimize", err))?;
         self.table = table;

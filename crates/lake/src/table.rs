@@ -20,16 +20,31 @@ use crate::{AppTxn, LakeError, TableKind, evolve};
 /// compacted 128 MiB file across cores, large enough to keep per-group overhead low.
 const ROW_GROUP_ROWS: usize = 128 * 1024;
 
-/// Parquet settings of every file the lake writes.
+/// Parquet settings of the files a commit writes: snappy.
 ///
-/// zstd rather than snappy: the columns are mostly repetitive text (user agents, IPs, event
-/// types, JSON) where zstd level 3 gives files roughly a third smaller at a decode speed
-/// close to snappy's, and every reader we target (Spark, DuckDB, pyarrow, delta-rs) reads
-/// it. Page-level statistics let readers skip row groups and pages.
+/// A commit writes one small file per day partition, and the compactor soon rewrites them.
+/// parquet-rs makes a zstd compressor and decompressor for every column chunk it writes or
+/// reads, and on files this small that set-up is most of the cost: ~10 % of a funnel query
+/// over a fresh `events` table went to creating zstd contexts, ~3 % of a drain
+/// (bench/README.md "Parquet codecs"). Snappy needs no context.
 pub(crate) fn writer_properties() -> WriterProperties {
-    let zstd = ZstdLevel::try_new(3).map_or(Compression::SNAPPY, Compression::ZSTD);
+    properties(Compression::SNAPPY)
+}
+
+/// Parquet settings of the files compaction writes: zstd (level 3).
+///
+/// The columns are mostly repetitive text (user agents, IPs, event types, JSON), where
+/// zstd gives files roughly a third smaller than snappy at a decode speed close to it once
+/// the row groups are large; every reader we target (Spark, DuckDB, pyarrow, delta-rs)
+/// reads it. What stays in the lake for long is what compaction wrote.
+pub(crate) fn compacted_writer_properties() -> WriterProperties {
+    properties(ZstdLevel::try_new(3).map_or(Compression::SNAPPY, Compression::ZSTD))
+}
+
+/// Page-level statistics let readers skip row groups and pages.
+fn properties(compression: Compression) -> WriterProperties {
     WriterProperties::builder()
-        .set_compression(zstd)
+        .set_compression(compression)
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .set_created_by(format!(
