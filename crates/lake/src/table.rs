@@ -130,10 +130,11 @@ impl LakeTable {
     /// Brings the `txn` cache from version `before` to the loaded one by reading only the
     /// commits in between: a later commit's `txn` for an app id supersedes every earlier
     /// one, so the cached versions stay exact. A full `txn` lookup replays every commit
-    /// since the last checkpoint (delta-rs reads them all at once, ~4 MB of decoder each);
-    /// a follower that refreshes every second (the UI's sampler) would do that once per
-    /// partition per second. If the commits in between cannot all be read (cleaned up, or
-    /// too many to be worth it), the cache is dropped and filled again lazily.
+    /// since the last checkpoint (delta-rs opens them all at once, each with a JSON decoder
+    /// sized for 1,000 rows of every field of the action schema); a follower that refreshes
+    /// every second (the UI's sampler) would do that once per partition per second. If the
+    /// commits in between cannot all be read (cleaned up, or too many to be worth it), the
+    /// cache is dropped and filled again lazily.
     async fn follow_txns(&self, before: i64) {
         /// More new commits than this: dropping the cache is cheaper than reading them.
         const MAX_FOLLOWED: i64 = 100;
