@@ -189,7 +189,8 @@ def _queries(query):
         all_threads = query.get("duckdb_default_threads")
         lines += [
             "",
-            f"## Queries (the lake after the runs above; Parquet files: {files})",
+            f"## Queries (the lake after the runs above, served by `up` with the processor off; "
+            f"Parquet files: {files})",
             "",
             (f"Our engine plans and runs on {threads} thread(s) (`query.threads`); DuckDB runs with "
              f"as many for the comparison, and with its default ({all_threads}) for the record."
