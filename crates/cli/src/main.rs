@@ -18,7 +18,7 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 /// still overrides them). One arena instead of four per core: each arena keeps the pages
 /// its threads freed for up to ten seconds, and the processor builds a batch on one thread
 /// and commits and frees it on another: with the default arenas a drain's peak held
-/// ~150 MB more, for no measurable speed (bench/README.md "Allocator").
+/// ~150 MB more, for no measurable speed (bench/README.md "Memory of a catch-up").
 #[repr(transparent)]
 struct MallocConf(*const std::ffi::c_char);
 
