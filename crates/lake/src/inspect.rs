@@ -117,6 +117,21 @@ impl LakeTable {
             .collect())
     }
 
+    /// Whether the loaded version reads as its data files' Parquet plus their partition
+    /// values: reader protocol version 1, so no deletion vectors, no column mapping and no
+    /// other reader feature (the lake writes version 1; another writer may have upgraded it).
+    pub fn reads_as_plain_parquet(&self) -> Result<bool, LakeError> {
+        let name = self.kind().name();
+        let state = self
+            .table
+            .snapshot()
+            .map_err(|err| LakeError::op(name, "read protocol", err))?;
+        // The kernel's accessors are private; its serialised form is the log's action.
+        let protocol = serde_json::to_value(state.protocol())
+            .map_err(|err| LakeError::op(name, "read protocol", err.into()))?;
+        Ok(protocol["minReaderVersion"].as_i64() == Some(1))
+    }
+
     /// The loaded version's columns, with their Delta types and, for a site's own fields,
     /// the Avro path and schema id from their metadata.
     pub fn columns(&self) -> Result<Vec<ColumnInfo>, LakeError> {

@@ -16,6 +16,7 @@ use deltalake::datafusion::error::DataFusionError;
 use tokio::sync::Mutex;
 
 use crate::QueryError;
+use crate::scan::LakeScan;
 
 /// The four lake tables, by name.
 #[derive(Debug)]
@@ -79,11 +80,19 @@ impl TableSlot {
     }
 }
 
-/// A DataFusion provider reading `table` at its loaded version.
+/// A DataFusion provider reading `table` at its loaded version: a Parquet scan of its files
+/// when the version needs nothing more of a reader, else delta-rs's provider.
 async fn provider(
     kind: TableKind,
     table: &LakeTable,
 ) -> Result<Arc<dyn TableProvider>, QueryError> {
+    if table.reads_as_plain_parquet()? {
+        return Ok(Arc::new(LakeScan::of(kind, table)?));
+    }
+    tracing::debug!(
+        table = kind.name(),
+        "table needs reader features: read through delta-rs"
+    );
     table
         .delta_table()
         .table_provider()

@@ -29,6 +29,7 @@ mod limits;
 mod output;
 mod readonly;
 mod runtime;
+mod scan;
 mod shared_subplans;
 
 pub use config::QueryConfig;

@@ -7,3 +7,4 @@ mod fixture;
 mod golden;
 mod limits;
 mod resources;
+mod scan;
