@@ -6,8 +6,8 @@
 //! use none of the features that needs (no deletion vectors, no column mapping, partition
 //! values plain Hive-style), so a query reads the pinned version's active files the way a
 //! Parquet reader reads a directory: the files split over the session's partitions,
-//! partition values as constant columns, predicates used to skip files, row groups and pages
-//! (and applied above the scan), footers cached between statements. The files, their
+//! partition values as constant columns, predicates used to skip files and row groups by
+//! their statistics (and applied above the scan), footers cached between statements. The files, their
 //! partition values and row counts come from the version's log, never from listing a
 //! directory, so a statement sees exactly the version it was planned against.
 
@@ -143,7 +143,7 @@ impl LakeScan {
     /// The files whose partition values can satisfy `filters`: those that name only
     /// partition columns are evaluated once over a row of values per file, the way a
     /// directory of partitions is pruned before it is listed. The others are left to the
-    /// Parquet scan (statistics, pages) and the filter above it.
+    /// Parquet scan (row-group statistics) and the filter above it.
     fn files_matching(
         &self,
         state: &dyn Session,
@@ -258,7 +258,7 @@ impl TableProvider for LakeScan {
         format.create_physical_plan(state, config).await
     }
 
-    /// Every filter is offered to the scan for skipping files, row groups and pages, and
+    /// Every filter is offered to the scan for skipping row groups by their statistics, and
     /// evaluated again above it: none is applied exactly by the scan.
     fn supports_filters_pushdown(
         &self,
