@@ -3,29 +3,9 @@
 use std::time::{Duration, Instant};
 
 use clickstream_lake::{TableKind, UniqueUsersBuilder, UniqueUsersRow};
-use clickstream_query::{QueryEngine, QueryError};
+use clickstream_query::QueryError;
 
-use crate::fixture;
-
-async fn engine() -> (fixture::FixtureLake, QueryEngine) {
-    let fixture = fixture::build().await;
-    let engine = QueryEngine::new(fixture.lake.clone())
-        .await
-        .expect("engine");
-    (fixture, engine)
-}
-
-/// The single value of a one-row, one-column result, as JSON.
-async fn scalar(engine: &QueryEngine, sql: &str) -> serde_json::Value {
-    let rows = engine
-        .sql(sql)
-        .await
-        .expect("query")
-        .to_json_rows()
-        .expect("json");
-    assert_eq!(rows.len(), 1, "{sql}");
-    rows[0].values().next().cloned().expect("one column")
-}
+use crate::fixture::{self, engine, scalar};
 
 #[tokio::test]
 async fn rejects_every_statement_that_is_not_a_single_query() {

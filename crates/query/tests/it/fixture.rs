@@ -17,6 +17,7 @@ use clickstream_lake::{
     DeadLetterRow, DeadLettersBuilder, EventRow, EventsBuilder, InvalidEventRow,
     InvalidEventsBuilder, Lake, TableKind, UniqueUsersBuilder, UniqueUsersRow,
 };
+use clickstream_query::QueryEngine;
 use tempfile::TempDir;
 
 /// One event of the fixture: the fields that matter to the questions asked of it.
@@ -381,4 +382,25 @@ pub async fn build() -> FixtureLake {
         .await
         .expect("overwrite unique users");
     FixtureLake { lake, _dir: dir }
+}
+
+/// The fixture lake and an engine over it, without limits.
+pub async fn engine() -> (FixtureLake, QueryEngine) {
+    let fixture = build().await;
+    let engine = QueryEngine::new(fixture.lake.clone())
+        .await
+        .expect("engine");
+    (fixture, engine)
+}
+
+/// The single value of a one-row, one-column result, as JSON.
+pub async fn scalar(engine: &QueryEngine, sql: &str) -> serde_json::Value {
+    let rows = engine
+        .sql(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{}: {e}", &sql[..60.min(sql.len())]))
+        .to_json_rows()
+        .expect("json");
+    assert_eq!(rows.len(), 1, "{sql}");
+    rows[0].values().next().cloned().expect("one column")
 }

@@ -3,18 +3,10 @@
 //! still run.
 
 use clickstream_query::{
-    MAX_NESTING_DEPTH, MAX_QUERY_DEPTH, MAX_SQL_BYTES, QueryEngine, QueryError, StatementLimit,
+    MAX_NESTING_DEPTH, MAX_QUERY_DEPTH, MAX_SQL_BYTES, QueryError, StatementLimit,
 };
 
-use crate::fixture;
-
-async fn engine() -> (fixture::FixtureLake, QueryEngine) {
-    let fixture = fixture::build().await;
-    let engine = QueryEngine::new(fixture.lake.clone())
-        .await
-        .expect("engine");
-    (fixture, engine)
-}
+use crate::fixture::{engine, scalar};
 
 /// `n` copies of `term` joined by `separator`.
 pub fn chain(term: &str, separator: &str, n: usize) -> String {
@@ -159,18 +151,6 @@ async fn refuses_every_way_of_nesting_deeply_as_a_client_error() {
         .to_json_rows()
         .expect("json");
     assert_eq!(rows[0]["n"], 32);
-}
-
-/// The single value of a one-row, one-column result.
-async fn scalar(engine: &QueryEngine, sql: &str) -> serde_json::Value {
-    let rows = engine
-        .sql(sql)
-        .await
-        .unwrap_or_else(|e| panic!("{}: {e}", &sql[..60.min(sql.len())]))
-        .to_json_rows()
-        .expect("json");
-    assert_eq!(rows.len(), 1, "{sql}");
-    rows[0].values().next().cloned().expect("one column")
 }
 
 #[tokio::test]

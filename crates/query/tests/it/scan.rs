@@ -3,29 +3,8 @@
 //! other partitions' files, the null partition, tables without files.
 
 use clickstream_lake::TableKind;
-use clickstream_query::QueryEngine;
 
-use crate::fixture;
-
-async fn engine() -> (fixture::FixtureLake, QueryEngine) {
-    let fixture = fixture::build().await;
-    let engine = QueryEngine::new(fixture.lake.clone())
-        .await
-        .expect("engine");
-    (fixture, engine)
-}
-
-/// The single value of a one-row, one-column result, as JSON.
-async fn scalar(engine: &QueryEngine, sql: &str) -> serde_json::Value {
-    let rows = engine
-        .sql(sql)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"))
-        .to_json_rows()
-        .expect("json");
-    assert_eq!(rows.len(), 1, "{sql}");
-    rows[0].values().next().cloned().expect("one column")
-}
+use crate::fixture::{engine, scalar};
 
 #[tokio::test]
 async fn select_star_returns_the_columns_in_the_tables_declared_order() {
