@@ -14,7 +14,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use clickstream_lake::{LakeTable, TableKind};
+use clickstream_lake::{DataFileInfo, LakeTable, TableKind};
 use deltalake::arrow::array::{Array as _, AsArray as _, RecordBatch};
 use deltalake::arrow::datatypes::{DataType, FieldRef, Schema, SchemaRef};
 use deltalake::datafusion::catalog::{Session, TableProvider};
@@ -49,8 +49,6 @@ pub(crate) struct LakeScan {
     /// For each of `schema`'s columns, its index in `scan_schema`.
     to_scan: Vec<usize>,
     files: Vec<PartitionedFile>,
-    /// The table's row count, when every file's statistics record theirs.
-    rows: Option<usize>,
     log_store: LogStoreRef,
 }
 
@@ -68,42 +66,14 @@ impl LakeScan {
             .map(|name| schema.field_with_name(name).map(|f| Arc::new(f.clone())))
             .collect::<Result<_, _>>()
             .map_err(|e| QueryError::Execution(format!("table {}: {e}", kind.name())))?;
-        let is_partition = |name: &str| partitions.iter().any(|p| p.name() == name);
-        let file_fields: Vec<FieldRef> = schema
-            .fields()
-            .iter()
-            .filter(|f| !is_partition(f.name()))
-            .cloned()
-            .collect();
-        // The files' columns keep their order; the partition columns follow them.
-        let (mut next_file, mut to_scan) = (0, Vec::with_capacity(schema.fields().len()));
-        for field in schema.fields() {
-            match partitions.iter().position(|p| p.name() == field.name()) {
-                Some(at) => to_scan.push(file_fields.len() + at),
-                None => {
-                    to_scan.push(next_file);
-                    next_file += 1;
-                }
-            }
-        }
+        let (file_fields, to_scan) = scan_order(&schema, &partitions);
         let file_schema = Arc::new(Schema::new(file_fields));
-        let mut files = Vec::new();
-        let mut rows = Some(0_usize);
-        for file in table.files()? {
-            let values = partitions
-                .iter()
-                .map(|p| partition_value(p, file.partition_values.get(p.name())))
-                .collect::<Result<Vec<_>>>()
-                .map_err(|e| QueryError::from_datafusion(&e))?;
-            let file_rows = file.num_records.and_then(|n| usize::try_from(n).ok());
-            rows = rows.zip(file_rows).map(|(a, b)| a + b);
-            let mut statistics = Statistics::new_unknown(&file_schema);
-            statistics.num_rows = file_rows.map_or(Precision::Absent, Precision::Exact);
-            files.push(
-                data_file(&file.path, file.size_bytes, values)
-                    .with_statistics(Arc::new(statistics)),
-            );
-        }
+        let files = table
+            .files()?
+            .iter()
+            .map(|file| data_file(file, &partitions, &file_schema))
+            .collect::<Result<_>>()
+            .map_err(|e| QueryError::from_datafusion(&e))?;
         Ok(Self {
             scan_schema: TableSchema::builder(file_schema)
                 .with_table_partition_cols(partitions)
@@ -111,7 +81,6 @@ impl LakeScan {
             schema,
             to_scan,
             files,
-            rows,
             log_store: table.delta_table().log_store(),
         })
     }
@@ -181,13 +150,55 @@ impl LakeScan {
     }
 }
 
-/// A data file at `path` (relative to the table root, as the log holds it).
-fn data_file(path: &str, size: u64, partition_values: Vec<ScalarValue>) -> PartitionedFile {
+/// The columns the files hold (the table's, less its partition columns, in order), and for
+/// each of the table's columns its place in the scan's layout: the files' columns, then
+/// the partition columns.
+fn scan_order(schema: &Schema, partitions: &[FieldRef]) -> (Vec<FieldRef>, Vec<usize>) {
+    let partition_at = |name: &str| partitions.iter().position(|p| p.name() == name);
+    let file_fields: Vec<FieldRef> = schema
+        .fields()
+        .iter()
+        .filter(|f| partition_at(f.name()).is_none())
+        .cloned()
+        .collect();
+    let mut next_file = 0;
+    let to_scan = schema
+        .fields()
+        .iter()
+        .map(|field| match partition_at(field.name()) {
+            Some(at) => file_fields.len() + at,
+            None => {
+                next_file += 1;
+                next_file - 1
+            }
+        })
+        .collect();
+    (file_fields, to_scan)
+}
+
+/// A data file of the log, with its partition values and its row count when the log
+/// records it.
+fn data_file(
+    file: &DataFileInfo,
+    partitions: &[FieldRef],
+    file_schema: &Schema,
+) -> Result<PartitionedFile> {
+    let values = partitions
+        .iter()
+        .map(|p| partition_value(p, file.partition_values.get(p.name())))
+        .collect::<Result<Vec<_>>>()?;
+    let mut statistics = Statistics::new_unknown(file_schema);
+    statistics.num_rows = file
+        .num_records
+        .and_then(|n| usize::try_from(n).ok())
+        .map_or(Precision::Absent, Precision::Exact);
     // Keep the log's percent-encoding when the path parses as one, as delta-rs does.
-    let location = Path::parse(path).unwrap_or_else(|_| Path::from(path));
-    let mut file = PartitionedFile::new(location.to_string(), size);
-    file.object_meta.location = location;
-    file.with_partition_values(partition_values)
+    let location = Path::parse(&file.path).unwrap_or_else(|_| Path::from(file.path.as_str()));
+    let mut data = PartitionedFile::new(location.to_string(), file.size_bytes);
+    data.object_meta.location = location;
+    Ok(data
+        .with_partition_values(values)
+        .with_statistics(Arc::new(statistics)))
 }
 
 /// `field` with its strings and binaries (nested in structs and lists too) as views: how
@@ -269,7 +280,7 @@ impl TableProvider for LakeScan {
 
     fn statistics(&self) -> Option<Statistics> {
         let mut statistics = Statistics::new_unknown(&self.schema);
-        statistics.num_rows = self.rows.map_or(Precision::Absent, Precision::Exact);
+        statistics.num_rows = self.statistics_of_scan(&self.files).num_rows;
         Some(statistics)
     }
 }
