@@ -51,6 +51,8 @@ async fn lake_ids(t: &TestPipeline) -> HashSet<i64> {
 /// once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn brokers_down_during_produce_answer_503_and_lose_nothing_acknowledged() {
+    // It once failed with nothing landed for 60 s (2026-12-07): keep the pipeline's log.
+    crate::faults::capture_logs();
     let backend = Backend::new(LogBackend::kafka(), LakeBackend::File);
     let t = TestPipeline::start_with(|config| {
         backend.configure(config);
