@@ -48,25 +48,11 @@ from edge import run_edge
 from evolution import run_evolution
 from segment import run_segment
 from memory import run_memory
+from questions import QUERIES
 from fast import run_fast
 from harness import (BIN, CONFIG, PYTHON, REPO, Server, bench_ingest, clickstream_up, drain, free_port, geo_data,
                      log, run_json)
 
-# The standard questions over the lake; the reject_*/invalid_* files are error cases and
-# event_time_parsing/search_queries/dead_letters are fixture checks, not analytics.
-QUERIES = [
-    "events_per_type",
-    "events_per_type_per_day",
-    "top_pages",
-    "conversion_funnel",
-    "conversion_funnel_steps",
-    "top_products_added_to_cart",
-    "unique_users_per_day_from_events",
-    "unique_users_per_day_by_event_date",
-    "unique_users_daily",
-    "invalid_events_by_reason",
-    "invalid_events_per_day",
-]
 TABLES = ["events", "invalid_events", "dead_letters", "unique_users_daily"]
 
 

@@ -23,17 +23,9 @@ import time
 import urllib.request
 from pathlib import Path
 
+from questions import EVENTS_QUESTIONS as QUESTIONS
+
 REPO = Path(__file__).resolve().parent.parent
-QUESTIONS = [
-    "events_per_type",
-    "events_per_type_per_day",
-    "top_pages",
-    "conversion_funnel",
-    "conversion_funnel_steps",
-    "top_products_added_to_cart",
-    "unique_users_per_day_from_events",
-    "unique_users_per_day_by_event_date",
-]
 REPS = int(os.environ.get("QUERY_REPS", "5"))
 
 
