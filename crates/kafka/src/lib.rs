@@ -10,6 +10,8 @@
 //!   partition whichever backend or client wrote it.
 //! - **Errors** (`error.rs`): every librdkafka code has a class; only outages are
 //!   transient, so refusals (authorization, unknown topic, too large) are not retried.
+//!   An unknown partition is confirmed with fresh metadata first (`watermarks.rs`): a
+//!   stale cache makes librdkafka call a partition unknown when its leader is unknown.
 //! - **Consuming**: [`KafkaGroupConsumer`] is a group member with automatic commits and
 //!   offset stores off. The processor seeks each assigned partition to the position
 //!   recorded in the lake; offsets committed to Kafka are informational (lag tools).
@@ -23,6 +25,7 @@ mod error;
 pub mod metrics;
 mod produce;
 mod record;
+mod watermarks;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -139,19 +142,10 @@ impl KafkaLog {
 }
 
 impl Inner {
+    /// The partition's offsets, from its leader. A partition whose leader the client does
+    /// not know (yet) is an outage, not an unknown partition: see `watermarks.rs`.
     fn watermarks(&self, tp: &TopicPartition) -> Result<PartitionOffsets, LogError> {
-        let (low, high) = self
-            .meta
-            .fetch_watermarks(
-                &tp.topic,
-                tp.partition as i32,
-                self.config.request_timeout(),
-            )
-            .map_err(|e| log_error_on(e, &tp.topic))?;
-        Ok(PartitionOffsets {
-            start: low.max(0) as u64,
-            end: high.max(0) as u64,
-        })
+        watermarks::fetch(&self.meta, tp, self.config.request_timeout())
     }
 
     fn group_consumer(&self, group: &str) -> Result<BaseConsumer<StatsContext>, LogError> {

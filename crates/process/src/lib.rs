@@ -435,9 +435,9 @@ impl Processor {
         loop {
             match self.assign_once(partitions).await {
                 Err(e) if e.is_transient() && !*self.stop.borrow() => {
-                    tracing::warn!(error = %e, "reading positions from the lake failed; retrying");
+                    tracing::warn!(error = %e, "reading where to resume (the lake's positions, the log's offsets) failed; retrying");
                     self.health
-                        .waiting_on(Some(format!("reading positions from the lake: {e}")));
+                        .waiting_on(Some(format!("reading where to resume: {e}")));
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_secs(5));
                 }
