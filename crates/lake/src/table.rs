@@ -20,6 +20,12 @@ use crate::{AppTxn, LakeError, TableKind, evolve};
 /// compacted 128 MiB file across cores, large enough to keep per-group overhead low.
 const ROW_GROUP_ROWS: usize = 128 * 1024;
 
+/// Rows handed to the Parquet writer at a time. The writer splits what it is given by
+/// partition value with a copy of those rows, so a whole batch at once would hold a second
+/// copy of the batch while it encodes; a slice bounds that copy. A multiple of parquet's
+/// write batch size (1,024), so the pages come out as they would from the whole batch.
+const WRITE_SLICE_ROWS: usize = 8 * 1024;
+
 /// Parquet settings of the files a commit writes: snappy.
 ///
 /// A commit writes one small file per day partition, and the compactor soon rewrites them.
@@ -382,11 +388,13 @@ impl LakeTable {
         let mut writer = writer
             .map_err(|err| LakeError::op(name, "append", err))?
             .with_writer_properties(writer_properties());
-        for batch in batches {
-            if batch.num_rows() == 0 {
-                continue;
-            }
-            if let Err(err) = writer.write(batch).await {
+        let slices = batches.iter().flat_map(|batch| {
+            (0..batch.num_rows())
+                .step_by(WRITE_SLICE_ROWS)
+                .map(|offset| batch.slice(offset, WRITE_SLICE_ROWS.min(batch.num_rows() - offset)))
+        });
+        for slice in slices {
+            if let Err(err) = writer.write(slice).await {
                 writer.reset();
                 return Err(LakeError::op(name, "append", err));
             }

@@ -53,6 +53,9 @@ impl Committer {
             }
         }
         batch.latest_done = true;
+        // Emitted once for good: a retry of a later step does not need them, and the next
+        // batch is being built meanwhile.
+        batch.latest = Vec::new();
         Ok(())
     }
 
@@ -141,6 +144,8 @@ impl Committer {
             .rows(self.stream.kind(commit.table))
             .increment(rows);
         commit.done = true;
+        // Landed: a retry of a later step never rewrites them.
+        commit.rows = None;
         self.set_positions(commit);
         Ok(Some((before, after)))
     }

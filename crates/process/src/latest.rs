@@ -71,7 +71,9 @@ pub(crate) fn outgoing(
     OutgoingRecord {
         topic: LATEST_TOPIC.to_string(),
         partition: None,
-        key: record.key.clone(),
+        // A copy, not a slice: the record's bytes share the log's read buffer, which a
+        // slice would keep alive until the batch commits (tens of MB per batch).
+        key: record.key.as_deref().map(Bytes::copy_from_slice),
         value: Bytes::from(payload),
         headers: vec![Header::new(
             CORRELATION_ID_HEADER,

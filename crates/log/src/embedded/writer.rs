@@ -5,7 +5,10 @@
 //!
 //! 1. **stage**: assign offsets per partition in arrival order and encode the records into
 //!    one buffer per partition (rolling to a new segment when the active one is full);
-//! 2. **write**: one positional write per buffer;
+//! 2. **write**: one positional write per buffer, and one per `SPILL_BYTES` of it as it
+//!    is encoded, so a large group (a processor's batch of latest-topic records) is never
+//!    held in memory whole: bytes past the segment's published length are invisible to
+//!    readers until step 4, and a rollback truncates them like the rest;
 //! 3. **sync**: under `fsync = always`, fdatasync every touched file, in parallel;
 //! 4. **publish**: extend the readers' view and wake waiting readers, then answer every
 //!    request of the group.
@@ -268,7 +271,7 @@ impl WriterThread {
         let mut to_sync = Vec::new();
         for s in staged.iter_mut() {
             for chunk in &mut s.chunks {
-                if chunk.buf.is_empty() || chunk.synced {
+                if chunk.is_empty() || chunk.synced {
                     continue;
                 }
                 chunk.write()?;
@@ -290,7 +293,11 @@ fn failed_partition(partition: &Partition) -> LogError {
     ))
 }
 
-/// Records of one group for one segment, encoded in one buffer.
+/// Encoded bytes of a chunk written out while the group is still being staged.
+const SPILL_BYTES: usize = 4 * 1024 * 1024;
+
+/// Records of one group for one segment, encoded in one buffer (written out whenever it
+/// reaches [`SPILL_BYTES`]).
 struct Chunk {
     base: u64,
     path: PathBuf,
@@ -300,8 +307,12 @@ struct Chunk {
     read_file: Option<Arc<File>>,
     /// Whether this group created the segment (rollback deletes it).
     new_segment: bool,
-    /// Segment length before the group: where `buf` goes, and where rollback truncates to.
+    /// Segment length before the group: where the chunk's bytes go, and where rollback
+    /// truncates to.
     start_pos: u64,
+    /// Bytes of the chunk already written at `start_pos`.
+    written: u64,
+    /// Encoded bytes not written yet; they go at `start_pos + written`.
     buf: Vec<u8>,
     index: Vec<IndexEntry>,
     /// Offset after the chunk's last record.
@@ -322,6 +333,7 @@ impl Chunk {
             read_file: None,
             new_segment,
             start_pos: ws.len,
+            written: 0,
             buf: Vec::new(),
             index: Vec::new(),
             end: ws.next_offset,
@@ -331,14 +343,28 @@ impl Chunk {
         }
     }
 
+    /// Writes the encoded bytes not written yet after those that were.
     fn write(&mut self) -> Result<(), SyncFailure> {
         self.touched = true;
         self.file
-            .write_all_at(&self.buf, self.start_pos)
+            .write_all_at(&self.buf, self.start_pos + self.written)
             .map_err(|source| SyncFailure {
                 path: self.path.clone(),
                 source,
-            })
+            })?;
+        self.written += self.buf.len() as u64;
+        self.buf.clear();
+        Ok(())
+    }
+
+    /// Whether the group put no record in this chunk.
+    fn is_empty(&self) -> bool {
+        self.written == 0 && self.buf.is_empty()
+    }
+
+    /// The segment's length once the chunk is in.
+    fn end_pos(&self) -> u64 {
+        self.start_pos + self.written + self.buf.len() as u64
     }
 }
 
@@ -409,6 +435,9 @@ impl Staged {
                 ws.next_offset += 1;
                 chunk.end = ws.next_offset;
                 chunk.max_timestamp_ms = chunk.max_timestamp_ms.max(timestamp_ms);
+                if chunk.buf.len() >= SPILL_BYTES {
+                    chunk.write()?;
+                }
             }
         }
         Ok(())
@@ -423,7 +452,7 @@ impl Staged {
         // The old segment is made durable before a newer one exists, so that recovery may
         // treat damage followed by a non-empty segment as corruption, not a torn tail.
         if let Some(chunk) = self.chunks.last_mut() {
-            if !chunk.buf.is_empty() {
+            if !chunk.is_empty() {
                 chunk.write()?;
             }
             chunk.file.sync_data().map_err(fail(&chunk.path))?;
@@ -459,7 +488,7 @@ impl Staged {
     fn publish(&mut self) {
         let mut state = lock(&self.partition.state);
         for chunk in self.chunks.drain(..) {
-            let len = chunk.start_pos + chunk.buf.len() as u64;
+            let len = chunk.end_pos();
             if chunk.new_segment {
                 let Some(file) = chunk.read_file else {
                     continue;

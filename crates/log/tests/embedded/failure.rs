@@ -79,3 +79,83 @@ async fn failed_segment_roll_fails_the_append_and_the_log_keeps_serving() {
         ["other"]
     );
 }
+
+/// `n` records of ~6 KB each (value, key and header each carry the 2,000-byte value).
+fn large_records(topic: &str, partition: u32, n: usize) -> Vec<clickstream_log::OutgoingRecord> {
+    (0..n)
+        .map(|i| record(topic, partition, &format!("{i:06}{}", "x".repeat(1_994))))
+        .collect()
+}
+
+/// A group larger than the writer's spill threshold (4 MiB) is written out while it is
+/// encoded; it still reads back whole and in order, before and after a reopen.
+#[tokio::test]
+async fn a_group_written_out_while_encoded_reads_back_whole() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = config(dir.path());
+    let log = open(cfg.clone()).await;
+    create(&log, "t", 1).await;
+    let tp = TopicPartition::new("t", 0);
+    let input = large_records("t", 0, 1_500);
+    let positions = log.append(input.clone()).await.expect("append");
+    assert_eq!(
+        positions.iter().map(|p| p.offset).collect::<Vec<_>>(),
+        (0..1_500).collect::<Vec<u64>>()
+    );
+    let expected: Vec<String> = input
+        .iter()
+        .map(|r| String::from_utf8(r.value.to_vec()).expect("utf8"))
+        .collect();
+    assert_eq!(values(&read_all(&log, &tp).await), expected);
+    log.close().await;
+    drop(log);
+    let log = open(cfg).await;
+    assert_eq!(values(&read_all(&log, &tp).await), expected);
+}
+
+/// A group that failed after part of it was written out (the segment roll fails past
+/// 4 MiB) leaves nothing: the written part is truncated, nothing is acknowledged or
+/// visible, and the partition goes on at the same offset once the fault is gone.
+#[tokio::test]
+async fn a_failed_group_truncates_what_it_wrote_out() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cfg = config(dir.path());
+    cfg.segment_bytes = 5 * 1024 * 1024;
+    let log = open(cfg.clone()).await;
+    create(&log, "t", 1).await;
+    let tp = TopicPartition::new("t", 0);
+    log.append(vec![record("t", 0, "value-0")])
+        .await
+        .expect("append");
+    let segment = segment_files(dir.path(), "t", 0)[0].clone();
+    let acked_len = std::fs::metadata(&segment).expect("metadata").len();
+
+    let pdir = partition_dir(dir.path(), "t", 0);
+    let moved = pdir.with_file_name("0.moved");
+    std::fs::rename(&pdir, &moved).expect("move partition dir");
+    std::fs::write(&pdir, b"not a directory").expect("create blocking file");
+    // ~6 MB: 4 MiB are written out, then the segment is full and the roll fails.
+    let failed = log.append(large_records("t", 0, 1_000)).await;
+    let error = failed.expect_err("the roll must fail");
+    assert!(error.is_transient(), "{error:?}");
+    assert_eq!(log.offsets(&tp).await.expect("offsets").end, 1);
+    assert_eq!(values(&read_all(&log, &tp).await), ["value-0"]);
+    let moved_segment = moved.join(segment.file_name().expect("file name"));
+    assert_eq!(
+        std::fs::metadata(&moved_segment).expect("metadata").len(),
+        acked_len,
+        "the bytes written out before the failure are truncated"
+    );
+
+    std::fs::remove_file(&pdir).expect("remove blocking file");
+    std::fs::rename(&moved, &pdir).expect("restore partition dir");
+    let positions = log
+        .append(vec![record("t", 0, "value-1")])
+        .await
+        .expect("append after repair");
+    assert_eq!(positions[0].offset, 1);
+    log.close().await;
+    drop(log);
+    let log = open(cfg).await;
+    assert_eq!(values(&read_all(&log, &tp).await), ["value-0", "value-1"]);
+}
