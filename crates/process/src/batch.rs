@@ -121,6 +121,12 @@ impl PendingBatch {
         self.rows += 1;
     }
 
+    /// The latest-topic records gathered since the last call (appended as the batch is
+    /// built: `latest_emit.rs`).
+    pub fn take_latest(&mut self) -> Vec<OutgoingRecord> {
+        std::mem::take(&mut self.latest)
+    }
+
     /// The sessionizer's input for the events gathered so far, in row order.
     pub fn session_inputs(&self) -> &[SessionInput] {
         &self.session_inputs
@@ -265,6 +271,7 @@ impl PendingBatch {
         });
         let sealed = SealedBatch {
             latest: std::mem::take(&mut self.latest),
+            latest_unplaced: None,
             latest_done: false,
             tables,
             new_users: std::mem::take(&mut self.new_users),
@@ -290,6 +297,8 @@ impl PendingBatch {
 /// transient failure does not repeat them.
 pub(crate) struct SealedBatch {
     pub latest: Vec<OutgoingRecord>,
+    /// What the appends made while the batch was built could not place (step 1 waits).
+    pub latest_unplaced: Option<crate::latest_emit::Unplaced>,
     pub latest_done: bool,
     /// One commit per table, in commit order.
     pub tables: [TableCommit; 5],

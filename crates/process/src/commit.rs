@@ -37,8 +37,14 @@ impl Committer {
         Ok(())
     }
 
-    /// Appends the batch's latest-topic records, once.
+    /// Appends the batch's latest-topic records, once: waits for those appended while it
+    /// was built and appends what they could not place.
     async fn emit_latest(&mut self, batch: &mut SealedBatch) -> Result<(), ProcessError> {
+        if let Some(unplaced) = batch.latest_unplaced.take() {
+            let mut records = unplaced.wait().await?;
+            records.append(&mut batch.latest);
+            batch.latest = records;
+        }
         if batch.latest_done || batch.latest.is_empty() {
             batch.latest_done = true;
             return Ok(());

@@ -128,12 +128,15 @@ impl Processor {
             let tp = TopicPartition::new(stream.topic(feed), partition);
             committed.get(&tp).copied().unwrap_or_default()
         };
-        let sealed = self.pending.seal(
+        self.latest.append(self.pending.take_latest());
+        let unplaced = self.latest.barrier();
+        let mut sealed = self.pending.seal(
             &self.config.group,
             &positions,
             sessions.as_deref(),
             self.enrichment.detects_duplicates(),
         );
+        sealed.latest_unplaced = Some(unplaced);
         self.in_flight = Some(self.commit_thread.handle.spawn(async move {
             let landed = committer.land(sealed).await;
             (committer, landed)

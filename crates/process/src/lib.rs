@@ -24,6 +24,7 @@ mod fault;
 mod flush;
 mod health;
 mod latest;
+mod latest_emit;
 pub mod metrics;
 mod publish_users;
 mod records;
@@ -202,6 +203,8 @@ pub struct Processor {
     in_flight: Option<flush::InFlight>,
     /// Where commits run.
     commit_thread: flush::CommitThread,
+    /// Appends the latest-topic records of the batch being built.
+    latest: latest_emit::LatestEmitter,
 }
 
 impl Processor {
@@ -277,7 +280,7 @@ impl Processor {
             stream,
             config,
             lake_config,
-            log,
+            log: log.clone(),
             consumer,
             schemas,
             positions: HashMap::new(),
@@ -292,6 +295,7 @@ impl Processor {
             home: Some(committer),
             in_flight: None,
             commit_thread: flush::CommitThread::start(stream)?,
+            latest: latest_emit::LatestEmitter::start(log.clone()),
         })
     }
 
@@ -381,7 +385,10 @@ impl Processor {
                         self.positions.remove(tp);
                     }
                 }
-                Ok(ConsumerEvent::Records(records)) => self.process_records(records).await?,
+                Ok(ConsumerEvent::Records(records)) => {
+                    self.process_records(records).await?;
+                    self.latest.append(self.pending.take_latest());
+                }
                 Ok(ConsumerEvent::Idle) => {
                     if self.drain && self.pending.is_empty() && !self.positions.is_empty() {
                         break;
