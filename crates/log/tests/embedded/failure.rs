@@ -7,6 +7,29 @@ use clickstream_log::{EventLog, TopicPartition};
 
 use crate::common::{config, create, open, partition_dir, read_all, record, segment_files, values};
 
+/// Partition 0 of topic `t` with its directory replaced by a regular file: creating its
+/// next segment fails with ENOTDIR, while the open segment handle keeps working.
+struct BlockedPartition {
+    dir: std::path::PathBuf,
+    moved: std::path::PathBuf,
+}
+
+impl BlockedPartition {
+    fn new(log_dir: &std::path::Path) -> Self {
+        let dir = partition_dir(log_dir, "t", 0);
+        let moved = dir.with_file_name("0.moved");
+        std::fs::rename(&dir, &moved).expect("move partition dir");
+        std::fs::write(&dir, b"not a directory").expect("create blocking file");
+        BlockedPartition { dir, moved }
+    }
+
+    /// Puts the directory back.
+    fn restore(self) {
+        std::fs::remove_file(&self.dir).expect("remove blocking file");
+        std::fs::rename(&self.moved, &self.dir).expect("restore partition dir");
+    }
+}
+
 #[tokio::test]
 async fn failed_segment_roll_fails_the_append_and_the_log_keeps_serving() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -23,12 +46,7 @@ async fn failed_segment_roll_fails_the_append_and_the_log_keeps_serving() {
     let acked_len = std::fs::metadata(&segment).expect("metadata").len();
     assert_eq!(acked_len, 80);
 
-    // Replace the partition directory with a regular file: creating the next segment fails
-    // with ENOTDIR, while the open segment handle keeps working.
-    let pdir = partition_dir(dir.path(), "t", 0);
-    let moved = pdir.with_file_name("0.moved");
-    std::fs::rename(&pdir, &moved).expect("move partition dir");
-    std::fs::write(&pdir, b"not a directory").expect("create blocking file");
+    let blocked = BlockedPartition::new(dir.path());
 
     // The first record fits in the segment (and is written), the second needs a roll.
     let failed = log
@@ -46,7 +64,7 @@ async fn failed_segment_roll_fails_the_append_and_the_log_keeps_serving() {
             .expect("read")
             .is_empty()
     );
-    let moved_segment = moved.join(segment.file_name().expect("file name"));
+    let moved_segment = blocked.moved.join(segment.file_name().expect("file name"));
     assert_eq!(
         std::fs::metadata(&moved_segment).expect("metadata").len(),
         acked_len
@@ -57,8 +75,7 @@ async fn failed_segment_roll_fails_the_append_and_the_log_keeps_serving() {
         .expect("append to partition 1");
 
     // Once the directory is back, the same partition accepts appends at the right offset.
-    std::fs::remove_file(&pdir).expect("remove blocking file");
-    std::fs::rename(&moved, &pdir).expect("restore partition dir");
+    blocked.restore();
     let positions = log
         .append(vec![record("t", 0, "value-1"), record("t", 0, "value-2")])
         .await
@@ -130,25 +147,21 @@ async fn a_failed_group_truncates_what_it_wrote_out() {
     let segment = segment_files(dir.path(), "t", 0)[0].clone();
     let acked_len = std::fs::metadata(&segment).expect("metadata").len();
 
-    let pdir = partition_dir(dir.path(), "t", 0);
-    let moved = pdir.with_file_name("0.moved");
-    std::fs::rename(&pdir, &moved).expect("move partition dir");
-    std::fs::write(&pdir, b"not a directory").expect("create blocking file");
+    let blocked = BlockedPartition::new(dir.path());
     // ~6 MB: 4 MiB are written out, then the segment is full and the roll fails.
     let failed = log.append(large_records("t", 0, 1_000)).await;
     let error = failed.expect_err("the roll must fail");
     assert!(error.is_transient(), "{error:?}");
     assert_eq!(log.offsets(&tp).await.expect("offsets").end, 1);
     assert_eq!(values(&read_all(&log, &tp).await), ["value-0"]);
-    let moved_segment = moved.join(segment.file_name().expect("file name"));
+    let moved_segment = blocked.moved.join(segment.file_name().expect("file name"));
     assert_eq!(
         std::fs::metadata(&moved_segment).expect("metadata").len(),
         acked_len,
         "the bytes written out before the failure are truncated"
     );
 
-    std::fs::remove_file(&pdir).expect("remove blocking file");
-    std::fs::rename(&moved, &pdir).expect("restore partition dir");
+    blocked.restore();
     let positions = log
         .append(vec![record("t", 0, "value-1")])
         .await
