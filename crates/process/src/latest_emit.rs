@@ -49,8 +49,9 @@ impl LatestEmitter {
         LatestEmitter { work }
     }
 
-    /// Appends `records` after those given before. (The queue holds at most a batch: the
-    /// commit waits for it before the next batch is sealed.)
+    /// Appends `records` after those given before. (The queue holds at most the records
+    /// of the batch being built and of the one committing: a commit waits for its barrier,
+    /// and the next batch is sealed only once the last one landed.)
     pub(crate) fn append(&self, records: Vec<OutgoingRecord>) {
         if !records.is_empty() {
             // The task lives as long as `self`, so the send cannot fail.
