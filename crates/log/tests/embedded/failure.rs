@@ -30,6 +30,19 @@ impl BlockedPartition {
     }
 }
 
+/// Appends `value-0` to partition 0 of `t`; returns its segment and the segment's length.
+async fn append_first(
+    log: &clickstream_log::EmbeddedLog,
+    log_dir: &std::path::Path,
+) -> (std::path::PathBuf, u64) {
+    log.append(vec![record("t", 0, "value-0")])
+        .await
+        .expect("append");
+    let segment = segment_files(log_dir, "t", 0)[0].clone();
+    let len = std::fs::metadata(&segment).expect("metadata").len();
+    (segment, len)
+}
+
 #[tokio::test]
 async fn failed_segment_roll_fails_the_append_and_the_log_keeps_serving() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -39,11 +52,7 @@ async fn failed_segment_roll_fails_the_append_and_the_log_keeps_serving() {
     let log = open(cfg.clone()).await;
     create(&log, "t", 2).await;
     let tp = TopicPartition::new("t", 0);
-    log.append(vec![record("t", 0, "value-0")])
-        .await
-        .expect("append");
-    let segment = segment_files(dir.path(), "t", 0)[0].clone();
-    let acked_len = std::fs::metadata(&segment).expect("metadata").len();
+    let (segment, acked_len) = append_first(&log, dir.path()).await;
     assert_eq!(acked_len, 80);
 
     let blocked = BlockedPartition::new(dir.path());
@@ -141,11 +150,7 @@ async fn a_failed_group_truncates_what_it_wrote_out() {
     let log = open(cfg.clone()).await;
     create(&log, "t", 1).await;
     let tp = TopicPartition::new("t", 0);
-    log.append(vec![record("t", 0, "value-0")])
-        .await
-        .expect("append");
-    let segment = segment_files(dir.path(), "t", 0)[0].clone();
-    let acked_len = std::fs::metadata(&segment).expect("metadata").len();
+    let (segment, acked_len) = append_first(&log, dir.path()).await;
 
     let blocked = BlockedPartition::new(dir.path());
     // ~6 MB: 4 MiB are written out, then the segment is full and the roll fails.
