@@ -485,10 +485,15 @@ test("the UI shows the Segment stream beside the original: overview card, proces
     page.on("pageerror", (error) => { throw error; });
     await page.goto(`${ui}/#/overview`);
     const card = '[data-testid="total-segment"]';
-    await eventually("the Segment card counts every call taken", async () =>
-      Number(await page.getAttribute(card, "data-value")) === calls + retries, LAND_MS);
-    const sub = await page.textContent(`.card:has(${card}) .sub`);
-    assert.equal(sub, `${calls} in the lake, ${retries} retries kept apart, ${refusals} refused, ${links} identity links`);
+    // The UI samples once a second, and the page may have loaded a snapshot taken before the
+    // refusal above: wait for the whole card, not only its total (which that call leaves as it was).
+    const expected = `${calls} in the lake, ${retries} retries kept apart, ${refusals} refused, ${links} identity links`;
+    await eventually("the Segment card counts every call taken, refused and linked", async () => {
+      const total = Number(await page.getAttribute(card, "data-value"));
+      const sub = await page.textContent(`.card:has(${card}) .sub`);
+      if (total === calls + retries && sub === expected) return true;
+      throw new Error(`the card shows ${total} taken, "${sub}"; expected ${calls + retries}, "${expected}"`);
+    }, LAND_MS);
     assert.equal(Number(await page.getAttribute('[data-testid="total-valid"]', "data-value")), 1,
       "the original stream's card beside it");
     const components = await eventually("both processors caught up", async () => {
@@ -508,16 +513,23 @@ test("the UI shows the Segment stream beside the original: overview card, proces
     }, LAND_MS);
     assert.ok(rows > 0);
     assert.match(await page.textContent('[data-testid="messages"] tbody tr:first-child'), /avro · schema \d+/);
-    await page.click('[data-testid="messages"] tbody tr:first-child');
+    const first = '[data-testid="messages"] tbody tr:first-child';
+    const [partition, offset] = [Number(await page.getAttribute(first, "data-partition")),
+      Number(await page.getAttribute(first, "data-offset"))];
+    await page.click(first);
     const decoded = JSON.parse(await page.textContent('[data-testid="decoded"]'));
     assert.deepEqual(Object.keys(decoded).slice(0, 2), ["message_id", "type"], "fields in schema order");
-    const [landed] = await sql(`SELECT type, anonymous_id, user_id FROM segment_events
-      WHERE message_id = '${decoded.message_id.replaceAll("'", "''")}'
-      UNION ALL SELECT type, anonymous_id, user_id FROM segment_duplicates
-      WHERE message_id = '${decoded.message_id.replaceAll("'", "''")}' LIMIT 1`);
-    assert.ok(landed, `the decoded call ${decoded.message_id} is in the lake`);
-    assert.deepEqual([decoded.type, decoded.anonymous_id, decoded.user_id],
-      [landed.type, landed.anonymous_id, landed.user_id]);
+    // The row this record became: a retry is kept apart under its own log position (and
+    // analytics-next may send a retry with fields the first attempt lacked, such as a user id
+    // set in between); a first copy is in segment_events under its message id.
+    const messageId = decoded.message_id.replaceAll("'", "''");
+    const [retry] = await sql(`SELECT message_id, type, anonymous_id, user_id FROM segment_duplicates
+      WHERE source_partition = ${partition} AND source_offset = ${offset}`);
+    const [landed] = retry ? [retry] : await sql(`SELECT message_id, type, anonymous_id, user_id
+      FROM segment_events WHERE message_id = '${messageId}'`);
+    assert.ok(landed, `the decoded call ${decoded.message_id} (${partition}:${offset}) is in the lake`);
+    assert.deepEqual([decoded.message_id, decoded.type, decoded.anonymous_id, decoded.user_id],
+      [landed.message_id, landed.type, landed.anonymous_id, landed.user_id]);
 
     // And the refused call, on its own topic, with its reason.
     await page.goto(`${ui}/#/topics/${encodeURIComponent("acme.clickstream.segment.invalid")}`);

@@ -117,6 +117,9 @@ impl SamplerTask {
         let sources = self.state.sources.clone();
         let now = now_ms();
         let mut components = Vec::new();
+        // The tables before the topics: a record lands only after it was appended, so a
+        // snapshot read in this order never shows more landed than acknowledged.
+        let (tables, lake_error) = self.sample_tables().await;
         let topics = sources.log.topics().await;
         components.push(match &topics {
             Ok(topics) => Component {
@@ -149,7 +152,6 @@ impl SamplerTask {
                 detail: "no answer within 2 s".into(),
             },
         });
-        let (tables, lake_error) = self.sample_tables().await;
         components.push(match &lake_error {
             None => Component {
                 name: "lake",
