@@ -254,6 +254,8 @@ async fn schemas_show_versions_compatibility_and_a_diff() {
 #[tokio::test]
 async fn lake_invalid_events_and_overview_follow_the_pipeline() {
     let t = TestPipeline::start().await;
+    // A rate is the difference between two samples: the first one must predate the events.
+    settled(&t, "/api/ui/overview", |o| o["latest"].is_object()).await;
     let body = serde_json::to_vec(&seed_events()).expect("json");
     assert_eq!(t.collect(body).await.status(), 200);
 
