@@ -7,6 +7,8 @@ use deltalake::arrow::array::{
     ArrayRef, BooleanBuilder, Float64Builder, Int64Builder, StringBuilder,
 };
 
+use super::sized::FinishSized;
+
 /// What the enrichers derived from one event; `None` where an enricher is off or had
 /// nothing to say. See ARCHITECTURE.md for what each column means.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -159,19 +161,21 @@ impl EnrichmentBuilder {
     ) -> Vec<ArrayRef> {
         let mut columns: Vec<ArrayRef> = Vec::with_capacity(30);
         for builder in &mut self.text_before {
-            columns.push(Arc::new(builder.finish()));
+            columns.push(builder.finish_sized());
         }
-        columns.push(Arc::new(self.latitude.finish()));
-        columns.push(Arc::new(self.longitude.finish()));
+        columns.push(self.latitude.finish_sized());
+        columns.push(self.longitude.finish_sized());
         for builder in &mut self.text_after {
-            columns.push(Arc::new(builder.finish()));
+            columns.push(builder.finish_sized());
         }
-        columns.push(Arc::new(self.is_bot.finish()));
-        columns.push(Arc::new(self.bot_reason.finish()));
-        let mut id = StringBuilder::new();
-        let mut index = Int64Builder::new();
-        let mut event_index = Int64Builder::new();
-        match sessions.filter(|s| s.len() == rows) {
+        columns.push(self.is_bot.finish_sized());
+        columns.push(self.bot_reason.finish_sized());
+        let sessions = sessions.filter(|s| s.len() == rows);
+        let id_bytes = sessions.map_or(0, |s| s.iter().map(|s| s.session_id.len()).sum());
+        let mut id = StringBuilder::with_capacity(rows, id_bytes);
+        let mut index = Int64Builder::with_capacity(rows);
+        let mut event_index = Int64Builder::with_capacity(rows);
+        match sessions {
             Some(sessions) => {
                 for s in sessions {
                     id.append_value(s.session_id);

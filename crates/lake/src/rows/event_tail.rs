@@ -11,6 +11,7 @@ use deltalake::arrow::array::{
 use deltalake::arrow::datatypes::Schema;
 
 use super::enrichment::{EnrichmentBuilder, EventEnrichment, SessionColumns};
+use super::sized::FinishSized;
 use super::user_columns::UserColumns;
 use super::{batch, timestamp_builder};
 use crate::TableKind;
@@ -102,15 +103,15 @@ impl TailBuilder {
         let rows = self.len;
         self.len = 0;
         columns.extend([
-            Arc::new(self.correlation_id.finish()) as ArrayRef,
-            Arc::new(self.schema_id.finish()),
-            Arc::new(self.log_timestamp.finish()),
-            Arc::new(self.ingested_at.finish()),
-            Arc::new(self.source_partition.finish()),
-            Arc::new(self.source_offset.finish()),
+            self.correlation_id.finish_sized(),
+            self.schema_id.finish_sized(),
+            self.log_timestamp.finish_sized(),
+            self.ingested_at.finish_sized(),
+            self.source_partition.finish_sized(),
+            self.source_offset.finish_sized(),
         ]);
         columns.extend(self.enrichment.finish(rows, sessions));
-        columns.push(Arc::new(self.source.finish()));
+        columns.push(self.source.finish_sized());
         let user = self.user.finish();
         if user.is_empty() {
             return batch(kind, columns);

@@ -1,7 +1,5 @@
 //! Rows of the `events` table.
 
-use std::sync::Arc;
-
 use deltalake::arrow::array::{
     ArrayRef, BooleanBuilder, Date32Builder, Int64Builder, RecordBatch, StringBuilder,
     TimestampMicrosecondBuilder,
@@ -9,6 +7,7 @@ use deltalake::arrow::array::{
 
 use super::enrichment::{EventEnrichment, SessionColumns};
 use super::event_tail::{Provenance, Tail, TailBuilder};
+use super::sized::FinishSized;
 use super::timestamp_builder;
 use crate::TableKind;
 use crate::avro::WriterPlan;
@@ -167,21 +166,21 @@ impl EventsBuilder {
     /// the session columns are null when it is `None` or of another length).
     pub fn finish_with_sessions(&mut self, sessions: Option<&[SessionColumns<'_>]>) -> RecordBatch {
         let seed: Vec<ArrayRef> = vec![
-            Arc::new(self.id.finish()),
-            Arc::new(self.event_type.finish()),
-            Arc::new(self.package_id.finish()),
-            Arc::new(self.user_agent.finish()),
-            Arc::new(self.ip.finish()),
-            Arc::new(self.customer_id.finish()),
-            Arc::new(self.timestamp.finish()),
-            Arc::new(self.page.finish()),
-            Arc::new(self.query.finish()),
-            Arc::new(self.product.finish()),
-            Arc::new(self.referrer.finish()),
-            Arc::new(self.position.finish()),
-            Arc::new(self.event_time.finish()),
-            Arc::new(self.event_time_valid.finish()),
-            Arc::new(self.event_date.finish()),
+            self.id.finish_sized(),
+            self.event_type.finish_sized(),
+            self.package_id.finish_sized(),
+            self.user_agent.finish_sized(),
+            self.ip.finish_sized(),
+            self.customer_id.finish_sized(),
+            self.timestamp.finish_sized(),
+            self.page.finish_sized(),
+            self.query.finish_sized(),
+            self.product.finish_sized(),
+            self.referrer.finish_sized(),
+            self.position.finish_sized(),
+            self.event_time.finish_sized(),
+            self.event_time_valid.finish_sized(),
+            self.event_date.finish_sized(),
         ];
         self.tail.finish(TableKind::Events, seed, sessions)
     }

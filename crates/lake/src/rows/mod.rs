@@ -11,6 +11,7 @@ mod identities;
 mod invalid_events;
 mod segment_duplicates;
 mod segment_events;
+mod sized;
 mod unique_users;
 mod user_columns;
 

@@ -1,13 +1,12 @@
 //! Rows of the `segment_events` table.
 
-use std::sync::Arc;
-
 use deltalake::arrow::array::{
     ArrayRef, Date32Builder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder,
 };
 
 use super::enrichment::{EventEnrichment, SessionColumns};
 use super::event_tail::{Provenance, Tail, TailBuilder};
+use super::sized::FinishSized;
 use super::timestamp_builder;
 use crate::TableKind;
 use crate::avro::WriterPlan;
@@ -127,12 +126,12 @@ impl SegmentEventsBuilder {
     /// the session columns are null when it is `None` or of another length).
     pub fn finish_with_sessions(&mut self, sessions: Option<&[SessionColumns<'_>]>) -> RecordBatch {
         let seed: Vec<ArrayRef> = vec![
-            Arc::new(self.message_id.finish()),
-            Arc::new(self.call_type.finish()),
-            Arc::new(self.user_agent.finish()),
-            Arc::new(self.ip.finish()),
-            Arc::new(self.timestamp.finish()),
-            Arc::new(self.event_date.finish()),
+            self.message_id.finish_sized(),
+            self.call_type.finish_sized(),
+            self.user_agent.finish_sized(),
+            self.ip.finish_sized(),
+            self.timestamp.finish_sized(),
+            self.event_date.finish_sized(),
         ];
         self.tail.finish(TableKind::SegmentEvents, seed, sessions)
     }
