@@ -237,7 +237,7 @@ fn route_events(
         let (record, reason) = match outcome {
             Ok(valid) => {
                 let record = OutgoingRecord {
-                    topic: RAW_TOPIC.to_string(),
+                    topic: RAW_TOPIC.into(),
                     partition: None,
                     key: valid.key.map(Bytes::from),
                     value: Bytes::from(valid.payload),
@@ -293,7 +293,7 @@ pub fn invalid_record(
 ) -> OutgoingRecord {
     headers.push(Header::new(ERROR_MESSAGE_HEADER, reason));
     OutgoingRecord {
-        topic: topic.to_string(),
+        topic: topic.to_string().into(),
         partition: None,
         key: None,
         value: Bytes::copy_from_slice(value.as_bytes()),

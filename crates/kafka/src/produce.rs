@@ -111,7 +111,7 @@ impl Producer {
             };
             first_error.get_or_insert(Failure {
                 error,
-                topic: record.topic.clone(),
+                topic: record.topic.to_string(),
             });
         }
         first_error.map_or(Ok(positions), Err)
@@ -149,7 +149,7 @@ impl Producer {
                 Err((error, _)) => {
                     return Err(Failure {
                         error,
-                        topic: record.topic.clone(),
+                        topic: record.topic.to_string(),
                     });
                 }
             }

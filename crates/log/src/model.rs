@@ -1,5 +1,6 @@
 //! Records, topics and positions: the vocabulary shared by every `EventLog` backend.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use bytes::Bytes;
@@ -44,15 +45,15 @@ impl fmt::Display for TopicPartition {
 /// A record header: a name and opaque bytes, as in Kafka.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Header {
-    /// Header name, e.g. `X-Correlation-ID`.
-    pub key: String,
+    /// Header name, e.g. `X-Correlation-ID` (borrowed when it is one of ours).
+    pub key: Cow<'static, str>,
     /// Header value.
     pub value: Bytes,
 }
 
 impl Header {
     /// A header from a name and a value.
-    pub fn new(key: impl Into<String>, value: impl Into<Bytes>) -> Self {
+    pub fn new(key: impl Into<Cow<'static, str>>, value: impl Into<Bytes>) -> Self {
         Self {
             key: key.into(),
             value: value.into(),
@@ -63,8 +64,9 @@ impl Header {
 /// A record to append.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutgoingRecord {
-    /// Destination topic.
-    pub topic: String,
+    /// Destination topic: usually one of the pipeline's fixed names, borrowed rather than
+    /// allocated per record.
+    pub topic: Cow<'static, str>,
     /// Explicit partition; `None` lets the partitioner choose from the key.
     pub partition: Option<u32>,
     /// Record key, which decides the partition when `partition` is `None`.

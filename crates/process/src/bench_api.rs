@@ -59,7 +59,7 @@ impl DecodeToRows {
             .iter()
             .enumerate()
             .map(|(offset, payload)| LogRecord {
-                topic: RAW_TOPIC.to_string(),
+                topic: RAW_TOPIC.into(),
                 partition: 0,
                 offset: offset as u64,
                 timestamp_ms: 1_653_457_293_648 + offset as i64,
@@ -75,6 +75,7 @@ impl DecodeToRows {
     pub fn rows(&self, records: &[LogRecord], path: Path) -> (RecordBatch, Vec<OutgoingRecord>) {
         let mut events = EventsBuilder::new();
         let mut latest = Vec::with_capacity(records.len());
+        let mut latest_bytes = crate::latest::LatestBytes::default();
         let paths = match path {
             Path::ByName => &self.by_name,
             Path::Resolved => &self.resolved,
@@ -97,7 +98,7 @@ impl DecodeToRows {
             let correlation_id = event.package_id.unwrap_or_default();
             latest.push(match path {
                 Path::ByName => latest_via_values(writer.as_ref(), record, id, correlation_id),
-                Path::Resolved => crate::latest::latest_record(record, 2, id, correlation_id),
+                Path::Resolved => latest_bytes.record(record, 2, id, correlation_id),
             });
             events.push(&EventRow {
                 id: event.id,

@@ -5,7 +5,9 @@
 //! schema) is written directly.
 
 use apache_avro::Schema;
-use bytes::Bytes;
+use std::borrow::Cow;
+
+use bytes::{Bytes, BytesMut};
 use chrono::{Datelike, Timelike};
 use clickstream_event::{CORRELATION_ID_HEADER, LATEST_TOPIC, wire};
 use clickstream_log::{Header, LogRecord, OutgoingRecord};
@@ -48,18 +50,64 @@ pub(crate) fn check_metadata(latest: &Schema) -> Result<(), ProcessError> {
     Ok(())
 }
 
-/// The latest-topic record of `record` (a raw record in wire format) under `latest_id`.
-pub(crate) fn latest_record(
-    record: &LogRecord,
-    latest_id: u32,
-    schema_id: u32,
-    correlation_id: &str,
-) -> OutgoingRecord {
-    let mut payload = Vec::with_capacity(record.value.len() + correlation_id.len() + 40);
-    wire::write_header(&mut payload, latest_id);
-    payload.extend_from_slice(record.value.get(wire::HEADER_LEN..).unwrap_or_default());
-    write_metadata(&mut payload, correlation_id, record.timestamp_ms, schema_id);
-    outgoing(record, payload, correlation_id)
+/// Where the latest-topic records are written: one buffer whose parts become the
+/// records' keys, values and header values, so a record costs no allocation of its own
+/// beyond its header list (five a record before: topic, key, value, its shared handle,
+/// header name and value). A part keeps its chunk alive until the record is appended,
+/// which happens poll by poll; a chunk no record holds any more is written over.
+#[derive(Debug, Default)]
+pub(crate) struct LatestBytes {
+    chunk: BytesMut,
+    payload: Vec<u8>,
+}
+
+impl LatestBytes {
+    /// Room reserved at a time; a poll's records take a few of these.
+    const CHUNK: usize = 64 * 1024;
+
+    /// The latest-topic record of `record` (a raw record in wire format) under
+    /// `latest_id`.
+    pub(crate) fn record(
+        &mut self,
+        record: &LogRecord,
+        latest_id: u32,
+        schema_id: u32,
+        correlation_id: &str,
+    ) -> OutgoingRecord {
+        self.payload.clear();
+        wire::write_header(&mut self.payload, latest_id);
+        self.payload
+            .extend_from_slice(record.value.get(wire::HEADER_LEN..).unwrap_or_default());
+        write_metadata(
+            &mut self.payload,
+            correlation_id,
+            record.timestamp_ms,
+            schema_id,
+        );
+        let value = take(&mut self.chunk, &self.payload);
+        OutgoingRecord {
+            topic: Cow::Borrowed(LATEST_TOPIC),
+            partition: None,
+            // A copy, not a slice: the record's bytes share the log's read buffer, which
+            // a slice would keep alive until the records are appended.
+            key: record.key.as_deref().map(|key| take(&mut self.chunk, key)),
+            value,
+            headers: vec![Header::new(
+                CORRELATION_ID_HEADER,
+                take(&mut self.chunk, correlation_id.as_bytes()),
+            )],
+            timestamp_ms: Some(record.timestamp_ms),
+        }
+    }
+}
+
+/// `bytes` copied into `chunk` and split off it as a handle of their own.
+fn take(chunk: &mut BytesMut, bytes: &[u8]) -> Bytes {
+    if chunk.capacity() < bytes.len() {
+        chunk.reserve(bytes.len().max(LatestBytes::CHUNK));
+    }
+    chunk.extend_from_slice(bytes);
+    chunk.split().freeze()
 }
 
 /// The latest-topic record of `record` with `payload` (framed Avro) as its value.
@@ -69,7 +117,7 @@ pub(crate) fn outgoing(
     correlation_id: &str,
 ) -> OutgoingRecord {
     OutgoingRecord {
-        topic: LATEST_TOPIC.to_string(),
+        topic: Cow::Borrowed(LATEST_TOPIC),
         partition: None,
         // A copy, not a slice: the record's bytes share the log's read buffer, which a
         // slice would keep alive until the batch commits (tens of MB per batch).
@@ -212,6 +260,53 @@ mod tests {
                 .write_value(&mut theirs, value)
                 .expect("encode");
             assert_eq!(ours, theirs, "{id:?} {ms} {schema_id}");
+        }
+    }
+
+    /// The old way: a payload of its own and copies of the key and correlation id.
+    fn one_by_one(record: &LogRecord, latest_id: u32, schema_id: u32, id: &str) -> OutgoingRecord {
+        let mut payload = Vec::new();
+        wire::write_header(&mut payload, latest_id);
+        payload.extend_from_slice(&record.value[wire::HEADER_LEN..]);
+        write_metadata(&mut payload, id, record.timestamp_ms, schema_id);
+        outgoing(record, payload, id)
+    }
+
+    #[test]
+    fn records_cut_from_one_buffer_are_those_made_one_by_one() {
+        let mut bytes = LatestBytes::default();
+        let mut made = Vec::new();
+        // Past several chunks, with a record larger than a chunk among them.
+        for i in 0..600u32 {
+            let size = if i == 300 {
+                3 * LatestBytes::CHUNK
+            } else {
+                200 + i as usize
+            };
+            let mut value = vec![0u8, 0, 0, 0, 1];
+            value.extend((0..size).map(|b| (b as u32 * 7 + i) as u8));
+            let record = LogRecord {
+                topic: "raw".into(),
+                partition: i % 3,
+                offset: u64::from(i),
+                timestamp_ms: 1_653_457_293_648 + i64::from(i),
+                key: (i % 5 != 0).then(|| Bytes::from(format!("customer-{i}"))),
+                value: Bytes::from(value),
+                headers: Vec::new(),
+            };
+            let id = format!("correlation-{i}");
+            made.push((
+                bytes.record(&record, 9, i, &id),
+                one_by_one(&record, 9, i, &id),
+            ));
+            if i % 7 == 0 {
+                // Records leave in any order; the others' bytes stay as they were.
+                let (ours, theirs) = made.swap_remove(0);
+                assert_eq!(ours, theirs);
+            }
+        }
+        for (ours, theirs) in made {
+            assert_eq!(ours, theirs);
         }
     }
 

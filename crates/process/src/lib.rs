@@ -205,6 +205,8 @@ pub struct Processor {
     commit_thread: flush::CommitThread,
     /// Appends the latest-topic records of the batch being built.
     latest: latest_emit::LatestEmitter,
+    /// What those records are written into.
+    latest_bytes: latest::LatestBytes,
 }
 
 impl Processor {
@@ -296,6 +298,7 @@ impl Processor {
             in_flight: None,
             commit_thread: flush::CommitThread::start(stream)?,
             latest: latest_emit::LatestEmitter::start(log.clone()),
+            latest_bytes: latest::LatestBytes::default(),
         })
     }
 

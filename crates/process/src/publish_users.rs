@@ -96,7 +96,7 @@ impl Committer {
                 let value =
                     serde_json::json!({"TIMESTAMP": day, "UNIQUE_USERS": self.users.count(day)});
                 OutgoingRecord {
-                    topic: UNIQUE_USERS_TOPIC.to_string(),
+                    topic: UNIQUE_USERS_TOPIC.into(),
                     partition: None,
                     key: Some(Bytes::copy_from_slice(day.as_bytes())),
                     value: Bytes::from(value.to_string()),

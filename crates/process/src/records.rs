@@ -191,12 +191,12 @@ impl Processor {
             .or(event.package_id)
             .unwrap_or_default();
         let latest = match decoded.latest_id {
-            Some(latest_id) => Some(crate::latest::latest_record(
-                record,
-                latest_id,
-                decoded.schema_id,
-                correlation_id,
-            )),
+            Some(latest_id) => {
+                Some(
+                    self.latest_bytes
+                        .record(record, latest_id, decoded.schema_id, correlation_id),
+                )
+            }
             // The writer schema has no latest schema (refused by the latest subject),
             // warned about when the schema was loaded.
             None => {

@@ -112,7 +112,7 @@ fn valid_record(normalized: &Value, payload: Vec<u8>, stamp: &Stamp) -> Outgoing
         .find_map(|field| normalized[*field].as_str())
         .map(|id| Bytes::copy_from_slice(id.as_bytes()));
     OutgoingRecord {
-        topic: SEGMENT_TOPIC.to_string(),
+        topic: SEGMENT_TOPIC.into(),
         partition: None,
         key,
         value: Bytes::from(payload),

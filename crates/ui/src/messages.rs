@@ -92,7 +92,7 @@ pub(crate) async fn decode(registry: &RegistryClient, record: &LogRecord) -> Mes
             .headers
             .iter()
             .map(|h| MessageHeader {
-                key: h.key.clone(),
+                key: h.key.to_string(),
                 value: String::from_utf8_lossy(&h.value).into_owned(),
             })
             .collect(),

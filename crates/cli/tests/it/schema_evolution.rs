@@ -122,7 +122,7 @@ async fn produce(t: &TestPipeline, batches: &[(&str, u32, Vec<Value>)]) {
     let records = records
         .into_iter()
         .map(|(payload, key)| OutgoingRecord {
-            topic: RAW_TOPIC.to_string(),
+            topic: RAW_TOPIC.into(),
             partition: Some(0),
             key: key.map(Bytes::from),
             value: Bytes::from(payload),

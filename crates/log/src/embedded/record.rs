@@ -143,7 +143,7 @@ pub(crate) fn decode(frame: &Bytes, topic: &str, partition: u32) -> Result<LogRe
     for (name, value) in parts.headers {
         let name = std::str::from_utf8(&body[name]).map_err(|_| "header name is not UTF-8")?;
         headers.push(Header {
-            key: name.to_owned(),
+            key: name.to_owned().into(),
             value: slice(value),
         });
     }

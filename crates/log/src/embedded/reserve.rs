@@ -62,7 +62,7 @@ impl DiskReserve {
         }
         let derived = records
             .iter()
-            .all(|r| self.derived_topics.contains(&r.topic));
+            .all(|r| self.derived_topics.contains(r.topic.as_ref()));
         let floor = if derived {
             self.min_free_bytes / 4
         } else {
@@ -127,7 +127,7 @@ mod tests {
 
     fn record(topic: &str) -> OutgoingRecord {
         OutgoingRecord {
-            topic: topic.into(),
+            topic: topic.to_owned().into(),
             partition: None,
             key: None,
             value: bytes::Bytes::from_static(b"x"),

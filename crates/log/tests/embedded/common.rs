@@ -32,7 +32,7 @@ pub async fn create(log: &dyn EventLog, name: &str, partitions: u32) {
 /// A record for an explicit partition, with a key, a header and a fixed timestamp.
 pub fn record(topic: &str, partition: u32, value: &str) -> OutgoingRecord {
     OutgoingRecord {
-        topic: topic.into(),
+        topic: topic.to_owned().into(),
         partition: Some(partition),
         key: Some(format!("key-{value}").into()),
         value: value.to_owned().into(),

@@ -65,7 +65,7 @@ async fn append_and_read_round_trip_across_topics_and_partitions() {
         assert_eq!(got.offset, pos.offset);
         assert_eq!(
             (got.topic.as_str(), got.partition),
-            (rec.topic.as_str(), pos.partition)
+            (rec.topic.as_ref(), pos.partition)
         );
         assert_eq!(got.key, rec.key);
         assert_eq!(got.value, rec.value);
