@@ -124,7 +124,9 @@ impl PendingBatch {
     /// The latest-topic records gathered since the last call (appended as the batch is
     /// built: `latest_emit.rs`).
     pub fn take_latest(&mut self) -> Vec<OutgoingRecord> {
-        std::mem::take(&mut self.latest)
+        // The next poll's records start with room for as many as this one's.
+        let room = self.latest.len();
+        std::mem::replace(&mut self.latest, Vec::with_capacity(room))
     }
 
     /// The sessionizer's input for the events gathered so far, in row order.

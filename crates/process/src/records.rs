@@ -20,8 +20,12 @@ impl Processor {
     ) -> Result<(), ProcessError> {
         tracing::debug!(records = records.len(), "records read");
         let now_ms = chrono::Utc::now().timestamp_millis();
+        // One key, refilled per record: a lookup allocates nothing.
+        let mut tp = TopicPartition::new(String::new(), 0);
         for record in &records {
-            let tp = TopicPartition::new(record.topic.clone(), record.partition);
+            tp.topic.clear();
+            tp.topic.push_str(&record.topic);
+            tp.partition = record.partition;
             let positions = self.positions.get(&tp).copied().unwrap_or_default();
             let offset = record.offset as i64;
             match self.stream.feed_of(&record.topic) {
