@@ -12,12 +12,7 @@ pub fn to_log_record<M: Message>(message: &M) -> LogRecord {
         .map(|headers| {
             headers
                 .iter()
-                .map(|h| {
-                    Header::new(
-                        h.key.to_owned(),
-                        Bytes::copy_from_slice(h.value.unwrap_or_default()),
-                    )
-                })
+                .map(|h| Header::read(h.key, Bytes::copy_from_slice(h.value.unwrap_or_default())))
                 .collect()
         })
         .unwrap_or_default();

@@ -2,6 +2,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::{PoisonError, RwLock};
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
@@ -59,6 +60,42 @@ impl Header {
             value: value.into(),
         }
     }
+
+    /// A header read from a log. Its name is kept once for the process (a deployment
+    /// writes a handful of names), so reading a record allocates no name; past 32
+    /// distinct names, or for a name over 128 bytes, the name is allocated as usual.
+    pub fn read(name: &str, value: Bytes) -> Self {
+        Self {
+            key: read_name(name),
+            value,
+        }
+    }
+}
+
+/// Distinct header names kept for the process (see [`read_name`]).
+const MAX_HEADER_NAMES: usize = 32;
+
+/// A header name read from the log, kept once for the process: a deployment writes a
+/// handful of names (ours: the correlation id, the source, the error message), so each
+/// record read borrows them instead of allocating a string per header. Past
+/// [`MAX_HEADER_NAMES`] distinct names, or for a name over 128 bytes, the name is
+/// allocated per record as before: what is kept stays under 4 KiB.
+fn read_name(name: &str) -> Cow<'static, str> {
+    static NAMES: RwLock<Vec<&'static str>> = RwLock::new(Vec::new());
+    let known = |names: &[&'static str]| names.iter().copied().find(|known| *known == name);
+    if let Some(known) = known(&NAMES.read().unwrap_or_else(PoisonError::into_inner)) {
+        return Cow::Borrowed(known);
+    }
+    let mut names = NAMES.write().unwrap_or_else(PoisonError::into_inner);
+    if let Some(known) = known(&names) {
+        return Cow::Borrowed(known);
+    }
+    if names.len() >= MAX_HEADER_NAMES || name.len() > 128 {
+        return Cow::Owned(name.to_owned());
+    }
+    let kept: &'static str = Box::leak(name.to_owned().into_boxed_str());
+    names.push(kept);
+    Cow::Borrowed(kept)
 }
 
 /// A record to append.
@@ -162,4 +199,28 @@ pub enum ConsumerEvent {
     Records(Vec<LogRecord>),
     /// Nothing arrived within the timeout.
     Idle,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_names_are_kept_once_and_a_bounded_number_of_them() {
+        let first = read_name("X-Kept-Once");
+        let again = read_name("X-Kept-Once");
+        assert!(
+            matches!((&first, &again), (Cow::Borrowed(a), Cow::Borrowed(b)) if std::ptr::eq(*a, *b))
+        );
+        let long = "x".repeat(129);
+        assert!(matches!(read_name(&long), Cow::Owned(name) if name == long));
+        // Past the bound, names are still read right, allocated per record.
+        let many: Vec<_> = (0..2 * MAX_HEADER_NAMES)
+            .map(|i| read_name(&format!("X-Name-{i}")))
+            .collect();
+        for (i, name) in many.iter().enumerate() {
+            assert_eq!(name, &format!("X-Name-{i}"));
+        }
+        assert!(many.iter().any(|name| matches!(name, Cow::Owned(_))));
+    }
 }

@@ -20,9 +20,6 @@
 //! The offset is inside the checksummed body so that recovery can check that records are
 //! consecutive: a frame from a previous life of the file can never pass as the next record.
 
-use std::borrow::Cow;
-use std::sync::{PoisonError, RwLock};
-
 use bytes::Bytes;
 
 use crate::{Header, LogRecord};
@@ -130,32 +127,6 @@ pub(crate) fn check_frame(buf: &[u8]) -> Frame {
     }
 }
 
-/// Distinct header names kept for the process (see [`header_name`]).
-const MAX_HEADER_NAMES: usize = 32;
-
-/// A header name read from the log, kept once for the process: a deployment writes a
-/// handful of names (ours: the correlation id, the source, the error message), so each
-/// record read borrows them instead of allocating a string per header. Past
-/// [`MAX_HEADER_NAMES`] distinct names, or for a name over 128 bytes, the name is
-/// allocated per record as before: what is kept stays under 4 KiB.
-fn header_name(name: &str) -> Cow<'static, str> {
-    static NAMES: RwLock<Vec<&'static str>> = RwLock::new(Vec::new());
-    let known = |names: &[&'static str]| names.iter().copied().find(|known| *known == name);
-    if let Some(known) = known(&NAMES.read().unwrap_or_else(PoisonError::into_inner)) {
-        return Cow::Borrowed(known);
-    }
-    let mut names = NAMES.write().unwrap_or_else(PoisonError::into_inner);
-    if let Some(known) = known(&names) {
-        return Cow::Borrowed(known);
-    }
-    if names.len() >= MAX_HEADER_NAMES || name.len() > 128 {
-        return Cow::Owned(name.to_owned());
-    }
-    let kept: &'static str = Box::leak(name.to_owned().into_boxed_str());
-    names.push(kept);
-    Cow::Borrowed(kept)
-}
-
 /// Decodes a frame already validated by [`check_frame`]; key, value and header values are
 /// slices of `frame` (no copy).
 pub(crate) fn decode(frame: &Bytes, topic: &str, partition: u32) -> Result<LogRecord, String> {
@@ -171,10 +142,7 @@ pub(crate) fn decode(frame: &Bytes, topic: &str, partition: u32) -> Result<LogRe
     let mut headers = Vec::with_capacity(parts.headers.len());
     for (name, value) in parts.headers {
         let name = std::str::from_utf8(&body[name]).map_err(|_| "header name is not UTF-8")?;
-        headers.push(Header {
-            key: header_name(name),
-            value: slice(value),
-        });
+        headers.push(Header::read(name, slice(value)));
     }
     Ok(LogRecord {
         topic: topic.to_owned(),
@@ -269,25 +237,6 @@ mod tests {
             b"value",
         );
         buf
-    }
-
-    #[test]
-    fn header_names_are_kept_once_and_a_bounded_number_of_them() {
-        let first = header_name("X-Kept-Once");
-        let again = header_name("X-Kept-Once");
-        assert!(
-            matches!((&first, &again), (Cow::Borrowed(a), Cow::Borrowed(b)) if std::ptr::eq(*a, *b))
-        );
-        let long = "x".repeat(129);
-        assert!(matches!(header_name(&long), Cow::Owned(name) if name == long));
-        // Past the bound, names are still read right, allocated per record.
-        let many: Vec<_> = (0..2 * MAX_HEADER_NAMES)
-            .map(|i| header_name(&format!("X-Name-{i}")))
-            .collect();
-        for (i, name) in many.iter().enumerate() {
-            assert_eq!(name, &format!("X-Name-{i}"));
-        }
-        assert!(many.iter().any(|name| matches!(name, Cow::Owned(_))));
     }
 
     #[test]
