@@ -4,9 +4,9 @@
 //! tree: `metadata` (two strings and a long, checked once against the bundled latest
 //! schema) is written directly.
 
-use apache_avro::Schema;
 use std::borrow::Cow;
 
+use apache_avro::Schema;
 use bytes::{Bytes, BytesMut};
 use chrono::{Datelike, Timelike};
 use clickstream_event::{CORRELATION_ID_HEADER, LATEST_TOPIC, wire};
@@ -52,9 +52,10 @@ pub(crate) fn check_metadata(latest: &Schema) -> Result<(), ProcessError> {
 
 /// Where the latest-topic records are written: one buffer whose parts become the
 /// records' keys, values and header values, so a record costs no allocation of its own
-/// beyond its header list (five a record before: topic, key, value, its shared handle,
-/// header name and value). A part keeps its chunk alive until the record is appended,
-/// which happens poll by poll; a chunk no record holds any more is written over.
+/// beyond its header list (before, each record allocated its topic name, key, payload,
+/// the payload's shared handle, and its header's name and value). A part keeps its
+/// chunk alive until the record is appended, which happens poll by poll; a chunk no
+/// record holds any more is written over.
 #[derive(Debug, Default)]
 pub(crate) struct LatestBytes {
     chunk: BytesMut,
