@@ -58,6 +58,40 @@ RICH_EVENT = {"id": 1, "price": 12.5, "tags": ["a", "b"], "attrs": {"x": 1, "y":
               "variant": {"name": "v", "n": 3}, "next": None}
 
 
+SITE_SCHEMA = {
+    "type": "record", "name": "Hit", "namespace": "site",
+    "fields": [
+        {"name": "tags", "type": {"type": "array", "items": "string"}},
+        {"name": "id", "type": "int"},
+        {"name": "kind", "type": {"type": "enum", "name": "Kind", "symbols": ["view", "buy"]}},
+        {"name": "flag", "type": "boolean"},
+        {"name": "ctx", "type": ["null", {"type": "record", "name": "Ctx", "fields": [
+            {"name": "ua", "type": "string"},
+            {"name": "ip", "type": ["null", "string"]},
+            {"name": "at", "type": {"type": "long", "logicalType": "timestamp-millis"}},
+            {"name": "day", "type": {"type": "int", "logicalType": "date"}},
+            {"name": "attrs", "type": {"type": "map", "values": ["null", "double", "Kind"]}},
+            {"name": "hash", "type": {"type": "fixed", "name": "H", "size": 4}},
+            {"name": "blob", "type": "bytes"},
+            {"name": "next", "type": ["null", "Hit"]}]}]},
+        {"name": "score", "type": "float"},
+    ],
+}
+SITE_CTX = {"ua": "curl/8", "ip": "::1", "at": 1700000000000, "day": 19000,
+            "attrs": {"a": 1.5, "b": None, "c": "buy"}, "hash": b"abcd", "blob": b"\x00\xff",
+            "next": None}
+SITE_EVENT = {"tags": ["a", "b"], "id": -12, "kind": "buy", "flag": True,
+              "ctx": dict(SITE_CTX, next={"tags": [], "id": 1, "kind": "view", "flag": False,
+                                          "ctx": None, "score": 0.5}),
+              "score": 0.25}
+
+
+def datum(schema, record):
+    out = io.BytesIO()
+    fastavro.schemaless_writer(out, fastavro.parse_schema(schema), record)
+    return out.getvalue()
+
+
 def write(target, name, data):
     d = here / "corpus" / target
     d.mkdir(parents=True, exist_ok=True)
@@ -103,6 +137,10 @@ def main():
     latest = dict(EVENTS[0], metadata={"correlation_id": "c-1",
                                         "timestamp": "2022-05-25T05:41:34Z", "schema_id": 1})
     write("wire_decode", "latest-0", wire(1, latest_schema, latest))
+
+    for i, event in enumerate(valid):
+        write("field_reader", f"raw-{i}", b"\x00" + datum(raw_schema, event))
+    write("field_reader", "site", b"\x01" + datum(SITE_SCHEMA, SITE_EVENT))
 
     records = b"".join(
         frame(i, 1_700_000_000_000 + i, None if i % 2 else b"key-%d" % i,

@@ -9,6 +9,7 @@
 
 mod current;
 mod error;
+pub mod fields;
 pub mod schemas;
 mod validate;
 pub mod wire;

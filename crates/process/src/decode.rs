@@ -20,6 +20,7 @@ use clickstream_lake::avro::{SubjectVersion, WriterPlan};
 use clickstream_registry::{RegistryClient, RegistryError, VersionSpec};
 
 use crate::ProcessError;
+use crate::compiled::CompiledReader;
 use crate::roles::{EventPaths, FieldPath, FieldRoles, long_at, string_at, timestamp_at};
 use crate::segment::SegmentCall;
 use crate::stream::Stream;
@@ -41,19 +42,51 @@ struct Decoder {
     latest_id: Option<u32>,
     /// Where its records keep the fields a raw event is read from.
     paths: Arc<EventPaths>,
+    /// Its raw events read straight from the record, when the schema allows
+    /// (`compiled.rs`): a clickstream schema with no user columns.
+    compiled: Option<CompiledReader>,
 }
 
-/// A decoded raw record.
-pub(crate) struct Decoded {
+/// A decoded raw record (`'r`: the record's bytes).
+pub(crate) struct Decoded<'r> {
     pub schema_id: u32,
-    /// The record, in its writer schema's shape.
-    pub value: Value,
+    /// The record.
+    pub body: Body<'r>,
     /// Where its fields beyond the seed's land.
     pub plan: Arc<WriterPlan>,
     /// Id of the latest-topic schema for it (`None`: not emitted there).
     pub latest_id: Option<u32>,
     /// Where it keeps the fields a raw event is read from.
     pub paths: Arc<EventPaths>,
+}
+
+/// A decoded record: its value tree, or the raw event read straight from its bytes.
+pub(crate) enum Body<'r> {
+    /// In its writer schema's shape.
+    Value(Value),
+    /// Read by the schema's [`CompiledReader`].
+    Event(RawEvent<'r>),
+}
+
+impl<'r> Decoded<'r> {
+    /// The record read the way `stream` reads it. `Err` is why it cannot land: a dead
+    /// letter.
+    pub fn parsed(&self, stream: Stream) -> Result<Parsed<'_>, String> {
+        match &self.body {
+            Body::Event(event) => Ok(Parsed::Event(event.clone())),
+            Body::Value(value) => Parsed::from_value(stream, value, &self.paths),
+        }
+    }
+
+    /// Its value and plan, when it has user columns to fill.
+    pub fn user_columns(&self) -> Option<(&WriterPlan, &Value)> {
+        match &self.body {
+            Body::Value(value) if !self.plan.columns().is_empty() => {
+                Some((self.plan.as_ref(), value))
+            }
+            _ => None,
+        }
+    }
 }
 
 /// Decoders by writer schema id, each built once from the registry's schema.
@@ -139,19 +172,28 @@ impl SchemaCache {
                 let schema: &'static Schema = Box::leak(Box::new((*schema).clone()));
                 let table = events.arrow_schema()?;
                 match GenericDatumReader::builder(schema).build() {
-                    Ok(reader) => Ok(Decoder {
-                        reader,
-                        plan: WriterPlan::for_layout(
+                    Ok(reader) => {
+                        let plan = WriterPlan::for_layout(
                             self.stream.layout(),
                             &table,
                             &self.history,
                             id,
                             schema,
                         )
-                        .map(Arc::new),
-                        latest_id: self.latest_id(id, schema).await?,
-                        paths: Arc::new(EventPaths::new(&self.roles, schema)),
-                    }),
+                        .map(Arc::new);
+                        let paths = Arc::new(EventPaths::new(&self.roles, schema));
+                        let compiled = (self.stream == Stream::Clickstream
+                            && plan.as_ref().is_ok_and(|p| p.columns().is_empty()))
+                        .then(|| CompiledReader::new(schema, &paths))
+                        .flatten();
+                        Ok(Decoder {
+                            reader,
+                            plan,
+                            latest_id: self.latest_id(id, schema).await?,
+                            paths,
+                            compiled,
+                        })
+                    }
                     Err(e) => Err(format!("schema id {id} cannot decode: {e}")),
                 }
             }
@@ -215,11 +257,11 @@ impl SchemaCache {
 
     /// Decodes one framed record with its writer schema; `events` is needed when the
     /// record's schema is seen for the first time ([`Self::needs_loading`]).
-    pub async fn decode(
+    pub async fn decode<'r>(
         &mut self,
-        bytes: &[u8],
+        bytes: &'r [u8],
         events: Option<&LakeTable>,
-    ) -> Result<Result<Decoded, Undecodable>, ProcessError> {
+    ) -> Result<Result<Decoded<'r>, Undecodable>, ProcessError> {
         let (id, payload) = match wire::split(bytes) {
             Ok(split) => split,
             Err(e) => {
@@ -250,6 +292,18 @@ impl SchemaCache {
             Ok(plan) => plan.clone(),
             Err(reason) => return undecodable(reason.clone()),
         };
+        let decoded = |body| Decoded {
+            schema_id: id,
+            body,
+            plan: plan.clone(),
+            latest_id: decoder.latest_id,
+            paths: decoder.paths.clone(),
+        };
+        if let Some(event) = decoder.compiled.as_ref().and_then(|c| c.event(payload)) {
+            #[cfg(debug_assertions)]
+            assert_value_path_agrees(decoder, id, payload, &event);
+            return Ok(Ok(decoded(Body::Event(event))));
+        }
         let value = match wire::read_datum(&decoder.reader, id, payload) {
             Ok(value) => value,
             Err(e) => return undecodable(e.to_string()),
@@ -257,14 +311,24 @@ impl SchemaCache {
         if let Err(reason) = plan.check(&value) {
             return undecodable(reason);
         }
-        Ok(Ok(Decoded {
-            schema_id: id,
-            value,
-            plan,
-            latest_id: decoder.latest_id,
-            paths: decoder.paths.clone(),
-        }))
+        Ok(Ok(decoded(Body::Value(value))))
     }
+}
+
+/// Debug builds: what the compiled reader read is what the value path reads, so every
+/// test that processes records compares the two.
+#[cfg(debug_assertions)]
+fn assert_value_path_agrees(decoder: &Decoder, id: u32, payload: &[u8], event: &RawEvent<'_>) {
+    let value = wire::read_datum(&decoder.reader, id, payload);
+    let from_value = value
+        .as_ref()
+        .map_err(ToString::to_string)
+        .and_then(|value| RawEvent::from_value(value, &decoder.paths));
+    assert_eq!(
+        from_value.as_ref(),
+        Ok(event),
+        "schema {id}: the compiled reader and the value path disagree on {payload:?}"
+    );
 }
 
 /// A decoded record read the way its stream reads it.

@@ -16,6 +16,7 @@ pub mod bench_api;
 mod commit;
 mod committer;
 mod compaction;
+mod compiled;
 mod decode;
 mod enrichment;
 mod error;

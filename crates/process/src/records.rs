@@ -63,11 +63,12 @@ impl Processor {
         &mut self,
         record: &LogRecord,
         positions: &Positions,
-        decoded: &Result<Decoded, Undecodable>,
+        decoded: &Result<Decoded<'_>, Undecodable>,
         now_ms: i64,
     ) -> Result<(), ProcessError> {
         let outcome = match decoded {
-            Ok(decoded) => Parsed::from_value(self.stream, &decoded.value, &decoded.paths)
+            Ok(decoded) => decoded
+                .parsed(self.stream)
                 .map(|parsed| (decoded, parsed))
                 .map_err(|reason| Undecodable {
                     reason,
@@ -145,10 +146,10 @@ impl Processor {
 
     /// Decodes, waiting out registry outages with backoff. `None` when shutdown was
     /// requested meanwhile, or the batch was dropped (a commit in flight did not land).
-    async fn decode_with_retry(
+    async fn decode_with_retry<'r>(
         &mut self,
-        bytes: &[u8],
-    ) -> Result<Option<Result<Decoded, Undecodable>>, ProcessError> {
+        bytes: &'r [u8],
+    ) -> Result<Option<Result<Decoded<'r>, Undecodable>>, ProcessError> {
         let mut backoff = std::time::Duration::from_millis(200);
         loop {
             // A schema seen for the first time is planned against `events`' columns as
@@ -184,7 +185,7 @@ impl Processor {
     fn push_event(
         &mut self,
         record: &LogRecord,
-        decoded: &Decoded,
+        decoded: &Decoded<'_>,
         event: &RawEvent<'_>,
         now_ms: i64,
     ) {
@@ -251,8 +252,7 @@ impl Processor {
                 source_offset: record.offset as i64,
                 ingested_at_ms: now_ms,
                 enrichment: crate::enrichment::columns(&enriched),
-                user: (!decoded.plan.columns().is_empty())
-                    .then_some((decoded.plan.as_ref(), &decoded.value)),
+                user: decoded.user_columns(),
             },
             session,
             latest,
@@ -268,7 +268,7 @@ impl Processor {
     fn push_duplicate(
         &mut self,
         record: &LogRecord,
-        decoded: &Decoded,
+        decoded: &Decoded<'_>,
         event: &RawEvent<'_>,
         first_seen_ms: i64,
         now_ms: i64,

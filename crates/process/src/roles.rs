@@ -80,6 +80,25 @@ impl EventPaths {
         Self::with(roles, ResolvedPath::unresolved)
     }
 
+    /// The dotted paths, in [`crate::decode::RawEvent`]'s field order.
+    pub(crate) fn texts(&self) -> [&str; 12] {
+        [
+            &self.id,
+            &self.event_type,
+            &self.package_id,
+            &self.user_agent,
+            &self.ip,
+            &self.customer_id,
+            &self.timestamp,
+            &self.page,
+            &self.query,
+            &self.product,
+            &self.referrer,
+            &self.position,
+        ]
+        .map(|path| path.text())
+    }
+
     fn with(roles: &FieldRoles, at: impl Fn(&str) -> ResolvedPath) -> Self {
         EventPaths {
             id: at(&roles.id),

@@ -35,7 +35,7 @@ impl Processor {
         &mut self,
         record: &LogRecord,
         positions: &Positions,
-        decoded: &Decoded,
+        decoded: &Decoded<'_>,
         call: &SegmentCall<'_>,
         now_ms: i64,
     ) {
@@ -94,8 +94,7 @@ impl Processor {
                 source_offset: offset,
                 ingested_at_ms: now_ms,
                 enrichment: crate::enrichment::columns(&enriched),
-                user: (!decoded.plan.columns().is_empty())
-                    .then_some((decoded.plan.as_ref(), &decoded.value)),
+                user: decoded.user_columns(),
             },
             session,
             identity,
@@ -107,7 +106,7 @@ impl Processor {
     pub(crate) fn push_duplicate_call(
         &mut self,
         record: &LogRecord,
-        decoded: &Decoded,
+        decoded: &Decoded<'_>,
         call: &SegmentCall<'_>,
         first_seen_ms: i64,
         now_ms: i64,
