@@ -5,10 +5,14 @@
 //! isbot's patterns are JavaScript regexes; six of them use look-around, which Rust's
 //! `regex` does not have. Those are split into a core regex (in the set) and literal
 //! guards checked around each match of the core, which is what the look-arounds say.
+//!
+//! The patterns are compiled over bytes with Unicode off, as JavaScript reads them (no
+//! `u` flag): `\w`, `\d` and `\b` are ASCII, `i` folds ASCII letters only. Every pattern
+//! is ASCII. Unicode classes also made the set several times larger in memory.
 
 use std::sync::Arc;
 
-use regex::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
+use regex::bytes::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
 
 use crate::EnrichError;
 
@@ -51,7 +55,7 @@ struct Guard {
 
 impl Guard {
     fn accepts(&self, ua: &str) -> bool {
-        self.core.find_iter(ua).any(|m| {
+        self.core.find_iter(ua.as_bytes()).any(|m| {
             let before = &ua.as_bytes()[..m.start()];
             let after = &ua.as_bytes()[m.end()..];
             !self
@@ -94,6 +98,7 @@ impl BotDetector {
             let guard = match guard {
                 Some((not_after, not_before)) => Some(Guard {
                     core: RegexBuilder::new(&source)
+                        .unicode(false)
                         .build()
                         .map_err(|e| pattern_error("isbot", line, e.to_string()))?,
                     not_after,
@@ -116,7 +121,7 @@ impl BotDetector {
         }
         // Find which pattern is at fault when the set does not build.
         for (source, line) in sources.iter().zip(patterns.iter()) {
-            if let Err(e) = Regex::new(source) {
+            if let Err(e) = RegexBuilder::new(source).unicode(false).build() {
                 return Err(EnrichError::BotPattern {
                     list: "bot lists",
                     pattern: line.reason.to_string(),
@@ -125,6 +130,7 @@ impl BotDetector {
             }
         }
         let set = RegexSetBuilder::new(&sources)
+            .unicode(false)
             .size_limit(256 << 20)
             .dfa_size_limit(64 << 20)
             .build()
@@ -160,7 +166,7 @@ impl BotDetector {
                 reason: Some(Arc::from("empty user agent")),
             };
         }
-        for index in self.set.matches(user_agent).iter() {
+        for index in self.set.matches(user_agent.as_bytes()).iter() {
             let pattern = &self.patterns[index];
             if pattern.guard.as_ref().is_none_or(|g| g.accepts(user_agent)) {
                 return BotVerdict {

@@ -80,3 +80,13 @@ fn browsers_are_not_bots() {
         assert!(!verdict.is_bot, "{ua}: {:?}", verdict.reason);
     }
 }
+
+/// The patterns read as JavaScript reads isbot's (no `u` flag): case folds ASCII letters
+/// only, so a long s (U+017F) is not an `s`, and a bot's name in capitals still is.
+#[test]
+fn patterns_fold_case_as_javascript_does() {
+    let detector = BotDetector::bundled().expect("lists");
+    assert!(detector.detect("SomeSPIDER/1.0", None).is_bot);
+    let long_s = "Mozilla/5.0 (X11; Linux x86_64) \u{17f}pider-like Gecko/20100101 Firefox/133.0";
+    assert!(!detector.detect(long_s, None).is_bot, "{long_s}");
+}
