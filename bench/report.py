@@ -58,6 +58,8 @@ def markdown(results):
     ]
     if ours:
         lines += _ingest(ours, flask, results)
+    if results.get("criterion"):
+        lines += ["", "## Criterion (single core)"] + _criterion(results["criterion"])
     lines += _pipeline(results)
     if ours and ours.get("query"):
         lines += _queries(ours["query"])
@@ -121,42 +123,46 @@ def _ingest(ours, flask, results):
         for r in flask["ingest"]:
             row("Flask + fastavro (original, re-created)", "/collect", r)
         row("Flask + fastavro (original, re-created)", "/ping", flask["ping"])
-    crit = results.get("criterion")
-    if crit:
+    return lines
+
+
+def _criterion(crit):
+    """The criterion benches' figures (the step `criterion`), whichever other steps ran."""
+    lines = []
+    lines += [
+        "",
+        f"Single-core ceiling (criterion, batches of 100): the compiled validator (JSON text "
+        f"to Avro in one pass, what /collect runs) {_n((crit.get('compiled') or {}).get('events_per_sec'))} "
+        f"events/s; the value path (JSON values, Avro values, encode) "
+        f"{_n(crit['parse_validate_encode']['events_per_sec'])} events/s; JSON parse alone "
+        f"{_n(crit['parse_only']['events_per_sec'])} events/s. ours / ceiling: batch 1 against "
+        f"our /ping requests/s, larger batches against the compiled figure.",
+    ]
+    if "edge_request_of_100_events" in crit:
+        guard = crit["edge_request_of_100_events"]["ns"]
+        validation = crit["edge_validate_100_events"]["ns"]
+        share = guard / validation
         lines += [
             "",
-            f"Single-core ceiling (criterion, batches of 100): the compiled validator (JSON text "
-            f"to Avro in one pass, what /collect runs) {_n((crit.get('compiled') or {}).get('events_per_sec'))} "
-            f"events/s; the value path (JSON values, Avro values, encode) "
-            f"{_n(crit['parse_validate_encode']['events_per_sec'])} events/s; JSON parse alone "
-            f"{_n(crit['parse_only']['events_per_sec'])} events/s. ours / ceiling: batch 1 against "
-            f"our /ping requests/s, larger batches against the compiled figure.",
+            f"The edge with write keys and rate limits on (criterion, `edge_guard`): "
+            f"{guard:,.0f} ns per request of 100 events (key check, in-flight place, byte "
+            f"hold, tokens from both buckets), {share:.2%} of the same request's parse + "
+            f"validate + encode in the same run ({validation / 1000:,.0f} µs).",
         ]
-        if "edge_request_of_100_events" in crit:
-            guard = crit["edge_request_of_100_events"]["ns"]
-            validation = crit["edge_validate_100_events"]["ns"]
-            share = guard / validation
-            lines += [
-                "",
-                f"The edge with write keys and rate limits on (criterion, `edge_guard`): "
-                f"{guard:,.0f} ns per request of 100 events (key check, in-flight place, byte "
-                f"hold, tokens from both buckets), {share:.2%} of the same request's parse + "
-                f"validate + encode in the same run ({validation / 1000:,.0f} µs).",
-            ]
-        if "decode_rows_compiled" in crit:
-            by_name = crit["decode_rows_by_name"]["records_per_sec"]
-            resolved = crit["decode_rows_resolved"]["records_per_sec"]
-            now = crit["decode_rows_compiled"]["records_per_sec"]
-            lines += [
-                "",
-                f"The processor's decode → Arrow path (criterion, `records_1000`, one core, no "
-                f"enrichment): {_n(now)} records/s with the fields read straight from the record "
-                f"by the reader compiled per writer schema (no Avro value tree), against "
-                f"{_n(resolved)} decoding to apache-avro's value tree and reading the fields at "
-                f"positions resolved per writer schema (the path before, {now / resolved:.2f}×), "
-                f"and {_n(by_name)} with fields found by name and `metadata` through an Avro "
-                f"value tree (the path before that, {now / by_name:.2f}×).",
-            ]
+    if "decode_rows_compiled" in crit:
+        by_name = crit["decode_rows_by_name"]["records_per_sec"]
+        resolved = crit["decode_rows_resolved"]["records_per_sec"]
+        now = crit["decode_rows_compiled"]["records_per_sec"]
+        lines += [
+            "",
+            f"The processor's decode → Arrow path (criterion, `records_1000`, one core, no "
+            f"enrichment): {_n(now)} records/s with the fields read straight from the record "
+            f"by the reader compiled per writer schema (no Avro value tree), against "
+            f"{_n(resolved)} decoding to apache-avro's value tree and reading the fields at "
+            f"positions resolved per writer schema (the path before, {now / resolved:.2f}×), "
+            f"and {_n(by_name)} with fields found by name and `metadata` through an Avro "
+            f"value tree (the path before that, {now / by_name:.2f}×).",
+        ]
     return lines
 
 

@@ -1,5 +1,7 @@
 //! Turning a poll's records into rows, latest-topic records and unique-user candidates.
 
+use std::borrow::Cow;
+
 use clickstream_enrich::{EventFields, SessionInput};
 use clickstream_event::{CORRELATION_ID_HEADER, ERROR_MESSAGE_HEADER, SOURCE_HEADER};
 use clickstream_lake::{DeadLetterRow, DuplicateRow, EventRow, InvalidEventRow};
@@ -324,10 +326,9 @@ impl Processor {
     }
 }
 
-pub(crate) fn header_text(record: &LogRecord, name: &str) -> Option<String> {
-    record
-        .header(name)
-        .map(|bytes| String::from_utf8_lossy(bytes).into_owned())
+/// A header's value as text (borrowed unless it is not UTF-8).
+pub(crate) fn header_text<'r>(record: &'r LogRecord, name: &str) -> Option<Cow<'r, str>> {
+    record.header(name).map(String::from_utf8_lossy)
 }
 
 /// What a record weighs against `lake.flush_max_bytes`: its key and value.
