@@ -172,7 +172,10 @@ async fn open_connections_stay_under_the_cap() {
     let dir = tempfile::tempdir().expect("tempdir");
     let env = [
         ("CLICKSTREAM_HTTP__MAX_CONNECTIONS", "100"),
-        ("CLICKSTREAM_HTTP__HEADER_TIMEOUT_MS", "2000"),
+        // Long enough that no idle connection is closed (and replaced by a queued one)
+        // before the count below, short enough that the queued request is reached in
+        // four rounds of closes well within its 30 s.
+        ("CLICKSTREAM_HTTP__HEADER_TIMEOUT_MS", "4000"),
     ];
     let (child, ingest) = up_with(dir.path(), &env).await;
     let port = port_of(&ingest);
@@ -237,7 +240,9 @@ async fn http2_and_kept_alive_http11_both_carry_events() {
 }
 
 /// How many established TCP connections to local `port` the process `pid` holds: its
-/// socket descriptors matched by inode with `/proc/<pid>/net/tcp`.
+/// socket descriptors matched by inode with `/proc/<pid>/net/tcp`, each counted once (the
+/// table is read in several reads, and while connections open and close between them the
+/// kernel can list a socket twice).
 pub fn connections_held(pid: u32, port: u16) -> usize {
     let sockets: std::collections::HashSet<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
         .expect("fd dir")
@@ -260,5 +265,6 @@ pub fn connections_held(pid: u32, port: u16) -> usize {
             ours.then(|| fields.get(9).map(|inode| inode.to_string()))?
         })
         .filter(|inode| sockets.contains(inode))
-        .count()
+        .collect::<std::collections::HashSet<String>>()
+        .len()
 }
