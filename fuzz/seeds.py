@@ -58,25 +58,7 @@ RICH_EVENT = {"id": 1, "price": 12.5, "tags": ["a", "b"], "attrs": {"x": 1, "y":
               "variant": {"name": "v", "n": 3}, "next": None}
 
 
-SITE_SCHEMA = {
-    "type": "record", "name": "Hit", "namespace": "site",
-    "fields": [
-        {"name": "tags", "type": {"type": "array", "items": "string"}},
-        {"name": "id", "type": "int"},
-        {"name": "kind", "type": {"type": "enum", "name": "Kind", "symbols": ["view", "buy"]}},
-        {"name": "flag", "type": "boolean"},
-        {"name": "ctx", "type": ["null", {"type": "record", "name": "Ctx", "fields": [
-            {"name": "ua", "type": "string"},
-            {"name": "ip", "type": ["null", "string"]},
-            {"name": "at", "type": {"type": "long", "logicalType": "timestamp-millis"}},
-            {"name": "day", "type": {"type": "int", "logicalType": "date"}},
-            {"name": "attrs", "type": {"type": "map", "values": ["null", "double", "Kind"]}},
-            {"name": "hash", "type": {"type": "fixed", "name": "H", "size": 4}},
-            {"name": "blob", "type": "bytes"},
-            {"name": "next", "type": ["null", "Hit"]}]}]},
-        {"name": "score", "type": "float"},
-    ],
-}
+SITE_SCHEMA = json.loads((repo / "crates" / "event" / "tests" / "data" / "site_hit.avsc").read_text())
 SITE_CTX = {"ua": "curl/8", "ip": "::1", "at": 1700000000000, "day": 19000,
             "attrs": {"a": 1.5, "b": None, "c": "buy"}, "hash": b"abcd", "blob": b"\x00\xff",
             "next": None}

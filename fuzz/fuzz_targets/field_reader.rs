@@ -19,21 +19,8 @@ const SEED_PATHS: [&str; 12] = [
     "event.position",
 ];
 
-const SITE: &str = r#"{"type":"record","name":"Hit","namespace":"site","fields":[
-    {"name":"tags","type":{"type":"array","items":"string"}},
-    {"name":"id","type":"int"},
-    {"name":"kind","type":{"type":"enum","name":"Kind","symbols":["view","buy"]}},
-    {"name":"flag","type":"boolean"},
-    {"name":"ctx","type":["null",{"type":"record","name":"Ctx","fields":[
-        {"name":"ua","type":"string"},
-        {"name":"ip","type":["null","string"]},
-        {"name":"at","type":{"type":"long","logicalType":"timestamp-millis"}},
-        {"name":"day","type":{"type":"int","logicalType":"date"}},
-        {"name":"attrs","type":{"type":"map","values":["null","double","Kind"]}},
-        {"name":"hash","type":{"type":"fixed","name":"H","size":4}},
-        {"name":"blob","type":"bytes"},
-        {"name":"next","type":["null","Hit"]}]}]},
-    {"name":"score","type":"float"}]}"#;
+/// A site's schema with every type the reader compiles (shared with the unit tests).
+const SITE: &str = include_str!("../../crates/event/tests/data/site_hit.avsc");
 
 const SITE_PATHS: [&str; 7] = ["id", "kind", "ctx.ua", "ctx.ip", "ctx.at", "ctx.day", "ctx.hash"];
 

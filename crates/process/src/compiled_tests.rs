@@ -167,22 +167,10 @@ proptest! {
     }
 }
 
-/// A site's schema: roles elsewhere, under a nullable record, an int id, an enum type, a
-/// timestamp-millis, and types no role reads around them (arrays, maps, fixed, a
-/// recursive record, a boolean, floats).
-const SITE: &str = r#"{"type":"record","name":"Hit","namespace":"site","fields":[
-    {"name":"tags","type":{"type":"array","items":"string"}},
-    {"name":"id","type":"int"},
-    {"name":"kind","type":{"type":"enum","name":"Kind","symbols":["view","buy"]}},
-    {"name":"flag","type":"boolean"},
-    {"name":"ctx","type":["null",{"type":"record","name":"Ctx","fields":[
-        {"name":"ua","type":"string"},
-        {"name":"ip","type":["null","string"]},
-        {"name":"at","type":{"type":"long","logicalType":"timestamp-millis"}},
-        {"name":"attrs","type":{"type":"map","values":["null","double","Kind"]}},
-        {"name":"hash","type":{"type":"fixed","name":"H","size":4}},
-        {"name":"next","type":["null","Hit"]}]}]},
-    {"name":"score","type":"float"}]}"#;
+/// A site's schema (shared with the fuzz target): roles elsewhere, under a nullable record,
+/// an int id, an enum type, a timestamp-millis, and types no role reads around them
+/// (arrays, maps, fixed, bytes, a date, a recursive record, a boolean, floats).
+const SITE: &str = include_str!("../../event/tests/data/site_hit.avsc");
 
 fn site_roles() -> FieldRoles {
     FieldRoles {
@@ -206,6 +194,7 @@ fn site_value(ip: Option<&str>, at: i64, nested: Option<Value>, tags: usize) -> 
             },
         ),
         ("at".into(), Value::TimestampMillis(at)),
+        ("day".into(), Value::Date(19_000)),
         (
             "attrs".into(),
             Value::Map(
@@ -224,6 +213,7 @@ fn site_value(ip: Option<&str>, at: i64, nested: Option<Value>, tags: usize) -> 
             ),
         ),
         ("hash".into(), Value::Fixed(4, vec![1, 2, 3, 4])),
+        ("blob".into(), Value::Bytes(vec![0, 0xff])),
         (
             "next".into(),
             match nested {
