@@ -26,6 +26,7 @@ mod engine;
 mod error;
 mod http;
 mod limits;
+mod local_files;
 mod output;
 mod readonly;
 mod runtime;

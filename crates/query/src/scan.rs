@@ -11,6 +11,7 @@
 //! partition values and row counts come from the version's log, never from listing a
 //! directory, so a statement sees exactly the version it was planned against.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -26,7 +27,11 @@ use deltalake::datafusion::datasource::file_format::FileFormat as _;
 use deltalake::datafusion::datasource::file_format::parquet::ParquetFormat;
 use deltalake::datafusion::datasource::listing::PartitionedFile;
 use deltalake::datafusion::datasource::listing::helpers::expr_applicable_for_cols;
-use deltalake::datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder};
+use deltalake::datafusion::datasource::physical_plan::parquet::CachedParquetFileReaderFactory;
+use deltalake::datafusion::datasource::physical_plan::{
+    FileGroup, FileScanConfigBuilder, ParquetSource,
+};
+use deltalake::datafusion::datasource::source::DataSourceExec;
 use deltalake::datafusion::datasource::table_schema::TableSchema;
 use deltalake::datafusion::error::{DataFusionError, Result};
 use deltalake::datafusion::execution::object_store::ObjectStoreUrl;
@@ -38,6 +43,7 @@ use deltalake::logstore::LogStoreRef;
 use deltalake::{ObjectStore, Path};
 
 use crate::QueryError;
+use crate::local_files::LocalFiles;
 
 /// The active files of one table version, read as Parquet.
 #[derive(Debug)]
@@ -50,6 +56,9 @@ pub(crate) struct LakeScan {
     to_scan: Vec<usize>,
     files: Vec<PartitionedFile>,
     log_store: LogStoreRef,
+    /// The table's directory, when its files are on the local file system: they are then
+    /// read on the query thread (`local_files.rs`).
+    local_root: Option<PathBuf>,
 }
 
 impl LakeScan {
@@ -68,6 +77,7 @@ impl LakeScan {
             .map_err(|e| QueryError::Execution(format!("table {}: {e}", kind.name())))?;
         let (file_fields, to_scan) = scan_order(&schema, &partitions);
         let file_schema = Arc::new(Schema::new(file_fields));
+        let log_store = table.delta_table().log_store();
         let files = table
             .files()?
             .iter()
@@ -81,7 +91,8 @@ impl LakeScan {
             schema,
             to_scan,
             files,
-            log_store: table.delta_table().log_store(),
+            local_root: local_root(&log_store),
+            log_store,
         })
     }
 
@@ -148,6 +159,15 @@ impl LakeScan {
             .map(|(_, file)| file.clone())
             .collect())
     }
+}
+
+/// The directory of a table whose log store is on the local file system.
+fn local_root(log_store: &LogStoreRef) -> Option<PathBuf> {
+    let location = log_store.config().location();
+    if location.scheme() != "file" {
+        return None;
+    }
+    location.to_file_path().ok()
 }
 
 /// The columns the files hold (the table's, less its partition columns, in order), and for
@@ -258,15 +278,37 @@ impl TableProvider for LakeScan {
         // The lake writes no Bloom filters: looking for them costs a read per file.
         options.global.bloom_filter_on_read = false;
         options.global.enable_page_index = false;
-        let format = ParquetFormat::default().with_options(options);
-        let source = format.file_source(self.scan_schema.clone());
-        let config = FileScanConfigBuilder::new(self.store_url(state), source)
+        let format = ParquetFormat::default().with_options(options.clone());
+        let url = self.store_url(state);
+        let Some(root) = &self.local_root else {
+            let source = format.file_source(self.scan_schema.clone());
+            let config = FileScanConfigBuilder::new(url, source)
+                .with_file_groups(groups)
+                .with_statistics(statistics)
+                .with_projection_indices(Some(columns))?
+                .with_limit(limit)
+                .build();
+            return format.create_physical_plan(state, config).await;
+        };
+        // What `ParquetFormat::create_physical_plan` builds, with a reader of local files.
+        let runtime = state.runtime_env();
+        let footers = CachedParquetFileReaderFactory::new(
+            runtime.object_store(&url)?,
+            runtime.cache_manager.get_file_metadata_cache(),
+        );
+        let mut source = ParquetSource::new(self.scan_schema.clone())
+            .with_table_parquet_options(options)
+            .with_parquet_file_reader_factory(Arc::new(LocalFiles::new(root.clone(), footers)));
+        if let Some(hint) = format.metadata_size_hint() {
+            source = source.with_metadata_size_hint(hint);
+        }
+        let config = FileScanConfigBuilder::new(url, Arc::new(source))
             .with_file_groups(groups)
             .with_statistics(statistics)
             .with_projection_indices(Some(columns))?
             .with_limit(limit)
             .build();
-        format.create_physical_plan(state, config).await
+        Ok(DataSourceExec::from_data_source(config))
     }
 
     /// Every filter is offered to the scan for skipping row groups by their statistics, and

@@ -1,0 +1,249 @@
+//! Reading a local table's Parquet files on the query thread itself.
+//!
+//! object_store's local file system hands every read to tokio's blocking pool and wakes the
+//! query thread when it is done: two thread switches per read, and a statement over a
+//! freshly drained table reads a few hundred small files. Profiled on `events_per_type`
+//! over 262 such files, the futex, epoll and eventfd calls of those hand-offs were ~14 % of
+//! the statement (bench/README.md, "SQL: reading local files on the query thread"). A read
+//! of a file's column chunks is a copy from the page cache, microseconds long, so here it
+//! is made where the scan asks for it, as DuckDB reads. The query threads are the engine's
+//! own (`runtime.rs`), so a read that waits for the disk holds up only statements.
+//!
+//! Footers still go through DataFusion's reader, which keeps them in the session's metadata
+//! cache. Object stores that are not a local directory (S3, MinIO) keep DataFusion's reader
+//! as it is.
+
+use std::fs::File;
+use std::io::{Read as _, Seek as _, SeekFrom};
+use std::ops::Range;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use deltalake::Path;
+use deltalake::datafusion::datasource::listing::PartitionedFile;
+use deltalake::datafusion::datasource::physical_plan::ParquetFileReaderFactory;
+use deltalake::datafusion::datasource::physical_plan::parquet::CachedParquetFileReaderFactory;
+use deltalake::datafusion::physical_plan::metrics::ExecutionPlanMetricsSet;
+use deltalake::parquet::arrow::arrow_reader::ArrowReaderOptions;
+use deltalake::parquet::arrow::async_reader::AsyncFileReader;
+use deltalake::parquet::errors::ParquetError;
+use deltalake::parquet::file::metadata::ParquetMetaData;
+use futures::FutureExt as _;
+use futures::future::{BoxFuture, ready};
+
+/// Reads of fewer bytes than this are made on the query thread; larger ones on a blocking
+/// thread. A page-cache copy of 256 KiB takes tens of microseconds, about what a hand-off
+/// to another thread and back costs.
+const READ_HERE_MAX_BYTES: u64 = 256 * 1024;
+
+/// Makes readers of the files of a table stored in the local directory `root`.
+#[derive(Debug)]
+pub(crate) struct LocalFiles {
+    root: PathBuf,
+    /// DataFusion's own reader, for the footers (and their cache).
+    footers: CachedParquetFileReaderFactory,
+}
+
+impl LocalFiles {
+    /// Readers of the files under `root`, reading footers through `footers`.
+    pub(crate) fn new(root: PathBuf, footers: CachedParquetFileReaderFactory) -> Self {
+        Self { root, footers }
+    }
+}
+
+/// Where `location` (relative to the table's root `root`, as the log lists it) is on disk,
+/// if it is a plain relative path. Anything else (percent-escapes, an absolute URI) is left
+/// to the object store, which knows how to decode it.
+fn path_under(root: &std::path::Path, location: &Path) -> Option<PathBuf> {
+    let text = location.as_ref();
+    let plain = text
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"._-=/".contains(&b));
+    let relative = !text.starts_with('/') && !text.split('/').any(|part| part == "..");
+    (plain && relative && !text.is_empty()).then(|| root.join(text))
+}
+
+impl ParquetFileReaderFactory for LocalFiles {
+    fn create_reader(
+        &self,
+        partition_index: usize,
+        partitioned_file: PartitionedFile,
+        metadata_size_hint: Option<usize>,
+        metrics: &ExecutionPlanMetricsSet,
+    ) -> deltalake::datafusion::common::Result<Box<dyn AsyncFileReader + Send>> {
+        let path = path_under(&self.root, &partitioned_file.object_meta.location);
+        let footers = self.footers.create_reader(
+            partition_index,
+            partitioned_file,
+            metadata_size_hint,
+            metrics,
+        )?;
+        Ok(match path {
+            Some(path) => Box::new(LocalFile {
+                ranges: Ranges { path, file: None },
+                footers,
+            }),
+            None => footers,
+        })
+    }
+}
+
+/// One local Parquet file: column chunks read in place, the footer through DataFusion.
+struct LocalFile {
+    ranges: Ranges,
+    footers: Box<dyn AsyncFileReader + Send>,
+}
+
+/// Byte ranges of one file, read where they are asked for.
+struct Ranges {
+    path: PathBuf,
+    /// Opened at the first read, kept for the next ones.
+    file: Option<File>,
+}
+
+impl Ranges {
+    fn read(&mut self, range: Range<u64>) -> Result<Bytes, ParquetError> {
+        let len = usize::try_from(range.end.saturating_sub(range.start))
+            .map_err(|_| ParquetError::General(format!("a range of {range:?} bytes")))?;
+        let file = match &mut self.file {
+            Some(file) => file,
+            None => {
+                let opened = File::open(&self.path).map_err(|e| error(&self.path, e))?;
+                self.file.insert(opened)
+            }
+        };
+        let mut buffer = vec![0; len];
+        file.seek(SeekFrom::Start(range.start))
+            .and_then(|_| file.read_exact(&mut buffer))
+            .map_err(|e| error(&self.path, e))?;
+        Ok(Bytes::from(buffer))
+    }
+}
+
+/// `error` of reading `path`, with the path in its message.
+fn error(path: &std::path::Path, error: std::io::Error) -> ParquetError {
+    ParquetError::External(Box::new(std::io::Error::new(
+        error.kind(),
+        format!("reading {}: {error}", path.display()),
+    )))
+}
+
+impl LocalFile {
+    /// `ranges`, read here when they are small, else on a blocking thread: a large read
+    /// (a compacted file's column chunks) is worth the hand-off, because the thread can
+    /// read while this one decodes what it has.
+    fn read(&mut self, ranges: Vec<Range<u64>>) -> BoxFuture<'_, Result<Vec<Bytes>, ParquetError>> {
+        let total: u64 = ranges.iter().map(|r| r.end.saturating_sub(r.start)).sum();
+        if total < READ_HERE_MAX_BYTES {
+            let read = ranges
+                .into_iter()
+                .map(|range| self.ranges.read(range))
+                .collect();
+            return ready(read).boxed();
+        }
+        let mut elsewhere = Ranges {
+            path: self.ranges.path.clone(),
+            file: None,
+        };
+        tokio::task::spawn_blocking(move || {
+            ranges
+                .into_iter()
+                .map(|range| elsewhere.read(range))
+                .collect()
+        })
+        .map(|joined| {
+            joined.unwrap_or_else(|e| Err(ParquetError::General(format!("reading a file: {e}"))))
+        })
+        .boxed()
+    }
+}
+
+impl AsyncFileReader for LocalFile {
+    fn get_bytes(&mut self, range: Range<u64>) -> BoxFuture<'_, Result<Bytes, ParquetError>> {
+        self.read(vec![range])
+            .map(|read| {
+                read?
+                    .pop()
+                    .ok_or_else(|| ParquetError::General("a read returned nothing".into()))
+            })
+            .boxed()
+    }
+
+    fn get_byte_ranges(
+        &mut self,
+        ranges: Vec<Range<u64>>,
+    ) -> BoxFuture<'_, Result<Vec<Bytes>, ParquetError>> {
+        self.read(ranges)
+    }
+
+    fn get_metadata<'a>(
+        &'a mut self,
+        options: Option<&'a ArrowReaderOptions>,
+    ) -> BoxFuture<'a, Result<Arc<ParquetMetaData>, ParquetError>> {
+        self.footers.get_metadata(options)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path as FsPath;
+
+    use super::*;
+
+    #[test]
+    fn plain_relative_locations_are_read_in_place() {
+        let root = FsPath::new("/lake/events");
+        let location = Path::from("event_date=2024-06-03/part-00001-5f0c.snappy.parquet");
+        assert_eq!(
+            path_under(root, &location),
+            Some(root.join("event_date=2024-06-03/part-00001-5f0c.snappy.parquet"))
+        );
+        let null_partition = Path::from("event_date=__HIVE_DEFAULT_PARTITION__/part-1.parquet");
+        assert!(path_under(root, &null_partition).is_some());
+    }
+
+    #[test]
+    fn other_locations_are_left_to_the_object_store() {
+        let root = FsPath::new("/lake/events");
+        for text in [
+            "page=a%20b/part-1.parquet",
+            "file:///elsewhere/part-1.parquet",
+            "s3://bucket/events/part-1.parquet",
+            "page=caf\u{e9}/part-1.parquet",
+            "",
+        ] {
+            let location = Path::parse(text).unwrap_or_else(|_| Path::from(text));
+            assert_eq!(path_under(root, &location), None, "{text}");
+        }
+    }
+
+    #[test]
+    fn ranges_are_read_from_their_offsets() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let path = dir.path().join("part-1.parquet");
+        let data: Vec<u8> = (0..=255).cycle().take(10_000).collect();
+        std::fs::write(&path, &data).expect("written");
+        let mut ranges = Ranges { path, file: None };
+        for range in [0..4, 9_000..10_000, 300..300, 255..4_096] {
+            let read = ranges.read(range.clone()).expect("read");
+            assert_eq!(&read[..], &data[range.start as usize..range.end as usize]);
+        }
+        let past_the_end = ranges.read(9_990..10_010).expect_err("past the end");
+        assert!(
+            past_the_end.to_string().contains("part-1.parquet"),
+            "{past_the_end}"
+        );
+    }
+
+    #[test]
+    fn a_missing_file_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let mut ranges = Ranges {
+            path: dir.path().join("gone.parquet"),
+            file: None,
+        };
+        let error = ranges.read(0..8).expect_err("no such file");
+        assert!(error.to_string().contains("gone.parquet"), "{error}");
+    }
+}
