@@ -6,7 +6,7 @@
 //! over 262 such files, the futex, epoll and eventfd calls of those hand-offs were ~14 % of
 //! the statement (bench/README.md, "SQL: reading local files on the query thread"). A read
 //! of a file's column chunks is a copy from the page cache, microseconds long, so here it
-//! is made where the scan asks for it, as DuckDB reads. The query threads are the engine's
+//! is made where the scan asks for it. The query threads are the engine's
 //! own (`runtime.rs`), so a read that waits for the disk holds up only statements.
 //!
 //! Footers still go through DataFusion's reader, which keeps them in the session's metadata
@@ -34,7 +34,8 @@ use futures::future::{BoxFuture, ready};
 
 /// Reads of fewer bytes than this are made on the query thread; larger ones on a blocking
 /// thread. A page-cache copy of 256 KiB takes tens of microseconds, about what a hand-off
-/// to another thread and back costs.
+/// to another thread and back costs; a larger read from a cold disk can take milliseconds,
+/// which the query thread then spends on other statements' tasks instead of waiting.
 const READ_HERE_MAX_BYTES: u64 = 256 * 1024;
 
 /// Makes readers of the files of a table stored in the local directory `root`.
@@ -119,6 +120,37 @@ impl Ranges {
             .map_err(|e| error(&self.path, e))?;
         Ok(Bytes::from(buffer))
     }
+
+    /// `ranges`, read here when they are small, else on a blocking thread (see
+    /// [`READ_HERE_MAX_BYTES`]).
+    fn read_all(
+        &mut self,
+        ranges: Vec<Range<u64>>,
+    ) -> BoxFuture<'_, Result<Vec<Bytes>, ParquetError>> {
+        let total: u64 = ranges.iter().map(|r| r.end.saturating_sub(r.start)).sum();
+        // Outside a runtime (no blocking pool to hand to), everything is read here.
+        let runtime = tokio::runtime::Handle::try_current().ok();
+        let Some(runtime) = runtime.filter(|_| total >= READ_HERE_MAX_BYTES) else {
+            let read = ranges.into_iter().map(|range| self.read(range)).collect();
+            return ready(read).boxed();
+        };
+        let mut elsewhere = Ranges {
+            path: self.path.clone(),
+            file: None,
+        };
+        runtime
+            .spawn_blocking(move || {
+                ranges
+                    .into_iter()
+                    .map(|range| elsewhere.read(range))
+                    .collect()
+            })
+            .map(|joined| {
+                joined
+                    .unwrap_or_else(|e| Err(ParquetError::General(format!("reading a file: {e}"))))
+            })
+            .boxed()
+    }
 }
 
 /// `error` of reading `path`, with the path in its message.
@@ -129,39 +161,10 @@ fn error(path: &std::path::Path, error: std::io::Error) -> ParquetError {
     )))
 }
 
-impl LocalFile {
-    /// `ranges`, read here when they are small, else on a blocking thread: a large read
-    /// (a compacted file's column chunks) is worth the hand-off, because the thread can
-    /// read while this one decodes what it has.
-    fn read(&mut self, ranges: Vec<Range<u64>>) -> BoxFuture<'_, Result<Vec<Bytes>, ParquetError>> {
-        let total: u64 = ranges.iter().map(|r| r.end.saturating_sub(r.start)).sum();
-        if total < READ_HERE_MAX_BYTES {
-            let read = ranges
-                .into_iter()
-                .map(|range| self.ranges.read(range))
-                .collect();
-            return ready(read).boxed();
-        }
-        let mut elsewhere = Ranges {
-            path: self.ranges.path.clone(),
-            file: None,
-        };
-        tokio::task::spawn_blocking(move || {
-            ranges
-                .into_iter()
-                .map(|range| elsewhere.read(range))
-                .collect()
-        })
-        .map(|joined| {
-            joined.unwrap_or_else(|e| Err(ParquetError::General(format!("reading a file: {e}"))))
-        })
-        .boxed()
-    }
-}
-
 impl AsyncFileReader for LocalFile {
     fn get_bytes(&mut self, range: Range<u64>) -> BoxFuture<'_, Result<Bytes, ParquetError>> {
-        self.read(vec![range])
+        self.ranges
+            .read_all(vec![range])
             .map(|read| {
                 read?
                     .pop()
@@ -174,7 +177,7 @@ impl AsyncFileReader for LocalFile {
         &mut self,
         ranges: Vec<Range<u64>>,
     ) -> BoxFuture<'_, Result<Vec<Bytes>, ParquetError>> {
-        self.read(ranges)
+        self.ranges.read_all(ranges)
     }
 
     fn get_metadata<'a>(
@@ -234,6 +237,37 @@ mod tests {
             past_the_end.to_string().contains("part-1.parquet"),
             "{past_the_end}"
         );
+    }
+
+    #[tokio::test]
+    async fn large_requests_are_read_on_a_blocking_thread_to_the_same_bytes() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let path = dir.path().join("part-1.parquet");
+        let data: Vec<u8> = (0..=250).cycle().take(1 << 20).collect();
+        std::fs::write(&path, &data).expect("written");
+        let mut ranges = Ranges { path, file: None };
+        let large = vec![0..300_000, 500_000..1_048_576];
+        let read = ranges.read_all(large.clone()).await.expect("read");
+        for (range, bytes) in large.into_iter().zip(read) {
+            assert_eq!(&bytes[..], &data[range.start as usize..range.end as usize]);
+        }
+        assert!(ranges.file.is_none(), "a large read opens its own handle");
+        let small: Range<u64> = 10..20;
+        let small = ranges.read_all(vec![small]).await.expect("read");
+        assert_eq!(&small[0][..], &data[10..20]);
+        assert!(ranges.file.is_some(), "a small read keeps the handle");
+    }
+
+    #[test]
+    fn outside_a_runtime_everything_is_read_in_place() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let path = dir.path().join("part-1.parquet");
+        let data: Vec<u8> = (0..=250).cycle().take(1 << 20).collect();
+        std::fs::write(&path, &data).expect("written");
+        let mut ranges = Ranges { path, file: None };
+        let whole: Range<u64> = 0..1_048_576;
+        let read = futures::executor::block_on(ranges.read_all(vec![whole]));
+        assert_eq!(&read.expect("read")[0][..], &data[..]);
     }
 
     #[test]
