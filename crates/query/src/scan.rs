@@ -29,7 +29,7 @@ use deltalake::datafusion::datasource::listing::PartitionedFile;
 use deltalake::datafusion::datasource::listing::helpers::expr_applicable_for_cols;
 use deltalake::datafusion::datasource::physical_plan::parquet::CachedParquetFileReaderFactory;
 use deltalake::datafusion::datasource::physical_plan::{
-    FileGroup, FileScanConfigBuilder, ParquetSource,
+    FileGroup, FileScanConfig, FileScanConfigBuilder, FileSource, ParquetSource,
 };
 use deltalake::datafusion::datasource::source::DataSourceExec;
 use deltalake::datafusion::datasource::table_schema::TableSchema;
@@ -244,6 +244,24 @@ fn partition_value(field: &FieldRef, value: Option<&Option<String>>) -> Result<S
     }
 }
 
+/// The scan of `groups` by `source`: the columns at `columns` of the scan schema, the
+/// version's statistics, at most `limit` rows.
+fn scan_config(
+    url: ObjectStoreUrl,
+    source: Arc<dyn FileSource>,
+    groups: Vec<FileGroup>,
+    statistics: Statistics,
+    columns: Vec<usize>,
+    limit: Option<usize>,
+) -> Result<FileScanConfig> {
+    Ok(FileScanConfigBuilder::new(url, source)
+        .with_file_groups(groups)
+        .with_statistics(statistics)
+        .with_projection_indices(Some(columns))?
+        .with_limit(limit)
+        .build())
+}
+
 #[async_trait]
 impl TableProvider for LakeScan {
     fn schema(&self) -> SchemaRef {
@@ -282,32 +300,24 @@ impl TableProvider for LakeScan {
         let url = self.store_url(state);
         let Some(root) = &self.local_root else {
             let source = format.file_source(self.scan_schema.clone());
-            let config = FileScanConfigBuilder::new(url, source)
-                .with_file_groups(groups)
-                .with_statistics(statistics)
-                .with_projection_indices(Some(columns))?
-                .with_limit(limit)
-                .build();
+            let config = scan_config(url, source, groups, statistics, columns, limit)?;
             return format.create_physical_plan(state, config).await;
         };
         // What `ParquetFormat::create_physical_plan` builds, with a reader of local files.
-        let runtime = state.runtime_env();
+        // Footers from the table's own store, not the one the session registered under
+        // `url`: that URL is a lossy name of the table's location.
         let footers = CachedParquetFileReaderFactory::new(
-            runtime.object_store(&url)?,
-            runtime.cache_manager.get_file_metadata_cache(),
+            self.log_store.object_store(None),
+            state.runtime_env().cache_manager.get_file_metadata_cache(),
         );
+        let files = LocalFiles::new(root.clone(), footers);
         let mut source = ParquetSource::new(self.scan_schema.clone())
             .with_table_parquet_options(options)
-            .with_parquet_file_reader_factory(Arc::new(LocalFiles::new(root.clone(), footers)));
+            .with_parquet_file_reader_factory(Arc::new(files));
         if let Some(hint) = format.metadata_size_hint() {
             source = source.with_metadata_size_hint(hint);
         }
-        let config = FileScanConfigBuilder::new(url, Arc::new(source))
-            .with_file_groups(groups)
-            .with_statistics(statistics)
-            .with_projection_indices(Some(columns))?
-            .with_limit(limit)
-            .build();
+        let config = scan_config(url, Arc::new(source), groups, statistics, columns, limit)?;
         Ok(DataSourceExec::from_data_source(config))
     }
 
