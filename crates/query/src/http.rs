@@ -55,12 +55,8 @@ async fn run_sql(
     // Rendered on the query threads: a large result is work the ingest threads must not do.
     let (rows, elapsed_ms, json) = engine
         .sql_then(&request.sql, |output| {
-            let response = output.to_response()?;
-            let json = serde_json::to_vec(&response).map_err(|e| QueryError::Format {
-                format: "json",
-                message: e.to_string(),
-            })?;
-            Ok((response.row_count, response.elapsed_ms, json))
+            let json = output.to_response_json()?;
+            Ok((output.row_count(), output.elapsed_ms(), json))
         })
         .await?;
     tracing::debug!(rows, elapsed_ms, "answered SQL request");
