@@ -3,6 +3,7 @@
 //! other partitions' files, the null partition, tables without files.
 
 use clickstream_lake::TableKind;
+use clickstream_query::QueryEngine;
 
 use crate::fixture::{engine, scalar};
 
@@ -56,15 +57,7 @@ async fn a_filter_on_the_partition_column_reads_only_that_partitions_files() {
     );
     assert_eq!(scalar(&engine, filtered).await, 11);
 
-    let plan = engine
-        .sql(&format!("EXPLAIN ANALYZE {filtered}"))
-        .await
-        .expect("explain")
-        .to_json_rows()
-        .expect("json")
-        .iter()
-        .map(|row| row["plan"].as_str().unwrap_or_default().to_string())
-        .collect::<String>();
+    let plan = analyzed(&engine, filtered).await;
     // The other days' files are not even opened.
     let pruned = format!("files_opened={of_day},");
     assert!(plan.contains(&pruned), "expected {pruned} in\n{plan}");
@@ -121,15 +114,7 @@ async fn strings_are_read_as_views_as_delta_rs_declared_them() {
 #[tokio::test]
 async fn a_local_tables_files_are_read_directly_and_counted() {
     let (_fixture, engine) = engine().await;
-    let plan = engine
-        .sql("EXPLAIN ANALYZE SELECT count(DISTINCT page) FROM events")
-        .await
-        .expect("explain")
-        .to_json_rows()
-        .expect("json")
-        .iter()
-        .map(|row| row["plan"].as_str().unwrap_or_default().to_string())
-        .collect::<String>();
+    let plan = analyzed(&engine, "SELECT count(DISTINCT page) FROM events").await;
     // The metric's value as `EXPLAIN ANALYZE` prints it (`bytes_read_directly=1.2 KB`).
     let value = |name: &str| {
         let at = plan.find(&format!("{name}=")).map(|at| at + name.len() + 1);
@@ -154,4 +139,17 @@ async fn a_local_tables_files_are_read_directly_and_counted() {
         efficiency.contains('%') && !efficiency.starts_with("0%"),
         "{efficiency} in\n{plan}"
     );
+}
+
+/// The plan of `sql` as `EXPLAIN ANALYZE` prints it, with the metrics of the run.
+async fn analyzed(engine: &QueryEngine, sql: &str) -> String {
+    engine
+        .sql(&format!("EXPLAIN ANALYZE {sql}"))
+        .await
+        .expect("explain")
+        .to_json_rows()
+        .expect("json")
+        .iter()
+        .map(|row| row["plan"].as_str().unwrap_or_default().to_string())
+        .collect()
 }
