@@ -84,8 +84,8 @@ impl QueryOutput {
         serde_json::from_slice(&self.json_rows_text()?).map_err(|e| json_error(&e))
     }
 
-    /// The rows of [`Self::to_json_rows`] as one JSON array's text, objects keyed in the
-    /// columns' order; checked to be JSON.
+    /// The rows of [`Self::to_json_rows`] as arrow writes them: one JSON array's text,
+    /// objects keyed in the columns' order (callers check that it parses).
     fn json_rows_text(&self) -> Result<Vec<u8>, QueryError> {
         if self.row_count() == 0 {
             return Ok(b"[]".to_vec());
@@ -134,7 +134,8 @@ impl QueryOutput {
         self.elapsed.as_secs_f64() * 1000.0
     }
 
-    /// The JSON document served by `POST /api/sql` and printed by `--format json`.
+    /// The JSON document of `POST /api/sql`, its rows parsed (what `--format json` prints;
+    /// the API writes the same document with [`Self::to_response_json`]).
     pub fn to_response(&self) -> Result<QueryResponse, QueryError> {
         Ok(QueryResponse {
             columns: self.columns(),
