@@ -85,17 +85,20 @@ impl ParquetFileReaderFactory for LocalFiles {
         metadata_size_hint: Option<usize>,
         metrics: &ExecutionPlanMetricsSet,
     ) -> deltalake::datafusion::common::Result<Box<dyn AsyncFileReader + Send>> {
-        let path = path_under(&self.root, &partitioned_file.object_meta.location);
-        let counts = path
-            .as_ref()
-            .map(|_| Counts::new(partition_index, &partitioned_file, metrics));
+        // Counted only where read here: DataFusion's reader counts what it reads itself.
+        let local = path_under(&self.root, &partitioned_file.object_meta.location).map(|path| {
+            (
+                path,
+                Counts::new(partition_index, &partitioned_file, metrics),
+            )
+        });
         let footers = self.footers.create_reader(
             partition_index,
             partitioned_file,
             metadata_size_hint,
             metrics,
         )?;
-        Ok(match path.zip(counts) {
+        Ok(match local {
             Some((path, counts)) => Box::new(LocalFile {
                 ranges: Ranges::new(path, counts),
                 footers,
