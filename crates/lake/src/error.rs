@@ -220,6 +220,9 @@ fn delta_is_transient(err: &DeltaTableError) -> bool {
     match err {
         DeltaTableError::ObjectStore { source } => object_store_is_transient(source),
         DeltaTableError::Io { source } => io_is_transient(source),
+        // Writing a Parquet file streams it to the store: a store failure comes out of the
+        // Parquet writer as its `External` error.
+        DeltaTableError::Parquet { source } => chain_is_transient(source),
         DeltaTableError::VersionAlreadyExists(_) => true,
         DeltaTableError::Transaction { source } => match source {
             TransactionError::VersionAlreadyExists(_) | TransactionError::MaxCommitAttempts(_) => {
@@ -347,6 +350,35 @@ mod tests {
             },
         );
         assert!(race.is_transient());
+    }
+
+    /// A data file's upload failing (delta-rs's writer streams each file to the store) comes
+    /// out of the Parquet writer: transient when a store failure is underneath, not when the
+    /// encoding itself failed. (A store refusing data files mid-write stopped the processor:
+    /// the fault matrix's data-file scenario.)
+    #[test]
+    fn classifies_a_store_failure_under_a_parquet_write_as_transient() {
+        use deltalake::parquet::errors::ParquetError;
+        let store = ObjectStoreError::Generic {
+            store: "S3",
+            source: "503 Service Unavailable".into(),
+        };
+        let upload = LakeError::op(
+            "events",
+            "append",
+            DeltaTableError::Parquet {
+                source: ParquetError::External(Box::new(store)),
+            },
+        );
+        assert!(upload.is_transient());
+        let encoding = LakeError::op(
+            "events",
+            "append",
+            DeltaTableError::Parquet {
+                source: ParquetError::General("bad page".into()),
+            },
+        );
+        assert!(!encoding.is_transient());
     }
 
     /// A refresh that fails because the store answers 500 comes wrapped in the kernel's

@@ -36,14 +36,29 @@ pub(crate) fn plan(
     table: &Schema,
     batches: &[RecordBatch],
 ) -> Result<Option<Evolution>, LakeError> {
+    let schemas: Vec<SchemaRef> = batches
+        .iter()
+        .filter(|b| b.num_rows() > 0)
+        .map(RecordBatch::schema)
+        .collect();
+    plan_schemas(name, table, &schemas)
+}
+
+/// The evolution files of `schemas` need on a table of `table` schema, as [`plan`] says
+/// for batches of those schemas.
+pub(crate) fn plan_schemas(
+    name: &'static str,
+    table: &Schema,
+    schemas: &[SchemaRef],
+) -> Result<Option<Evolution>, LakeError> {
     let mismatch = |detail: String| LakeError::SchemaMismatch {
         table: name,
         detail,
     };
     let mut added: Vec<FieldRef> = Vec::new();
     let mut widened: Vec<FieldRef> = Vec::new();
-    for batch in batches.iter().filter(|b| b.num_rows() > 0) {
-        for field in batch.schema().fields() {
+    for schema in schemas {
+        for field in schema.fields() {
             if let Ok(have) = table.field_with_name(field.name()) {
                 if avro_path(have) != avro_path(field) {
                     if avro_path(field).is_none() {

@@ -29,6 +29,7 @@ mod bucket;
 mod config;
 mod error;
 mod evolve;
+mod files;
 mod inspect;
 mod lake;
 mod maintenance;
@@ -41,6 +42,7 @@ mod txn;
 pub use bucket::{BucketStatus, create_bucket_if_missing};
 pub use config::{LakeConfig, S3Config};
 pub use error::LakeError;
+pub use files::{FileTarget, FileWriter, WrittenFiles};
 pub use inspect::{
     ColumnInfo, CommitSummary, DataFileInfo, SchemaChange, SchemaHistory, SchemaUpdate,
     delta_type_name,

@@ -12,7 +12,7 @@ use deltalake::kernel::{Action, MetadataExt, Transaction};
 use deltalake::parquet::basic::{Compression, ZstdLevel};
 use deltalake::parquet::file::properties::{EnabledStatistics, WriterProperties};
 use deltalake::protocol::{DeltaOperation, SaveMode};
-use deltalake::writer::{DeltaWriter, RecordBatchWriter};
+use deltalake::writer::DeltaWriter;
 
 use crate::{AppTxn, LakeError, TableKind, evolve};
 
@@ -70,7 +70,7 @@ pub struct LakeTable {
     /// id). Filled lazily; a refresh follows it through the new commits' `txn`s.
     txns: Mutex<HashMap<String, Option<i64>>>,
     /// How to reach the store, for writers of an evolving schema.
-    storage_options: Arc<Settings>,
+    pub(crate) storage_options: Arc<Settings>,
 }
 
 impl std::fmt::Debug for LakeTable {
@@ -245,11 +245,7 @@ impl LakeTable {
         rows: usize,
     ) -> Result<i64, LakeError> {
         let name = self.kind.name();
-        let state = self
-            .table
-            .snapshot()
-            .map_err(|err| LakeError::op(name, "append", err))?;
-        let table_schema = state.snapshot().arrow_schema();
+        let table_schema = self.arrow_schema()?;
         let evolution = evolve::plan(name, &table_schema, batches)?;
         let target = evolution
             .as_ref()
@@ -259,23 +255,33 @@ impl LakeTable {
             .filter(|b| b.num_rows() > 0)
             .map(|b| evolve::conform(name, b, &target))
             .collect::<Result<Vec<_>, _>>()?;
-        let mut actions: Vec<Action> = if rows == 0 {
+        let adds = if rows == 0 {
             Vec::new()
         } else {
             self.write_files(batches, evolution.as_ref().map(|e| e.arrow.clone()))
                 .await?
-                .into_iter()
-                .map(Action::Add)
-                .collect()
         };
-        let files = actions.len();
-        let bytes: i64 = actions
-            .iter()
-            .map(|a| match a {
-                Action::Add(add) => add.size,
-                _ => 0,
-            })
-            .sum();
+        self.commit_adds(adds, evolution, rows, txns).await
+    }
+
+    /// Commits files already written (`adds`, `rows` rows in all) with `txns`, and with
+    /// `evolution`'s schema when they bring new columns, in one commit on the loaded
+    /// snapshot (delta-rs rebases it over other writers' blind appends).
+    pub(crate) async fn commit_adds(
+        &mut self,
+        adds: Vec<deltalake::kernel::Add>,
+        evolution: Option<evolve::Evolution>,
+        rows: usize,
+        txns: &[AppTxn],
+    ) -> Result<i64, LakeError> {
+        let name = self.kind.name();
+        let state = self
+            .table
+            .snapshot()
+            .map_err(|err| LakeError::op(name, "append", err))?;
+        let files = adds.len();
+        let bytes: i64 = adds.iter().map(|add| add.size).sum();
+        let mut actions: Vec<Action> = adds.into_iter().map(Action::Add).collect();
         let mut metrics = serde_json::json!({
             "num_added_files": files,
             "num_added_rows": rows,
@@ -365,29 +371,8 @@ impl LakeTable {
         evolved: Option<deltalake::arrow::datatypes::SchemaRef>,
     ) -> Result<Vec<deltalake::kernel::Add>, LakeError> {
         let name = self.kind.name();
-        let writer = match evolved {
-            None => RecordBatchWriter::for_table(&self.table),
-            Some(schema) => RecordBatchWriter::try_new(
-                self.table.table_url().as_str(),
-                schema,
-                Some(
-                    self.kind
-                        .partition_columns()
-                        .iter()
-                        .map(|c| (*c).to_string())
-                        .collect(),
-                ),
-                Some(
-                    self.storage_options
-                        .exposed()
-                        .map(|(k, v)| (k.to_string(), v.to_string()))
-                        .collect(),
-                ),
-            ),
-        };
-        let mut writer = writer
-            .map_err(|err| LakeError::op(name, "append", err))?
-            .with_writer_properties(writer_properties());
+        let mut writer =
+            crate::files::open_writer(self.kind, &self.table, &self.storage_options, evolved)?;
         let slices = batches.iter().flat_map(|batch| {
             (0..batch.num_rows())
                 .step_by(WRITE_SLICE_ROWS)
@@ -407,7 +392,7 @@ impl LakeTable {
 
     /// Refuses duplicate app ids in one commit, versions that do not advance, and commits
     /// whose expected predecessor version is not the recorded one.
-    async fn check_txns_advance(&self, txns: &[AppTxn]) -> Result<(), LakeError> {
+    pub(crate) async fn check_txns_advance(&self, txns: &[AppTxn]) -> Result<(), LakeError> {
         let name = self.kind.name();
         for (index, txn) in txns.iter().enumerate() {
             if txns[..index].iter().any(|other| other.app_id == txn.app_id) {

@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use clickstream_enrich::{SessionAssignment, SessionInput};
 
+use crate::events_files::{EventFiles, EventsEncoder};
 use crate::exactly_once::{Feed, Positions, Table, carries_txn};
 use crate::stream::Stream;
 use clickstream_lake::{
@@ -19,8 +20,12 @@ use deltalake::arrow::record_batch::RecordBatch;
 /// Rows and records gathered since the last commit.
 pub(crate) struct PendingBatch {
     stream: Stream,
-    /// The clickstream stream's events (empty for the Segment stream).
+    /// The clickstream stream's events since the last slice sent to `encoder` (empty for
+    /// the Segment stream).
     events: EventsBuilder,
+    /// Where the clickstream stream's events go as they are built, from the batch's first
+    /// slice on ([`crate::events_files`]).
+    encoder: Option<EventsEncoder>,
     /// The Segment stream's calls (empty for the clickstream stream).
     calls: SegmentEventsBuilder,
     invalid: InvalidEventsBuilder,
@@ -49,6 +54,7 @@ impl PendingBatch {
         Ok(Self {
             stream,
             events: EventsBuilder::new(),
+            encoder: None,
             calls: SegmentEventsBuilder::new(),
             invalid: InvalidEventsBuilder::for_kind(stream.kind(Table::Invalid))?,
             dead: DeadLettersBuilder::for_kind(stream.kind(Table::DeadLetters))?,
@@ -119,6 +125,36 @@ impl PendingBatch {
         self.session_inputs.extend(session);
         self.latest.extend(latest);
         self.rows += 1;
+    }
+
+    /// Events built since the last slice.
+    pub fn events_len(&self) -> usize {
+        self.events.len()
+    }
+
+    /// The events built since the last slice, as one slice with `sessions` (one per event,
+    /// in row order); the sessionizer's input starts afresh.
+    pub fn finish_events(&mut self, sessions: Option<&[SessionAssignment]>) -> RecordBatch {
+        let columns = sessions.map(session_columns);
+        self.session_inputs.clear();
+        self.events.finish_with_sessions(columns.as_deref())
+    }
+
+    /// Whether the batch's events encoder is running.
+    pub fn encoding(&self) -> bool {
+        self.encoder.is_some()
+    }
+
+    /// Starts sending the batch's events to `encoder`.
+    pub fn start_encoding(&mut self, encoder: EventsEncoder) {
+        self.encoder = Some(encoder);
+    }
+
+    /// Hands a slice of events to the batch's encoder.
+    pub async fn send_events(&mut self, slice: RecordBatch) {
+        if let Some(encoder) = self.encoder.as_mut() {
+            encoder.send(slice).await;
+        }
     }
 
     /// The latest-topic records gathered since the last call (appended as the batch is
@@ -192,20 +228,13 @@ impl PendingBatch {
         sessions: Option<&[SessionAssignment]>,
         detects_duplicates: bool,
     ) -> SealedBatch {
-        let columns: Option<Vec<SessionColumns<'_>>> = sessions.map(|assigned| {
-            assigned
-                .iter()
-                .map(|a| SessionColumns {
-                    session_id: &a.session_id,
-                    session_index: a.session_index,
-                    event_index: a.event_index,
-                })
-                .collect()
-        });
+        let columns = sessions.map(session_columns);
         let stream = self.stream;
+        // The clickstream stream's events went to the encoder slice by slice (the last one
+        // just before sealing): its builder is empty.
         let (events, duplicates) = match stream {
             Stream::Clickstream => (
-                self.events.finish_with_sessions(columns.as_deref()),
+                self.events.finish_with_sessions(None),
                 self.duplicates.finish(),
             ),
             Stream::Segment => (
@@ -236,7 +265,7 @@ impl PendingBatch {
                 &BTreeSet::new(),
             ),
         ];
-        let tables = rows.map(|(table, rows, with_rows)| {
+        let mut tables = rows.map(|(table, rows, with_rows)| {
             let next = match table.feed() {
                 Feed::Raw => &self.raw_next,
                 Feed::Invalid => &self.invalid_next,
@@ -266,11 +295,17 @@ impl PendingBatch {
             TableCommit {
                 table,
                 rows: rows.filter(|rows| rows.num_rows() > 0),
+                files: None,
                 partitions,
                 txns,
                 done: false,
             }
         });
+        if let Some(encoder) = self.encoder.take()
+            && let Some(commit) = tables.iter_mut().find(|c| c.table == Table::Events)
+        {
+            commit.files = Some(encoder.seal());
+        }
         let sealed = SealedBatch {
             latest: std::mem::take(&mut self.latest),
             latest_unplaced: None,
@@ -330,6 +365,9 @@ pub(crate) struct TableCommit {
     pub table: Table,
     /// `None` when the batch has no rows for the table (a commit may still carry txns).
     pub rows: Option<RecordBatch>,
+    /// The files the batch's rows were encoded into as it was built (the clickstream
+    /// stream's `events`), instead of `rows`.
+    pub files: Option<EventFiles>,
     /// The partition of each `txn`, in the same order.
     pub partitions: Vec<u32>,
     pub txns: Vec<AppTxn>,
@@ -345,5 +383,18 @@ impl TableCommit {
     /// Rows written by the commit.
     pub fn row_count(&self) -> usize {
         self.rows.as_ref().map_or(0, RecordBatch::num_rows)
+            + self.files.as_ref().map_or(0, EventFiles::rows)
     }
+}
+
+/// The session columns of assigned sessions, in the same order.
+fn session_columns(assigned: &[SessionAssignment]) -> Vec<SessionColumns<'_>> {
+    assigned
+        .iter()
+        .map(|a| SessionColumns {
+            session_id: &a.session_id,
+            session_index: a.session_index,
+            event_index: a.event_index,
+        })
+        .collect()
 }

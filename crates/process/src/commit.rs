@@ -11,6 +11,7 @@
 //! a refused commit is checked against its table ([`crate::exactly_once::conflict_outcome`]).
 
 use clickstream_log::{LogError, TopicPartition};
+use deltalake::arrow::datatypes::SchemaRef;
 
 use crate::ProcessError;
 use crate::batch::{SealedBatch, TableCommit};
@@ -129,13 +130,26 @@ impl Committer {
         }
         let table = self.tables.get_mut(commit.table);
         let before = table.version();
-        let evolving = crate::fault::armed() && adds_columns(table, commit)?;
+        let files = match commit.files.as_mut() {
+            Some(files) => Some(files.written().await?),
+            None => None,
+        };
+        let schemas: Vec<SchemaRef> = match files {
+            Some(files) => vec![files.schema().clone()],
+            None => commit.rows.iter().map(|rows| rows.schema()).collect(),
+        };
+        let evolving = crate::fault::armed() && adds_columns(table, &schemas)?;
         if evolving {
             crate::fault::abort_at(crate::fault::AbortPoint::BeforeEvolvingEvents);
         }
-        let after = table
-            .append(commit.rows.iter().cloned().collect(), &commit.txns)
-            .await?;
+        let after = match files {
+            Some(files) => table.append_files(files, &commit.txns).await?,
+            None => {
+                table
+                    .append(commit.rows.iter().cloned().collect(), &commit.txns)
+                    .await?
+            }
+        };
         if evolving {
             crate::fault::abort_at(crate::fault::AbortPoint::AfterEvolvingEvents);
         }
@@ -152,6 +166,7 @@ impl Committer {
         commit.done = true;
         // Landed: a retry of a later step never rewrites them.
         commit.rows = None;
+        commit.files = None;
         self.set_positions(commit);
         Ok(Some((before, after)))
     }
@@ -196,15 +211,14 @@ impl Committer {
     }
 }
 
-/// Whether `commit`'s rows bring columns `table` does not have yet.
+/// Whether rows or files of `schemas` bring columns `table` does not have yet.
 fn adds_columns(
     table: &clickstream_lake::LakeTable,
-    commit: &TableCommit,
+    schemas: &[SchemaRef],
 ) -> Result<bool, ProcessError> {
     let schema = table.arrow_schema()?;
-    Ok(commit.rows.iter().any(|batch| {
+    Ok(schemas.iter().any(|batch| {
         batch
-            .schema()
             .fields()
             .iter()
             .any(|f| schema.field_with_name(f.name()).is_err())

@@ -23,6 +23,12 @@ use crate::{ProcessError, ProcessorHealth, ProcessorStats, Stream};
 /// be read again at the next start.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
+/// The first wait before a failed step is tried again; each failure in a row doubles it.
+pub(crate) const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+
+/// The longest wait between two tries.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
 /// What commits batches, and the state only commits change.
 pub(crate) struct Committer {
     pub stream: Stream,
@@ -46,6 +52,10 @@ pub(crate) struct Committer {
     /// When `unique_users_daily` was last checked or rewritten, and the `events` version
     /// the table was then known to hold (or pass).
     pub users_written: Option<(Instant, i64)>,
+    /// The wait before reading a batch again after its files could not be written: it
+    /// grows with each such batch in a row, so a store that is down is not hammered by
+    /// re-reads.
+    pub unwritten_backoff: Duration,
 }
 
 /// How a batch's commit ended.
@@ -56,6 +66,9 @@ pub(crate) enum Landed {
     /// Another processor moved the batch's partitions on: the batch is dropped and the
     /// positions must be read from the lake again.
     Moved,
+    /// The batch's `events` files could not be written: it is dropped and its partitions
+    /// read again from the lake's positions, as for `Moved`.
+    Unwritten,
     /// Shutdown came while the lake was unavailable: the batch is left to be read again
     /// at the next start.
     Abandoned,
@@ -65,7 +78,7 @@ impl Committer {
     /// Commits `sealed`, retrying transient failures with backoff (the stream waits);
     /// during shutdown, for at most [`SHUTDOWN_GRACE`].
     pub async fn land(&mut self, mut sealed: SealedBatch) -> Result<Landed, ProcessError> {
-        let mut backoff = Duration::from_millis(100);
+        let mut backoff = FIRST_BACKOFF;
         let mut stopping_since: Option<Instant> = None;
         loop {
             let started = Instant::now();
@@ -73,6 +86,7 @@ impl Committer {
                 Ok(()) => {
                     self.health.committed();
                     self.health.waiting_on(None);
+                    self.unwritten_backoff = FIRST_BACKOFF;
                     Handles::get()
                         .commit_duration
                         .record(started.elapsed().as_secs_f64());
@@ -99,7 +113,7 @@ impl Committer {
                         Err(e) if e.is_transient() => {
                             tracing::warn!(error = %e, "checking a conflicting commit failed; retrying");
                             tokio::time::sleep(backoff).await;
-                            backoff = (backoff * 2).min(Duration::from_secs(5));
+                            backoff = (backoff * 2).min(MAX_BACKOFF);
                             continue;
                         }
                         Err(e) => return Err(e),
@@ -109,6 +123,18 @@ impl Committer {
                         self.apply_unique_users(&mut sealed).await?;
                     }
                     return Ok(Landed::Moved);
+                }
+                Err(ProcessError::EventsUnwritten(e)) if e.is_transient() => {
+                    // Nothing of `events` landed: what the steps before it committed is
+                    // where the re-read resumes (rule 3 of `exactly_once`).
+                    let wait = self.unwritten_backoff;
+                    tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64, "the batch's events files could not be written; reading it again from the log");
+                    self.health
+                        .waiting_on(Some(format!("writing a batch's files: {e}")));
+                    Handles::get().batches_unwritten.increment(1);
+                    tokio::time::sleep(wait).await;
+                    self.unwritten_backoff = (wait * 2).min(MAX_BACKOFF);
+                    return Ok(Landed::Unwritten);
                 }
                 Err(e) if e.is_transient() => {
                     if *self.stop.borrow() {
@@ -122,7 +148,7 @@ impl Committer {
                     self.health
                         .waiting_on(Some(format!("committing a batch: {e}")));
                     tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
                 }
                 Err(e) => return Err(e),
             }

@@ -24,6 +24,10 @@ pub enum ProcessError {
     /// Derived state could not be rebuilt because the lake was unreachable for a moment.
     #[error("state: {0}")]
     StateUnavailable(String),
+    /// A batch's `events` files could not be written: the batch is read again from the
+    /// log ([`crate::events_files`]).
+    #[error("writing the batch's events files: {0}")]
+    EventsUnwritten(LakeError),
     /// A bug: a value the processor built could not be encoded.
     #[error("internal: {0}")]
     Internal(String),
@@ -35,7 +39,7 @@ impl ProcessError {
         match self {
             ProcessError::Log(e) => e.is_transient(),
             ProcessError::Registry(e) => e.is_transient(),
-            ProcessError::Lake(e) => e.is_transient(),
+            ProcessError::Lake(e) | ProcessError::EventsUnwritten(e) => e.is_transient(),
             ProcessError::StateUnavailable(_) => true,
             ProcessError::State(_) | ProcessError::Internal(_) => false,
         }

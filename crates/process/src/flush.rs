@@ -29,7 +29,8 @@ pub(crate) type InFlight = tokio::task::JoinHandle<(Committer, Result<Landed, Pr
 /// runtime) for every log read; with one worker it spawns them on it. It ends when this
 /// is dropped.
 pub(crate) struct CommitThread {
-    handle: tokio::runtime::Handle,
+    /// Where commit tasks and the events encoder ([`crate::events_files`]) run.
+    pub handle: tokio::runtime::Handle,
     /// Dropping it ends the thread's `block_on`.
     _stop: tokio::sync::oneshot::Sender<()>,
 }
@@ -77,7 +78,7 @@ impl Processor {
         if self.settle().await? == Settled::Restarted {
             return Ok(());
         }
-        self.commit_behind()?;
+        self.commit_behind().await?;
         self.settle().await.map(|_| ())
     }
 
@@ -86,7 +87,7 @@ impl Processor {
         if self.settle().await? == Settled::Restarted {
             return Ok(());
         }
-        self.commit_behind()
+        self.commit_behind().await
     }
 
     /// Takes in the commit in flight if it has finished, without waiting.
@@ -114,10 +115,13 @@ impl Processor {
     }
 
     /// Seals the pending batch and starts its commit in a task.
-    fn commit_behind(&mut self) -> Result<(), ProcessError> {
+    async fn commit_behind(&mut self) -> Result<(), ProcessError> {
         if self.pending.is_empty() {
             return Ok(());
         }
+        // The clickstream stream's last events go to the encoder (with their sessions);
+        // the Segment stream's sessions are assigned to the whole batch here.
+        self.send_events_slice().await?;
         let mut committer = self.home.take().ok_or_else(lost)?;
         let sessions = self
             .enrichment
@@ -163,7 +167,7 @@ impl Processor {
                 }
                 Ok(Settled::Ready)
             }
-            Landed::Moved => {
+            Landed::Moved | Landed::Unwritten => {
                 self.pending = PendingBatch::new(self.stream)?;
                 let assigned = self.consumer.assignment();
                 self.assign(&assigned).await?;

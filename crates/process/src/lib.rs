@@ -20,6 +20,7 @@ mod compiled;
 mod decode;
 mod enrichment;
 mod error;
+mod events_files;
 mod exactly_once;
 mod fault;
 mod flush;
@@ -204,6 +205,8 @@ pub struct Processor {
     in_flight: Option<flush::InFlight>,
     /// Where commits run.
     commit_thread: flush::CommitThread,
+    /// Where `events`' files go, as the table stood when the commit side was last home.
+    events_target: clickstream_lake::FileTarget,
     /// Appends the latest-topic records of the batch being built.
     latest: latest_emit::LatestEmitter,
     /// What those records are written into.
@@ -277,8 +280,10 @@ impl Processor {
             users_followed: None,
             users_unemitted: std::collections::BTreeSet::new(),
             users_written: None,
+            unwritten_backoff: committer::FIRST_BACKOFF,
         };
         committer.reconcile_unique_users().await?;
+        let events_target = committer.tables.events.file_target()?;
         Ok(Processor {
             stream,
             config,
@@ -298,6 +303,7 @@ impl Processor {
             home: Some(committer),
             in_flight: None,
             commit_thread: flush::CommitThread::start(stream)?,
+            events_target,
             latest: latest_emit::LatestEmitter::start(log.clone()),
             latest_bytes: latest::LatestBytes::default(),
         })

@@ -24,6 +24,10 @@ pub const LATEST_SKIPPED: &str = "clickstream_process_latest_skipped_total";
 /// Counter: raw events whose id was seen within the dedup window.
 pub const DUPLICATES: &str = "clickstream_process_duplicates_total";
 
+/// Counter: batches read again from the log because their `events` files could not be
+/// written.
+pub const BATCHES_UNWRITTEN: &str = "clickstream_process_batches_unwritten_total";
+
 /// Label key of [`ROWS`]: the lake table's name.
 pub const TABLE: &str = "table";
 
@@ -44,6 +48,11 @@ pub fn describe() {
          disk was at its reserve (the events are in the lake)"
     );
     describe_counter!(
+        BATCHES_UNWRITTEN,
+        "batches whose events files could not be written (the store failed beyond its \
+         retries), dropped and read again from the log"
+    );
+    describe_counter!(
         DUPLICATES,
         "raw events whose id was seen within the dedup window, kept out of events (into \
          duplicates)"
@@ -58,6 +67,8 @@ pub(crate) struct Handles {
     pub(crate) latest_skipped: Counter,
     /// [`DUPLICATES`].
     pub(crate) duplicates: Counter,
+    /// [`BATCHES_UNWRITTEN`].
+    pub(crate) batches_unwritten: Counter,
     rows: [Counter; TableKind::ALL.len()],
 }
 
@@ -69,6 +80,7 @@ impl Handles {
             commit_duration: histogram!(COMMIT_DURATION),
             latest_skipped: counter!(LATEST_SKIPPED),
             duplicates: counter!(DUPLICATES),
+            batches_unwritten: counter!(BATCHES_UNWRITTEN),
             rows: TableKind::ALL.map(|kind| counter!(ROWS, TABLE => kind.name())),
         })
     }

@@ -40,6 +40,7 @@ impl Processor {
                     self.pending
                         .consumed_raw(record.partition, record.offset, record_size(record));
                     self.route_raw(record, &positions, &decoded, now_ms)?;
+                    self.send_full_events_slice().await?;
                 }
                 Some(Feed::Invalid) => {
                     self.pending.consumed_invalid(

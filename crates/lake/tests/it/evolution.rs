@@ -17,7 +17,7 @@ use crate::common::{count_and_sum, events, root_of, temp_lake};
 const RAW: &str = include_str!("../../../event/schemas/acme.clickstream.raw.events.avsc");
 
 /// The raw schema with `extra` appended to the `event` record.
-fn evolved(extra: &str) -> Schema {
+pub(crate) fn evolved(extra: &str) -> Schema {
     let text = RAW.replace(
         r#"{"name": "position", "type": ["null", "long"], "default": null}"#,
         &format!(r#"{{"name": "position", "type": ["null", "long"], "default": null}}, {extra}"#),
@@ -25,7 +25,7 @@ fn evolved(extra: &str) -> Schema {
     Schema::parse_str(&text).expect("schema")
 }
 
-const V2_FIELDS: &str = r#"
+pub(crate) const V2_FIELDS: &str = r#"
     {"name": "price", "type": ["null", "double"], "default": null},
     {"name": "cart", "type": ["null", {"type": "array", "items": {"type": "record", "name": "Line",
         "fields": [{"name": "sku", "type": "string"}, {"name": "qty", "type": "int"}]}}], "default": null},
@@ -97,7 +97,7 @@ fn row<'a>(id: i64, schema_id: i32, user: (&'a WriterPlan, &'a Value)) -> EventR
 }
 
 /// A batch of v2 events `ids` carrying their user columns.
-fn v2_batch(
+pub(crate) fn v2_batch(
     table: &arrow_schema_ref::SchemaRef,
     schema: &Schema,
     ids: std::ops::Range<i64>,
@@ -120,7 +120,7 @@ mod arrow_schema_ref {
     pub use deltalake::arrow::datatypes::SchemaRef;
 }
 
-async fn rows(table: &clickstream_lake::LakeTable, sql: &str) -> Vec<RecordBatch> {
+pub(crate) async fn rows(table: &clickstream_lake::LakeTable, sql: &str) -> Vec<RecordBatch> {
     let ctx = SessionContext::new();
     let delta = table.delta_table();
     delta
@@ -136,7 +136,7 @@ async fn rows(table: &clickstream_lake::LakeTable, sql: &str) -> Vec<RecordBatch
         .expect("run")
 }
 
-fn commit_actions(dir: &std::path::Path, version: i64) -> Vec<String> {
+pub(crate) fn commit_actions(dir: &std::path::Path, version: i64) -> Vec<String> {
     let path = dir.join(format!(
         "clickstream-data/events/_delta_log/{version:020}.json"
     ));

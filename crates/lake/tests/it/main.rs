@@ -2,6 +2,7 @@
 
 mod common;
 mod evolution;
+mod files;
 mod maintenance;
 mod open;
 mod segment;

@@ -3,8 +3,8 @@
 //! test asks for a fault:
 //!
 //! - **latency**: every request waits this long before it is forwarded;
-//! - **errors**: the next `n` requests are answered with a status (500, 503…) without
-//!   reaching the server;
+//! - **errors**: the next `n` requests (or the next `n` that match a predicate) are
+//!   answered with a status (500, 503…) without reaching the server;
 //! - **lost answers**: the next `n` requests that match a predicate reach the server, which
 //!   carries them out, and then the connection is closed without an answer, as when a
 //!   response is lost on the network: the client cannot tell whether the request landed;
@@ -35,6 +35,8 @@ pub type Matcher = fn(&hyper::Method, &str) -> bool;
 struct Faults {
     latency: Duration,
     errors: Option<(StatusCode, u64)>,
+    /// Errors for requests that match, while any are left.
+    matching_errors: Option<(StatusCode, u64, Matcher)>,
     lost_answers: u64,
     lost_matching: Matcher,
     down: bool,
@@ -72,6 +74,7 @@ impl FaultyProxy {
         let addr: SocketAddr = listener.local_addr().expect("proxy address");
         let faults = Arc::new(Mutex::new(Faults {
             latency: Duration::ZERO,
+            matching_errors: None,
             errors: None,
             lost_answers: 0,
             lost_matching: |_, _| true,
@@ -105,6 +108,12 @@ impl FaultyProxy {
     pub fn fail_next(&self, n: u64, status: u16) {
         let status = StatusCode::from_u16(status).expect("a status code");
         self.faults().errors = Some((status, n));
+    }
+
+    /// Answers the next `n` requests that match `which` with `status`; others pass.
+    pub fn fail_matching(&self, n: u64, status: u16, which: Matcher) {
+        let status = StatusCode::from_u16(status).expect("a status code");
+        self.faults().matching_errors = Some((status, n, which));
     }
 
     /// The next `n` requests matching `which` reach the server, then lose their answer.
@@ -184,6 +193,12 @@ impl Forwarder {
         let latency = faults.latency;
         if let Some((status, left)) = faults.errors {
             faults.errors = (left > 1).then_some((status, left - 1));
+            return (latency, Plan::Fail(status));
+        }
+        if let Some((status, left, which)) = faults.matching_errors
+            && which(method, path)
+        {
+            faults.matching_errors = (left > 1).then_some((status, left - 1, which));
             return (latency, Plan::Fail(status));
         }
         let lose_answer = faults.lost_answers > 0 && (faults.lost_matching)(method, path);
@@ -281,4 +296,12 @@ fn is_hop_by_hop(name: &str) -> bool {
 pub fn delta_commit(method: &hyper::Method, path: &str) -> bool {
     let path = path.split('?').next().unwrap_or(path);
     method == hyper::Method::PUT && path.contains("/_delta_log/") && path.ends_with(".json")
+}
+
+/// A write of a table's data (a Parquet file, whole or in parts), not of its log.
+pub fn data_write(method: &hyper::Method, path: &str) -> bool {
+    let path = path.split('?').next().unwrap_or(path);
+    (method == hyper::Method::PUT || method == hyper::Method::POST)
+        && !path.contains("/_delta_log/")
+        && path.ends_with(".parquet")
 }

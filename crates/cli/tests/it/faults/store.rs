@@ -10,7 +10,7 @@ use crate::backends::{Backend, LakeBackend, LogBackend, MotoServer};
 use crate::common::TestPipeline;
 use crate::eventually::{check, eventually};
 use crate::faults::ledger::{Ledger, Sender};
-use crate::faults::proxy::{FaultyProxy, delta_commit};
+use crate::faults::proxy::{FaultyProxy, data_write, delta_commit};
 use crate::faults::{lake_matches_log, report, settle};
 
 async fn store_faults(log: LogBackend, name: &str) {
@@ -72,6 +72,69 @@ async fn store_faults(log: LogBackend, name: &str) {
     assert_eq!(proxy.seen.failed.load(Relaxed), 60, "errors were served");
     assert_eq!(proxy.seen.lost.load(Relaxed), 3, "answers were lost");
     report::record("S3 slow, 5xx, lost commit answers", name, 3, outcome);
+}
+
+/// Data files refused mid-batch, beyond the store client's retries (one retry here, so the
+/// test is quick): a batch whose `events` files cannot be written is not committed but read
+/// again from the log, and every acknowledged event still lands exactly once.
+async fn data_writes_fail(log: LogBackend, name: &str) {
+    crate::faults::capture_logs();
+    let moto = MotoServer::start();
+    let proxy = FaultyProxy::start(&moto.endpoint).await;
+    let backend = Backend::new(log, LakeBackend::File);
+    let endpoint = proxy.url.clone();
+    let t = TestPipeline::start_with(|config| {
+        backend.configure(config);
+        config.lake.s3.endpoint = Some(endpoint);
+        config.lake.s3.access_key_id = Some("testing".into());
+        config.lake.s3.secret_access_key = Some("testing".into());
+        config.lake.flush_interval_ms = 100;
+        for (key, value) in [
+            ("max_retries", "1"),
+            ("retry_timeout", "5s"),
+            ("backoff_config.init_backoff", "20ms"),
+        ] {
+            config.lake.storage_options.insert(key, value);
+        }
+    })
+    .await;
+    crate::faults::wait_ready(&t.base).await;
+    let ledger = Ledger::starting_at(1);
+    let collect = t.url("/collect");
+    let sender = Sender::start(&ledger, 2, 20, move || collect.clone());
+    let more = |n: usize| ledger.acked_more(n, Duration::from_secs(60));
+    more(200).await;
+
+    use std::sync::atomic::Ordering::Relaxed;
+    proxy.fail_matching(8, 503, data_write);
+    eventually("data writes refused", Duration::from_secs(60), || async {
+        let failed = proxy.seen.failed.load(Relaxed);
+        check(failed >= 8, || format!("{failed} refused"))
+    })
+    .await;
+    more(400).await;
+    sender.stop().await;
+
+    let outcome = settle(&ledger, &t.base).await;
+    lake_matches_log(t.log().as_ref(), &t.base).await;
+    let metrics = reqwest::get(t.url("/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    let unwritten = metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("clickstream_process_batches_unwritten_total "))
+        .and_then(|value| value.trim().parse::<f64>().ok())
+        .unwrap_or_default();
+    assert!(unwritten >= 1.0, "no batch was read again:\n{metrics}");
+    report::record("S3 refusing data files mid-write", name, 1, outcome);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_writes_fail_embedded_log_s3_lake() {
+    data_writes_fail(LogBackend::Embedded, "embedded, s3").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
