@@ -6,6 +6,8 @@
 
 use std::time::Duration;
 
+use clickstream::Config;
+
 use crate::backends::{Backend, LakeBackend, LogBackend, MotoServer};
 use crate::common::TestPipeline;
 use crate::eventually::{check, eventually};
@@ -13,25 +15,55 @@ use crate::faults::ledger::{Ledger, Sender};
 use crate::faults::proxy::{FaultyProxy, data_write, delta_commit};
 use crate::faults::{lake_matches_log, report, settle};
 
+/// A pipeline whose lake is on S3 behind a fault proxy, with everything it needs kept alive
+/// for the test: the S3 server, the proxy, and the log backend (for Kafka, the mock
+/// cluster: dropped, the pipeline loses its broker). Fields drop in order, pipeline first.
+struct S3Pipeline {
+    t: TestPipeline,
+    _backend: Backend,
+    proxy: FaultyProxy,
+    _moto: MotoServer,
+}
+
+impl S3Pipeline {
+    /// Starts it with `configure` applied last, and waits until everything runs (the
+    /// processor has started) so that no fault lands before.
+    async fn start(log: LogBackend, configure: impl FnOnce(&mut Config)) -> S3Pipeline {
+        crate::faults::capture_logs();
+        let moto = MotoServer::start();
+        let proxy = FaultyProxy::start(&moto.endpoint).await;
+        let backend = Backend::new(log, LakeBackend::File);
+        let endpoint = proxy.url.clone();
+        let t = TestPipeline::start_with(|config| {
+            backend.configure(config);
+            config.lake.s3.endpoint = Some(endpoint);
+            config.lake.s3.access_key_id = Some("testing".into());
+            config.lake.s3.secret_access_key = Some("testing".into());
+            config.lake.flush_interval_ms = 100;
+            configure(config);
+        })
+        .await;
+        crate::faults::wait_ready(&t.base).await;
+        S3Pipeline {
+            t,
+            _backend: backend,
+            proxy,
+            _moto: moto,
+        }
+    }
+
+    /// Two senders of 20-event batches to `/collect`, recording in `ledger`.
+    fn sender(&self, ledger: &Ledger) -> Sender {
+        let collect = self.t.url("/collect");
+        Sender::start(ledger, 2, 20, move || collect.clone())
+    }
+}
+
 async fn store_faults(log: LogBackend, name: &str) {
-    crate::faults::capture_logs();
-    let moto = MotoServer::start();
-    let proxy = FaultyProxy::start(&moto.endpoint).await;
-    let backend = Backend::new(log, LakeBackend::File);
-    let endpoint = proxy.url.clone();
-    let t = TestPipeline::start_with(|config| {
-        backend.configure(config);
-        config.lake.s3.endpoint = Some(endpoint);
-        config.lake.s3.access_key_id = Some("testing".into());
-        config.lake.s3.secret_access_key = Some("testing".into());
-        config.lake.flush_interval_ms = 100;
-    })
-    .await;
-    // Everything runs (the processor has started) before the store misbehaves.
-    crate::faults::wait_ready(&t.base).await;
+    let pipeline = S3Pipeline::start(log, |_| {}).await;
+    let (t, proxy) = (&pipeline.t, &pipeline.proxy);
     let ledger = Ledger::starting_at(1);
-    let collect = t.url("/collect");
-    let sender = Sender::start(&ledger, 2, 20, move || collect.clone());
+    let sender = pipeline.sender(&ledger);
     let more = |n: usize| ledger.acked_more(n, Duration::from_secs(60));
     more(200).await;
 
@@ -78,17 +110,7 @@ async fn store_faults(log: LogBackend, name: &str) {
 /// test is quick): a batch whose `events` files cannot be written is not committed but read
 /// again from the log, and every acknowledged event still lands exactly once.
 async fn data_writes_fail(log: LogBackend, name: &str) {
-    crate::faults::capture_logs();
-    let moto = MotoServer::start();
-    let proxy = FaultyProxy::start(&moto.endpoint).await;
-    let backend = Backend::new(log, LakeBackend::File);
-    let endpoint = proxy.url.clone();
-    let t = TestPipeline::start_with(|config| {
-        backend.configure(config);
-        config.lake.s3.endpoint = Some(endpoint);
-        config.lake.s3.access_key_id = Some("testing".into());
-        config.lake.s3.secret_access_key = Some("testing".into());
-        config.lake.flush_interval_ms = 100;
+    let pipeline = S3Pipeline::start(log, |config| {
         for (key, value) in [
             ("max_retries", "1"),
             ("retry_timeout", "5s"),
@@ -98,10 +120,9 @@ async fn data_writes_fail(log: LogBackend, name: &str) {
         }
     })
     .await;
-    crate::faults::wait_ready(&t.base).await;
+    let (t, proxy) = (&pipeline.t, &pipeline.proxy);
     let ledger = Ledger::starting_at(1);
-    let collect = t.url("/collect");
-    let sender = Sender::start(&ledger, 2, 20, move || collect.clone());
+    let sender = pipeline.sender(&ledger);
     let more = |n: usize| ledger.acked_more(n, Duration::from_secs(60));
     more(200).await;
 
