@@ -9,6 +9,7 @@ pub mod generate;
 pub mod health;
 pub mod lake_cmd;
 mod listeners;
+pub mod memory;
 pub mod pipeline;
 mod processors;
 pub mod progress;

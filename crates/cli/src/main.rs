@@ -234,6 +234,17 @@ enum BenchCommand {
     MockKafka(bench::MockKafkaArgs),
 }
 
+/// jemalloc's own counts, refreshed (its statistics are cached until the epoch advances):
+/// for `/metrics` ([`clickstream::memory`]).
+fn jemalloc_stats() -> Option<clickstream::memory::AllocatorStats> {
+    use tikv_jemalloc_ctl::{epoch, stats};
+    epoch::advance().ok()?;
+    Some(clickstream::memory::AllocatorStats {
+        allocated: stats::allocated::read().ok()? as u64,
+        resident: stats::resident::read().ok()? as u64,
+    })
+}
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let mut config = config::load(cli.config.as_deref())?;
@@ -247,6 +258,7 @@ fn main() -> anyhow::Result<()> {
         config.logging.format = format;
     }
     init_tracing(&config);
+    clickstream::memory::report_allocator(jemalloc_stats);
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(run(cli.command, config))
 }

@@ -67,13 +67,18 @@ fn describe() {
     clickstream_process::metrics::describe();
     clickstream_kafka::metrics::describe();
     clickstream_ui::metrics::describe();
+    crate::memory::describe();
 }
 
 /// `/metrics`, `/health/live`, `/health/ready` and `/health/ready/{role}` (see
 /// [`crate::health`]).
 pub fn router(health: Arc<HealthState>, auth: &AdminAuth, protect_metrics: bool) -> Router {
     let handle = prometheus();
-    let metrics = Router::new().route("/metrics", get(move || std::future::ready(handle.render())));
+    let render = move || {
+        crate::memory::record();
+        std::future::ready(handle.render())
+    };
+    let metrics = Router::new().route("/metrics", get(render));
     let metrics = if protect_metrics {
         auth.protect(metrics)
     } else {

@@ -286,3 +286,44 @@ async fn lag_and_lake_gauges_are_exported_without_the_ui() {
     })
     .await;
 }
+
+/// The binary exports how much memory it holds: the process's resident set, and its
+/// allocator's own counts (which only the binary, with jemalloc as its allocator, has).
+#[tokio::test]
+async fn the_binary_exports_its_memory_and_its_allocators_counts() {
+    use crate::faults::child::{Child, UP_ON_FREE_PORTS, field};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut child = Child::spawn("up", dir.path(), &UP_ON_FREE_PORTS, []);
+    let line = child.wait_for_line("clickstream is up").await;
+    let base = field(&line, "ingest").to_string();
+    let text = reqwest::get(format!("{base}/metrics"))
+        .await
+        .expect("scrape")
+        .text()
+        .await
+        .expect("text");
+    child.kill().await;
+    let exposition =
+        parse(&text).unwrap_or_else(|e| panic!("/metrics is not valid Prometheus text: {e}"));
+    for name in [
+        "process_resident_memory_bytes",
+        "clickstream_memory_allocated_bytes",
+        "clickstream_memory_allocator_resident_bytes",
+    ] {
+        assert_eq!(
+            exposition.types.get(name).map(String::as_str),
+            Some("gauge"),
+            "{name}"
+        );
+    }
+    let resident = exposition.value("process_resident_memory_bytes", &[]);
+    let allocated = exposition.value("clickstream_memory_allocated_bytes", &[]);
+    let allocator = exposition.value("clickstream_memory_allocator_resident_bytes", &[]);
+    // A running `up` holds at least its compiled user-agent patterns (~22 MB).
+    assert!(allocated > 10e6, "allocated {allocated}");
+    assert!(
+        allocated <= allocator,
+        "allocated {allocated} > allocator's {allocator}"
+    );
+    assert!(resident > 10e6, "resident {resident}");
+}
