@@ -27,6 +27,7 @@ mod geo;
 mod privacy;
 mod referrer;
 mod sessions;
+mod uap;
 mod url_parts;
 mod user_agent;
 

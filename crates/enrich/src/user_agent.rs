@@ -1,13 +1,15 @@
 //! Browser, OS and device from a user-agent string, with uap-core's regexes
-//! (`data/uap-core/regexes.yaml`, Apache-2.0) and the `ua-parser` crate, plus a device
-//! type of our own derived from them.
+//! (`data/uap-core/regexes.yaml`, Apache-2.0) compiled as traffic needs them (see
+//! [`crate::uap`]), plus a device type of our own derived from them.
 
+use std::borrow::Cow;
 use std::path::Path;
 
 use crate::EnrichError;
+use crate::uap::{RegexesFile, Uap};
 
 /// The bundled uap-core regexes.
-const BUNDLED_REGEXES: &str = include_str!("../data/uap-core/regexes.yaml");
+pub(crate) const BUNDLED_REGEXES: &str = include_str!("../data/uap-core/regexes.yaml");
 
 /// What uap-core calls a user agent, OS or device it does not recognise.
 pub const OTHER: &str = "Other";
@@ -70,9 +72,10 @@ impl DeviceType {
     }
 }
 
-/// The compiled uap-core regexes. Parsing is pure; callers cache (see [`crate::Enricher`]).
+/// The uap-core rules. Parsing is pure apart from compiling, once, the patterns a user
+/// agent is the first to need; callers cache (see [`crate::Enricher`]).
 pub struct UserAgentParser {
-    extractor: ua_parser::Extractor<'static>,
+    uap: Uap,
 }
 
 impl UserAgentParser {
@@ -96,40 +99,27 @@ impl UserAgentParser {
             origin: origin.to_string(),
             detail,
         };
-        let regexes: ua_parser::Regexes<'static> =
-            serde_yaml_ng::from_str(yaml).map_err(|e| error(e.to_string()))?;
-        let extractor =
-            ua_parser::Extractor::try_from(regexes).map_err(|e| error(e.to_string()))?;
-        Ok(Self { extractor })
+        let file: RegexesFile = serde_yaml_ng::from_str(yaml).map_err(|e| error(e.to_string()))?;
+        let uap = Uap::new(file).map_err(error)?;
+        Ok(Self { uap })
     }
 
-    /// Parses one user agent (tens of microseconds: cache the result).
+    /// Parses one user agent (tens of microseconds once its patterns are compiled: cache
+    /// the result).
     pub fn parse(&self, user_agent: &str) -> UserAgentInfo {
-        let (browser, os, device) = self.extractor.extract(user_agent);
-        let (browser_family, browser_version) = match browser {
-            Some(b) => (
-                b.family.into_owned(),
-                version([b.major, b.minor, b.patch, b.patch_minor]),
-            ),
+        let (browser_family, browser_version) = match self.uap.browser(user_agent) {
+            Some([family, parts @ ..]) => (name(family), version(parts)),
             None => (OTHER.to_string(), None),
         };
-        let (os_family, os_version) = match os {
-            Some(o) => (
-                o.os.into_owned(),
-                version([
-                    o.major.as_deref(),
-                    o.minor.as_deref(),
-                    o.patch.as_deref(),
-                    o.patch_minor.as_deref(),
-                ]),
-            ),
+        let (os_family, os_version) = match self.uap.os(user_agent) {
+            Some([family, parts @ ..]) => (name(family), version(parts)),
             None => (OTHER.to_string(), None),
         };
-        let (device_family, device_brand, device_model) = match device {
-            Some(d) => (
-                d.device.into_owned(),
-                d.brand.map(|b| b.into_owned()),
-                d.model.map(|m| m.into_owned()),
+        let (device_family, device_brand, device_model) = match self.uap.device(user_agent) {
+            Some([family, brand, model, ..]) => (
+                name(family),
+                brand.map(Cow::into_owned),
+                model.map(Cow::into_owned),
             ),
             None => (OTHER.to_string(), None, None),
         };
@@ -145,13 +135,23 @@ impl UserAgentParser {
             device_type,
         }
     }
+
+    /// How many of the rules' patterns have been compiled, and how many there are.
+    pub fn patterns_compiled(&self) -> (usize, usize) {
+        self.uap.compiled()
+    }
+}
+
+/// A matched rule's family: empty when the rule gives none.
+fn name(family: Option<Cow<'_, str>>) -> String {
+    family.map(Cow::into_owned).unwrap_or_default()
 }
 
 /// `major.minor.patch.patch_minor`, stopping at the first missing or empty part.
-fn version(parts: [Option<&str>; 4]) -> Option<String> {
+fn version(parts: [Option<Cow<'_, str>>; 4]) -> Option<String> {
     let mut out = String::new();
     for part in parts {
-        match part {
+        match part.as_deref() {
             Some(p) if !p.is_empty() => {
                 if !out.is_empty() {
                     out.push('.');
@@ -270,11 +270,12 @@ mod tests {
 
     #[test]
     fn versions_stop_at_the_first_missing_part() {
+        let some = |s: &'static str| Some(Cow::Borrowed(s));
         assert_eq!(
-            version([Some("1"), Some("2"), None, Some("4")]),
+            version([some("1"), some("2"), None, some("4")]),
             Some("1.2".into())
         );
-        assert_eq!(version([Some(""), Some("2"), None, None]), None);
+        assert_eq!(version([some(""), some("2"), None, None]), None);
         assert_eq!(version([None, None, None, None]), None);
     }
 
