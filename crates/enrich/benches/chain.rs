@@ -235,6 +235,38 @@ fn bench(c: &mut Criterion) {
             }
         })
     });
+    // The same through the `ua-parser` crate (the old path), its patterns all compiled.
+    let regexes: ua_parser::Regexes<'_> =
+        serde_yaml_ng::from_str(include_str!("../data/uap-core/regexes.yaml")).expect("yaml");
+    let extractor = ua_parser::Extractor::try_from(regexes).expect("compiles");
+    group.bench_function("cold_parse_ua_parser_crate", |b| {
+        b.iter(|| {
+            for ua in &agents {
+                black_box(extractor.extract(black_box(ua)));
+            }
+        })
+    });
+    // Loading the rules and a first sighting of each agent: ours compiles a pattern when
+    // a user agent first needs it; the `ua-parser` crate (the old path) compiles all.
+    group.bench_function("load_and_first_parse", |b| {
+        b.iter(|| {
+            let parser = UserAgentParser::bundled().expect("regexes");
+            for ua in &agents {
+                black_box(parser.parse(black_box(ua)));
+            }
+        })
+    });
+    group.bench_function("load_and_first_parse_ua_parser_crate", |b| {
+        b.iter(|| {
+            let regexes: ua_parser::Regexes<'_> =
+                serde_yaml_ng::from_str(include_str!("../data/uap-core/regexes.yaml"))
+                    .expect("yaml");
+            let extractor = ua_parser::Extractor::try_from(regexes).expect("compiles");
+            for ua in &agents {
+                black_box(extractor.extract(black_box(ua)));
+            }
+        })
+    });
     group.finish();
 }
 
