@@ -234,6 +234,13 @@ impl Enricher {
         })
     }
 
+    /// uap-core patterns the shared parser has compiled so far (it compiles each the
+    /// first time a user agent needs it); `None` when no user agent is parsed.
+    pub fn user_agent_patterns_compiled(&self) -> Option<usize> {
+        let parser = self.data.user_agents.as_ref()?;
+        Some(parser.patterns_compiled().0)
+    }
+
     /// Whether geo lookup is on (enabled and a database is open).
     pub fn has_geo(&self) -> bool {
         self.data.geo.is_some()

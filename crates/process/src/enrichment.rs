@@ -90,6 +90,11 @@ impl Enrichment {
         }
     }
 
+    /// uap-core patterns compiled so far; `None` when no user agent is parsed.
+    pub fn user_agent_patterns_compiled(&self) -> Option<usize> {
+        self.enricher.user_agent_patterns_compiled()
+    }
+
     /// Runs the stateless enrichers over a raw event.
     pub fn enrich(&mut self, fields: &EventFields<'_>) -> Enriched {
         self.enricher.enrich(fields)

@@ -6,7 +6,10 @@
 
 use std::sync::OnceLock;
 
-use metrics::{Counter, Histogram, Unit, counter, describe_counter, describe_histogram, histogram};
+use metrics::{
+    Counter, Gauge, Histogram, Unit, counter, describe_counter, describe_gauge, describe_histogram,
+    gauge, histogram,
+};
 
 use clickstream_lake::TableKind;
 
@@ -27,6 +30,11 @@ pub const DUPLICATES: &str = "clickstream_process_duplicates_total";
 /// Counter: batches read again from the log because their `events` files could not be
 /// written.
 pub const BATCHES_UNWRITTEN: &str = "clickstream_process_batches_unwritten_total";
+
+/// Gauge: uap-core patterns compiled so far. The user-agent parser compiles a pattern the
+/// first time a user agent needs it, so this (and the memory it takes, ~20 KB a pattern
+/// on average) grows with the variety of the traffic, up to every pattern.
+pub const USER_AGENT_PATTERNS_COMPILED: &str = "clickstream_process_user_agent_patterns_compiled";
 
 /// Label key of [`ROWS`]: the lake table's name.
 pub const TABLE: &str = "table";
@@ -52,6 +60,11 @@ pub fn describe() {
         "batches whose events files could not be written (the store failed beyond its \
          retries), dropped and read again from the log"
     );
+    describe_gauge!(
+        USER_AGENT_PATTERNS_COMPILED,
+        "uap-core patterns the user-agent parser has compiled so far (each the first time a \
+         user agent needed it)"
+    );
     describe_counter!(
         DUPLICATES,
         "raw events whose id was seen within the dedup window, kept out of events (into \
@@ -69,6 +82,8 @@ pub(crate) struct Handles {
     pub(crate) duplicates: Counter,
     /// [`BATCHES_UNWRITTEN`].
     pub(crate) batches_unwritten: Counter,
+    /// [`USER_AGENT_PATTERNS_COMPILED`].
+    pub(crate) user_agent_patterns_compiled: Gauge,
     rows: [Counter; TableKind::ALL.len()],
 }
 
@@ -81,6 +96,7 @@ impl Handles {
             latest_skipped: counter!(LATEST_SKIPPED),
             duplicates: counter!(DUPLICATES),
             batches_unwritten: counter!(BATCHES_UNWRITTEN),
+            user_agent_patterns_compiled: gauge!(USER_AGENT_PATTERNS_COMPILED),
             rows: TableKind::ALL.map(|kind| counter!(ROWS, TABLE => kind.name())),
         })
     }

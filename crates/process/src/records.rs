@@ -58,6 +58,11 @@ impl Processor {
                 ),
             }
         }
+        if let Some(compiled) = self.enrichment.user_agent_patterns_compiled() {
+            Handles::get()
+                .user_agent_patterns_compiled
+                .set(compiled as f64);
+        }
         Ok(())
     }
 

@@ -146,6 +146,12 @@ async fn metrics_parse_and_count_exactly_the_events_posted() {
     assert!(settled.value("clickstream_lake_table_bytes", &[("table", "events")]) > 0.0);
     assert!(settled.value("clickstream_lake_table_files", &[("table", "events")]) >= 1.0);
     assert!(settled.value("clickstream_process_commit_duration_seconds_count", &[]) >= 1.0);
+    // The seed's few user agents compiled some of uap-core's 1,200 patterns, not all.
+    let compiled = settled.value("clickstream_process_user_agent_patterns_compiled", &[]);
+    assert!(
+        compiled > 0.0 && compiled < 600.0,
+        "{compiled} patterns compiled"
+    );
     for sample in settled.all("clickstream_process_lag_records") {
         assert_eq!(
             sample.labels.get("group").map(String::as_str),
